@@ -1,0 +1,31 @@
+"""lossatlas: every PyTorch loss in one place, organised by task.
+
+>>> import torch
+>>> import lossatlas as la
+>>> la.cross_entropy(torch.tensor([[1.0, 2.0]]), torch.tensor([0]))
+tensor(1.3133)
+
+Functional losses live at the top level (``la.focal_loss``), their ``nn.Module`` twins in
+:mod:`lossatlas.nn` (``la.nn.FocalLoss``), and every loss's declaration in the catalog
+(``la.catalog()``, ``la.get(name)``, ``la.for_task(task)``).
+"""
+
+from lossatlas._reduction import reduce_loss
+from lossatlas._validation import set_value_checks, value_checks, value_checks_enabled
+from lossatlas._catalog import (
+    TASKS,
+    Example,
+    LossSpec,
+    catalog,
+    for_task,
+    get,
+    register,
+    unregister,
+)
+
+# Loss families: each module's ``__all__`` lists its public functionals.
+from lossatlas.classification.cross_entropy import *  # noqa: F403  isort: skip
+
+from lossatlas import nn  # noqa: E402  isort: skip
+
+__version__ = "0.1.0"

@@ -1,0 +1,351 @@
+"""The catalog: one declaration per loss, read by the CLI, plots, ``compare``, docs and tests.
+
+Each loss is declared once, next to its code, as a :class:`LossSpec`. Nothing about a loss is
+typed twice: ``lossatlas list`` / ``show``, the README table, the plots, ``compare`` and the
+generic test harness all read the declaration.
+
+A user's own loss joins the catalog with :func:`register`::
+
+    import torch
+    import lossatlas as la
+
+    @la.register(tasks=("regression",), input_kind="predictions", target_kind="real values",
+                 formula=r"\\ell = |\\hat y - y|^3")
+    def cubic_loss(input, target, *, reduction="mean"):
+        return la.reduce_loss((input - target).abs() ** 3, reduction)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from lossatlas._validation import check_choice, suggest
+
+#: The tasks of the seeds' taxonomy. A loss may carry several.
+TASKS: dict[str, str] = {
+    "binary": "binary classification",
+    "multilabel": "multi-label classification",
+    "multiclass": "multi-class classification",
+    "imbalanced": "class imbalance and hard examples",
+    "language": "large vocabularies (language models, word2vec)",
+    "detection": "object detection",
+    "segmentation": "semantic segmentation",
+    "regression": "regression",
+    "distribution": "distributions and divergences",
+    "ranking": "ranking and embeddings",
+    "metric-learning": "metric learning",
+    "sequence": "sequences (CTC)",
+    "generative": "generative models (GANs)",
+}
+
+#: Properties a declaration may claim; the generic tests check each claim.
+PROPERTIES: dict[str, str] = {
+    "non_negative": "the unreduced loss is >= 0 for every valid input",
+    "zero_at_perfect": "the loss is 0 when the prediction equals the target",
+    "symmetric": "swapping the two inputs leaves the loss unchanged",
+    "bounded": "the loss is bounded above",
+}
+
+#: How a loss can be drawn as a curve of one variable (see :mod:`lossatlas.plot`).
+#: ``residual``: ``f(input=r, target=0)``; ``binary-logit``: ``f(logit, target=1)`` against
+#: ``p = sigmoid(logit)``; ``class-logit``: two-class logits against the true class's
+#: probability; ``margin``: ``f(score=m, target=+1)`` against the margin ``y f``.
+CURVES = ("residual", "binary-logit", "class-logit", "margin")
+
+
+@dataclass
+class Example:
+    """Valid inputs for a loss, made by a declaration's ``examples`` function.
+
+    Attributes:
+        args: Positional arguments, in order.
+        kwargs: Keyword arguments (hyperparameters the example needs).
+        grad_args: Positions in ``args`` of the tensors that carry a gradient.
+    """
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    grad_args: tuple[int, ...] = (0,)
+
+
+#: ``examples(generator, batch=..., dtype=..., scale=...) -> Example``. ``scale`` multiplies the
+#: prediction-like arguments (logits, residuals) so the harness can probe extreme inputs.
+ExampleFactory = Callable[..., Example]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The declaration of one loss.
+
+    Attributes:
+        name: Public functional name (``la.<name>``).
+        function: The functional form.
+        module: The ``nn.Module`` twin (``la.nn.<Module>``), if any.
+        tasks: Keys of :data:`TASKS`.
+        input_kind: What the first argument is (``"logits"``, ``"probabilities"``...).
+        target_kind: What the target is (``"class indices"``, ``"binary labels"``...).
+        formula: The unreduced loss in LaTeX.
+        summary: One line for tables (defaults to the docstring's first line).
+        references: Papers and docs (authors, title, venue, year, link).
+        differentiable: ``False`` for metrics such as the 0-1 loss.
+        properties: Keys of :data:`PROPERTIES` that hold.
+        examples: Makes valid inputs (see :data:`ExampleFactory`).
+        perfect: Makes inputs at a perfect prediction (for ``zero_at_perfect``).
+        reductions: The reductions it accepts.
+        mean_of_none: Whether ``reduction="mean"`` equals ``reduction="none"`` then ``.mean()``
+            for unweighted examples.
+        same_shape: Positions of two arguments that must have exactly the same shape.
+        reference: An independent implementation (e.g. ``torch.nn.functional``) with the same
+            call signature, checked on the examples.
+        curve: How to draw it (:data:`CURVES`), or ``None``.
+        twice_differentiable: Whether second derivatives exist almost everywhere (boosting).
+        compile: Whether ``torch.compile(fullgraph=True)`` is expected to capture it.
+        empty_batch: Whether ``examples(batch=0)`` makes a valid empty batch (``mean`` -> 0).
+        custom: ``True`` for user registrations.
+    """
+
+    name: str
+    function: Callable[..., Any]
+    tasks: tuple[str, ...]
+    input_kind: str
+    target_kind: str
+    formula: str
+    examples: ExampleFactory | None = None
+    module: type[nn.Module] | None = None
+    summary: str = ""
+    references: tuple[str, ...] = ()
+    differentiable: bool = True
+    properties: frozenset[str] = frozenset()
+    perfect: ExampleFactory | None = None
+    reductions: tuple[str, ...] = ("none", "mean", "sum")
+    mean_of_none: bool = True
+    same_shape: tuple[int, int] | None = None
+    reference: Callable[..., Any] | None = None
+    curve: str | None = None
+    twice_differentiable: bool = False
+    compile: bool = True
+    empty_batch: bool = True
+    custom: bool = False
+
+    def __post_init__(self) -> None:
+        for task in self.tasks:
+            check_choice(f"task of {self.name!r}", task, tuple(TASKS))
+        for prop in self.properties:
+            check_choice(f"property of {self.name!r}", prop, tuple(PROPERTIES))
+        if self.curve is not None:
+            check_choice(f"curve of {self.name!r}", self.curve, CURVES)
+        if "zero_at_perfect" in self.properties and self.perfect is None:
+            raise ValueError(f"{self.name!r} claims zero_at_perfect but gives no perfect=")
+        if not self.summary:
+            doc = inspect.getdoc(self.function) or ""
+            object.__setattr__(self, "summary", doc.split("\n", 1)[0].rstrip("."))
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Keyword-only options of the functional with their defaults."""
+        params = inspect.signature(self.function).parameters.values()
+        return {
+            p.name: p.default
+            for p in params
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+
+    def make_example(
+        self,
+        *,
+        batch: int = 4,
+        dtype: torch.dtype = torch.float64,
+        scale: float = 1.0,
+        seed: int = 0,
+    ) -> Example:
+        """Valid example inputs from the declaration, deterministic for a seed."""
+        if self.examples is None:
+            raise ValueError(f"{self.name!r} declares no examples")
+        generator = torch.Generator().manual_seed(seed)
+        return self.examples(generator, batch=batch, dtype=dtype, scale=scale)
+
+
+_CATALOG: dict[str, LossSpec] = {}
+
+
+def declare(spec: LossSpec) -> LossSpec:
+    """Add a declaration to the catalog (the library's own losses call this once each)."""
+    if spec.name in _CATALOG and _CATALOG[spec.name].function is not spec.function:
+        raise ValueError(f"a loss named {spec.name!r} is already in the catalog")
+    _CATALOG[spec.name] = spec
+    return spec
+
+
+def register(
+    name: str | None = None,
+    *,
+    tasks: Iterable[str],
+    input_kind: str,
+    target_kind: str,
+    formula: str,
+    examples: ExampleFactory | None = None,
+    references: Iterable[str] = (),
+    differentiable: bool = True,
+    properties: Iterable[str] = (),
+    perfect: ExampleFactory | None = None,
+    reductions: Iterable[str] = ("none", "mean", "sum"),
+    same_shape: tuple[int, int] | None = None,
+    curve: str | None = None,
+    **extra: Any,
+) -> Callable[[Any], Any]:
+    """Decorator that adds a user's loss -- a function or an ``nn.Module`` class -- to the catalog.
+
+    A registered loss appears in ``lossatlas.catalog()``, ``lossatlas list``/``show``,
+    ``lossatlas plot`` (with ``curve=``), ``compare --losses`` and the generic checks of
+    :mod:`lossatlas.testing`. A module class is wrapped in a functional that builds it with the
+    keyword options and calls it.
+
+    Args:
+        name: Catalog name; defaults to the function's name, or the class name in snake case.
+        tasks: Keys of :data:`TASKS`.
+        input_kind: What the first argument is.
+        target_kind: What the target is.
+        formula: The unreduced loss in LaTeX.
+        examples: ``examples(generator, *, batch, dtype, scale) -> Example``.
+        references: Papers or links.
+        differentiable: ``False`` for a metric.
+        properties: Keys of :data:`PROPERTIES` that hold.
+        perfect: Inputs at a perfect prediction (needed with ``zero_at_perfect``).
+        reductions: The reductions the loss accepts.
+        same_shape: Positions of two arguments that must share a shape.
+        curve: How to draw it (:data:`CURVES`).
+        **extra: Further :class:`LossSpec` fields.
+
+    Returns:
+        The decorator; it returns the function or class unchanged.
+
+    Examples:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> @la.register(tasks=("regression",), input_kind="predictions",
+        ...              target_kind="real values", formula=r"|\\hat y - y|^3")
+        ... def cubic_loss(input, target, *, reduction="mean"):
+        ...     return la.reduce_loss((input - target).abs() ** 3, reduction)
+        >>> la.get("cubic_loss").tasks
+        ('regression',)
+        >>> la.unregister("cubic_loss")
+    """
+
+    def decorator(obj: Any) -> Any:
+        module: type[nn.Module] | None = None
+        if isinstance(obj, type) and issubclass(obj, nn.Module):
+            module = obj
+            function = _functional_from_module(obj)
+            default_name = _snake_case(obj.__name__)
+        elif callable(obj):
+            function = obj
+            default_name = obj.__name__
+        else:
+            raise TypeError(f"register expects a function or an nn.Module class, got {obj!r}")
+        declare(
+            LossSpec(
+                name=name or default_name,
+                function=function,
+                module=module,
+                tasks=tuple(tasks),
+                input_kind=input_kind,
+                target_kind=target_kind,
+                formula=formula,
+                examples=examples,
+                references=tuple(references),
+                differentiable=differentiable,
+                properties=frozenset(properties),
+                perfect=perfect,
+                reductions=tuple(reductions),
+                same_shape=same_shape,
+                curve=curve,
+                custom=True,
+                **extra,
+            )
+        )
+        return obj
+
+    return decorator
+
+
+def unregister(name: str) -> None:
+    """Remove a user registration from the catalog (library losses cannot be removed)."""
+    spec = get(name)
+    if not spec.custom:
+        raise ValueError(f"{name!r} is a built-in loss and cannot be unregistered")
+    del _CATALOG[name]
+
+
+def catalog() -> list[LossSpec]:
+    """Every declared loss, sorted by name.
+
+    Examples:
+        >>> import lossatlas as la
+        >>> "cross_entropy" in [spec.name for spec in la.catalog()]
+        True
+    """
+    return [_CATALOG[name] for name in sorted(_CATALOG)]
+
+
+def get(name: str) -> LossSpec:
+    """The declaration of the loss called ``name`` (a ``KeyError`` with a suggestion otherwise).
+
+    Examples:
+        >>> import lossatlas as la
+        >>> la.get("cross_entropy").input_kind
+        'logits'
+    """
+    try:
+        return _CATALOG[name]
+    except KeyError:
+        raise KeyError(f"no loss named {name!r} in the catalog.{suggest(name, list(_CATALOG))}") from None
+
+
+def for_task(task: str) -> list[LossSpec]:
+    """The declarations of the losses that carry ``task`` (a key of :data:`TASKS`).
+
+    Examples:
+        >>> import lossatlas as la
+        >>> "mse_loss" in [spec.name for spec in la.for_task("regression")]
+        True
+    """
+    check_choice("task", task, tuple(TASKS))
+    return [spec for spec in catalog() if task in spec.tasks]
+
+
+def _snake_case(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _functional_from_module(module_cls: type[nn.Module]) -> Callable[..., Any]:
+    """A functional that builds ``module_cls(**options)`` and applies it to the inputs."""
+
+    def functional(*inputs: Any, **options: Any) -> Any:
+        return module_cls(**options)(*inputs)
+
+    functional.__name__ = _snake_case(module_cls.__name__)
+    functional.__doc__ = module_cls.__doc__
+    init = inspect.signature(module_cls.__init__)
+    params = [p for p in init.parameters.values() if p.name != "self"]
+    functional.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("inputs", inspect.Parameter.VAR_POSITIONAL)]
+        + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params
+           if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    )
+    return functional
+
+
+def specs_by_task() -> Mapping[str, list[LossSpec]]:
+    """Task -> the losses that carry it, in :data:`TASKS` order (for tables)."""
+    return {task: for_task(task) for task in TASKS}

@@ -1,0 +1,107 @@
+"""The one home of reduction for every loss in the package.
+
+Every loss computes its unreduced values and hands them to :func:`reduce_loss`. The rules:
+
+* ``"none"`` returns the values as they are;
+* ``"sum"`` adds them;
+* ``"mean"`` divides the sum by a denominator: the number of elements, or -- for losses that
+  weight or ignore elements -- the sum of the weights of the elements that count (as torch
+  does for ``cross_entropy`` with ``weight``). A zero denominator (an empty batch, every target
+  equal to ``ignore_index``, an all-void mask) gives ``0.0`` that stays in the autograd graph
+  with a zero gradient, never NaN. The check is a ``torch.where``, so there is no host sync and
+  nothing for ``torch.compile`` to break on.
+* ``"batchmean"`` (only where a loss allows it, e.g. KL divergence) divides the sum by the
+  size of the first dimension.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from lossatlas._validation import check_choice
+
+Reduction = Literal["none", "mean", "sum"]
+REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
+
+
+def check_reduction(reduction: str, allowed: tuple[str, ...] = REDUCTIONS) -> None:
+    """Raise a ``ValueError`` (with a suggestion) unless ``reduction`` is one of ``allowed``."""
+    check_choice("reduction", reduction, allowed)
+
+
+def safe_divide(numerator: Tensor, denominator: Tensor | float) -> Tensor:
+    """``numerator / denominator`` that is ``0`` (with a zero gradient) where the denominator is 0.
+
+    Unlike a clamp, an exact zero is replaced by one, so fractional weight sums such as 0.5
+    still divide exactly.
+    """
+    denominator = torch.as_tensor(denominator, dtype=numerator.dtype, device=numerator.device)
+    return numerator / torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+
+
+def reduce_loss(
+    loss: Tensor,
+    reduction: str,
+    *,
+    denominator: Tensor | float | None = None,
+    allowed: tuple[str, ...] = REDUCTIONS,
+) -> Tensor:
+    """Reduce unreduced loss values.
+
+    Args:
+        loss: Unreduced loss values, any shape; weights and masks already applied.
+        reduction: ``"none"``, ``"mean"``, ``"sum"`` (or ``"batchmean"`` when ``allowed``
+            contains it).
+        denominator: What ``"mean"`` divides the sum by. ``None`` means the number of
+            elements of ``loss``. Losses with weights pass the sum of the weights of the
+            elements that count; losses with ``ignore_index`` pass the number of kept ones.
+        allowed: The reductions the calling loss accepts.
+
+    Returns:
+        ``loss`` itself for ``"none"``, otherwise a 0-dim tensor. A zero denominator gives 0.
+
+    Examples:
+        >>> import torch
+        >>> reduce_loss(torch.tensor([1.0, 2.0, 6.0]), "mean")
+        tensor(3.)
+        >>> reduce_loss(torch.zeros(0), "mean")
+        tensor(0.)
+    """
+    check_reduction(reduction, allowed)
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    if reduction == "batchmean":
+        return safe_divide(total, loss.shape[0] if loss.dim() > 0 else 1)
+    if denominator is None:
+        denominator = loss.numel()
+    return safe_divide(total, denominator)
+
+
+def compute_dtype(*tensors: Tensor | None) -> torch.dtype:
+    """The floating dtype a loss computes in: float32 for half-precision inputs, else theirs.
+
+    Half-precision (float16, bfloat16) inputs are accumulated in float32 and the loss comes back
+    in float32; float32 and float64 are kept.
+    """
+    dtypes = [t.dtype for t in tensors if t is not None and t.is_floating_point()]
+    if not dtypes:
+        return torch.get_default_dtype()
+    dtype = dtypes[0]
+    for other in dtypes[1:]:
+        dtype = torch.promote_types(dtype, other)
+    if dtype in (torch.float16, torch.bfloat16):
+        return torch.float32
+    return dtype
+
+
+def upcast(tensor: Tensor, dtype: torch.dtype) -> Tensor:
+    """``tensor`` in ``dtype`` when it is floating point (no copy when it already is)."""
+    if tensor.is_floating_point() and tensor.dtype != dtype:
+        return tensor.to(dtype)
+    return tensor

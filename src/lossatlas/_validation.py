@@ -1,0 +1,284 @@
+"""The one home of input validation.
+
+Every check raises before any arithmetic, with a typed error (``TypeError`` for a wrong kind of
+object or dtype, ``ValueError`` for a wrong shape or value) whose message names the argument,
+what was expected and what came.
+
+Checks on shapes, dtypes and hyperparameters are always on: they cost nothing. Checks on tensor
+*values* (class indices in range, probabilities in [0, 1], CTC lengths) read the tensor, which
+is a device sync on an accelerator, so they can be switched off globally:
+
+* ``lossatlas.set_value_checks(False)``,
+* ``with lossatlas.value_checks(False): ...``,
+* the environment variable ``LOSSATLAS_VALUE_CHECKS=0`` (read at import).
+
+Value checks are skipped while ``torch.compile`` traces, since they would break the graph.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor
+
+_FALSE_WORDS = {"0", "false", "no", "off"}
+_value_checks_enabled: bool = os.environ.get("LOSSATLAS_VALUE_CHECKS", "1").strip().lower() not in (
+    _FALSE_WORDS
+)
+
+
+def set_value_checks(enabled: bool) -> None:
+    """Switch the checks on tensor values (index ranges, probability ranges, lengths) on or off.
+
+    Shape, dtype and hyperparameter checks stay on whatever this says.
+
+    Examples:
+        >>> import lossatlas as la
+        >>> la.set_value_checks(False)
+        >>> la.value_checks_enabled()
+        False
+        >>> la.set_value_checks(True)
+    """
+    global _value_checks_enabled
+    _value_checks_enabled = bool(enabled)
+
+
+@contextmanager
+def value_checks(enabled: bool) -> Iterator[None]:
+    """Context manager that sets the value checks for the duration of a block.
+
+    Examples:
+        >>> import lossatlas as la
+        >>> with la.value_checks(False):
+        ...     la.value_checks_enabled()
+        False
+    """
+    previous = _value_checks_enabled
+    set_value_checks(enabled)
+    try:
+        yield
+    finally:
+        set_value_checks(previous)
+
+
+def value_checks_enabled() -> bool:
+    """Whether value checks run now (never while ``torch.compile`` traces)."""
+    if not _value_checks_enabled:
+        return False
+    return not torch.compiler.is_compiling()
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def describe(value: Any) -> str:
+    """A short description of what came, for error messages."""
+    if isinstance(value, Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def suggest(value: str, choices: Sequence[str]) -> str:
+    """``" Did you mean 'x'?"`` for a near miss among ``choices``, else ``""``."""
+    matches = difflib.get_close_matches(str(value).lower(), [c.lower() for c in choices], n=1)
+    if not matches:
+        return ""
+    original = next(c for c in choices if c.lower() == matches[0])
+    return f" Did you mean {original!r}?"
+
+
+# --------------------------------------------------------------------------- options
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    """Raise unless ``value`` is one of ``choices``; suggest the nearest one."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        hint = suggest(value, choices) if isinstance(value, str) else ""
+        raise ValueError(f"{name} must be one of {listed}, got {value!r}.{hint}")
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    integer: bool = False,
+) -> None:
+    """Raise unless ``value`` is a finite real number (an int if ``integer``) in the interval."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = "an int" if integer else "a real number"
+        raise TypeError(f"{name} must be {kind}, got {describe(value)}")
+    if integer and not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {describe(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and (value > high if high_inclusive else value >= high)
+    if too_low or too_high:
+        left = "[" if low_inclusive else "("
+        right = "]" if high_inclusive else ")"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+def check_tensor(name: str, value: Any) -> Tensor:
+    """Raise a ``TypeError`` unless ``value`` is a tensor; return it."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {describe(value)}")
+    return value
+
+
+def check_floating(name: str, value: Any) -> Tensor:
+    """Raise a ``TypeError`` unless ``value`` is a floating-point tensor."""
+    check_tensor(name, value)
+    if not value.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
+            f"got {describe(value)}"
+        )
+    return value
+
+
+def check_integer(name: str, value: Any) -> Tensor:
+    """Raise a ``TypeError`` unless ``value`` is an integer (class-index) tensor."""
+    check_tensor(name, value)
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(
+            f"{name} must be an integer tensor of class indices (torch.long), "
+            f"got {describe(value)}"
+        )
+    return value
+
+
+def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    """Raise unless ``a`` and ``b`` have exactly the same shape (never a silent broadcast)."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_b} must have the same shape as {name_a} {tuple(a.shape)}, "
+            f"got {tuple(b.shape)} (lossatlas does not broadcast; reshape explicitly)"
+        )
+
+
+def check_shape(name: str, value: Tensor, expected: tuple[int | None, ...], what: str = "") -> None:
+    """Raise unless ``value.shape`` matches ``expected`` (``None`` is any size)."""
+    ok = value.dim() == len(expected) and all(
+        e is None or e == s for e, s in zip(expected, value.shape)
+    )
+    if not ok:
+        shown = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        detail = f" {what}" if what else ""
+        raise ValueError(f"{name} must have shape {shown}{detail}, got {tuple(value.shape)}")
+
+
+def check_dim(name: str, value: Tensor, *, min_dim: int, what: str = "") -> None:
+    """Raise unless ``value`` has at least ``min_dim`` dimensions."""
+    if value.dim() < min_dim:
+        detail = f" {what}" if what else ""
+        raise ValueError(
+            f"{name} must have at least {min_dim} dimensions{detail}, got shape "
+            f"{tuple(value.shape)}"
+        )
+
+
+def check_class_weight(name: str, weight: Tensor | None, num_classes: int) -> None:
+    """Raise unless ``weight`` is ``None`` or a floating 1-D tensor of ``num_classes`` entries."""
+    if weight is None:
+        return
+    check_floating(name, weight)
+    if weight.shape != (num_classes,):
+        raise ValueError(
+            f"{name} must have shape ({num_classes},) (one weight per class), "
+            f"got {tuple(weight.shape)}"
+        )
+
+
+def check_index_target(
+    logits: Tensor, target: Tensor, *, logits_name: str = "input", target_name: str = "target"
+) -> None:
+    """Shapes for class-index targets: logits ``(N, C, d1, ...)`` or ``(C,)``, target without C."""
+    check_integer(target_name, target)
+    if logits.dim() == 0:
+        raise ValueError(f"{logits_name} must have a class dimension, got a 0-dim tensor")
+    expected = (logits.shape[0], *logits.shape[2:]) if logits.dim() >= 2 else ()
+    if tuple(target.shape) != tuple(expected):
+        raise ValueError(
+            f"{target_name} of class indices must have shape {tuple(expected)} for "
+            f"{logits_name} of shape {tuple(logits.shape)} (class dimension 1 removed), "
+            f"got {tuple(target.shape)}"
+        )
+
+
+# --------------------------------------------------------------------------- values
+
+
+def check_class_indices(
+    name: str, target: Tensor, num_classes: int, *, ignore_index: int | None = None
+) -> None:
+    """Raise if an index is outside ``[0, num_classes)`` (and not ``ignore_index``).
+
+    The message names the first bad value and its position. A value check: skipped when value
+    checks are off.
+    """
+    if not value_checks_enabled() or target.numel() == 0:
+        return
+    bad = (target < 0) | (target >= num_classes)
+    if ignore_index is not None:
+        bad &= target != ignore_index
+    if bool(bad.any()):
+        position = tuple(int(i) for i in bad.nonzero()[0])
+        value = int(target[position])
+        allowed = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
+        raise ValueError(
+            f"{name} has class index {value} at position {position}; expected values in "
+            f"[0, {num_classes}){allowed}"
+        )
+
+
+def check_in_range(
+    name: str,
+    value: Tensor,
+    low: float,
+    high: float,
+    *,
+    what: str = "values",
+) -> None:
+    """Raise if any entry is outside ``[low, high]`` or NaN (a value check)."""
+    if not value_checks_enabled() or value.numel() == 0:
+        return
+    bad = ~((value >= low) & (value <= high))
+    if bool(bad.any()):
+        position = tuple(int(i) for i in bad.nonzero()[0])
+        got = float(value[position])
+        raise ValueError(
+            f"{name} must hold {what} in [{low:g}, {high:g}], got {got!r} at position {position}"
+        )
+
+
+def check_probabilities(name: str, value: Tensor) -> None:
+    """Raise if any entry is outside [0, 1] (a value check)."""
+    check_in_range(name, value, 0.0, 1.0, what="probabilities")
+
+
+def check_signs(name: str, value: Tensor) -> None:
+    """Raise unless every entry is -1 or +1 (a value check)."""
+    if not value_checks_enabled() or value.numel() == 0:
+        return
+    bad = (value != 1) & (value != -1)
+    if bool(bad.any()):
+        position = tuple(int(i) for i in bad.nonzero()[0])
+        got = value[position].item()
+        raise ValueError(f"{name} must hold labels in {{-1, +1}}, got {got!r} at position {position}")

@@ -1,0 +1,1 @@
+"""Binary, multi-label and multi-class classification losses."""

@@ -1,0 +1,23 @@
+"""The ``nn.Module`` twins of the functional losses (``la.nn.FocalLoss`` for ``la.focal_loss``).
+
+Each is a thin wrapper: options are keyword-only, checked at construction, tensor options are
+registered buffers, and ``forward`` calls the functional. See the functional for the docs.
+"""
+
+from lossatlas._module import LossModule
+from lossatlas.classification.cross_entropy import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    LabelSmoothingCrossEntropyLoss,
+    NLLLoss,
+)
+
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "LabelSmoothingCrossEntropyLoss",
+    "LossModule",
+    "NLLLoss",
+]
