@@ -12,6 +12,7 @@ Functional losses live at the top level (``la.focal_loss``), their ``nn.Module``
 
 from lossatlas._reduction import reduce_loss
 from lossatlas._validation import set_value_checks, value_checks, value_checks_enabled
+from lossatlas.compose import CombinedLoss, LossParts, combine
 from lossatlas._catalog import (
     TASKS,
     Example,
