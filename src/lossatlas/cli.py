@@ -1,0 +1,104 @@
+"""The ``lossatlas`` command line: ``list``, ``show``, ``plot``, ``compare``, ``bench``.
+
+Each subcommand is a thin layer over the library: the catalog for ``list``/``show``, the
+plotting module for ``plot``, the lab for ``compare`` and the bench engine for ``bench``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+import lossatlas as la
+from lossatlas._catalog import TASKS, LossSpec
+from lossatlas.docs import example_lines, markdown_table
+
+console = Console()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(la.__version__, prog_name="lossatlas")
+def main() -> None:
+    """lossatlas: every PyTorch loss in one place, organised by task."""
+
+
+@main.command("list")
+@click.option("--task", type=click.Choice(list(TASKS)), help="Only the losses for this task.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "names"]),
+    default="table",
+    show_default=True,
+    help="A terminal table, the README's Markdown, or bare names.",
+)
+def list_command(task: str | None, fmt: str) -> None:
+    """List the catalog's losses, grouped by task."""
+    if fmt == "markdown":
+        click.echo(markdown_table(), nl=False)
+        return
+    specs = la.for_task(task) if task else la.catalog()
+    if fmt == "names":
+        for spec in specs:
+            click.echo(spec.name)
+        return
+    title = f"{TASKS[task]} ({task})" if task else "the lossatlas catalog"
+    table = Table(title=title, title_justify="left")
+    table.add_column("loss", style="bold cyan", no_wrap=True)
+    table.add_column("tasks")
+    table.add_column("input")
+    table.add_column("summary")
+    for spec in specs:
+        table.add_row(spec.name, ", ".join(spec.tasks), spec.input_kind, spec.summary)
+    console.print(table)
+    console.print(f"{len(specs)} losses. `lossatlas show NAME` for one in detail.")
+
+
+@main.command("show")
+@click.argument("name")
+def show_command(name: str) -> None:
+    """Show one loss: formula, options, tasks, references and a runnable example."""
+    try:
+        spec = la.get(name)
+    except KeyError as error:
+        raise click.ClickException(str(error.args[0])) from None
+    _print_spec(spec)
+
+
+def _print_spec(spec: LossSpec) -> None:
+    console.rule(f"[bold]{spec.name}")
+    console.print(spec.summary + ".")
+    console.print(f"\n[bold]formula[/bold]   {spec.formula}")
+    console.print(f"[bold]tasks[/bold]     {', '.join(spec.tasks)}")
+    console.print(f"[bold]input[/bold]     {spec.input_kind}")
+    console.print(f"[bold]target[/bold]    {spec.target_kind}")
+    if spec.module is not None:
+        console.print(f"[bold]module[/bold]    lossatlas.nn.{spec.module.__name__}")
+    if spec.properties:
+        console.print(f"[bold]holds[/bold]     {', '.join(sorted(spec.properties))}")
+    if not spec.differentiable:
+        console.print("[bold]note[/bold]      not differentiable (a metric)")
+    options = spec.options
+    if options:
+        table = Table(title="options", title_justify="left")
+        table.add_column("name", style="cyan")
+        table.add_column("default")
+        for option, default in options.items():
+            table.add_row(option, repr(default))
+        console.print(table)
+    lines = example_lines(spec)
+    if lines:
+        console.print("[bold]example[/bold]")
+        console.print(Markdown("```python\n" + "\n".join(lines) + "\n```"))
+    if spec.references:
+        console.print("[bold]references[/bold]")
+        for reference in spec.references:
+            console.print(f"  - {reference}", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
