@@ -1,0 +1,52 @@
+# Every target does its own set-up on a fresh machine: a venv with pip, torch first (the CPU
+# wheel; override with `make TORCH_VERSION=...`), then lossatlas with its extras.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.lossatlas-installed
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast demo lint format readme bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q "torch==$(TORCH_VERSION)"
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The full test suite (unit, contract over the whole catalog, doctests, slow).
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+## Everything but the tests marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+## The main job: pick the loss for a data set.
+demo: $(STAMP)
+	$(BIN)/lossatlas list
+	$(BIN)/lossatlas show cross_entropy
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts
+
+## Rewrite the README's table of losses from the catalog.
+readme: $(STAMP)
+	$(BIN)/python scripts/update_readme.py
+
+bench: $(STAMP)
+	$(BIN)/lossatlas bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis lossatlas-report
