@@ -107,6 +107,9 @@ class LossSpec:
         twice_differentiable: Whether second derivatives exist almost everywhere (boosting).
         compile: Whether ``torch.compile(fullgraph=True)`` is expected to capture it.
         empty_batch: Whether ``examples(batch=0)`` makes a valid empty batch (``mean`` -> 0).
+        finite_at_extreme: Whether inputs of any finite size (the harness probes scale 1e4) give
+            a finite loss; ``False`` only where the true value exceeds every float (e.g.
+            ``exp(-y f)``), never to excuse an unstable formula.
         custom: ``True`` for user registrations.
     """
 
@@ -131,6 +134,7 @@ class LossSpec:
     twice_differentiable: bool = False
     compile: bool = True
     empty_batch: bool = True
+    finite_at_extreme: bool = True
     custom: bool = False
 
     def __post_init__(self) -> None:
