@@ -132,6 +132,12 @@ def check_number(
         raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
 
 
+def check_bool(name: str, value: Any) -> None:
+    """Raise a ``TypeError`` unless ``value`` is a ``bool`` (a flag option)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool (True or False), got {describe(value)}")
+
+
 # --------------------------------------------------------------------------- tensors
 
 
