@@ -26,7 +26,17 @@ from lossatlas._catalog import (
 
 # Loss families: each module's ``__all__`` lists its public functionals.
 from lossatlas.classification.cross_entropy import *  # noqa: F403  isort: skip
+from lossatlas.classification.margin import *  # noqa: F403  isort: skip
 
+from lossatlas.activations import (  # noqa: E402  isort: skip
+    ACTIVATIONS,
+    Maxout,
+    Swish,
+    activation,
+    hardmax,
+    maxout,
+    swish,
+)
 from lossatlas import nn  # noqa: E402  isort: skip
 
 __version__ = "0.1.0"

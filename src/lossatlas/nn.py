@@ -5,6 +5,18 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.classification.margin import (
+    ExponentialLoss,
+    HingeLoss,
+    LogisticLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    PerceptronLoss,
+    SoftMarginLoss,
+    SquaredHingeLoss,
+    ZeroOneLoss,
+)
 from lossatlas.classification.cross_entropy import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -14,6 +26,16 @@ from lossatlas.classification.cross_entropy import (
 )
 
 __all__ = [
+    "ExponentialLoss",
+    "HingeLoss",
+    "LogisticLoss",
+    "MultiLabelMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "PerceptronLoss",
+    "SoftMarginLoss",
+    "SquaredHingeLoss",
+    "ZeroOneLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
