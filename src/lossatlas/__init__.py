@@ -10,6 +10,7 @@ Functional losses live at the top level (``la.focal_loss``), their ``nn.Module``
 (``la.catalog()``, ``la.get(name)``, ``la.for_task(task)``).
 """
 
+from lossatlas._fused import fused, fused_enabled, set_fused
 from lossatlas._reduction import reduce_loss
 from lossatlas._validation import set_value_checks, value_checks, value_checks_enabled
 from lossatlas.compose import CombinedLoss, LossParts, combine
