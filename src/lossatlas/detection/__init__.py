@@ -1,0 +1,1 @@
+"""Object-detection losses (SSD MultiBox, the IoU family, GHM) and their box helpers."""

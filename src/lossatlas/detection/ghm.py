@@ -1,0 +1,464 @@
+"""Gradient Harmonizing Mechanism: GHM-C (classification) and GHM-R (box regression).
+
+GHM (Li, Liu, Wang, AAAI 2019) reweights each element by the inverse density of its gradient
+norm ``g``: the range of ``g`` is cut into ``bins`` equal bins, and an element in a bin holding
+``num_b`` of the ``tot`` valid elements gets weight ``tot / (num_b * n)``, where ``n`` is the
+number of non-empty bins. Crowded bins (the many easy negatives of a detector, and the few
+outliers) are damped, so neither dominates the gradient. The weights sum to ``tot``, so
+``"mean"`` (the weighted sum over ``tot``) is a weighted mean.
+
+The binning is vectorised (``bucketize`` and ``scatter_add``): no per-bin Python loop and no
+host sync, so it runs under ``torch.compile``. The functionals use the current batch's counts
+(momentum 0); the modules can keep an exponential moving average of the counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lossatlas import _examples as ex
+from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._module import LossModule
+from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import (
+    check_floating,
+    check_number,
+    check_probabilities,
+    check_same_shape,
+    check_tensor,
+)
+
+__all__ = ["ghmc_loss", "ghmr_loss"]
+
+_GHM_REF = (
+    'B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019, '
+    "https://arxiv.org/abs/1811.05181"
+)
+_MMDET_REF = (
+    "mmdetection, mmdet/models/losses/ghm_loss.py: "
+    "https://github.com/open-mmlab/mmdetection/blob/main/mmdet/models/losses/ghm_loss.py"
+)
+
+
+# --------------------------------------------------------------------------- binning
+
+
+def _edges(bins: int, last: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``bins + 1`` edges ``i / bins``, the last one replaced by ``last`` (as mmdetection)."""
+    edges = torch.arange(bins + 1, dtype=dtype, device=device) / bins
+    return torch.cat((edges[:-1], torch.full((1,), last, dtype=dtype, device=device)))
+
+
+def ghm_weights(
+    g: Tensor,
+    valid: Tensor,
+    tot: Tensor,
+    edges: Tensor,
+    *,
+    acc_sum: Tensor | None = None,
+    momentum: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """GHM weights of the elements with gradient norms ``g`` (no gradient flows through them).
+
+    Args:
+        g: Gradient norms, any shape (detached).
+        valid: Bool mask of the same shape; invalid elements get weight 0 and are not counted.
+        tot: The normaliser ``tot`` (a 0-dim tensor, at least 1).
+        edges: ``bins + 1`` increasing bin edges; ``edges[b] <= g < edges[b + 1]`` is bin ``b``.
+        acc_sum: Running bin counts ``(bins,)`` for the moving average, or ``None``.
+        momentum: EMA momentum in ``[0, 1)``, used with ``acc_sum``.
+
+    Returns:
+        ``(weights, new_acc_sum)``: ``tot / (density_b * n)`` per valid element (0 elsewhere),
+        where ``density_b`` is the bin's count (or its updated running count) and ``n`` the
+        number of non-empty bins in this batch; and the updated running counts (the batch's
+        counts when ``acc_sum`` is ``None``). Only non-empty bins update their running count.
+    """
+    bins = edges.numel() - 1
+    index = torch.bucketize(g, edges, right=True) - 1
+    counted = valid & (index >= 0) & (index < bins)
+    index = torch.where(counted, index, torch.full_like(index, bins)).reshape(-1)
+    counts = torch.zeros(bins + 1, dtype=g.dtype, device=g.device)
+    counts = counts.scatter_add(0, index, counted.reshape(-1).to(g.dtype))[:bins]
+    nonempty = counts > 0
+    if acc_sum is None:
+        density = counts
+    else:
+        acc = acc_sum.to(g.dtype)
+        density = torch.where(nonempty, momentum * acc + (1 - momentum) * counts, acc)
+    num_nonempty = nonempty.sum().to(g.dtype)
+    # A padded slot for elements that are not counted (their weight is 0).
+    padded = torch.cat((density, torch.ones(1, dtype=g.dtype, device=g.device)))
+    per_element = padded[index].view(g.shape)
+    weights = torch.where(
+        counted, tot / per_element / num_nonempty.clamp(min=1.0), torch.zeros_like(g)
+    )
+    return weights, density
+
+
+def _check_label_weight(label_weight: Tensor | None, input: Tensor) -> Tensor:
+    """The validity mask ``label_weight > 0`` (all valid when ``None``)."""
+    if label_weight is None:
+        return torch.ones_like(input, dtype=torch.bool)
+    check_tensor("label_weight", label_weight)
+    if label_weight.is_complex():
+        raise TypeError(f"label_weight must be a real tensor, got {label_weight.dtype}")
+    check_same_shape("input", input, "label_weight", label_weight)
+    return label_weight > 0
+
+
+def _check_bins(bins: Any) -> None:
+    check_number("bins", bins, low=1, integer=True)
+
+
+def _check_momentum(momentum: Any) -> None:
+    check_number("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
+
+
+# --------------------------------------------------------------------------- GHM-C
+
+
+def _ghmc(
+    input: Tensor,
+    target: Tensor,
+    label_weight: Tensor | None,
+    bins: int,
+    reduction: str,
+    acc_sum: Tensor | None = None,
+    momentum: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    check_reduction(reduction)
+    _check_bins(bins)
+    check_floating("input", input)
+    check_floating("target", target)
+    check_same_shape("input", input, "target", target)
+    valid = _check_label_weight(label_weight, input)
+    check_probabilities("target", target)
+    dtype = compute_dtype(input, target)
+    input, target = upcast(input, dtype), upcast(target, dtype)
+    with torch.no_grad():
+        g = (torch.sigmoid(input) - target).abs()
+        tot = valid.sum().to(dtype).clamp(min=1.0)
+        edges = _edges(bins, 1.0 + 1e-6, dtype, input.device)
+        weights, density = ghm_weights(g, valid, tot, edges, acc_sum=acc_sum, momentum=momentum)
+    loss = F.binary_cross_entropy_with_logits(input, target, reduction="none") * weights
+    return reduce_loss(loss, reduction, denominator=tot), density
+
+
+def ghmc_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    label_weight: Tensor | None = None,
+    bins: int = 10,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""GHM-C: binary cross-entropy on logits reweighted by gradient-norm density.
+
+    The gradient norm of sigmoid BCE with respect to the logit is ``g = |sigmoid(x) - t|``.
+    With edges ``b / bins`` (the last raised by ``1e-6`` so ``g = 1`` falls in the last bin, as
+    in mmdetection), an element in a bin holding ``num_b`` of the ``tot`` valid elements gets
+    the weight ``tot / (num_b * n)``, ``n`` the number of non-empty bins; with one bin it is
+    plain BCE. The weights are constants (no gradient flows through the binning). This
+    functional uses the batch's own counts (momentum 0); :class:`lossatlas.nn.GHMCLoss` can
+    keep a moving average.
+
+    .. math::
+        \ell_i = \frac{\mathrm{tot}}{\mathrm{num}_{b(i)}\, n}\,
+            \operatorname{BCE}(x_i, t_i), \qquad g_i = |\sigma(x_i) - t_i|
+
+    Args:
+        input: Logits, any shape (e.g. ``(N, C)`` per-class sigmoid scores of a detector).
+        target: Same shape, labels in ``[0, 1]`` (soft labels allowed).
+        label_weight: Same shape; entries ``> 0`` are valid, the rest ignored (neither
+            weighted nor counted). As in mmdetection only the sign matters: the GHM weights
+            replace per-element weights.
+        bins: Number of bins, an int ``>= 1``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides the weighted sum by
+            ``tot``, the number of valid elements (the sum of the weights; 0 when none is valid,
+            never NaN), as mmdetection does.
+
+    Returns:
+        The weighted BCE, same shape as ``input`` for ``"none"``, else a scalar. Float32 for
+        half-precision input.
+
+    Raises:
+        TypeError: Non-floating input or target.
+        ValueError: Shapes that differ, targets outside [0, 1], ``bins < 1``, a bad reduction.
+
+    Example:
+        Three easy elements share a bin, one hard element has its own: each bin gets half of
+        the total weight.
+
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([-4.0, -4.0, -4.0, 3.0])
+        >>> target = torch.tensor([0.0, 0.0, 0.0, 0.0])
+        >>> la.ghmc_loss(logits, target, reduction="none")
+        tensor([0.0121, 0.0121, 0.0121, 6.0972])
+
+    References:
+        B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,
+        https://arxiv.org/abs/1811.05181
+    """
+    loss, _ = _ghmc(input, target, label_weight, bins, reduction)
+    return loss
+
+
+# --------------------------------------------------------------------------- GHM-R
+
+
+def _ghmr(
+    input: Tensor,
+    target: Tensor,
+    label_weight: Tensor | None,
+    mu: float,
+    bins: int,
+    reduction: str,
+    acc_sum: Tensor | None = None,
+    momentum: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    check_reduction(reduction)
+    check_number("mu", mu, low=0.0, low_inclusive=False)
+    _check_bins(bins)
+    check_floating("input", input)
+    check_floating("target", target)
+    check_same_shape("input", input, "target", target)
+    valid = _check_label_weight(label_weight, input)
+    dtype = compute_dtype(input, target)
+    input, target = upcast(input, dtype), upcast(target, dtype)
+    diff = input - target
+    root = torch.hypot(diff, torch.full_like(diff, mu))
+    with torch.no_grad():
+        g = diff.abs() / root
+        if label_weight is None:
+            tot = torch.tensor(float(input.numel()), dtype=dtype, device=input.device)
+        else:
+            tot = label_weight.to(dtype).sum()
+        tot = tot.clamp(min=1.0)
+        edges = _edges(bins, 1e3, dtype, input.device)
+        weights, density = ghm_weights(g, valid, tot, edges, acc_sum=acc_sum, momentum=momentum)
+    loss = (root - mu) * weights
+    return reduce_loss(loss, reduction, denominator=tot), density
+
+
+def ghmr_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    mu: float = 0.02,
+    bins: int = 10,
+    label_weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""GHM-R: Authentic Smooth-L1 reweighted by gradient-norm density, for box regression.
+
+    ASL1 ``sqrt(d^2 + mu^2) - mu`` of the residual ``d`` is quadratic for ``|d| << mu`` and
+    linear beyond; its gradient norm ``|d| / sqrt(d^2 + mu^2)`` lies in ``[0, 1)`` and is
+    binned as in :func:`ghmc_loss` (edges ``b / bins``, the last raised to ``1e3`` as in
+    mmdetection). With one bin it is plain ASL1. Computed with ``hypot``, so huge residuals
+    stay finite.
+
+    .. math::
+        \ell_i = \frac{\mathrm{tot}}{\mathrm{num}_{b(i)}\, n}
+            \left(\sqrt{d_i^2 + \mu^2} - \mu\right),
+        \qquad g_i = \frac{|d_i|}{\sqrt{d_i^2 + \mu^2}}
+
+    Args:
+        input: Predicted regression targets (e.g. box offsets), any shape.
+        target: Same shape.
+        mu: ASL1's transition scale, ``> 0``.
+        bins: Number of bins, an int ``>= 1``.
+        label_weight: Same shape; entries ``> 0`` are valid, the rest ignored.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides the weighted sum by
+            ``tot = max(sum(label_weight), 1)`` (the number of elements without
+            ``label_weight``), as mmdetection does.
+
+    Returns:
+        Same shape as ``input`` for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating input or target.
+        ValueError: Shapes that differ, ``mu <= 0``, ``bins < 1``, a bad reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> pred = torch.tensor([0.0, 0.0, 0.0, 1.0])
+        >>> la.ghmr_loss(pred, torch.zeros(4), reduction="none")  # two bins, half the weight each
+        tensor([0.0000, 0.0000, 0.0000, 1.9604])
+
+    References:
+        B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,
+        https://arxiv.org/abs/1811.05181
+    """
+    loss, _ = _ghmr(input, target, label_weight, mu, bins, reduction)
+    return loss
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class _GHMModule(LossModule):
+    """Shared state handling of the GHM modules: the running bin counts ``acc_sum``.
+
+    With ``momentum > 0`` the module keeps ``acc_sum``, an exponential moving average of the
+    bin counts (``acc = momentum * acc + (1 - momentum) * num_in_bin`` for the non-empty bins),
+    and weighs elements by ``tot / (acc_b * n)``. This is state by design (the paper's moving
+    average): ``forward`` updates the buffer in training mode only, without gradient; in eval
+    mode the weights use the updated counts but the buffer is left as it is. ``acc_sum`` is a
+    buffer, so it moves with ``.to()`` and is saved in ``state_dict()``. With ``momentum=0``
+    (the default) the module is the functional and holds no state.
+    """
+
+    acc_sum: Tensor
+    bins: int
+    reduction: str
+    momentum: float
+
+    def _init_state(self, bins: int, momentum: float) -> None:
+        self.momentum = float(momentum)
+        self.register_buffer("acc_sum", torch.zeros(bins))
+
+    def _store(self, density: Tensor) -> None:
+        if self.training and self.momentum > 0:
+            with torch.no_grad():
+                self.acc_sum.copy_(density.to(self.acc_sum.dtype))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, momentum={self.momentum!r}"
+
+
+class GHMCLoss(_GHMModule):
+    """Module form of :func:`lossatlas.ghmc_loss` with optional running bin counts.
+
+    ``momentum`` in ``[0, 1)``: 0 (default, mmdetection's default) uses each batch's counts;
+    the paper uses 0.75. See :class:`_GHMModule` for the state. Called as
+    ``loss(input, target, label_weight=None)``.
+    """
+
+    functional = staticmethod(ghmc_loss)
+
+    def __init__(self, *, bins: int = 10, momentum: float = 0.0, reduction: str = "mean") -> None:
+        _check_bins(bins)
+        _check_momentum(momentum)
+        super().__init__(bins=bins, reduction=reduction)
+        self._init_state(bins, momentum)
+
+    def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
+        acc = self.acc_sum if self.momentum > 0 else None
+        loss, density = _ghmc(
+            input,
+            target,
+            label_weight,
+            self.bins,
+            self.reduction,
+            acc_sum=acc,
+            momentum=self.momentum,
+        )
+        self._store(density)
+        return loss
+
+
+class GHMRLoss(_GHMModule):
+    """Module form of :func:`lossatlas.ghmr_loss` with optional running bin counts.
+
+    ``momentum`` in ``[0, 1)``: 0 by default; mmdetection's GHM RetinaNet uses 0.7. Called as
+    ``loss(input, target, label_weight=None)``.
+    """
+
+    functional = staticmethod(ghmr_loss)
+    mu: float
+
+    def __init__(
+        self, *, mu: float = 0.02, bins: int = 10, momentum: float = 0.0, reduction: str = "mean"
+    ) -> None:
+        check_number("mu", mu, low=0.0, low_inclusive=False)
+        _check_bins(bins)
+        _check_momentum(momentum)
+        super().__init__(mu=mu, bins=bins, reduction=reduction)
+        self._init_state(bins, momentum)
+
+    def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
+        acc = self.acc_sum if self.momentum > 0 else None
+        loss, density = _ghmr(
+            input,
+            target,
+            label_weight,
+            self.mu,
+            self.bins,
+            self.reduction,
+            acc_sum=acc,
+            momentum=self.momentum,
+        )
+        self._store(density)
+        return loss
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+def _ghmc_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    logits = ex.normal(generator, batch, 5, dtype=dtype, scale=2.0 * scale)
+    return Example((logits, ex.binary_labels(generator, batch, 5, dtype=dtype)))
+
+
+def _ghmr_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    pred = ex.normal(generator, batch, 4, dtype=dtype, scale=0.3 * scale)
+    return Example((pred, ex.normal(generator, batch, 4, dtype=dtype, scale=0.3)))
+
+
+def _ghmr_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    target = ex.normal(generator, batch, 4, dtype=dtype, scale=scale)
+    return Example((target.clone(), target))
+
+
+declare(
+    LossSpec(
+        name="ghmc_loss",
+        function=ghmc_loss,
+        module=GHMCLoss,
+        tasks=("binary", "detection", "imbalanced"),
+        input_kind="logits",
+        target_kind="binary labels (soft allowed)",
+        formula=(
+            r"\frac{\mathrm{tot}}{\mathrm{num}_{b(g)}\, n}\, \mathrm{BCE}(x, t),"
+            r"\ g = |\sigma(x) - t|"
+        ),
+        references=(_GHM_REF, _MMDET_REF),
+        properties=frozenset({"non_negative"}),
+        examples=_ghmc_example,
+        same_shape=(0, 1),
+    )
+)
+
+declare(
+    LossSpec(
+        name="ghmr_loss",
+        function=ghmr_loss,
+        module=GHMRLoss,
+        tasks=("detection",),
+        input_kind="predictions (box offsets)",
+        target_kind="real values",
+        formula=(
+            r"\frac{\mathrm{tot}}{\mathrm{num}_{b(g)}\, n}"
+            r"\left(\sqrt{d^2 + \mu^2} - \mu\right),\ g = \frac{|d|}{\sqrt{d^2 + \mu^2}}"
+        ),
+        references=(_GHM_REF, _MMDET_REF),
+        # symmetric: ASL1 and g depend on |input - target| only.
+        properties=frozenset({"non_negative", "zero_at_perfect", "symmetric"}),
+        examples=_ghmr_example,
+        perfect=_ghmr_perfect,
+        same_shape=(0, 1),
+    )
+)
