@@ -5,6 +5,15 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.regression.pointwise import (
+    HuberLoss,
+    L1Loss,
+    LogCoshLoss,
+    MSELoss,
+    PseudoHuberLoss,
+    RMSELoss,
+    SmoothL1Loss,
+)
 from lossatlas.classification.margin import (
     ExponentialLoss,
     HingeLoss,
@@ -26,6 +35,13 @@ from lossatlas.classification.cross_entropy import (
 )
 
 __all__ = [
+    "HuberLoss",
+    "L1Loss",
+    "LogCoshLoss",
+    "MSELoss",
+    "PseudoHuberLoss",
+    "RMSELoss",
+    "SmoothL1Loss",
     "ExponentialLoss",
     "HingeLoss",
     "LogisticLoss",

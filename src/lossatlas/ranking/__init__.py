@@ -1,0 +1,1 @@
+"""Ranking, embedding and metric-learning losses."""
