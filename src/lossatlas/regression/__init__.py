@@ -1,0 +1,1 @@
+"""Regression losses: point-wise errors, quantiles, percentages and likelihoods."""

@@ -1,0 +1,607 @@
+r"""Point-wise regression losses: functions of the residual ``r = input - target``.
+
+``mse_loss``, ``l1_loss``, ``smooth_l1_loss`` and ``huber_loss`` have torch parity (torch's
+kernels, plus exact-shape validation and the safe empty mean). ``rmse_loss``,
+``pseudo_huber_loss`` and ``log_cosh_loss`` are the smooth or robust neighbours torch lacks,
+each computed in a form that stays finite for residuals of any size.
+
+Input and target must have exactly the same shape: ``(N, 1)`` against ``(N,)`` is an error,
+not a silent ``(N, N)`` broadcast.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lossatlas import _examples as ex
+from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._module import LossModule
+from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import check_floating, check_number, check_same_shape
+
+__all__ = [
+    "huber_loss",
+    "l1_loss",
+    "log_cosh_loss",
+    "mse_loss",
+    "pseudo_huber_loss",
+    "rmse_loss",
+    "smooth_l1_loss",
+]
+
+_LOG2 = math.log(2.0)
+
+
+def prepare_pair(input: Tensor, target: Tensor, reduction: str) -> tuple[Tensor, Tensor]:
+    """Validate a prediction/target pair of one shape and bring both to the compute dtype.
+
+    Shared by the regression losses: floating tensors of exactly the same shape (no
+    broadcast), a known reduction; half precision is computed in float32.
+    """
+    check_reduction(reduction)
+    check_floating("input", input)
+    check_floating("target", target)
+    check_same_shape("input", input, "target", target)
+    dtype = compute_dtype(input, target)
+    return upcast(input, dtype), upcast(target, dtype)
+
+
+# --------------------------------------------------------------------------- functionals
+
+
+def mse_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    r"""Mean squared error (squared L2), torch parity.
+
+    The maximum-likelihood loss for Gaussian noise; it punishes large errors quadratically, so
+    one outlier can dominate (see :func:`huber_loss` and :func:`log_cosh_loss`).
+
+    .. math::
+        \ell_n = (x_n - y_n)^2
+
+    Args:
+        input: Predictions, any shape.
+        target: Targets, the same shape.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements (0 for an empty input).
+
+    Returns:
+        The input's shape for ``"none"``, else a scalar (float32 for half-precision input).
+
+    Raises:
+        TypeError: A non-floating tensor.
+        ValueError: Shapes that differ, an unknown reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> la.mse_loss(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 0.0, 1.0]))
+        tensor(4.3333)
+
+    References:
+        torch.nn.functional.mse_loss,
+        https://pytorch.org/docs/stable/generated/torch.nn.functional.mse_loss.html
+    """
+    input, target = prepare_pair(input, target, reduction)
+    return reduce_loss(F.mse_loss(input, target, reduction="none"), reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    r"""Mean absolute error (L1, MAE), torch parity.
+
+    Robust to outliers (the gradient is ``sign(r)`` whatever the error's size), but that
+    constant gradient does not shrink near the minimum; the median minimises it.
+
+    .. math::
+        \ell_n = |x_n - y_n|
+
+    Args:
+        input: Predictions, any shape.
+        target: Targets, the same shape.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements.
+
+    Returns:
+        The input's shape for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: A non-floating tensor.
+        ValueError: Shapes that differ, an unknown reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> la.l1_loss(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 0.0, 1.0]))
+        tensor(1.6667)
+
+    References:
+        torch.nn.functional.l1_loss,
+        https://pytorch.org/docs/stable/generated/torch.nn.functional.l1_loss.html
+    """
+    input, target = prepare_pair(input, target, reduction)
+    return reduce_loss(F.l1_loss(input, target, reduction="none"), reduction)
+
+
+def smooth_l1_loss(
+    input: Tensor, target: Tensor, *, beta: float = 1.0, reduction: str = "mean"
+) -> Tensor:
+    r"""Smooth L1 (Fast R-CNN's box loss), torch parity.
+
+    Quadratic ``0.5 r^2 / beta`` below ``beta`` and linear ``|r| - beta / 2`` above, so the
+    gradient is bounded by 1. ``beta=0`` is exactly :func:`l1_loss` (with finite gradients);
+    ``huber_loss(delta=d) == d * smooth_l1_loss(beta=d)``.
+
+    .. math::
+        \ell_n = \begin{cases} 0.5\, r_n^2 / \beta & |r_n| < \beta \\
+                 |r_n| - 0.5\, \beta & \text{otherwise} \end{cases}, \quad r_n = x_n - y_n
+
+    Args:
+        input: Predictions, any shape.
+        target: Targets, the same shape.
+        beta: Where the quadratic part ends, ``>= 0``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements.
+
+    Returns:
+        The input's shape for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: A non-floating tensor.
+        ValueError: ``beta < 0``, shapes that differ, an unknown reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> r = torch.tensor([0.5, -2.0, 3.0])
+        >>> la.smooth_l1_loss(r, torch.zeros(3), reduction="none")
+        tensor([0.1250, 1.5000, 2.5000])
+
+    References:
+        R. Girshick, "Fast R-CNN", ICCV 2015, https://arxiv.org/abs/1504.08083
+    """
+    check_number("beta", beta, low=0.0)
+    input, target = prepare_pair(input, target, reduction)
+    return reduce_loss(F.smooth_l1_loss(input, target, beta=beta, reduction="none"), reduction)
+
+
+def huber_loss(
+    input: Tensor, target: Tensor, *, delta: float = 1.0, reduction: str = "mean"
+) -> Tensor:
+    r"""Huber loss: quadratic for small errors, linear for large ones, torch parity.
+
+    Equals ``delta * smooth_l1_loss(beta=delta)``; with ``delta=1`` the two coincide. Small
+    ``delta`` approaches ``delta * |r|`` (MAE), large ``delta`` approaches ``r^2 / 2`` (MSE).
+
+    .. math::
+        \ell_n = \begin{cases} 0.5\, r_n^2 & |r_n| \le \delta \\
+                 \delta\,(|r_n| - 0.5\, \delta) & \text{otherwise} \end{cases}
+
+    Args:
+        input: Predictions, any shape.
+        target: Targets, the same shape.
+        delta: Where the quadratic part ends, ``> 0``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements.
+
+    Returns:
+        The input's shape for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: A non-floating tensor.
+        ValueError: ``delta <= 0``, shapes that differ, an unknown reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> r = torch.tensor([0.5, -2.0, 3.0])
+        >>> la.huber_loss(r, torch.zeros(3), delta=2.0, reduction="none")
+        tensor([0.1250, 2.0000, 4.0000])
+
+    References:
+        P. J. Huber, "Robust Estimation of a Location Parameter", The Annals of Mathematical
+        Statistics 35(1), 1964, https://doi.org/10.1214/aoms/1177703732
+    """
+    check_number("delta", delta, low=0.0, low_inclusive=False)
+    input, target = prepare_pair(input, target, reduction)
+    return reduce_loss(F.huber_loss(input, target, delta=delta, reduction="none"), reduction)
+
+
+def rmse_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    r"""Root mean squared error, with a finite (zero) gradient at zero error.
+
+    ``reduction="mean"`` is the RMSE, ``sqrt(mean(r^2))``, in the target's units. The root is
+    not an element-wise function, so the other reductions are defined element-wise: for
+    ``"none"`` each element is its own one-element RMSE, ``sqrt(r_n^2) = |r_n|``, and ``"sum"``
+    adds those. Hence ``"mean"`` is *not* ``"none"`` followed by ``.mean()`` (that would be the
+    MAE). To accumulate an RMSE over micro-batches or ranks, sum
+    ``mse_loss(reduction="sum")`` and the element counts, and take the root at the end.
+
+    The root's derivative is infinite at 0; here the gradient at exactly zero error is 0 (the
+    minimum's subgradient), so a perfect fit never produces NaN.
+
+    .. math::
+        \mathrm{RMSE} = \sqrt{\frac{1}{N} \sum_n (x_n - y_n)^2}
+
+    Args:
+        input: Predictions, any shape.
+        target: Targets, the same shape.
+        reduction: ``"mean"`` (the RMSE; 0 for an empty input) | ``"none"`` (``|r|``) |
+            ``"sum"`` (``sum |r|``).
+
+    Returns:
+        The input's shape for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: A non-floating tensor.
+        ValueError: Shapes that differ, an unknown reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> la.rmse_loss(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 0.0, 1.0]))
+        tensor(2.0817)
+
+    References:
+        R. J. Hyndman and A. B. Koehler, "Another look at measures of forecast accuracy",
+        International Journal of Forecasting 22(4), 2006,
+        https://doi.org/10.1016/j.ijforecast.2006.03.001
+    """
+    input, target = prepare_pair(input, target, reduction)
+    residual = input - target
+    if reduction != "mean":
+        return reduce_loss(residual.abs(), reduction)
+    mean_square = reduce_loss(residual.square(), "mean")
+    positive = mean_square > 0
+    safe = torch.where(positive, mean_square, torch.ones_like(mean_square))
+    return torch.where(positive, safe.sqrt(), torch.zeros_like(mean_square))
+
+
+def pseudo_huber_loss(
+    input: Tensor, target: Tensor, *, delta: float = 1.0, reduction: str = "mean"
+) -> Tensor:
+    r"""Pseudo-Huber loss: a smooth Huber, ``r^2 / 2`` near 0 and ``delta |r|`` far away.
+
+    Twice differentiable everywhere (XGBoost's ``reg:pseudohubererror``). For ``|r| << delta``
+    it is ``r^2 / 2`` (half the MSE); for ``|r| >> delta`` it grows like ``delta |r|``. It is
+    computed as ``r^2 / (1 + sqrt(1 + (r / delta)^2))``, which equals the textbook form but
+    does not cancel for small ``r``.
+
+    .. math::
+        \ell_n = \delta^2 \left(\sqrt{1 + (r_n / \delta)^2} - 1\right)
+
+    Args:
+        input: Predictions, any shape.
+        target: Targets, the same shape.
+        delta: Scale where the loss turns from quadratic to linear, ``> 0``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements.
+
+    Returns:
+        The input's shape for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: A non-floating tensor.
+        ValueError: ``delta <= 0``, shapes that differ, an unknown reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> r = torch.tensor([0.0, 1.0, -3.0])
+        >>> la.pseudo_huber_loss(r, torch.zeros(3), reduction="none")
+        tensor([0.0000, 0.4142, 2.1623])
+
+    References:
+        P. J. Huber, "Robust Estimation of a Location Parameter", 1964; P. Charbonnier et al.,
+        "Deterministic edge-preserving regularization in computed imaging", IEEE Transactions
+        on Image Processing 6(2), 1997, https://doi.org/10.1109/83.551699
+    """
+    check_number("delta", delta, low=0.0, low_inclusive=False)
+    input, target = prepare_pair(input, target, reduction)
+    residual = input - target
+    root = torch.hypot(torch.ones_like(residual), residual / delta)
+    return reduce_loss(residual.square() / (1.0 + root), reduction)
+
+
+def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    r"""Log-cosh loss: ``r^2 / 2`` for small errors, ``|r| - log 2`` for large ones.
+
+    Smooth (twice differentiable, gradient ``tanh(r)`` bounded by 1) and robust to outliers.
+    The naive ``log(cosh(r))`` overflows once ``|r|`` passes about 89 in float32 (710 in
+    float64); this computes ``|r| + softplus(-2|r|) - log 2``, which is finite for any finite
+    residual. It is evaluated branch-wise (``r + softplus(-2r)`` for ``r >= 0``, its mirror for
+    ``r < 0``) so that autograd gives the exact first and second derivatives at ``r = 0`` too.
+
+    .. math::
+        \ell_n = \log\cosh(r_n) = |r_n| + \log\left(1 + e^{-2|r_n|}\right) - \log 2
+
+    Args:
+        input: Predictions, any shape.
+        target: Targets, the same shape.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements.
+
+    Returns:
+        The input's shape for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: A non-floating tensor.
+        ValueError: Shapes that differ, an unknown reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> r = torch.tensor([0.0, 1.0, -1e4])
+        >>> la.log_cosh_loss(r, torch.zeros(3), reduction="none")
+        tensor([0.0000e+00, 4.3378e-01, 9.9993e+03])
+
+    References:
+        P. Chen et al., "Log Hyperbolic Cosine Loss Improves Variational Auto-Encoder",
+        ICLR 2019 submission, https://openreview.net/forum?id=rkglvsC9Ym
+    """
+    input, target = prepare_pair(input, target, reduction)
+    residual = input - target
+    positive = residual + F.softplus(-2.0 * residual)
+    negative = -residual + F.softplus(2.0 * residual)
+    return reduce_loss(torch.where(residual >= 0, positive, negative) - _LOG2, reduction)
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class MSELoss(LossModule):
+    """Module form of :func:`lossatlas.mse_loss`."""
+
+    functional = staticmethod(mse_loss)
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class L1Loss(LossModule):
+    """Module form of :func:`lossatlas.l1_loss`."""
+
+    functional = staticmethod(l1_loss)
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class SmoothL1Loss(LossModule):
+    """Module form of :func:`lossatlas.smooth_l1_loss`."""
+
+    functional = staticmethod(smooth_l1_loss)
+
+    def __init__(self, *, beta: float = 1.0, reduction: str = "mean") -> None:
+        check_number("beta", beta, low=0.0)
+        super().__init__(beta=beta, reduction=reduction)
+
+
+class HuberLoss(LossModule):
+    """Module form of :func:`lossatlas.huber_loss`."""
+
+    functional = staticmethod(huber_loss)
+
+    def __init__(self, *, delta: float = 1.0, reduction: str = "mean") -> None:
+        check_number("delta", delta, low=0.0, low_inclusive=False)
+        super().__init__(delta=delta, reduction=reduction)
+
+
+class RMSELoss(LossModule):
+    """Module form of :func:`lossatlas.rmse_loss`."""
+
+    functional = staticmethod(rmse_loss)
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class PseudoHuberLoss(LossModule):
+    """Module form of :func:`lossatlas.pseudo_huber_loss`."""
+
+    functional = staticmethod(pseudo_huber_loss)
+
+    def __init__(self, *, delta: float = 1.0, reduction: str = "mean") -> None:
+        check_number("delta", delta, low=0.0, low_inclusive=False)
+        super().__init__(delta=delta, reduction=reduction)
+
+
+class LogCoshLoss(LossModule):
+    """Module form of :func:`lossatlas.log_cosh_loss`."""
+
+    functional = staticmethod(log_cosh_loss)
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+def residual_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Predictions ``(batch, 3)`` drawn at ``scale`` and targets at unit scale."""
+    input = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
+    target = ex.normal(generator, batch, 3, dtype=dtype)
+    return Example((input, target))
+
+
+def residual_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Predictions equal to their targets."""
+    target = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
+    return Example((target.clone(), target))
+
+
+_EVEN = frozenset({"non_negative", "zero_at_perfect", "symmetric"})
+
+
+def _torch_doc(name: str) -> str:
+    return (
+        f"torch.nn.functional.{name}: "
+        f"https://pytorch.org/docs/stable/generated/torch.nn.functional.{name}.html"
+    )
+
+
+_HUBER_REF = (
+    "P. J. Huber, Robust Estimation of a Location Parameter, The Annals of Mathematical "
+    "Statistics 35(1), 1964, https://doi.org/10.1214/aoms/1177703732"
+)
+
+declare(
+    LossSpec(
+        name="mse_loss",
+        function=mse_loss,
+        module=MSELoss,
+        tasks=("regression",),
+        input_kind="predictions",
+        target_kind="real values",
+        formula=r"(x - y)^2",
+        references=(_torch_doc("mse_loss"),),
+        properties=_EVEN,
+        examples=residual_example,
+        perfect=residual_perfect,
+        same_shape=(0, 1),
+        reference=F.mse_loss,
+        curve="residual",
+        twice_differentiable=True,
+    )
+)
+
+# L1, smooth L1, Huber and RMSE have a kink or a jump in the second derivative, so they are not
+# declared twice differentiable.
+declare(
+    LossSpec(
+        name="l1_loss",
+        function=l1_loss,
+        module=L1Loss,
+        tasks=("regression",),
+        input_kind="predictions",
+        target_kind="real values",
+        formula=r"|x - y|",
+        references=(_torch_doc("l1_loss"),),
+        properties=_EVEN,
+        examples=residual_example,
+        perfect=residual_perfect,
+        same_shape=(0, 1),
+        reference=F.l1_loss,
+        curve="residual",
+    )
+)
+
+declare(
+    LossSpec(
+        name="smooth_l1_loss",
+        function=smooth_l1_loss,
+        module=SmoothL1Loss,
+        tasks=("regression", "detection"),
+        input_kind="predictions",
+        target_kind="real values",
+        formula=r"\begin{cases} 0.5\, r^2 / \beta & |r| < \beta \\ |r| - 0.5\, \beta "
+        r"& \text{otherwise} \end{cases}",
+        references=(
+            "R. Girshick, Fast R-CNN, ICCV 2015, https://arxiv.org/abs/1504.08083",
+            _torch_doc("smooth_l1_loss"),
+        ),
+        properties=_EVEN,
+        examples=residual_example,
+        perfect=residual_perfect,
+        same_shape=(0, 1),
+        reference=F.smooth_l1_loss,
+        curve="residual",
+    )
+)
+
+declare(
+    LossSpec(
+        name="huber_loss",
+        function=huber_loss,
+        module=HuberLoss,
+        tasks=("regression", "detection"),
+        input_kind="predictions",
+        target_kind="real values",
+        formula=r"\begin{cases} 0.5\, r^2 & |r| \le \delta \\ \delta (|r| - 0.5\, \delta) "
+        r"& \text{otherwise} \end{cases}",
+        references=(_HUBER_REF, _torch_doc("huber_loss")),
+        properties=_EVEN,
+        examples=residual_example,
+        perfect=residual_perfect,
+        same_shape=(0, 1),
+        reference=F.huber_loss,
+        curve="residual",
+    )
+)
+
+declare(
+    LossSpec(
+        name="rmse_loss",
+        function=rmse_loss,
+        module=RMSELoss,
+        tasks=("regression",),
+        input_kind="predictions",
+        target_kind="real values",
+        formula=r"\sqrt{\tfrac{1}{N} \sum_n (x_n - y_n)^2}",
+        references=(
+            "R. J. Hyndman and A. B. Koehler, Another look at measures of forecast accuracy, "
+            "International Journal of Forecasting 22(4), 2006, "
+            "https://doi.org/10.1016/j.ijforecast.2006.03.001",
+        ),
+        properties=_EVEN,
+        examples=residual_example,
+        perfect=residual_perfect,
+        # "mean" is the root of the mean square, not the mean of the per-element |r| of "none".
+        mean_of_none=False,
+        same_shape=(0, 1),
+        curve="residual",
+    )
+)
+
+declare(
+    LossSpec(
+        name="pseudo_huber_loss",
+        function=pseudo_huber_loss,
+        module=PseudoHuberLoss,
+        tasks=("regression",),
+        input_kind="predictions",
+        target_kind="real values",
+        formula=r"\delta^2 \left(\sqrt{1 + (r / \delta)^2} - 1\right)",
+        references=(
+            _HUBER_REF,
+            "P. Charbonnier et al., Deterministic edge-preserving regularization in computed "
+            "imaging, IEEE Transactions on Image Processing 6(2), 1997, "
+            "https://doi.org/10.1109/83.551699",
+        ),
+        properties=_EVEN,
+        examples=residual_example,
+        perfect=residual_perfect,
+        same_shape=(0, 1),
+        curve="residual",
+        twice_differentiable=True,
+    )
+)
+
+declare(
+    LossSpec(
+        name="log_cosh_loss",
+        function=log_cosh_loss,
+        module=LogCoshLoss,
+        tasks=("regression",),
+        input_kind="predictions",
+        target_kind="real values",
+        formula=r"\log\cosh(x - y)",
+        references=(
+            "P. Chen et al., Log Hyperbolic Cosine Loss Improves Variational Auto-Encoder, "
+            "ICLR 2019 submission, https://openreview.net/forum?id=rkglvsC9Ym",
+        ),
+        properties=_EVEN,
+        examples=residual_example,
+        perfect=residual_perfect,
+        same_shape=(0, 1),
+        curve="residual",
+        twice_differentiable=True,
+    )
+)
