@@ -5,6 +5,13 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.ranking.embedding import (
+    CosineEmbeddingLoss,
+    HingeEmbeddingLoss,
+    MarginRankingLoss,
+    TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
+)
 from lossatlas.regression.pointwise import (
     HuberLoss,
     L1Loss,
@@ -35,6 +42,11 @@ from lossatlas.classification.cross_entropy import (
 )
 
 __all__ = [
+    "CosineEmbeddingLoss",
+    "HingeEmbeddingLoss",
+    "MarginRankingLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
     "HuberLoss",
     "L1Loss",
     "LogCoshLoss",
