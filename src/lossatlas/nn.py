@@ -5,6 +5,7 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.language.sampled import NCELoss, NegativeSamplingLoss, SampledSoftmaxLoss
 from lossatlas.ranking.embedding import (
     CosineEmbeddingLoss,
     HingeEmbeddingLoss,
@@ -69,5 +70,8 @@ __all__ = [
     "CrossEntropyLoss",
     "LabelSmoothingCrossEntropyLoss",
     "LossModule",
+    "SampledSoftmaxLoss",
+    "NegativeSamplingLoss",
+    "NCELoss",
     "NLLLoss",
 ]
