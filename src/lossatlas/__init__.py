@@ -30,6 +30,7 @@ from lossatlas.classification.cross_entropy import *  # noqa: F403  isort: skip
 from lossatlas.language.sampled import *  # noqa: F403  isort: skip
 from lossatlas.classification.margin import *  # noqa: F403  isort: skip
 from lossatlas.ranking.embedding import *  # noqa: F403  isort: skip
+from lossatlas.ranking.contrastive import *  # noqa: F403  isort: skip
 from lossatlas.regression.pointwise import *  # noqa: F403  isort: skip
 
 from lossatlas.activations import (  # noqa: E402  isort: skip

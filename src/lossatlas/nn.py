@@ -5,6 +5,7 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.ranking.contrastive import ContrastiveLoss, InfoNCELoss
 from lossatlas.language.sampled import NCELoss, NegativeSamplingLoss, SampledSoftmaxLoss
 from lossatlas.ranking.embedding import (
     CosineEmbeddingLoss,
@@ -43,6 +44,8 @@ from lossatlas.classification.cross_entropy import (
 )
 
 __all__ = [
+    "ContrastiveLoss",
+    "InfoNCELoss",
     "CosineEmbeddingLoss",
     "HingeEmbeddingLoss",
     "MarginRankingLoss",

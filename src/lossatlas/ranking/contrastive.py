@@ -1,0 +1,309 @@
+"""Contrastive losses for embeddings: the pairwise margin loss and InfoNCE / NT-Xent / CLIP.
+
+``contrastive_loss`` (Hadsell, Chopra, LeCun 2006) works on labelled pairs; ``info_nce_loss``
+treats each query's own key as the positive and every other key in the batch (plus optional
+extra negatives) as negatives, the loss of CPC, MoCo, SimCLR and CLIP.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lossatlas import _examples as ex
+from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._module import LossModule
+from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import (
+    check_floating,
+    check_number,
+    check_probabilities,
+    check_same_shape,
+    check_shape,
+    check_tensor,
+    describe,
+)
+
+__all__ = ["contrastive_loss", "info_nce_loss"]
+
+
+# --------------------------------------------------------------------------- contrastive
+
+
+def contrastive_loss(
+    x1: Tensor,
+    x2: Tensor,
+    same: Tensor,
+    *,
+    margin: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Pairwise contrastive loss: pull similar pairs together, push others ``margin`` apart.
+
+    Hadsell, Chopra and LeCun (2006), with their factor 1/2 (as Caffe's ``ContrastiveLoss``
+    layer): a similar pair pays half its squared Euclidean distance, a dissimilar one half the
+    square of how far its distance falls short of ``margin``. ``same`` may be soft (in [0, 1]),
+    interpolating the two terms.
+
+    The distance is ``d = ||x1 - x2||_2`` over the last dimension. At ``d = 0`` the dissimilar
+    term's gradient is taken as 0 (a subgradient; the norm itself has none there), so
+    identical embeddings give finite gradients; the similar term uses ``d^2`` directly and is
+    smooth everywhere.
+
+    .. math::
+        \ell_n = \tfrac{1}{2}\left[s_n d_n^2 + (1 - s_n) \max(0,\ \mathrm{margin} - d_n)^2\right],
+        \qquad d_n = \lVert x^{(1)}_n - x^{(2)}_n \rVert_2
+
+    Args:
+        x1: Embeddings ``(N, D)`` (or ``(..., D)``).
+        x2: Embeddings, same shape.
+        same: 1 for a similar pair, 0 for a dissimilar one (floating in [0, 1], or bool),
+            shape ``x1.shape[:-1]``.
+        margin: Distance dissimilar pairs should exceed, positive.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            pairs.
+
+    Returns:
+        Shape ``x1.shape[:-1]`` for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating embeddings, a ``same`` that is neither floating nor bool.
+        ValueError: Embeddings of different shapes or 0-dim, a ``same`` of the wrong shape or
+            outside [0, 1], ``margin <= 0``.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> x1 = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+        >>> x2 = torch.tensor([[0.6, 0.8], [0.3, 0.4], [3.0, 4.0]])
+        >>> la.contrastive_loss(x1, x2, torch.tensor([1.0, 0.0, 0.0]), reduction="none")
+        tensor([0.5000, 0.1250, 0.0000])
+
+    References:
+        R. Hadsell, S. Chopra, Y. LeCun, "Dimensionality Reduction by Learning an Invariant
+        Mapping", CVPR 2006, https://doi.org/10.1109/CVPR.2006.100
+    """
+    check_reduction(reduction)
+    check_number("margin", margin, low=0.0, low_inclusive=False)
+    check_floating("x1", x1)
+    check_floating("x2", x2)
+    if x1.dim() == 0:
+        raise ValueError("x1 must have an embedding dimension, got a 0-dim tensor")
+    check_same_shape("x1", x1, "x2", x2)
+    check_tensor("same", same)
+    if not (same.is_floating_point() or same.dtype == torch.bool):
+        raise TypeError(
+            f"same must be a floating or bool tensor of pair labels, got {describe(same)}"
+        )
+    if same.shape != x1.shape[:-1]:
+        raise ValueError(
+            f"same must have shape {tuple(x1.shape[:-1])} (one label per pair) for embeddings "
+            f"of shape {tuple(x1.shape)}, got {tuple(same.shape)}"
+        )
+    if same.is_floating_point():
+        check_probabilities("same", same)
+    dtype = compute_dtype(x1, x2)
+    s = same.to(dtype)
+    squared = (upcast(x1, dtype) - upcast(x2, dtype)).square().sum(dim=-1)
+    positive = squared > 0
+    distance = torch.where(positive, torch.where(positive, squared, 1.0).sqrt(), 0.0)
+    loss = 0.5 * (s * squared + (1.0 - s) * F.relu(margin - distance).square())
+    return reduce_loss(loss, reduction)
+
+
+# --------------------------------------------------------------------------- InfoNCE
+
+
+def info_nce_loss(
+    query: Tensor,
+    key: Tensor,
+    *,
+    temperature: float = 0.07,
+    symmetric: bool = False,
+    negatives: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""InfoNCE with in-batch negatives: each query must pick its own key among all keys.
+
+    Queries and keys are L2-normalised; the logits are cosine similarities over
+    ``temperature``; query ``i``'s positive is key ``i`` and the other ``N - 1`` keys (and the
+    ``M`` rows of ``negatives``, if given, e.g. a MoCo queue) are its negatives. So it equals
+    ``cross_entropy(q_n @ k_n.T / t, arange(N))``. ``symmetric=True`` is CLIP's loss: the mean
+    of the query-to-key and key-to-query directions (the extra ``negatives`` are candidate
+    keys, so they join the query-to-key direction only). SimCLR's NT-Xent over two views is
+    the symmetric form with one difference: it also counts the other samples of the *same*
+    view as negatives.
+
+    Computed as ``logsumexp(logits) - logit_ii``; cosine logits are bounded by
+    ``1 / temperature``, so the loss is finite for any temperature (``0.01`` included) and any
+    embeddings, also identical or opposite ones. A zero vector normalises to 0.
+
+    .. math::
+        \ell_i = -\log \frac{e^{\hat q_i \cdot \hat k_i / t}}
+                 {\sum_j e^{\hat q_i \cdot \hat k_j / t} + \sum_m e^{\hat q_i \cdot \hat n_m / t}}
+
+    Args:
+        query: Embeddings ``(N, D)``.
+        key: Embeddings ``(N, D)``; row ``i`` is query ``i``'s positive.
+        temperature: Positive real; smaller is sharper (CLIP learns ~0.01, MoCo uses 0.07).
+        symmetric: Average with the key-to-query direction (CLIP).
+        negatives: Extra negative keys ``(M, D)`` shared by every query, or ``None``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.
+
+    Returns:
+        Shape ``(N,)`` for ``"none"`` (with ``symmetric``, each sample's mean of the two
+        directions), else a scalar.
+
+    Raises:
+        TypeError: Non-floating embeddings, a non-bool ``symmetric``.
+        ValueError: ``query`` not ``(N, D)``, ``key`` of another shape, ``negatives`` not
+            ``(M, D)``, ``temperature <= 0``.
+
+    Example:
+        Two queries whose keys are exactly their own directions:
+
+        >>> import torch
+        >>> import lossatlas as la
+        >>> query = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+        >>> key = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
+        >>> la.info_nce_loss(query, key, temperature=1.0)
+        tensor(0.3133)
+
+    References:
+        A. van den Oord, Y. Li, O. Vinyals, "Representation Learning with Contrastive
+        Predictive Coding", 2018, https://arxiv.org/abs/1807.03748;
+        A. Radford et al., "Learning Transferable Visual Models From Natural Language
+        Supervision" (CLIP), ICML 2021, https://arxiv.org/abs/2103.00020;
+        T. Chen et al., "A Simple Framework for Contrastive Learning of Visual
+        Representations" (SimCLR), ICML 2020, https://arxiv.org/abs/2002.05709
+    """
+    check_reduction(reduction)
+    _check_info_nce_options(temperature, symmetric)
+    check_floating("query", query)
+    check_floating("key", key)
+    check_shape("query", query, (None, None), "(N, D)")
+    check_same_shape("query", query, "key", key)
+    if negatives is not None:
+        check_floating("negatives", negatives)
+        check_shape("negatives", negatives, (None, query.shape[1]), "(M, D) with the queries' D")
+    dtype = compute_dtype(query, key, negatives)
+    q = F.normalize(upcast(query, dtype), dim=1)
+    k = F.normalize(upcast(key, dtype), dim=1)
+    in_batch = q @ k.T / temperature
+    positive = in_batch.diagonal()
+    logits = in_batch
+    if negatives is not None:
+        n = F.normalize(upcast(negatives, dtype), dim=1)
+        logits = torch.cat([in_batch, q @ n.T / temperature], dim=1)
+    loss = torch.logsumexp(logits, dim=1) - positive
+    if symmetric:
+        loss = 0.5 * (loss + torch.logsumexp(in_batch, dim=0) - positive)
+    return reduce_loss(loss, reduction)
+
+
+def _check_info_nce_options(temperature: float, symmetric: bool) -> None:
+    check_number("temperature", temperature, low=0.0, low_inclusive=False)
+    if not isinstance(symmetric, bool):
+        raise TypeError(f"symmetric must be a bool, got {describe(symmetric)}")
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class ContrastiveLoss(LossModule):
+    """Module form of :func:`lossatlas.contrastive_loss`."""
+
+    functional = staticmethod(contrastive_loss)
+
+    def __init__(self, *, margin: float = 1.0, reduction: str = "mean") -> None:
+        check_number("margin", margin, low=0.0, low_inclusive=False)
+        super().__init__(margin=margin, reduction=reduction)
+
+
+class InfoNCELoss(LossModule):
+    """Module form of :func:`lossatlas.info_nce_loss`; ``forward(query, key, negatives=None)``."""
+
+    functional = staticmethod(info_nce_loss)
+
+    def __init__(
+        self, *, temperature: float = 0.07, symmetric: bool = False, reduction: str = "mean"
+    ) -> None:
+        _check_info_nce_options(temperature, symmetric)
+        super().__init__(temperature=temperature, symmetric=symmetric, reduction=reduction)
+
+    def forward(self, query: Tensor, key: Tensor, negatives: Tensor | None = None) -> Tensor:
+        return info_nce_loss(query, key, negatives=negatives, **self.options())
+
+
+# --------------------------------------------------------------------------- declarations
+
+_DIM = 4
+
+
+def _pairs(generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float) -> Example:
+    x1 = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    x2 = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    same = ex.binary_labels(generator, batch, dtype=dtype)
+    return Example((x1, x2, same), grad_args=(0, 1))
+
+
+def _perfect_pairs(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Similar pairs identical, dissimilar pairs 2 * sqrt(D) = 4 apart (> margin 1)."""
+    x1 = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    same = ex.binary_labels(generator, batch, dtype=dtype)
+    return Example((x1, x1 + 2.0 * (1.0 - same)[:, None], same), grad_args=(0, 1))
+
+
+def _query_keys(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    query = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    key = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    return Example((query, key), grad_args=(0, 1))
+
+
+declare(
+    LossSpec(
+        name="contrastive_loss",
+        function=contrastive_loss,
+        module=ContrastiveLoss,
+        tasks=("metric-learning", "ranking"),
+        input_kind="embeddings",
+        target_kind="pair labels (1 similar, 0 dissimilar)",
+        formula=r"\tfrac12 [s\, d^2 + (1 - s) \max(0, m - d)^2],\ d = \|x_1 - x_2\|_2",
+        references=(
+            "R. Hadsell, S. Chopra, Y. LeCun, Dimensionality Reduction by Learning an Invariant "
+            "Mapping, CVPR 2006, https://doi.org/10.1109/CVPR.2006.100",
+        ),
+        properties=frozenset({"non_negative", "zero_at_perfect", "symmetric"}),
+        examples=_pairs,
+        perfect=_perfect_pairs,
+        same_shape=(0, 1),
+        twice_differentiable=True,
+    )
+)
+
+declare(
+    LossSpec(
+        name="info_nce_loss",
+        function=info_nce_loss,
+        module=InfoNCELoss,
+        tasks=("metric-learning", "ranking"),
+        input_kind="embeddings (queries)",
+        target_kind="embeddings (keys; row i is query i's positive)",
+        formula=r"-\log \frac{e^{q_i \cdot k_i / t}}{\sum_j e^{q_i \cdot k_j / t}}",
+        references=(
+            "A. van den Oord, Y. Li, O. Vinyals, Representation Learning with Contrastive "
+            "Predictive Coding, 2018, https://arxiv.org/abs/1807.03748",
+            "A. Radford et al., Learning Transferable Visual Models From Natural Language "
+            "Supervision, ICML 2021, https://arxiv.org/abs/2103.00020",
+        ),
+        properties=frozenset({"non_negative"}),
+        examples=_query_keys,
+        same_shape=(0, 1),
+        twice_differentiable=True,
+    )
+)
