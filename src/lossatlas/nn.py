@@ -5,6 +5,7 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.regression.quantile import MAPELoss, QuantileLoss, SMAPELoss
 from lossatlas.ranking.contrastive import ContrastiveLoss, InfoNCELoss
 from lossatlas.language.sampled import NCELoss, NegativeSamplingLoss, SampledSoftmaxLoss
 from lossatlas.ranking.embedding import (
@@ -44,6 +45,9 @@ from lossatlas.classification.cross_entropy import (
 )
 
 __all__ = [
+    "MAPELoss",
+    "QuantileLoss",
+    "SMAPELoss",
     "ContrastiveLoss",
     "InfoNCELoss",
     "CosineEmbeddingLoss",

@@ -1,0 +1,374 @@
+r"""Quantile (pinball) and percentage-error regression losses.
+
+``quantile_loss`` is scikit-learn's ``mean_pinball_loss`` (one quantile, or several against a
+trailing quantile axis of the prediction), ``mape_loss`` is scikit-learn's
+``mean_absolute_percentage_error`` (a fraction, not a percentage), and ``smape_loss`` is the
+symmetric percentage error, bounded by 2 and defined as 0 where prediction and target are
+both 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lossatlas import _examples as ex
+from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._module import LossModule
+from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import (
+    check_floating,
+    check_number,
+    check_same_shape,
+    check_shape,
+    describe,
+    value_checks_enabled,
+)
+from lossatlas.regression.pointwise import prepare_pair, residual_example, residual_perfect
+
+__all__ = ["mape_loss", "quantile_loss", "smape_loss"]
+
+#: scikit-learn's floor on ``|y|`` in ``mean_absolute_percentage_error`` (float64's epsilon).
+SKLEARN_MAPE_EPS = float(torch.finfo(torch.float64).eps)
+
+
+def check_quantile(quantile: Any) -> None:
+    """Raise unless ``quantile`` is a number in (0, 1) or a 1-D floating tensor of them.
+
+    The range of a tensor's entries is a value check (it can be switched off).
+    """
+    if isinstance(quantile, Tensor):
+        check_floating("quantile", quantile)
+        check_shape("quantile", quantile, (None,), what="(one quantile per entry of the last axis)")
+        if quantile.numel() == 0:
+            raise ValueError("quantile must hold at least one quantile, got an empty tensor")
+        if value_checks_enabled():
+            bad = ~((quantile > 0) & (quantile < 1))
+            if bool(bad.any()):
+                position = int(bad.nonzero()[0, 0])
+                raise ValueError(
+                    f"quantile must hold values in (0, 1), got {float(quantile[position])!r} "
+                    f"at position {position}"
+                )
+        return
+    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)):
+        raise TypeError(
+            f"quantile must be a float in (0, 1) or a 1-D tensor of them, got {describe(quantile)}"
+        )
+    check_number("quantile", quantile, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+
+
+# --------------------------------------------------------------------------- functionals
+
+
+def quantile_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    quantile: float | Tensor = 0.5,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Quantile (pinball) loss, whose minimiser is the ``quantile``-th conditional quantile.
+
+    Under-prediction (``y > x``) costs ``q`` per unit and over-prediction ``1 - q``, so
+    ``q = 0.9`` pushes predictions up to the 90th percentile. ``q = 0.5`` is half the MAE.
+    Several quantiles at once: pass a 1-D tensor of ``Q`` quantiles and an input whose last
+    axis has ``Q`` entries (one prediction per quantile); the target then has the input's shape
+    without that axis and is compared with every one of them.
+
+    .. math::
+        \ell_n = \max\left(q\,(y_n - x_n),\; (q - 1)(y_n - x_n)\right)
+
+    Args:
+        input: Predictions, any shape; ``(*, Q)`` with a tensor of ``Q`` quantiles.
+        target: Targets, the input's shape; ``(*)`` with a tensor of quantiles.
+        quantile: A float in ``(0, 1)`` or a 1-D floating tensor of them.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements of the input (samples times quantiles), so for one quantile it equals
+            scikit-learn's ``mean_pinball_loss(target, input, alpha=quantile)``.
+
+    Returns:
+        The input's shape for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating tensors, a quantile that is neither a number nor a tensor.
+        ValueError: A quantile outside (0, 1), shapes that do not match, an unknown reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> target = torch.tensor([1.0, 2.0, 3.0])
+        >>> la.quantile_loss(torch.tensor([2.0, 2.0, 2.0]), target, quantile=0.9)
+        tensor(0.3333)
+        >>> two = torch.tensor([[0.0, 2.0], [2.0, 2.0], [2.0, 4.0]])
+        >>> la.quantile_loss(two, target, quantile=torch.tensor([0.1, 0.9]), reduction="none")
+        tensor([[0.1000, 0.1000],
+                [0.0000, 0.0000],
+                [0.1000, 0.1000]])
+
+    References:
+        R. Koenker and G. Bassett, "Regression Quantiles", Econometrica 46(1), 1978,
+        https://doi.org/10.2307/1913643
+    """
+    check_reduction(reduction)
+    check_quantile(quantile)
+    check_floating("input", input)
+    check_floating("target", target)
+    if isinstance(quantile, Tensor):
+        (count,) = quantile.shape
+        if input.dim() == 0 or input.shape[-1] != count:
+            raise ValueError(
+                f"input must have a last axis of {count} entries (one per quantile) for "
+                f"{count} quantiles, got shape {tuple(input.shape)}"
+            )
+        if target.shape != input.shape[:-1]:
+            raise ValueError(
+                f"target must have the input's shape without its quantile axis "
+                f"{tuple(input.shape[:-1])}, got {tuple(target.shape)} (lossatlas does not "
+                f"broadcast; reshape explicitly)"
+            )
+        dtype = compute_dtype(input, target, quantile)
+        q: Tensor | float = upcast(quantile, dtype).to(input.device)
+        residual = upcast(target, dtype).unsqueeze(-1) - upcast(input, dtype)
+    else:
+        check_same_shape("input", input, "target", target)
+        dtype = compute_dtype(input, target)
+        q = float(quantile)
+        residual = upcast(target, dtype) - upcast(input, dtype)
+    loss = torch.where(residual >= 0, q * residual, (q - 1.0) * residual)
+    return reduce_loss(loss, reduction)
+
+
+def mape_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    eps: float = SKLEARN_MAPE_EPS,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Mean absolute percentage error as a fraction (scikit-learn's definition).
+
+    The error relative to the target. Where ``|y| < eps`` the denominator is ``eps``
+    (scikit-learn's guard: float64's machine epsilon), so a zero target gives a huge but finite
+    loss rather than ``inf``. Multiply by 100 for the percentage of ``seeds/002_*``. Not
+    symmetric: over-predictions are unbounded, under-predictions of a positive target cost at
+    most 1.
+
+    .. math::
+        \ell_n = \frac{|x_n - y_n|}{\max(|y_n|, \epsilon)}
+
+    Args:
+        input: Predictions, any shape.
+        target: Targets, the same shape.
+        eps: Floor of the denominator, ``> 0``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements and equals ``sklearn.metrics.mean_absolute_percentage_error``.
+
+    Returns:
+        The input's shape for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: A non-floating tensor.
+        ValueError: ``eps <= 0``, shapes that differ, an unknown reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> la.mape_loss(torch.tensor([2.5, 0.0, 2.0, 8.0]), torch.tensor([3.0, -0.5, 2.0, 7.0]))
+        tensor(0.3274)
+
+    References:
+        R. J. Hyndman and A. B. Koehler, "Another look at measures of forecast accuracy",
+        International Journal of Forecasting 22(4), 2006,
+        https://doi.org/10.1016/j.ijforecast.2006.03.001; scikit-learn
+        ``mean_absolute_percentage_error``.
+    """
+    check_number("eps", eps, low=0.0, low_inclusive=False)
+    input, target = prepare_pair(input, target, reduction)
+    loss = (input - target).abs() / target.abs().clamp_min(eps)
+    return reduce_loss(loss, reduction)
+
+
+def smape_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+    r"""Symmetric mean absolute percentage error, in [0, 2], with 0/0 counted as 0.
+
+    The absolute error relative to the mean magnitude of prediction and target. Bounded by 2
+    (reached when the two have opposite signs or one is 0) and symmetric in its arguments. Where
+    both are exactly 0 the error is 0 and so is its gradient (never NaN). Multiply by 100 for
+    the percentage of ``seeds/002_*``.
+
+    .. math::
+        \ell_n = \frac{2\,|x_n - y_n|}{|x_n| + |y_n|}, \qquad \ell_n = 0 \text{ if }
+        x_n = y_n = 0
+
+    Args:
+        input: Predictions, any shape.
+        target: Targets, the same shape.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements.
+
+    Returns:
+        The input's shape for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: A non-floating tensor.
+        ValueError: Shapes that differ, an unknown reduction.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> x, y = torch.tensor([1.0, 0.0, 3.0, -1.0]), torch.tensor([2.0, 0.0, 3.0, 1.0])
+        >>> la.smape_loss(x, y, reduction="none")
+        tensor([0.6667, 0.0000, 0.0000, 2.0000])
+
+    References:
+        S. Makridakis, "Accuracy measures: theoretical and practical concerns", International
+        Journal of Forecasting 9(4), 1993, https://doi.org/10.1016/0169-2070(93)90079-3
+    """
+    input, target = prepare_pair(input, target, reduction)
+    denominator = input.abs() + target.abs()
+    zero = denominator == 0
+    safe = torch.where(zero, torch.ones_like(denominator), denominator)
+    ratio = 2.0 * (input - target).abs() / safe
+    return reduce_loss(torch.where(zero, torch.zeros_like(ratio), ratio), reduction)
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class QuantileLoss(LossModule):
+    """Module form of :func:`lossatlas.quantile_loss`; a tensor of quantiles is a buffer."""
+
+    functional = staticmethod(quantile_loss)
+
+    def __init__(self, *, quantile: float | Tensor = 0.5, reduction: str = "mean") -> None:
+        check_quantile(quantile)
+        super().__init__(quantile=quantile, reduction=reduction)
+
+
+class MAPELoss(LossModule):
+    """Module form of :func:`lossatlas.mape_loss`."""
+
+    functional = staticmethod(mape_loss)
+
+    def __init__(self, *, eps: float = SKLEARN_MAPE_EPS, reduction: str = "mean") -> None:
+        check_number("eps", eps, low=0.0, low_inclusive=False)
+        super().__init__(eps=eps, reduction=reduction)
+
+
+class SMAPELoss(LossModule):
+    """Module form of :func:`lossatlas.smape_loss`."""
+
+    functional = staticmethod(smape_loss)
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+def _quantile_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    example = residual_example(generator, batch=batch, dtype=dtype, scale=scale)
+    return Example(example.args, {"quantile": 0.3})
+
+
+def _quantile_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    example = residual_perfect(generator, batch=batch, dtype=dtype, scale=scale)
+    return Example(example.args, {"quantile": 0.3})
+
+
+def _nonzero_targets(generator: torch.Generator, batch: int, dtype: torch.dtype) -> Tensor:
+    """Targets with ``0.5 <= |y| < 2`` (percentage errors need targets away from 0)."""
+    magnitude = ex.uniform(generator, batch, 3, dtype=torch.float64, low=0.5, high=2.0)
+    return (magnitude * ex.sign_labels(generator, batch, 3, dtype=torch.float64)).to(dtype)
+
+
+def _percentage_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    target = _nonzero_targets(generator, batch, dtype)
+    return Example((ex.normal(generator, batch, 3, dtype=dtype, scale=scale), target))
+
+
+def _percentage_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    target = _nonzero_targets(generator, batch, dtype)
+    return Example((target.clone(), target))
+
+
+_MAKRIDAKIS = (
+    "S. Makridakis, Accuracy measures: theoretical and practical concerns, International "
+    "Journal of Forecasting 9(4), 1993, https://doi.org/10.1016/0169-2070(93)90079-3"
+)
+_HYNDMAN = (
+    "R. J. Hyndman and A. B. Koehler, Another look at measures of forecast accuracy, "
+    "International Journal of Forecasting 22(4), 2006, "
+    "https://doi.org/10.1016/j.ijforecast.2006.03.001"
+)
+_SKLEARN = "scikit-learn metrics: https://scikit-learn.org/stable/modules/model_evaluation.html"
+
+declare(
+    LossSpec(
+        name="quantile_loss",
+        function=quantile_loss,
+        module=QuantileLoss,
+        tasks=("regression",),
+        input_kind="predictions (one per quantile)",
+        target_kind="real values",
+        formula=r"\max\left(q (y - x),\, (q - 1)(y - x)\right)",
+        references=(
+            "R. Koenker and G. Bassett, Regression Quantiles, Econometrica 46(1), 1978, "
+            "https://doi.org/10.2307/1913643",
+            _SKLEARN,
+        ),
+        properties=frozenset({"non_negative", "zero_at_perfect"}),
+        examples=_quantile_example,
+        perfect=_quantile_perfect,
+        same_shape=(0, 1),
+        curve="residual",
+    )
+)
+
+# MAPE and SMAPE have no residual curve: with a zero target they are degenerate (|x| / eps and
+# the constant 2).
+declare(
+    LossSpec(
+        name="mape_loss",
+        function=mape_loss,
+        module=MAPELoss,
+        tasks=("regression",),
+        input_kind="predictions",
+        target_kind="real values (away from 0)",
+        formula=r"\frac{|x - y|}{\max(|y|, \epsilon)}",
+        references=(_HYNDMAN, _SKLEARN),
+        properties=frozenset({"non_negative", "zero_at_perfect"}),
+        examples=_percentage_example,
+        perfect=_percentage_perfect,
+        same_shape=(0, 1),
+    )
+)
+
+declare(
+    LossSpec(
+        name="smape_loss",
+        function=smape_loss,
+        module=SMAPELoss,
+        tasks=("regression",),
+        input_kind="predictions",
+        target_kind="real values",
+        formula=r"\frac{2 |x - y|}{|x| + |y|}",
+        references=(_MAKRIDAKIS, _HYNDMAN),
+        properties=frozenset({"non_negative", "zero_at_perfect", "symmetric", "bounded"}),
+        examples=residual_example,
+        perfect=_percentage_perfect,
+        same_shape=(0, 1),
+    )
+)
