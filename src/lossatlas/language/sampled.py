@@ -314,10 +314,10 @@ def sampled_softmax_loss(
     r"""Softmax cross-entropy over the true classes and one shared sample of classes.
 
     ``tf.nn.sampled_softmax_loss``: a biased but consistent estimate of the full softmax
-    cross-entropy that scores ``T + S`` classes instead of ``V``. Logits are log-Q corrected; accidental hits are removed by
-    default. When the sample is the whole vocabulary with equal ``Q`` (a uniform sampler,
-    ``num_sampled=V``, ``unique=True``) it *is* the full cross-entropy. With ``T > 1`` each
-    true class has target ``1 / T``.
+    cross-entropy that scores ``T + S`` classes instead of ``V``. Logits are log-Q
+    corrected; accidental hits are removed by default. When the sample is the whole
+    vocabulary with equal ``Q`` (a uniform sampler, ``num_sampled=V``, ``unique=True``) it
+    *is* the full cross-entropy. With ``T > 1`` each true class has target ``1 / T``.
 
     .. math::
         \ell_n = \log\!\Big(\sum_{t} e^{z_{n,y_t}} + \sum_{s} e^{z_{n,k_s}}\Big)

@@ -1,0 +1,1 @@
+"""Generative models: GAN losses, gradient penalties and the perceptual loss."""
