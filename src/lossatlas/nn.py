@@ -7,7 +7,6 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 from lossatlas._module import LossModule
 from lossatlas.generative.gan import GANDiscriminatorLoss, GANGeneratorLoss
 from lossatlas.generative.perceptual import PerceptualLoss
-from lossatlas.classification.margin_softmax import ArcFaceLoss, CosFaceLoss, SphereFaceLoss
 from lossatlas.regression.quantile import MAPELoss, QuantileLoss, SMAPELoss
 from lossatlas.ranking.contrastive import ContrastiveLoss, InfoNCELoss
 from lossatlas.language.sampled import NCELoss, NegativeSamplingLoss, SampledSoftmaxLoss
@@ -48,9 +47,6 @@ from lossatlas.classification.cross_entropy import (
 )
 
 __all__ = [
-    "ArcFaceLoss",
-    "CosFaceLoss",
-    "SphereFaceLoss",
     "MAPELoss",
     "QuantileLoss",
     "SMAPELoss",
