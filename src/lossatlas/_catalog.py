@@ -110,6 +110,9 @@ class LossSpec:
         finite_at_extreme: Whether inputs of any finite size (the harness probes scale 1e4) give
             a finite loss; ``False`` only where the true value exceeds every float (e.g.
             ``exp(-y f)``), never to excuse an unstable formula.
+        exact_gradient: Whether autograd gives the derivative of the value (checked by
+            ``gradcheck``); ``False`` only for losses whose published gradient deliberately
+            treats a term as a constant (CIoU's ``alpha``), tested in their family tests.
         custom: ``True`` for user registrations.
     """
 
@@ -135,6 +138,7 @@ class LossSpec:
     compile: bool = True
     empty_batch: bool = True
     finite_at_extreme: bool = True
+    exact_gradient: bool = True
     custom: bool = False
 
     def __post_init__(self) -> None:
