@@ -5,6 +5,9 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.detection.ghm import GHMCLoss, GHMRLoss
+from lossatlas.detection.iou import CIoULoss, DIoULoss, GIoULoss, IoULoss
+from lossatlas.detection.ssd import SSDLoss
 from lossatlas.generative.gan import GANDiscriminatorLoss, GANGeneratorLoss
 from lossatlas.generative.perceptual import PerceptualLoss
 from lossatlas.regression.quantile import MAPELoss, QuantileLoss, SMAPELoss
@@ -47,6 +50,13 @@ from lossatlas.classification.cross_entropy import (
 )
 
 __all__ = [
+    "CIoULoss",
+    "DIoULoss",
+    "GHMCLoss",
+    "GHMRLoss",
+    "GIoULoss",
+    "IoULoss",
+    "SSDLoss",
     "MAPELoss",
     "QuantileLoss",
     "SMAPELoss",
