@@ -39,6 +39,7 @@ from lossatlas.ranking.embedding import *  # noqa: F403  isort: skip
 from lossatlas.ranking.contrastive import *  # noqa: F403  isort: skip
 from lossatlas.regression.pointwise import *  # noqa: F403  isort: skip
 from lossatlas.regression.quantile import *  # noqa: F403  isort: skip
+from lossatlas.regression.likelihood import *  # noqa: F403  isort: skip
 
 from lossatlas.activations import (  # noqa: E402  isort: skip
     ACTIVATIONS,

@@ -5,6 +5,7 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.regression.likelihood import GaussianNLLLoss, PoissonNLLLoss
 from lossatlas.detection.ghm import GHMCLoss, GHMRLoss
 from lossatlas.detection.iou import CIoULoss, DIoULoss, GIoULoss, IoULoss
 from lossatlas.detection.ssd import SSDLoss
@@ -50,6 +51,8 @@ from lossatlas.classification.cross_entropy import (
 )
 
 __all__ = [
+    "GaussianNLLLoss",
+    "PoissonNLLLoss",
     "CIoULoss",
     "DIoULoss",
     "GHMCLoss",
