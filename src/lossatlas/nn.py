@@ -5,6 +5,7 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.classification.margin_softmax import ArcFaceLoss, CosFaceLoss, SphereFaceLoss
 from lossatlas.regression.likelihood import GaussianNLLLoss, PoissonNLLLoss
 from lossatlas.detection.ghm import GHMCLoss, GHMRLoss
 from lossatlas.detection.iou import CIoULoss, DIoULoss, GIoULoss, IoULoss
@@ -51,6 +52,9 @@ from lossatlas.classification.cross_entropy import (
 )
 
 __all__ = [
+    "ArcFaceLoss",
+    "CosFaceLoss",
+    "SphereFaceLoss",
     "GaussianNLLLoss",
     "PoissonNLLLoss",
     "CIoULoss",
