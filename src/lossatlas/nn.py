@@ -50,8 +50,34 @@ from lossatlas.classification.cross_entropy import (
     LabelSmoothingCrossEntropyLoss,
     NLLLoss,
 )
+from lossatlas.segmentation.dice import (
+    BinaryDiceLoss,
+    BinaryJaccardLoss,
+    DiceLoss,
+    JaccardLoss,
+)
+from lossatlas.segmentation.tversky import (
+    BinaryFocalTverskyLoss,
+    BinaryTverskyLoss,
+    FocalTverskyLoss,
+    TverskyLoss,
+)
+from lossatlas.segmentation.dsc import BinaryDSCLoss, DSCLoss
+from lossatlas.segmentation.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 
 __all__ = [
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
+    "BinaryDSCLoss",
+    "DSCLoss",
+    "BinaryFocalTverskyLoss",
+    "BinaryTverskyLoss",
+    "FocalTverskyLoss",
+    "TverskyLoss",
+    "BinaryDiceLoss",
+    "BinaryJaccardLoss",
+    "DiceLoss",
+    "JaccardLoss",
     "ArcFaceLoss",
     "CosFaceLoss",
     "SphereFaceLoss",

@@ -1,0 +1,1 @@
+"""Semantic segmentation losses: Dice, Jaccard, Tversky, self-adjusting Dice, Lovász, compounds."""

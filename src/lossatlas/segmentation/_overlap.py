@@ -1,0 +1,461 @@
+r"""The shared core of the overlap losses: Dice, Jaccard, Tversky and focal Tversky.
+
+Each overlap loss reduces the prediction ``p`` (softmax or sigmoid of the logits) and the ground
+truth ``g`` to three sums per sample and class over the spatial positions,
+
+.. math::
+    I = \sum_s p\,g, \qquad P = \sum_s p \;(\text{or } p^2), \qquad
+    G = \sum_s g \;(\text{or } g^2),
+
+and scores those ``(N, C)`` sums. This module validates the inputs, computes the sums and
+finishes the per-class loss (background dropped, batch summed, class weights, reduction).
+
+The sums come from one of two paths with the same values:
+
+* the **fused path** (default in eager mode): a custom autograd function that keeps only the
+  logits and the target for backward and computes the gradient of the logits in one pass from
+  the upstream gradients of ``I`` and ``P``, recomputing the activation;
+* the **plain path**: ordinary differentiable ops, used while ``torch.compile`` traces, under
+  functorch transforms, and when the target itself requires a gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+from lossatlas._fused import use_custom_autograd
+from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import (
+    check_bool,
+    check_class_indices,
+    check_class_weight,
+    check_floating,
+    check_in_range,
+    check_index_target,
+    check_number,
+    check_probabilities,
+    check_same_shape,
+    check_tensor,
+    describe,
+)
+
+Sums = tuple[Tensor, Tensor, Tensor]
+
+# --------------------------------------------------------------------------- options
+
+
+def check_ignore_index(ignore_index: Any) -> None:
+    """Raise unless ``ignore_index`` is ``None`` or an int."""
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
+        raise TypeError(f"ignore_index must be None or an int, got {describe(ignore_index)}")
+
+
+def check_overlap_options(
+    *,
+    include_background: Any = True,
+    smooth_nr: Any = 1e-5,
+    smooth_dr: Any = 1e-5,
+    batch: Any = False,
+    squared_pred: Any = False,
+    weight: Any = None,
+    ignore_index: Any = None,
+    reduction: Any = "mean",
+    **extra: Any,
+) -> None:
+    """Check the options shared by the overlap losses (``extra`` are the loss's own)."""
+    check_reduction(reduction)
+    check_bool("include_background", include_background)
+    check_bool("batch", batch)
+    check_bool("squared_pred", squared_pred)
+    check_number("smooth_nr", smooth_nr, low=0.0)
+    check_number("smooth_dr", smooth_dr, low=0.0, low_inclusive=False)
+    check_ignore_index(ignore_index)
+    if weight is not None:
+        check_floating("weight", weight)
+        if weight.dim() != 1:
+            raise ValueError(
+                f"weight must be a 1-D tensor with one weight per class, got shape "
+                f"{tuple(weight.shape)}"
+            )
+        check_in_range("weight", weight, 0.0, math.inf, what="non-negative class weights")
+    for name in ("alpha", "beta"):
+        if name in extra:
+            check_number(name, extra[name], low=0.0)
+    if "gamma" in extra:
+        check_number("gamma", extra["gamma"], low=0.0, low_inclusive=False)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def check_softmax_inputs(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int | None,
+    include_background: bool,
+) -> bool:
+    """Validate logits ``(N, C, d1, ...)`` and class indices or class probabilities.
+
+    Returns:
+        ``True`` when ``target`` holds class indices, ``False`` for probabilities.
+    """
+    check_floating("input", input)
+    check_tensor("target", target)
+    if input.dim() < 3:
+        raise ValueError(
+            "input must be logits of shape (N, C, d1, ...) with at least one spatial "
+            f"dimension, got shape {tuple(input.shape)}"
+        )
+    num_classes = input.shape[1]
+    if num_classes < 2:
+        raise ValueError(
+            f"input must hold C >= 2 class logits along dim 1 for a softmax loss, got C = "
+            f"{num_classes}; for a single foreground channel use the binary_ (sigmoid) form"
+        )
+    check_class_weight("weight", weight, num_classes)
+    if target.is_floating_point():
+        if target.shape != input.shape:
+            index_shape = (input.shape[0], *input.shape[2:])
+            if tuple(target.shape) == index_shape:
+                raise TypeError(
+                    f"target has the shape of class indices {tuple(target.shape)} but dtype "
+                    f"{target.dtype}; class indices must be torch.long, and one-hot or "
+                    f"probability targets must have the input's shape {tuple(input.shape)}"
+                )
+            check_same_shape("input", input, "target", target)
+        if ignore_index is not None:
+            raise ValueError(
+                f"ignore_index={ignore_index} applies to class-index targets only; with a "
+                "one-hot or probability target, zero the input and target at the void pixels "
+                "or pass class indices"
+            )
+        check_probabilities("target", target)
+        return False
+    check_index_target(input, target)
+    check_class_indices("target", target, num_classes, ignore_index=ignore_index)
+    return True
+
+
+def check_sigmoid_inputs(
+    input: Tensor, target: Tensor, *, weight: Tensor | None, include_background: bool
+) -> None:
+    """Validate logits ``(N, C, d1, ...)`` and a same-shape target in [0, 1]."""
+    check_floating("input", input)
+    check_floating("target", target)
+    if input.dim() < 3:
+        raise ValueError(
+            "input must be logits of shape (N, C, d1, ...) with at least one spatial "
+            f"dimension, got shape {tuple(input.shape)}"
+        )
+    check_same_shape("input", input, "target", target)
+    num_classes = input.shape[1]
+    if not include_background and num_classes < 2:
+        raise ValueError(
+            "include_background=False drops channel 0, which leaves no channel for input "
+            f"of shape {tuple(input.shape)}; it needs C >= 2 channels"
+        )
+    check_class_weight("weight", weight, num_classes)
+    check_probabilities("target", target)
+
+
+# --------------------------------------------------------------------------- sums
+
+
+def _activate(logits: Tensor, activation: str) -> Tensor:
+    return torch.softmax(logits, dim=1) if activation == "softmax" else torch.sigmoid(logits)
+
+
+def _index_parts(target: Tensor, ignore_index: int | None) -> tuple[Tensor, Tensor | None]:
+    """Class indices safe to gather with (ignored -> 0) and the keep mask (or ``None``)."""
+    if ignore_index is None:
+        return target, None
+    keep = target != ignore_index
+    return torch.where(keep, target, torch.zeros_like(target)), keep
+
+
+def _sums(probs: Tensor, target: Tensor, *, ignore_index: int | None, squared: bool) -> Sums:
+    """``(I, P, G)`` of shape ``(N, C)`` from probabilities ``(N, C, S)``.
+
+    ``target`` is class indices ``(N, S)`` (ignored positions excluded from every sum) or
+    probabilities ``(N, C, S)``. Differentiable in ``probs`` (and a float ``target``).
+    """
+    if target.is_floating_point():
+        inter = torch.einsum("ncs,ncs->nc", probs, target)
+        if squared:
+            pred = torch.einsum("ncs,ncs->nc", probs, probs)
+            truth = torch.einsum("ncs,ncs->nc", target, target)
+        else:
+            pred = probs.sum(dim=-1)
+            truth = target.sum(dim=-1)
+        return inter, pred, truth
+    safe, keep = _index_parts(target, ignore_index)
+    p_true = probs.gather(1, safe.unsqueeze(1)).squeeze(1)
+    if keep is None:
+        counts = torch.ones_like(p_true)
+        pred = (probs * probs if squared else probs).sum(dim=-1)
+    else:
+        counts = keep.to(probs.dtype)
+        p_true = p_true * counts
+        pred = torch.einsum("ncs,ns->nc", probs * probs if squared else probs, counts)
+    zeros = probs.new_zeros(probs.shape[:2])
+    inter = zeros.scatter_add(1, safe, p_true)
+    truth = zeros.scatter_add(1, safe, counts)
+    return inter, pred, truth
+
+
+class _FusedOverlapSums(torch.autograd.Function):
+    """``(I, P, G)`` from logits; saves only the inputs, gradient in one pass."""
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        logits: Tensor,
+        target: Tensor,
+        activation: str,
+        ignore_index: int | None,
+        squared: bool,
+    ) -> Sums:
+        probs = _activate(logits, activation)
+        sums = _sums(probs, target, ignore_index=ignore_index, squared=squared)
+        ctx.save_for_backward(logits, target)
+        ctx.activation = activation  # type: ignore[attr-defined]
+        ctx.ignore_index = ignore_index  # type: ignore[attr-defined]
+        ctx.squared = squared  # type: ignore[attr-defined]
+        ctx.mark_non_differentiable(sums[2])
+        return sums
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: Any, grad_inter: Tensor, grad_pred: Tensor, _grad_truth: Tensor
+    ) -> tuple[Tensor | None, None, None, None, None]:
+        logits, target = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
+        probs = _activate(logits, ctx.activation)
+        return (
+            _fused_grad(
+                probs,
+                target,
+                grad_inter,
+                grad_pred,
+                activation=ctx.activation,
+                ignore_index=ctx.ignore_index,
+                squared=ctx.squared,
+            ),
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def _fused_grad(
+    probs: Tensor,
+    target: Tensor,
+    grad_inter: Tensor,
+    grad_pred: Tensor,
+    *,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+) -> Tensor:
+    """Gradient of the logits given the upstream gradients of ``I`` and ``P``.
+
+    ``dL/dp = gI * g + gP * (1 or 2p)``; then the softmax or sigmoid backward.
+    """
+    g_pred = grad_pred.unsqueeze(-1)
+    if target.is_floating_point():
+        grad_p = grad_inter.unsqueeze(-1) * target
+        grad_p = grad_p.add_(g_pred * probs, alpha=2.0) if squared else grad_p.add_(g_pred)
+        if activation == "sigmoid":
+            return grad_p.mul_(probs).mul_(1.0 - probs)
+        inner = (probs * grad_p).sum(dim=1, keepdim=True)
+        return grad_p.sub_(inner).mul_(probs)
+    # Softmax with class indices: dL/dp has a spike gI[n, t] at the true class t.
+    safe, keep = _index_parts(target, ignore_index)
+    index = safe.unsqueeze(1)
+    spike = grad_inter.gather(1, safe) * probs.gather(1, index).squeeze(1)  # p_t * gI[n, t]
+    if squared:
+        grad_p = (2.0 * g_pred) * probs
+        inner = (probs * grad_p).sum(dim=1) + spike
+        grad = grad_p.sub_(inner.unsqueeze(1)).mul_(probs)
+    else:
+        inner = torch.einsum("ncs,nc->ns", probs, grad_pred) + spike
+        grad = (g_pred - inner.unsqueeze(1)).mul_(probs)
+    grad.scatter_add_(1, index, spike.unsqueeze(1))
+    if keep is not None:
+        grad.mul_(keep.unsqueeze(1).to(grad.dtype))
+    return grad
+
+
+def overlap_sums(
+    input: Tensor,
+    target: Tensor,
+    *,
+    activation: str,
+    ignore_index: int | None = None,
+    squared: bool = False,
+    fused: bool | None = None,
+) -> Sums:
+    """Per-sample, per-class sums ``(I, P, G)`` of shape ``(N, C)`` for validated inputs.
+
+    Args:
+        input: Logits ``(N, C, d1, ...)``.
+        target: Class indices ``(N, d1, ...)`` (softmax only) or a float tensor of the input's
+            shape.
+        activation: ``"softmax"`` (over dim 1) or ``"sigmoid"``.
+        ignore_index: Class-index targets equal to it are left out of every sum.
+        squared: Sum ``p^2`` and ``g^2`` for ``P`` and ``G`` (V-Net).
+        fused: Force the fused custom-autograd path (``True``) or the plain ops (``False``);
+            ``None`` takes the fused path unless :func:`lossatlas._fused.use_custom_autograd`
+            says no (while ``torch.compile`` traces, under functorch transforms, or when the
+            target requires a gradient).
+
+    Returns:
+        ``(I, P, G)`` in the compute dtype (float32 for half-precision input).
+    """
+    dtype = compute_dtype(input, target)
+    logits = upcast(input, dtype).flatten(2)
+    if target.is_floating_point():
+        flat_target = upcast(target, dtype).reshape(logits.shape)
+    else:
+        flat_target = target.flatten(1)
+    use_fused = use_custom_autograd(input, target) if fused is None else fused
+    if use_fused:
+        inter, pred, truth = _FusedOverlapSums.apply(
+            logits, flat_target, activation, ignore_index, squared
+        )
+        return inter, pred, truth
+    probs = _activate(logits, activation)
+    return _sums(probs, flat_target, ignore_index=ignore_index, squared=squared)
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def finish(
+    score: Callable[[Tensor, Tensor, Tensor], Tensor],
+    sums: Sums,
+    *,
+    include_background: bool,
+    batch: bool,
+    weight: Tensor | None,
+    reduction: str,
+) -> Tensor:
+    """The per-class loss from the sums, weighted and reduced.
+
+    Drops class 0 unless ``include_background``; sums over the batch when ``batch``; applies
+    ``score`` to get the ``(N, C')`` (or ``(C',)``) loss; multiplies by ``weight``; reduces.
+    ``"mean"`` divides by the number of values, or with ``weight`` by the sum of the weights
+    of the values (``N * sum(weight[classes kept])``).
+    """
+    inter, pred, truth = sums
+    if not include_background:
+        inter, pred, truth = inter[:, 1:], pred[:, 1:], truth[:, 1:]
+        weight = None if weight is None else weight[1:]
+    if batch:
+        inter, pred, truth = inter.sum(dim=0), pred.sum(dim=0), truth.sum(dim=0)
+    loss = score(inter, pred, truth)
+    if weight is None:
+        return reduce_loss(loss, reduction)
+    weight = upcast(weight, loss.dtype)
+    loss = loss * weight
+    rows = 1 if batch else loss.shape[0]
+    return reduce_loss(loss, reduction, denominator=weight.sum() * rows)
+
+
+def dice_score(
+    *, smooth_nr: float, smooth_dr: float, jaccard: bool
+) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+    """``1 - (2I + s_nr) / (P + G + s_dr)`` (Dice) or ``/ (2(P + G - I) + s_dr)`` (Jaccard)."""
+
+    def score(inter: Tensor, pred: Tensor, truth: Tensor) -> Tensor:
+        total = pred + truth
+        denominator = 2.0 * (total - inter) if jaccard else total
+        return 1.0 - (2.0 * inter + smooth_nr) / (denominator + smooth_dr)
+
+    return score
+
+
+def tversky_index(
+    inter: Tensor,
+    pred: Tensor,
+    truth: Tensor,
+    *,
+    alpha: float,
+    beta: float,
+    smooth_nr: float,
+    smooth_dr: float,
+) -> Tensor:
+    """``(I + s_nr) / (I + alpha FP + beta FN + s_dr)`` with ``FP = P - I``, ``FN = G - I``."""
+    false_pos = pred - inter
+    false_neg = truth - inter
+    return (inter + smooth_nr) / (inter + alpha * false_pos + beta * false_neg + smooth_dr)
+
+
+def softmax_overlap_loss(
+    input: Tensor,
+    target: Tensor,
+    score: Callable[[Tensor, Tensor, Tensor], Tensor],
+    *,
+    include_background: bool,
+    squared_pred: bool,
+    batch: bool,
+    weight: Tensor | None,
+    ignore_index: int | None,
+    reduction: str,
+) -> Tensor:
+    """Validate, sum (softmax over dim 1) and finish an overlap loss; options already checked."""
+    check_softmax_inputs(
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        include_background=include_background,
+    )
+    sums = overlap_sums(
+        input, target, activation="softmax", ignore_index=ignore_index, squared=squared_pred
+    )
+    return finish(
+        score,
+        sums,
+        include_background=include_background,
+        batch=batch,
+        weight=weight,
+        reduction=reduction,
+    )
+
+
+def sigmoid_overlap_loss(
+    input: Tensor,
+    target: Tensor,
+    score: Callable[[Tensor, Tensor, Tensor], Tensor],
+    *,
+    include_background: bool,
+    squared_pred: bool,
+    batch: bool,
+    weight: Tensor | None,
+    reduction: str,
+) -> Tensor:
+    """Validate, sum (sigmoid per channel) and finish an overlap loss; options already checked."""
+    check_sigmoid_inputs(input, target, weight=weight, include_background=include_background)
+    sums = overlap_sums(input, target, activation="sigmoid", squared=squared_pred)
+    return finish(
+        score,
+        sums,
+        include_background=include_background,
+        batch=batch,
+        weight=weight,
+        reduction=reduction,
+    )

@@ -1,0 +1,612 @@
+"""Tversky and focal Tversky losses, softmax and sigmoid forms.
+
+The Tversky index weighs false positives by ``alpha`` and false negatives by ``beta``; with
+``alpha = beta = 0.5`` it is the Dice coefficient (with the smoothing halved). The sums come
+from :mod:`lossatlas.segmentation._overlap`, so the options, shapes, empty-mask policy and the
+fused gradient path are those of :func:`lossatlas.dice_loss`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import torch
+from torch import Tensor
+
+from lossatlas._catalog import LossSpec, declare
+from lossatlas._module import LossModule
+from lossatlas.segmentation._overlap import (
+    check_overlap_options,
+    sigmoid_overlap_loss,
+    softmax_overlap_loss,
+    tversky_index,
+)
+from lossatlas.segmentation.dice import (
+    binary_seg_examples,
+    binary_seg_perfect,
+    seg_examples,
+    seg_perfect,
+)
+
+__all__ = [
+    "binary_focal_tversky_loss",
+    "binary_tversky_loss",
+    "focal_tversky_loss",
+    "tversky_loss",
+]
+
+_TVERSKY_REF = (
+    "S. S. M. Salehi, D. Erdogmus, A. Gholipour, Tversky loss function for image segmentation "
+    "using 3D fully convolutional deep networks, MLMI 2017, https://arxiv.org/abs/1706.05721"
+)
+_FOCAL_TVERSKY_REF = (
+    "N. Abraham, N. M. Khan, A Novel Focal Tversky Loss Function with Improved Attention U-Net "
+    "for Lesion Segmentation, ISBI 2019, https://arxiv.org/abs/1810.07842"
+)
+_MONAI_REF = "MONAI TverskyLoss: https://docs.monai.io/en/stable/losses.html#tverskyloss"
+
+Score = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+def _tversky_score(
+    *, alpha: float, beta: float, smooth_nr: float, smooth_dr: float, gamma: float | None
+) -> Score:
+    index = partial(tversky_index, alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr)
+
+    def score(inter: Tensor, pred: Tensor, truth: Tensor) -> Tensor:
+        loss = 1.0 - index(inter, pred, truth)
+        if gamma is None:
+            return loss
+        # The clamp keeps pow's derivative finite where the index is exactly 1 (gamma < 1);
+        # there the clamp passes a zero gradient, the correct limit of the product.
+        return loss.clamp_min(torch.finfo(loss.dtype).tiny) ** gamma
+
+    return score
+
+
+def tversky_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    include_background: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    batch: bool = False,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Tversky loss of softmax probabilities, per sample and class (= MONAI ``TverskyLoss``).
+
+    ``alpha`` weighs the false positives ``FP = sum p (1 - g)`` and ``beta`` the false
+    negatives ``FN = sum (1 - p) g``; ``beta > alpha`` favours recall (the paper's
+    ``alpha = 0.3, beta = 0.7`` are the defaults; MONAI's are 0.5, 0.5). With
+    ``alpha = beta = 0.5`` the index is ``(I + s) / ((P + G)/2 + s)``, i.e. this equals
+    :func:`dice_loss` with doubled smoothing; ``alpha = beta = 1`` gives the Jaccard index.
+    Empty masks as in :func:`dice_loss`: an empty class predicted empty scores 0.
+
+    .. math::
+        \ell_{n,c} = 1 - \frac{I_{n,c} + \epsilon_{nr}}
+            {I_{n,c} + \alpha\, FP_{n,c} + \beta\, FN_{n,c} + \epsilon_{dr}},\quad
+        I = \sum_s p\,g,\; FP = \sum_s p(1-g),\; FN = \sum_s (1-p) g
+
+    Args:
+        input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
+        target: Class indices ``(N, d1, ...)`` or one-hot / probabilities of the input's
+            shape.
+        alpha: Weight of false positives, ``>= 0``.
+        beta: Weight of false negatives, ``>= 0``.
+        include_background: ``False`` leaves class 0 out (``C - 1`` output columns).
+        smooth_nr: Added to the numerator, ``>= 0``.
+        smooth_dr: Added to the denominator, ``> 0``.
+        batch: One index per class over the whole batch.
+        weight: Per-class weights ``(C,)`` (not in MONAI's ``TverskyLoss``).
+        ignore_index: Class-index targets equal to it are excluded from every sum.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` averages the ``(N, C')``
+            values, dividing by ``N * sum_c w_c`` with ``weight``.
+
+    Returns:
+        ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating input, a float target shaped like class indices.
+        ValueError: A class index out of range, mismatched shapes, a negative ``alpha`` or
+            ``beta``, a bad option.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
+        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
+        >>> target = torch.tensor([[[0, 1], [1, 1]]])
+        >>> la.tversky_loss(logits, target, reduction="none")
+        tensor([[0.2327, 0.2214]])
+
+    References:
+        S. S. M. Salehi, D. Erdogmus, A. Gholipour, "Tversky loss function for image
+        segmentation using 3D fully convolutional deep networks", MLMI 2017,
+        https://arxiv.org/abs/1706.05721
+    """
+    check_overlap_options(
+        alpha=alpha,
+        beta=beta,
+        include_background=include_background,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        batch=batch,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
+    score = _tversky_score(
+        alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=None
+    )
+    return softmax_overlap_loss(
+        input,
+        target,
+        score,
+        include_background=include_background,
+        squared_pred=False,
+        batch=batch,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
+
+
+def binary_tversky_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    include_background: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    batch: bool = False,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Tversky loss of sigmoid probabilities, each channel a binary mask.
+
+    The sigmoid form of :func:`tversky_loss` (= MONAI ``TverskyLoss(sigmoid=True)``).
+
+    .. math::
+        \ell_{n,c} = 1 - \frac{I + \epsilon_{nr}}{I + \alpha FP + \beta FN + \epsilon_{dr}},
+        \quad p = \sigma(x)
+
+    Args:
+        input: Logits ``(N, C, d1, ...)``.
+        target: Same shape, values in ``[0, 1]``.
+        alpha: Weight of false positives, ``>= 0``.
+        beta: Weight of false negatives, ``>= 0``.
+        include_background: ``False`` leaves channel 0 out.
+        smooth_nr: Added to the numerator, ``>= 0``.
+        smooth_dr: Added to the denominator, ``> 0``.
+        batch: One index per channel over the whole batch.
+        weight: Per-channel weights ``(C,)``.
+        reduction: As :func:`tversky_loss`.
+
+    Returns:
+        ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating tensors.
+        ValueError: Shapes that differ, a target outside [0, 1], a bad option.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])
+        >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+        >>> la.binary_tversky_loss(logits, mask)
+        tensor(0.1671)
+
+    References:
+        S. S. M. Salehi, D. Erdogmus, A. Gholipour, "Tversky loss function for image
+        segmentation using 3D fully convolutional deep networks", MLMI 2017.
+    """
+    check_overlap_options(
+        alpha=alpha,
+        beta=beta,
+        include_background=include_background,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        batch=batch,
+        weight=weight,
+        reduction=reduction,
+    )
+    score = _tversky_score(
+        alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=None
+    )
+    return sigmoid_overlap_loss(
+        input,
+        target,
+        score,
+        include_background=include_background,
+        squared_pred=False,
+        batch=batch,
+        weight=weight,
+        reduction=reduction,
+    )
+
+
+def focal_tversky_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    gamma: float = 0.75,
+    include_background: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    batch: bool = False,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Focal Tversky loss: each class's Tversky loss raised to ``gamma``, then averaged.
+
+    The exponent is applied per sample and class, before the mean (never to the mean).
+    ``gamma`` here **is the exponent**: ``(1 - TI)^gamma``. The paper writes
+    ``(1 - TI)^{1/\gamma}`` with its ``\gamma`` in [1, 3]; its best value ``\gamma = 4/3`` is
+    ``gamma = 0.75`` here, the default (and the value in the authors' code). With
+    ``gamma < 1`` the gradient ``gamma l^{gamma - 1}`` grows as a class's loss ``l`` shrinks,
+    so training keeps pushing on classes that are nearly right (the small lesions of the
+    paper); ``gamma = 1`` is :func:`tversky_loss`.
+    The paper's ``alpha = 0.7`` on false negatives is ``beta = 0.7`` here (``alpha`` weighs
+    false positives, as in :func:`tversky_loss`).
+
+    .. math::
+        \ell_{n,c} = \left(1 - TI_{n,c}\right)^{\gamma},\quad
+        TI = \frac{I + \epsilon_{nr}}{I + \alpha FP + \beta FN + \epsilon_{dr}}
+
+    Args:
+        input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
+        target: Class indices ``(N, d1, ...)`` or one-hot / probabilities of the input's
+            shape.
+        alpha: Weight of false positives, ``>= 0``.
+        beta: Weight of false negatives, ``>= 0``.
+        gamma: The exponent, ``> 0``.
+        include_background: ``False`` leaves class 0 out.
+        smooth_nr: Added to the numerator, ``>= 0``.
+        smooth_dr: Added to the denominator, ``> 0``.
+        batch: One index per class over the whole batch.
+        weight: Per-class weights ``(C,)``, applied after the exponent.
+        ignore_index: Class-index targets equal to it are excluded from every sum.
+        reduction: As :func:`tversky_loss`.
+
+    Returns:
+        ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating input, a float target shaped like class indices.
+        ValueError: A class index out of range, mismatched shapes, ``gamma <= 0``, a bad
+            option.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
+        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
+        >>> target = torch.tensor([[[0, 1], [1, 1]]])
+        >>> la.focal_tversky_loss(logits, target, reduction="none")
+        tensor([[0.3350, 0.3228]])
+
+    References:
+        N. Abraham, N. M. Khan, "A Novel Focal Tversky Loss Function with Improved Attention
+        U-Net for Lesion Segmentation", ISBI 2019, https://arxiv.org/abs/1810.07842
+    """
+    check_overlap_options(
+        alpha=alpha,
+        beta=beta,
+        gamma=gamma,
+        include_background=include_background,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        batch=batch,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
+    score = _tversky_score(
+        alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=gamma
+    )
+    return softmax_overlap_loss(
+        input,
+        target,
+        score,
+        include_background=include_background,
+        squared_pred=False,
+        batch=batch,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
+
+
+def binary_focal_tversky_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    gamma: float = 0.75,
+    include_background: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    batch: bool = False,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Focal Tversky loss of sigmoid probabilities, each channel a binary mask.
+
+    The sigmoid form of :func:`focal_tversky_loss` (the paper's binary lesion setting);
+    ``gamma`` is the exponent, applied per sample and channel before the mean.
+
+    .. math::
+        \ell_{n,c} = \left(1 - TI_{n,c}\right)^{\gamma},\quad p = \sigma(x)
+
+    Args:
+        input: Logits ``(N, C, d1, ...)``.
+        target: Same shape, values in ``[0, 1]``.
+        alpha: Weight of false positives, ``>= 0``.
+        beta: Weight of false negatives, ``>= 0``.
+        gamma: The exponent, ``> 0``.
+        include_background: ``False`` leaves channel 0 out.
+        smooth_nr: Added to the numerator, ``>= 0``.
+        smooth_dr: Added to the denominator, ``> 0``.
+        batch: One index per channel over the whole batch.
+        weight: Per-channel weights ``(C,)``.
+        reduction: As :func:`tversky_loss`.
+
+    Returns:
+        ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating tensors.
+        ValueError: Shapes that differ, a target outside [0, 1], a bad option.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])
+        >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+        >>> la.binary_focal_tversky_loss(logits, mask)
+        tensor(0.2614)
+
+    References:
+        N. Abraham, N. M. Khan, "A Novel Focal Tversky Loss Function with Improved Attention
+        U-Net for Lesion Segmentation", ISBI 2019, https://arxiv.org/abs/1810.07842
+    """
+    check_overlap_options(
+        alpha=alpha,
+        beta=beta,
+        gamma=gamma,
+        include_background=include_background,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        batch=batch,
+        weight=weight,
+        reduction=reduction,
+    )
+    score = _tversky_score(
+        alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=gamma
+    )
+    return sigmoid_overlap_loss(
+        input,
+        target,
+        score,
+        include_background=include_background,
+        squared_pred=False,
+        batch=batch,
+        weight=weight,
+        reduction=reduction,
+    )
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class TverskyLoss(LossModule):
+    """Module form of :func:`lossatlas.tversky_loss`; ``weight`` is a buffer."""
+
+    functional = staticmethod(tversky_loss)
+    check_options = staticmethod(check_overlap_options)
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.3,
+        beta: float = 0.7,
+        include_background: bool = True,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        weight: Tensor | None = None,
+        ignore_index: int | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            alpha=alpha,
+            beta=beta,
+            include_background=include_background,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+        )
+
+
+class BinaryTverskyLoss(LossModule):
+    """Module form of :func:`lossatlas.binary_tversky_loss`; ``weight`` is a buffer."""
+
+    functional = staticmethod(binary_tversky_loss)
+    check_options = staticmethod(check_overlap_options)
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.3,
+        beta: float = 0.7,
+        include_background: bool = True,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            alpha=alpha,
+            beta=beta,
+            include_background=include_background,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+            weight=weight,
+            reduction=reduction,
+        )
+
+
+class FocalTverskyLoss(LossModule):
+    """Module form of :func:`lossatlas.focal_tversky_loss`; ``weight`` is a buffer."""
+
+    functional = staticmethod(focal_tversky_loss)
+    check_options = staticmethod(check_overlap_options)
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.3,
+        beta: float = 0.7,
+        gamma: float = 0.75,
+        include_background: bool = True,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        weight: Tensor | None = None,
+        ignore_index: int | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            alpha=alpha,
+            beta=beta,
+            gamma=gamma,
+            include_background=include_background,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+        )
+
+
+class BinaryFocalTverskyLoss(LossModule):
+    """Module form of :func:`lossatlas.binary_focal_tversky_loss`; ``weight`` is a buffer."""
+
+    functional = staticmethod(binary_focal_tversky_loss)
+    check_options = staticmethod(check_overlap_options)
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.3,
+        beta: float = 0.7,
+        gamma: float = 0.75,
+        include_background: bool = True,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            alpha=alpha,
+            beta=beta,
+            gamma=gamma,
+            include_background=include_background,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+            weight=weight,
+            reduction=reduction,
+        )
+
+
+# --------------------------------------------------------------------------- declarations
+
+_PROPS = frozenset({"non_negative", "bounded", "zero_at_perfect"})
+_TI = r"TI_c = \frac{I_c + \epsilon_{nr}}{I_c + \alpha FP_c + \beta FN_c + \epsilon_{dr}}"
+
+declare(
+    LossSpec(
+        name="tversky_loss",
+        function=tversky_loss,
+        module=TverskyLoss,
+        tasks=("segmentation", "imbalanced"),
+        input_kind="logits",
+        target_kind="class indices or one-hot / class probabilities",
+        formula=r"1 - TI_c,\quad " + _TI,
+        references=(_TVERSKY_REF, _MONAI_REF),
+        properties=_PROPS,
+        examples=seg_examples,
+        perfect=seg_perfect,
+    )
+)
+
+declare(
+    LossSpec(
+        name="binary_tversky_loss",
+        function=binary_tversky_loss,
+        module=BinaryTverskyLoss,
+        tasks=("segmentation", "binary", "imbalanced"),
+        input_kind="logits",
+        target_kind="binary masks (or soft labels) in [0, 1], same shape",
+        formula=r"1 - TI_c,\quad " + _TI,
+        references=(_TVERSKY_REF, _MONAI_REF),
+        properties=_PROPS,
+        examples=binary_seg_examples,
+        perfect=binary_seg_perfect,
+        same_shape=(0, 1),
+    )
+)
+
+declare(
+    LossSpec(
+        name="focal_tversky_loss",
+        function=focal_tversky_loss,
+        module=FocalTverskyLoss,
+        tasks=("segmentation", "imbalanced"),
+        input_kind="logits",
+        target_kind="class indices or one-hot / class probabilities",
+        formula=r"(1 - TI_c)^{\gamma},\quad " + _TI,
+        references=(_FOCAL_TVERSKY_REF, _TVERSKY_REF),
+        properties=_PROPS,
+        examples=seg_examples,
+        perfect=seg_perfect,
+    )
+)
+
+declare(
+    LossSpec(
+        name="binary_focal_tversky_loss",
+        function=binary_focal_tversky_loss,
+        module=BinaryFocalTverskyLoss,
+        tasks=("segmentation", "binary", "imbalanced"),
+        input_kind="logits",
+        target_kind="binary masks (or soft labels) in [0, 1], same shape",
+        formula=r"(1 - TI_c)^{\gamma},\quad " + _TI,
+        references=(_FOCAL_TVERSKY_REF, _TVERSKY_REF),
+        properties=_PROPS,
+        examples=binary_seg_examples,
+        perfect=binary_seg_perfect,
+        same_shape=(0, 1),
+    )
+)
