@@ -5,6 +5,7 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.distribution.divergence import JSDivLoss, KLDivLoss
 from lossatlas.classification.margin_softmax import ArcFaceLoss, CosFaceLoss, SphereFaceLoss
 from lossatlas.regression.likelihood import GaussianNLLLoss, PoissonNLLLoss
 from lossatlas.detection.ghm import GHMCLoss, GHMRLoss
@@ -66,6 +67,8 @@ from lossatlas.segmentation.dsc import BinaryDSCLoss, DSCLoss
 from lossatlas.segmentation.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 
 __all__ = [
+    "JSDivLoss",
+    "KLDivLoss",
     "LovaszHingeLoss",
     "LovaszSoftmaxLoss",
     "BinaryDSCLoss",
