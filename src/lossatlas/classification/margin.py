@@ -454,7 +454,8 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "m
 
     Torch semantics, including its target format: ``target`` has the input's shape and lists
     each sample's target class indices first, ended by ``-1`` (entries after the first ``-1``
-    are ignored): ``[3, 0, -1, 1]`` means classes {3, 0}. A sample with no target class costs 0.
+    are ignored, though, as torch checks, they too must be in ``[-1, C)``): ``[3, 0, -1, 1]``
+    means classes {3, 0}. A sample with no target class costs 0.
 
     .. math::
         \ell_n = \frac{1}{C} \sum_{j \in Y_n} \sum_{i \notin Y_n}
@@ -463,7 +464,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "m
     Args:
         input: Scores ``(N, C)`` or ``(C,)``.
         target: Class indices (``torch.long``), same shape, in ``[0, C)`` up to the first
-            ``-1``.
+            ``-1``; every entry in ``[-1, C)``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             samples.
 
@@ -472,8 +473,8 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "m
 
     Raises:
         TypeError: Non-floating ``input``, a non-integer ``target``.
-        ValueError: Shapes that differ, ``input`` not 1-D or 2-D, a class index outside
-            ``[0, C)`` before the first ``-1`` (value and position named).
+        ValueError: Shapes that differ, ``input`` not 1-D or 2-D, an entry outside ``[-1, C)``
+            (value and position named).
 
     Example:
         The example of ``torch.nn.MultiLabelMarginLoss``:
@@ -586,17 +587,16 @@ def _check_rows(name: str, input: Tensor) -> None:
 
 
 def _check_padded_labels(target: Tensor, num_classes: int) -> None:
-    """Entries before the first ``-1`` of each row must be class indices in ``[0, C)``."""
+    """Every entry must be a class index in ``[0, C)`` or the end-of-labels marker ``-1``."""
     if not value_checks_enabled() or target.numel() == 0:
         return
-    listed = (target != -1).long().cumprod(dim=-1).bool()
-    bad = listed & ((target < 0) | (target >= num_classes))
+    bad = (target < -1) | (target >= num_classes)
     if bool(bad.any()):
         position = tuple(int(i) for i in bad.nonzero()[0])
         value = int(target[position])
         raise ValueError(
             f"target has class index {value} at position {position}; expected values in "
-            f"[0, {num_classes}) before each row's first -1 (the end-of-labels marker)"
+            f"[0, {num_classes}) or -1 (the end-of-labels marker)"
         )
 
 
