@@ -21,8 +21,15 @@ HELPERS = {"reduce_loss"}
 
 # The inductor backend compiles C++ for each loss (seconds each); a representative sample runs
 # it, every loss runs the cheap graph-capture check with the eager backend.
-INDUCTOR_SAMPLE = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
-                   "huber_loss", "binary_focal_loss", "dice_loss", "log_cosh_loss"]
+INDUCTOR_SAMPLE = [
+    "cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "mse_loss",
+    "huber_loss",
+    "binary_focal_loss",
+    "dice_loss",
+    "log_cosh_loss",
+]
 
 
 def test_catalog_is_not_empty():
@@ -75,8 +82,11 @@ class TestContract:
     def test_reference(self, spec):
         lt.check_reference(spec)
 
-    @given(seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 6),
-           scale=st.sampled_from([0.1, 1.0, 5.0, 30.0]))
+    @given(
+        seed=st.integers(0, 2**31 - 1),
+        batch=st.integers(1, 6),
+        scale=st.sampled_from([0.1, 1.0, 5.0, 30.0]),
+    )
     def test_properties(self, spec, seed, batch, scale):
         lt.check_properties(spec, seed=seed, batch=batch, scale=scale)
 
@@ -89,8 +99,11 @@ def test_compile_inductor(name):
 
 def test_every_export_is_declared():
     declared = {spec.function for spec in SPECS}
-    losses = [name for name in dir(la) if name.endswith(("_loss", "_entropy", "_div"))
-              or name == "cross_entropy"]
+    losses = [
+        name
+        for name in dir(la)
+        if name.endswith(("_loss", "_entropy", "_div")) or name == "cross_entropy"
+    ]
     for name in losses:
         obj = getattr(la, name)
         if callable(obj) and not name.startswith("_") and name not in HELPERS:

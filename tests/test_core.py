@@ -46,8 +46,11 @@ class TestReduction:
         assert float(safe_divide(torch.tensor(1.0), torch.tensor(0.5))) == 2.0
 
     def test_compiles_without_graph_break(self):
-        fn = torch.compile(lambda x: reduce_loss(x * 0, "mean", denominator=x.sum() * 0),
-                           fullgraph=True, backend="eager")
+        fn = torch.compile(
+            lambda x: reduce_loss(x * 0, "mean", denominator=x.sum() * 0),
+            fullgraph=True,
+            backend="eager",
+        )
         assert float(fn(torch.ones(3))) == 0.0
 
 
@@ -62,24 +65,29 @@ class TestValidation:
 
     def test_number(self):
         with pytest.raises(ValueError, match=r"quantile must be in \(0, 1\), got 1.0"):
-            check_number("quantile", 1.0, low=0, high=1, low_inclusive=False,
-                         high_inclusive=False)
+            check_number("quantile", 1.0, low=0, high=1, low_inclusive=False, high_inclusive=False)
         with pytest.raises(TypeError, match="gamma must be a real number, got str"):
             check_number("gamma", "2")
         with pytest.raises(ValueError, match="gamma must be finite"):
             check_number("gamma", float("nan"))
 
     def test_same_shape_never_broadcasts(self):
-        with pytest.raises(ValueError, match=r"target must have the same shape as input \(3,\), "
-                                             r"got \(3, 1\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"target must have the same shape as input \(3,\), "
+            r"got \(3, 1\)",
+        ):
             check_same_shape("input", torch.zeros(3), "target", torch.zeros(3, 1))
 
     def test_environment_variable_switches_value_checks_off(self):
-        code = ("import torch, lossatlas as la; print(la.value_checks_enabled()); "
-                "la.binary_cross_entropy(torch.tensor([0.5]), torch.tensor([0.5]))")
+        code = (
+            "import torch, lossatlas as la; print(la.value_checks_enabled()); "
+            "la.binary_cross_entropy(torch.tensor([0.5]), torch.tensor([0.5]))"
+        )
         env = {**os.environ, "LOSSATLAS_VALUE_CHECKS": "0"}
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip() == "False"
 
     def test_value_checks_skipped_under_compile(self):
@@ -114,17 +122,38 @@ class TestCatalog:
 
     def test_bad_declaration(self):
         with pytest.raises(ValueError, match="task of 'x' must be one of"):
-            la.LossSpec(name="x", function=lambda a: a, tasks=("nope",), input_kind="",
-                        target_kind="", formula="")
+            la.LossSpec(
+                name="x",
+                function=lambda a: a,
+                tasks=("nope",),
+                input_kind="",
+                target_kind="",
+                formula="",
+            )
         with pytest.raises(ValueError, match="claims zero_at_perfect"):
-            la.LossSpec(name="x", function=lambda a: a, tasks=("binary",), input_kind="",
-                        target_kind="", formula="", properties=frozenset({"zero_at_perfect"}))
+            la.LossSpec(
+                name="x",
+                function=lambda a: a,
+                tasks=("binary",),
+                input_kind="",
+                target_kind="",
+                formula="",
+                properties=frozenset({"zero_at_perfect"}),
+            )
 
     def test_register_function_gets_the_generic_checks_and_cli(self):
-        @la.register(tasks=("regression",), input_kind="predictions", target_kind="real values",
-                     formula=r"|\hat y - y|^3", examples=_cubic_examples, perfect=_cubic_perfect,
-                     properties=("non_negative", "zero_at_perfect"), same_shape=(0, 1),
-                     references=("a test",), curve="residual")
+        @la.register(
+            tasks=("regression",),
+            input_kind="predictions",
+            target_kind="real values",
+            formula=r"|\hat y - y|^3",
+            examples=_cubic_examples,
+            perfect=_cubic_perfect,
+            properties=("non_negative", "zero_at_perfect"),
+            same_shape=(0, 1),
+            references=("a test",),
+            curve="residual",
+        )
         def cubic_loss(input, target, *, reduction="mean"):
             """Cubic error."""
             check_same_shape("input", input, "target", target)
@@ -135,19 +164,27 @@ class TestCatalog:
             spec = la.get("cubic_loss")
             assert spec.custom and spec in la.for_task("regression")
             lt.check_loss(spec, compile=True)
-            result = CliRunner().invoke(main, ["list", "--task", "regression", "--format",
-                                               "names"])
+            result = CliRunner().invoke(main, ["list", "--task", "regression", "--format", "names"])
             assert "cubic_loss" in result.output.split()
             with pytest.raises(ValueError, match="already in the catalog"):
-                la.register(name="cubic_loss", tasks=("regression",), input_kind="",
-                            target_kind="", formula="")(lambda a, b: a)
+                la.register(
+                    name="cubic_loss",
+                    tasks=("regression",),
+                    input_kind="",
+                    target_kind="",
+                    formula="",
+                )(lambda a, b: a)
         finally:
             la.unregister("cubic_loss")
         assert "cubic_loss" not in [s.name for s in la.catalog()]
 
     def test_register_module_class(self):
-        @la.register(tasks=("regression",), input_kind="predictions", target_kind="real values",
-                     formula=r"(\hat y - y)^4")
+        @la.register(
+            tasks=("regression",),
+            input_kind="predictions",
+            target_kind="real values",
+            formula=r"(\hat y - y)^4",
+        )
         class QuarticLoss(torch.nn.Module):
             def __init__(self, *, scale: float = 1.0):
                 super().__init__()
@@ -185,8 +222,12 @@ class TestCLI:
         assert "Did you mean 'nll_loss'" in result.output
 
     def test_python_dash_m(self):
-        out = subprocess.run([sys.executable, "-m", "lossatlas", "list", "--format", "names"],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "lossatlas", "list", "--format", "names"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert "cross_entropy" in out.stdout.split()
 
 

@@ -31,14 +31,18 @@ class TestSeedValues:
         # Printed: tensor([1.3133, 0.1269, 0.1269]) tensor(1.5671) tensor(0.5224)
         none = la.cross_entropy(SEED_LOGITS, SEED_TARGET, reduction="none")
         close(none, torch.tensor([1.3133, 0.1269, 0.1269]), atol=5.1e-5, rtol=0)
-        assert round(float(la.cross_entropy(SEED_LOGITS, SEED_TARGET, reduction="sum")), 4) == 1.5671
+        assert (
+            round(float(la.cross_entropy(SEED_LOGITS, SEED_TARGET, reduction="sum")), 4) == 1.5671
+        )
         assert round(float(la.cross_entropy(SEED_LOGITS, SEED_TARGET)), 4) == 0.5224
 
     def test_ce_hand_computed_first_sample(self):
         # seeds/003_* verify by hand: -x_class + log(sum exp x) = 1.3132617 for [1, 2], class 0.
         value = la.cross_entropy(SEED_LOGITS[:1].double(), SEED_TARGET[:1], reduction="none")
-        close(value, torch.tensor([-1.0 + torch.log(torch.tensor(torch.e) + torch.e**2).item()],
-                                  dtype=F64))
+        close(
+            value,
+            torch.tensor([-1.0 + torch.log(torch.tensor(torch.e) + torch.e**2).item()], dtype=F64),
+        )
 
     def test_ce_weighted(self):
         # Printed: tensor([1.3133, 0.2539, 0.2539]) tensor(1.8210) tensor(0.3642), and the
@@ -62,8 +66,9 @@ class TestSeedValues:
     def test_bce(self, use_logits):
         # Printed (BCELoss on sigmoid, and BCEWithLogitsLoss): the 4x2 matrix, sum 11.7856,
         # mean 1.4732.
-        expected = torch.tensor([[0.3133, 2.1269], [0.1269, 2.1269], [3.0486, 0.0181],
-                                 [4.0181, 0.0067]])
+        expected = torch.tensor(
+            [[0.3133, 2.1269], [0.1269, 2.1269], [3.0486, 0.0181], [4.0181, 0.0067]]
+        )
         weight = torch.tensor([1.0, 1.0])
         if use_logits:
             fn, x = la.binary_cross_entropy_with_logits, SEED_SCORES
@@ -105,8 +110,10 @@ def test_cross_entropy_matches_torch(spatial, prob_target, weighted, smoothing, 
     close(torch.nn.CrossEntropyLoss(**kwargs)(logits, target), expected)
 
 
-@pytest.mark.parametrize(("weighted", "ignore_index", "reduction"),
-                         list(itertools.product([False, True], [-100, 1], REDUCTIONS)))
+@pytest.mark.parametrize(
+    ("weighted", "ignore_index", "reduction"),
+    list(itertools.product([False, True], [-100, 1], REDUCTIONS)),
+)
 def test_nll_loss_matches_torch(weighted, ignore_index, reduction):
     logits, target = _ce_case((), False, seed=1)
     log_p = torch.log_softmax(logits, dim=1)
@@ -116,16 +123,19 @@ def test_nll_loss_matches_torch(weighted, ignore_index, reduction):
     close(la.nll_loss(log_p, target, **kwargs), F.nll_loss(log_p, target, **kwargs))
 
 
-@pytest.mark.parametrize(("spatial", "weighted", "epsilon", "reduction"),
-                         list(itertools.product([(), (2, 3)], [False, True], [0.0, 0.1, 1.0],
-                                                REDUCTIONS)))
+@pytest.mark.parametrize(
+    ("spatial", "weighted", "epsilon", "reduction"),
+    list(itertools.product([(), (2, 3)], [False, True], [0.0, 0.1, 1.0], REDUCTIONS)),
+)
 def test_label_smoothing_ce_equals_torch_label_smoothing(spatial, weighted, epsilon, reduction):
     logits, target = _ce_case(spatial, False, seed=2)
     weight = torch.tensor([0.5, 1.0, 2.0, 3.0], dtype=F64) if weighted else None
-    ours = la.label_smoothing_cross_entropy(logits, target, epsilon=epsilon, weight=weight,
-                                            reduction=reduction)
-    expected = F.cross_entropy(logits, target, weight=weight, label_smoothing=epsilon,
-                               reduction=reduction)
+    ours = la.label_smoothing_cross_entropy(
+        logits, target, epsilon=epsilon, weight=weight, reduction=reduction
+    )
+    expected = F.cross_entropy(
+        logits, target, weight=weight, label_smoothing=epsilon, reduction=reduction
+    )
     close(ours, expected)
 
 
@@ -140,21 +150,29 @@ def test_label_smoothing_spreads_epsilon_over_all_classes():
     close(la.label_smoothing_cross_entropy(logits, torch.tensor([1]), epsilon=eps), expected)
 
 
-@pytest.mark.parametrize(("weighted", "pos_weighted", "reduction"),
-                         list(itertools.product([False, True], [False, True], REDUCTIONS)))
+@pytest.mark.parametrize(
+    ("weighted", "pos_weighted", "reduction"),
+    list(itertools.product([False, True], [False, True], REDUCTIONS)),
+)
 def test_bce_family_matches_torch(weighted, pos_weighted, reduction):
     g = torch.Generator().manual_seed(3)
     logits = torch.randn(5, 3, generator=g, dtype=F64) * 3
     target = torch.rand(5, 3, generator=g, dtype=F64)
     weight = torch.rand(3, generator=g, dtype=F64) if weighted else None
     pos_weight = torch.rand(3, generator=g, dtype=F64) * 3 if pos_weighted else None
-    close(la.binary_cross_entropy_with_logits(logits, target, weight=weight,
-                                              pos_weight=pos_weight, reduction=reduction),
-          F.binary_cross_entropy_with_logits(logits, target, weight=weight,
-                                             pos_weight=pos_weight, reduction=reduction))
+    close(
+        la.binary_cross_entropy_with_logits(
+            logits, target, weight=weight, pos_weight=pos_weight, reduction=reduction
+        ),
+        F.binary_cross_entropy_with_logits(
+            logits, target, weight=weight, pos_weight=pos_weight, reduction=reduction
+        ),
+    )
     probs = torch.sigmoid(logits)
-    close(la.binary_cross_entropy(probs, target, weight=weight, reduction=reduction),
-          F.binary_cross_entropy(probs, target, weight=weight, reduction=reduction))
+    close(
+        la.binary_cross_entropy(probs, target, weight=weight, reduction=reduction),
+        F.binary_cross_entropy(probs, target, weight=weight, reduction=reduction),
+    )
 
 
 class TestSafeReductions:
@@ -171,9 +189,11 @@ class TestSafeReductions:
         logits = torch.randn(2, 3, dtype=F64, requires_grad=True)
         target = torch.full((2,), 7)
         w = torch.tensor([1.0, 2.0, 3.0], dtype=F64)
-        for loss in (la.nll_loss(logits, target, ignore_index=7, weight=w),
-                     la.cross_entropy(logits, target, ignore_index=7, label_smoothing=0.3),
-                     la.label_smoothing_cross_entropy(logits, target, ignore_index=7)):
+        for loss in (
+            la.nll_loss(logits, target, ignore_index=7, weight=w),
+            la.cross_entropy(logits, target, ignore_index=7, label_smoothing=0.3),
+            la.label_smoothing_cross_entropy(logits, target, ignore_index=7),
+        ):
             assert float(loss.detach()) == 0.0
 
     def test_empty_batch(self):
@@ -185,13 +205,14 @@ class TestSafeReductions:
 
     @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
     def test_extreme_logits_finite(self, dtype):
-        logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5.0]], dtype=dtype,
-                              requires_grad=True)
+        logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5.0]], dtype=dtype, requires_grad=True)
         loss = la.cross_entropy(logits, torch.tensor([1, 0]))
         loss.backward()
         assert loss.dtype == torch.float32
         assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
-        assert float(loss.detach()) == pytest.approx(2e4, rel=1e-2)  # -log softmax at the wrong class
+        assert float(loss.detach()) == pytest.approx(
+            2e4, rel=1e-2
+        )  # -log softmax at the wrong class
         bce = la.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         assert torch.isfinite(bce)
 
@@ -260,7 +281,9 @@ def test_module_buffers_move_and_save():
     module = la.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([2.0, 3.0]))
     assert "pos_weight" in module.state_dict()
     assert module.double().pos_weight.dtype == F64
-    assert "pos_weight=[2.0, 3.0]" in repr(la.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([2.0, 3.0])))
+    assert "pos_weight=[2.0, 3.0]" in repr(
+        la.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([2.0, 3.0]))
+    )
 
 
 def test_nothing_mutated():

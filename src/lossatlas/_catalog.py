@@ -1,4 +1,4 @@
-"""The catalog: one declaration per loss, read by the CLI, plots, ``compare``, docs and tests.
+r"""The catalog: one declaration per loss, read by the CLI, plots, ``compare``, docs and tests.
 
 Each loss is declared once, next to its code, as a :class:`LossSpec`. Nothing about a loss is
 typed twice: ``lossatlas list`` / ``show``, the README table, the plots, ``compare`` and the
@@ -10,7 +10,7 @@ A user's own loss joins the catalog with :func:`register`::
     import lossatlas as la
 
     @la.register(tasks=("regression",), input_kind="predictions", target_kind="real values",
-                 formula=r"\\ell = |\\hat y - y|^3")
+                 formula=r"\ell = |\hat y - y|^3")
     def cubic_loss(input, target, *, reduction="mean"):
         return la.reduce_loss((input - target).abs() ** 3, reduction)
 """
@@ -158,11 +158,7 @@ class LossSpec:
     def options(self) -> dict[str, Any]:
         """Keyword-only options of the functional with their defaults."""
         params = inspect.signature(self.function).parameters.values()
-        return {
-            p.name: p.default
-            for p in params
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
-        }
+        return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
     def make_example(
         self,
@@ -207,7 +203,7 @@ def register(
     curve: str | None = None,
     **extra: Any,
 ) -> Callable[[Any], Any]:
-    """Decorator that adds a user's loss -- a function or an ``nn.Module`` class -- to the catalog.
+    r"""Decorator that adds a user's loss -- a function or an ``nn.Module`` class -- to the catalog.
 
     A registered loss appears in ``lossatlas.catalog()``, ``lossatlas list``/``show``,
     ``lossatlas plot`` (with ``curve=``), ``compare --losses`` and the generic checks of
@@ -237,7 +233,7 @@ def register(
         >>> import torch
         >>> import lossatlas as la
         >>> @la.register(tasks=("regression",), input_kind="predictions",
-        ...              target_kind="real values", formula=r"|\\hat y - y|^3")
+        ...              target_kind="real values", formula=r"|\hat y - y|^3")
         ... def cubic_loss(input, target, *, reduction="mean"):
         ...     return la.reduce_loss((input - target).abs() ** 3, reduction)
         >>> la.get("cubic_loss").tasks
@@ -312,7 +308,9 @@ def get(name: str) -> LossSpec:
     try:
         return _CATALOG[name]
     except KeyError:
-        raise KeyError(f"no loss named {name!r} in the catalog.{suggest(name, list(_CATALOG))}") from None
+        raise KeyError(
+            f"no loss named {name!r} in the catalog.{suggest(name, list(_CATALOG))}"
+        ) from None
 
 
 def for_task(task: str) -> list[LossSpec]:
@@ -348,8 +346,11 @@ def _functional_from_module(module_cls: type[nn.Module]) -> Callable[..., Any]:
     params = [p for p in init.parameters.values() if p.name != "self"]
     functional.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("inputs", inspect.Parameter.VAR_POSITIONAL)]
-        + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params
-           if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+        + [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in params
+            if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        ]
     )
     return functional
 

@@ -64,8 +64,10 @@ class LossModule(nn.Module):
         for name in self._option_names:
             value = getattr(self, name)
             if isinstance(value, Tensor):
-                shown = f"tensor(shape={tuple(value.shape)})" if value.numel() > 6 else (
-                    f"{value.tolist()}"
+                shown = (
+                    f"tensor(shape={tuple(value.shape)})"
+                    if value.numel() > 6
+                    else (f"{value.tolist()}")
                 )
                 parts.append(f"{name}={shown}")
             else:

@@ -164,8 +164,7 @@ def check_integer(name: str, value: Any) -> Tensor:
     check_tensor(name, value)
     if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
         raise TypeError(
-            f"{name} must be an integer tensor of class indices (torch.long), "
-            f"got {describe(value)}"
+            f"{name} must be an integer tensor of class indices (torch.long), got {describe(value)}"
         )
     return value
 
@@ -182,7 +181,7 @@ def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
 def check_shape(name: str, value: Tensor, expected: tuple[int | None, ...], what: str = "") -> None:
     """Raise unless ``value.shape`` matches ``expected`` (``None`` is any size)."""
     ok = value.dim() == len(expected) and all(
-        e is None or e == s for e, s in zip(expected, value.shape)
+        e is None or e == s for e, s in zip(expected, value.shape, strict=False)
     )
     if not ok:
         shown = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
@@ -287,4 +286,6 @@ def check_signs(name: str, value: Tensor) -> None:
     if bool(bad.any()):
         position = tuple(int(i) for i in bad.nonzero()[0])
         got = value[position].item()
-        raise ValueError(f"{name} must hold labels in {{-1, +1}}, got {got!r} at position {position}")
+        raise ValueError(
+            f"{name} must hold labels in {{-1, +1}}, got {got!r} at position {position}"
+        )

@@ -132,8 +132,9 @@ class Maxout(nn.Module):
         torch.Size([5, 3])
     """
 
-    def __init__(self, in_features: int, out_features: int, *, pieces: int = 2,
-                 bias: bool = True) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, *, pieces: int = 2, bias: bool = True
+    ) -> None:
         super().__init__()
         check_number("in_features", in_features, low=1, integer=True)
         check_number("out_features", out_features, low=1, integer=True)

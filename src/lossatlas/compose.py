@@ -105,10 +105,10 @@ class CombinedLoss(nn.Module):
 
 
 def combine(**terms: tuple[Callable[..., Any], float]) -> CombinedLoss:
-    """A :class:`CombinedLoss` from ``name=(loss, weight)`` keyword pairs.
+    r"""A :class:`CombinedLoss` from ``name=(loss, weight)`` keyword pairs.
 
     .. math::
-        \\mathcal{L} = \\sum_i \\lambda_i \\mathcal{L}_i
+        \mathcal{L} = \sum_i \lambda_i \mathcal{L}_i
 
     Args:
         **terms: ``name=(loss, weight)``; ``loss`` is a function or an ``nn.Module`` called with

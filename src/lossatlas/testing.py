@@ -33,7 +33,8 @@ def _as_tensor(output: Any) -> Tensor:
     if isinstance(output, tuple) and output and isinstance(output[0], Tensor):
         return output[0]
     if hasattr(output, "total"):
-        return output.total  # type: ignore[no-any-return]
+        total: Tensor = output.total
+        return total
     raise AssertionError(f"a loss returned {type(output).__name__}, not a tensor")
 
 
@@ -49,8 +50,9 @@ def _clone(example: Example) -> Example:
     return Example(args, dict(example.kwargs), example.grad_args)
 
 
-def _close(actual: Tensor, expected: Tensor, what: str, *, rtol: float = 1e-6,
-           atol: float = 1e-8) -> None:
+def _close(
+    actual: Tensor, expected: Tensor, what: str, *, rtol: float = 1e-6, atol: float = 1e-8
+) -> None:
     try:
         torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=False)
     except AssertionError as error:
@@ -67,9 +69,13 @@ def check_signature(spec: LossSpec) -> None:
     if spec.reductions:
         assert "reduction" in params, f"{spec.name}: no reduction option"
         reduction = params["reduction"]
-        assert reduction.kind is inspect.Parameter.KEYWORD_ONLY, f"{spec.name}: reduction positional"
+        assert reduction.kind is inspect.Parameter.KEYWORD_ONLY, (
+            f"{spec.name}: reduction positional"
+        )
         expected = "batchmean" if "batchmean" in spec.reductions else "mean"
-        assert reduction.default == expected, f"{spec.name}: reduction defaults to {reduction.default}"
+        assert reduction.default == expected, (
+            f"{spec.name}: reduction defaults to {reduction.default}"
+        )
     for name, param in params.items():
         if param.default is not inspect.Parameter.empty and param.kind is not (
             inspect.Parameter.KEYWORD_ONLY
@@ -126,19 +132,18 @@ def check_gradcheck(spec: LossSpec, example: Example | None = None) -> None:
 
     def fn(*diff: Tensor) -> Tensor:
         args = list(example.args)
-        for i, value in zip(positions, diff):
+        for i, value in zip(positions, diff, strict=False):
             args[i] = value
         out = spec.function(*args, **example.kwargs)
         return _as_tensor(out)
 
-    inputs = tuple(
-        example.args[i].detach().clone().requires_grad_(True) for i in positions
-    )
+    inputs = tuple(example.args[i].detach().clone().requires_grad_(True) for i in positions)
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4), spec.name
 
 
-def check_compile(spec: LossSpec, *, backend: str = "eager", dtype: torch.dtype = torch.float32
-                  ) -> None:
+def check_compile(
+    spec: LossSpec, *, backend: str = "eager", dtype: torch.dtype = torch.float32
+) -> None:
     """``torch.compile(fullgraph=True)`` captures the loss and gives the eager value."""
     if not spec.compile:
         return
@@ -164,8 +169,9 @@ def check_shape_mismatch(spec: LossSpec) -> None:
     except ValueError as error:
         assert "shape" in str(error), f"{spec.name}: message does not mention the shape"
         return
-    raise AssertionError(f"{spec.name}: {tuple(args[i].shape)} vs {tuple(args[j].shape)} "
-                         "did not raise")
+    raise AssertionError(
+        f"{spec.name}: {tuple(args[i].shape)} vs {tuple(args[j].shape)} did not raise"
+    )
 
 
 def check_extreme(spec: LossSpec, scale: float = 1e4) -> None:
@@ -211,7 +217,7 @@ def check_no_mutation(spec: LossSpec) -> None:
     loss = _as_tensor(_call(spec, _with_grad(example)))
     if spec.differentiable and loss.requires_grad:
         loss.backward()
-    for a, b in zip(example.args, before.args):
+    for a, b in zip(example.args, before.args, strict=False):
         if isinstance(a, Tensor):
             assert torch.equal(a, b), f"{spec.name}: an input was modified"
 
@@ -230,8 +236,9 @@ def check_reference(spec: LossSpec, example: Example | None = None) -> None:
 
 
 def _reference_reductions(spec: LossSpec) -> tuple[str, ...]:
-    return ("none", "mean", "sum", "batchmean") if spec.name == "kl_div" else ("none", "mean",
-                                                                                 "sum")
+    return (
+        ("none", "mean", "sum", "batchmean") if spec.name == "kl_div" else ("none", "mean", "sum")
+    )
 
 
 def check_properties(spec: LossSpec, *, seed: int, batch: int, scale: float) -> None:

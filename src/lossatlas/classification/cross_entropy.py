@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
+from lossatlas._catalog import Example, LossSpec, declare
 from lossatlas._module import LossModule
 from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
@@ -26,7 +27,6 @@ from lossatlas._validation import (
     check_tensor,
     describe,
 )
-from lossatlas._catalog import Example, LossSpec, declare
 
 __all__ = [
     "binary_cross_entropy",
@@ -229,8 +229,9 @@ def nll_loss(
         https://pytorch.org/docs/stable/generated/torch.nn.functional.nll_loss.html
     """
     check_reduction(reduction)
-    check_class_target(input, target, weight=weight, ignore_index=ignore_index,
-                       allow_probabilities=False)
+    check_class_target(
+        input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=False
+    )
     dtype = compute_dtype(input, weight)
     input = upcast(input, dtype)
     weight = None if weight is None else upcast(weight, dtype)
@@ -287,8 +288,9 @@ def label_smoothing_cross_entropy(
     """
     check_reduction(reduction)
     check_number("epsilon", epsilon, low=0.0, high=1.0)
-    check_class_target(input, target, weight=weight, ignore_index=ignore_index,
-                       allow_probabilities=False)
+    check_class_target(
+        input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=False
+    )
     dtype = compute_dtype(input, weight)
     log_p = torch.log_softmax(upcast(input, dtype), dim=1 if input.dim() >= 2 else 0)
     weight = None if weight is None else upcast(weight, dtype)
@@ -465,8 +467,12 @@ class CrossEntropyLoss(LossModule):
         reduction: str = "mean",
     ) -> None:
         check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
-        super().__init__(weight=weight, ignore_index=ignore_index,
-                         label_smoothing=label_smoothing, reduction=reduction)
+        super().__init__(
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        )
 
 
 class NLLLoss(LossModule):
@@ -494,8 +500,9 @@ class LabelSmoothingCrossEntropyLoss(LossModule):
         reduction: str = "mean",
     ) -> None:
         check_number("epsilon", epsilon, low=0.0, high=1.0)
-        super().__init__(epsilon=epsilon, weight=weight, ignore_index=ignore_index,
-                         reduction=reduction)
+        super().__init__(
+            epsilon=epsilon, weight=weight, ignore_index=ignore_index, reduction=reduction
+        )
 
 
 class BCELoss(LossModule):
@@ -564,82 +571,92 @@ def _binary_logits(
     return Example((logits, ex.uniform(generator, batch, 3, dtype=dtype)))
 
 
-declare(LossSpec(
-    name="cross_entropy",
-    function=cross_entropy,
-    module=CrossEntropyLoss,
-    tasks=("multiclass", "segmentation", "language"),
-    input_kind="logits",
-    target_kind="class indices or class probabilities",
-    formula=r"-w_{y} \log \operatorname{softmax}(x)_{y}",
-    references=_CE_REFS,
-    properties=frozenset({"non_negative"}),
-    examples=_class_logits,
-    reference=F.cross_entropy,
-    curve="class-logit",
-    twice_differentiable=True,
-))
+declare(
+    LossSpec(
+        name="cross_entropy",
+        function=cross_entropy,
+        module=CrossEntropyLoss,
+        tasks=("multiclass", "segmentation", "language"),
+        input_kind="logits",
+        target_kind="class indices or class probabilities",
+        formula=r"-w_{y} \log \operatorname{softmax}(x)_{y}",
+        references=_CE_REFS,
+        properties=frozenset({"non_negative"}),
+        examples=_class_logits,
+        reference=F.cross_entropy,
+        curve="class-logit",
+        twice_differentiable=True,
+    )
+)
 
-declare(LossSpec(
-    name="nll_loss",
-    function=nll_loss,
-    module=NLLLoss,
-    tasks=("multiclass",),
-    input_kind="log-probabilities",
-    target_kind="class indices",
-    formula=r"-w_{y} x_{y}",
-    references=_CE_REFS[1:],
-    examples=_class_log_probs,
-    reference=F.nll_loss,
-))
+declare(
+    LossSpec(
+        name="nll_loss",
+        function=nll_loss,
+        module=NLLLoss,
+        tasks=("multiclass",),
+        input_kind="log-probabilities",
+        target_kind="class indices",
+        formula=r"-w_{y} x_{y}",
+        references=_CE_REFS[1:],
+        examples=_class_log_probs,
+        reference=F.nll_loss,
+    )
+)
 
-declare(LossSpec(
-    name="label_smoothing_cross_entropy",
-    function=label_smoothing_cross_entropy,
-    module=LabelSmoothingCrossEntropyLoss,
-    tasks=("multiclass",),
-    input_kind="logits",
-    target_kind="class indices",
-    formula=r"(1-\epsilon)(-\log p_{y}) + \frac{\epsilon}{C}\sum_c (-\log p_c)",
-    references=(
-        "C. Szegedy et al., Rethinking the Inception Architecture for Computer Vision, "
-        "CVPR 2016, https://arxiv.org/abs/1512.00567",
-    ),
-    properties=frozenset({"non_negative"}),
-    examples=_class_logits,
-    curve="class-logit",
-    twice_differentiable=True,
-))
+declare(
+    LossSpec(
+        name="label_smoothing_cross_entropy",
+        function=label_smoothing_cross_entropy,
+        module=LabelSmoothingCrossEntropyLoss,
+        tasks=("multiclass",),
+        input_kind="logits",
+        target_kind="class indices",
+        formula=r"(1-\epsilon)(-\log p_{y}) + \frac{\epsilon}{C}\sum_c (-\log p_c)",
+        references=(
+            "C. Szegedy et al., Rethinking the Inception Architecture for Computer Vision, "
+            "CVPR 2016, https://arxiv.org/abs/1512.00567",
+        ),
+        properties=frozenset({"non_negative"}),
+        examples=_class_logits,
+        curve="class-logit",
+        twice_differentiable=True,
+    )
+)
 
-declare(LossSpec(
-    name="binary_cross_entropy",
-    function=binary_cross_entropy,
-    module=BCELoss,
-    tasks=("binary", "multilabel"),
-    input_kind="probabilities",
-    target_kind="probabilities in [0, 1]",
-    formula=r"-[y \log x + (1 - y) \log(1 - x)]",
-    references=_CE_REFS[:1],
-    properties=frozenset({"non_negative", "zero_at_perfect"}),
-    examples=_binary_probs,
-    perfect=_binary_perfect,
-    same_shape=(0, 1),
-    reference=F.binary_cross_entropy,
-))
+declare(
+    LossSpec(
+        name="binary_cross_entropy",
+        function=binary_cross_entropy,
+        module=BCELoss,
+        tasks=("binary", "multilabel"),
+        input_kind="probabilities",
+        target_kind="probabilities in [0, 1]",
+        formula=r"-[y \log x + (1 - y) \log(1 - x)]",
+        references=_CE_REFS[:1],
+        properties=frozenset({"non_negative", "zero_at_perfect"}),
+        examples=_binary_probs,
+        perfect=_binary_perfect,
+        same_shape=(0, 1),
+        reference=F.binary_cross_entropy,
+    )
+)
 
-declare(LossSpec(
-    name="binary_cross_entropy_with_logits",
-    function=binary_cross_entropy_with_logits,
-    module=BCEWithLogitsLoss,
-    tasks=("binary", "multilabel", "segmentation", "detection"),
-    input_kind="logits",
-    target_kind="probabilities in [0, 1]",
-    formula=r"-[p\,y \log \sigma(x) + (1 - y) \log(1 - \sigma(x))]",
-    references=_CE_REFS[:1],
-    properties=frozenset({"non_negative"}),
-    examples=_binary_logits,
-    same_shape=(0, 1),
-    reference=F.binary_cross_entropy_with_logits,
-    curve="binary-logit",
-    twice_differentiable=True,
-))
+declare(
+    LossSpec(
+        name="binary_cross_entropy_with_logits",
+        function=binary_cross_entropy_with_logits,
+        module=BCEWithLogitsLoss,
+        tasks=("binary", "multilabel", "segmentation", "detection"),
+        input_kind="logits",
+        target_kind="probabilities in [0, 1]",
+        formula=r"-[p\,y \log \sigma(x) + (1 - y) \log(1 - \sigma(x))]",
+        references=_CE_REFS[:1],
+        properties=frozenset({"non_negative"}),
+        examples=_binary_logits,
+        same_shape=(0, 1),
+        reference=F.binary_cross_entropy_with_logits,
+        curve="binary-logit",
+        twice_differentiable=True,
+    )
+)
