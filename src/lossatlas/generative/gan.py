@@ -201,7 +201,8 @@ def gan_generator_loss(
     paper's fix, ``-log D(G(z))`` (the "-log D trick"), with the same fixed point and a strong
     gradient there. ``wasserstein`` and ``hinge`` use ``-D(G(z))``; ``least_squares`` is
     LSGAN's ``(D(G(z)) - c)^2 / 2`` with ``c = 1``. Every kind decreases as the fake logits
-    rise (strictly, except where ``minimax`` has saturated in floating point).
+    rise -- ``least_squares`` only up to its target ``c = 1``, beyond which it rises again, and
+    ``minimax`` only numerically where it has not saturated.
 
     .. math::
         \ell_{\text{minimax}} = \log(1 - \sigma(f)),\quad

@@ -15,8 +15,8 @@ Three base distributions, as TensorFlow's candidate samplers:
 * :func:`unigram` -- ``P(k)`` proportional to ``counts[k] ** distortion``
   (``tf.random.fixed_unigram_candidate_sampler``; ``distortion=0.75`` is word2vec's).
 
-**The protocol.** Every sampler is a :class:`CandidateSampler` (an ``nn.Module``, so a loss
-module that holds one moves it with ``.to(device)``). Calling it,
+**The protocol.** Every sampler is a :class:`CandidateSampler` (an ``nn.Module`` without
+parameters or buffers, so a loss module can hold one as a submodule). Calling it,
 ``sampler(true_classes, num_sampled, *, unique=True, generator=None)``, returns
 :class:`SampledCandidates` ``(sampled, true_expected_count, sampled_expected_count,
 num_tries)``. A new sampler subclasses :class:`CandidateSampler` and implements
@@ -295,8 +295,9 @@ class UnigramSampler(CandidateSampler):
         P(k) = \frac{c_k^{\alpha}}{\sum_j c_j^{\alpha}}
 
     ``distortion=1`` is the unigram distribution, ``0`` is uniform over all ids (``0 ** 0``
-    is 1, as in TensorFlow), ``0.75`` is word2vec's choice. The probabilities are a
-    non-persistent buffer, so ``.to(device)`` moves them.
+    is 1, as in TensorFlow), ``0.75`` is word2vec's choice. The probabilities are kept in
+    float64 (a module's ``.to(dtype)`` does not round them) and copied once to each device
+    they are used on.
 
     Args:
         counts: Non-negative id frequencies ``(V,)``, floating or integer.
@@ -306,8 +307,6 @@ class UnigramSampler(CandidateSampler):
         TypeError: ``counts`` not a tensor.
         ValueError: ``counts`` not 1-D, negative, non-finite or all zero; ``distortion < 0``.
     """
-
-    probs: Tensor
 
     def __init__(self, counts: Tensor, *, distortion: float = 0.75) -> None:
         if not isinstance(counts, Tensor):
@@ -328,15 +327,26 @@ class UnigramSampler(CandidateSampler):
         total = weights.sum()
         if float(total) <= 0.0:
             raise ValueError("counts must have at least one positive entry")
-        self.register_buffer("probs", weights / total, persistent=False)
-        self._support_size = int((self.probs > 0).sum())
+        self._probs = weights / total
+        self._on_device: dict[torch.device, Tensor] = {}
+        self._support_size = int((self._probs > 0).sum())
+
+    @property
+    def probs(self) -> Tensor:
+        """``P(k)`` for every id, float64, on the device of ``counts``."""
+        return self._probs
 
     @property
     def support_size(self) -> int:
         return self._support_size
 
     def probabilities(self, device: torch.device | str | None = None) -> Tensor:
-        return self.probs if device is None else self.probs.to(device)
+        if device is None or torch.device(device) == self._probs.device:
+            return self._probs
+        device = torch.device(device)
+        if device not in self._on_device:
+            self._on_device[device] = self._probs.to(device)
+        return self._on_device[device]
 
     def extra_repr(self) -> str:
         return f"range_max={self.range_max}, distortion={self.distortion}"
