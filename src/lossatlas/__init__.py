@@ -42,6 +42,7 @@ from lossatlas.regression.pointwise import *  # noqa: F403  isort: skip
 from lossatlas.regression.quantile import *  # noqa: F403  isort: skip
 from lossatlas.regression.likelihood import *  # noqa: F403  isort: skip
 from lossatlas.distribution.divergence import *  # noqa: F403  isort: skip
+from lossatlas.sequence.ctc import *  # noqa: F403  isort: skip
 from lossatlas.segmentation.dice import *  # noqa: F403  isort: skip
 from lossatlas.segmentation.tversky import *  # noqa: F403  isort: skip
 from lossatlas.segmentation.dsc import *  # noqa: F403  isort: skip

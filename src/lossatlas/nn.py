@@ -5,6 +5,7 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.sequence.ctc import CTCLoss
 from lossatlas.distribution.divergence import JSDivLoss, KLDivLoss
 from lossatlas.classification.margin_softmax import ArcFaceLoss, CosFaceLoss, SphereFaceLoss
 from lossatlas.regression.likelihood import GaussianNLLLoss, PoissonNLLLoss
@@ -67,6 +68,7 @@ from lossatlas.segmentation.dsc import BinaryDSCLoss, DSCLoss
 from lossatlas.segmentation.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 
 __all__ = [
+    "CTCLoss",
     "JSDivLoss",
     "KLDivLoss",
     "LovaszHingeLoss",
