@@ -5,6 +5,12 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.classification.focal import (
+    BalancedBinaryCrossEntropyLoss,
+    BinaryFocalLoss,
+    FocalLoss,
+    FocalWrapper,
+)
 from lossatlas.sequence.ctc import CTCLoss
 from lossatlas.distribution.divergence import JSDivLoss, KLDivLoss
 from lossatlas.classification.margin_softmax import ArcFaceLoss, CosFaceLoss, SphereFaceLoss
@@ -68,6 +74,10 @@ from lossatlas.segmentation.dsc import BinaryDSCLoss, DSCLoss
 from lossatlas.segmentation.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 
 __all__ = [
+    "BalancedBinaryCrossEntropyLoss",
+    "BinaryFocalLoss",
+    "FocalLoss",
+    "FocalWrapper",
     "CTCLoss",
     "JSDivLoss",
     "KLDivLoss",
