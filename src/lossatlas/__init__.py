@@ -35,6 +35,7 @@ from lossatlas.detection.ghm import *  # noqa: F403  isort: skip
 from lossatlas.generative.gan import *  # noqa: F403  isort: skip
 from lossatlas.generative.perceptual import *  # noqa: F403  isort: skip
 from lossatlas.language.sampled import *  # noqa: F403  isort: skip
+from lossatlas.language.linear_cross_entropy import *  # noqa: F403  isort: skip
 from lossatlas.classification.margin import *  # noqa: F403  isort: skip
 from lossatlas.classification.margin_softmax import *  # noqa: F403  isort: skip
 from lossatlas.ranking.embedding import *  # noqa: F403  isort: skip

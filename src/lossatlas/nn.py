@@ -23,6 +23,7 @@ from lossatlas.generative.perceptual import PerceptualLoss
 from lossatlas.regression.quantile import MAPELoss, QuantileLoss, SMAPELoss
 from lossatlas.ranking.contrastive import ContrastiveLoss, InfoNCELoss
 from lossatlas.language.sampled import NCELoss, NegativeSamplingLoss, SampledSoftmaxLoss
+from lossatlas.language.linear_cross_entropy import LinearCrossEntropyLoss
 from lossatlas.ranking.embedding import (
     CosineEmbeddingLoss,
     HingeEmbeddingLoss,
@@ -136,6 +137,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
     "LabelSmoothingCrossEntropyLoss",
+    "LinearCrossEntropyLoss",
     "LossModule",
     "GANGeneratorLoss",
     "GANDiscriminatorLoss",

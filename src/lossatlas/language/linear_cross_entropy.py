@@ -1,0 +1,627 @@
+r"""Projection and softmax cross-entropy in one call, without ever holding the ``N x V`` logits.
+
+A language-model head maps ``N`` hidden states of width ``H`` to ``V`` vocabulary logits and
+takes their cross-entropy. Written as ``F.cross_entropy(hidden @ weight.T, target)`` it holds
+the ``N x V`` logits, their softmax and its gradient at once (``3 x 4 N V`` bytes in float32:
+800 MB for ``N = 2048``, ``V = 32768``). :func:`linear_cross_entropy` walks over the tokens in
+chunks instead and, for ``"mean"`` and ``"sum"``, computes each chunk's loss *and* its
+gradients with respect to ``hidden``, ``weight`` and ``bias`` in the forward pass, so the only
+tensors kept for backward are those gradients (the sizes of the inputs) and the only logits
+alive are one chunk's. Backward then just scales them by the upstream gradient. For
+``reduction="none"`` the upstream gradient differs per token, so the forward keeps the inputs
+and each token's log-sum-exp, and the backward recomputes the logits chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from lossatlas import _examples as ex
+from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._fused import use_custom_autograd
+from lossatlas._module import LossModule
+from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, safe_divide, upcast
+from lossatlas._validation import (
+    check_class_indices,
+    check_floating,
+    check_integer,
+    check_number,
+    check_shape,
+    describe,
+)
+
+__all__ = ["linear_cross_entropy"]
+
+#: The automatic chunk holds about this many bytes of float32 logits (``rows x V x 4``). Big
+#: enough that each chunk's three matrix products run at full speed, small enough that the
+#: chunk stays a fraction of the weight gradient the forward has to keep anyway.
+_TARGET_CHUNK_BYTES = 32 * 2**20
+
+
+def linear_cross_entropy(
+    hidden: Tensor,
+    weight: Tensor,
+    target: Tensor,
+    *,
+    bias: Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
+    reduction: str = "mean",
+    chunk_size: int | None = None,
+) -> Tensor:
+    r"""Softmax cross-entropy of the logits ``hidden @ weight.T + bias``, computed in chunks.
+
+    Equal, in value and in the gradients of ``hidden``, ``weight`` and ``bias``, to
+    ``F.cross_entropy(hidden @ weight.T + bias, target, ignore_index=..., label_smoothing=...)``
+    plus the z-loss, but it never holds the ``N x V`` logits: only one chunk of ``chunk_size``
+    rows at a time. With ``z_loss > 0`` each kept token adds ``z_loss * lse^2`` (the PaLM
+    auxiliary loss that keeps the softmax normaliser near 1); with ``logit_softcap=c`` the
+    logits are first squashed to ``c * tanh(logits / c)`` (Gemma 2), and everything else,
+    z-loss included, sees the capped logits. With the defaults it is plain cross-entropy.
+
+    How gradients are computed: for ``"mean"`` and ``"sum"`` the forward pass computes each
+    chunk's gradients with respect to the logits, multiplies them straight into the gradients
+    of ``hidden``, ``weight`` and ``bias`` (accumulated in the compute dtype) and keeps only
+    those for backward, which scales them by the upstream gradient. The total work is the three
+    matrix products of forward and backward plus a few passes over each chunk's logits. For
+    ``"none"`` the upstream gradient can differ per token, so backward recomputes each chunk's
+    logits from the saved inputs and each token's log-sum-exp (four matrix products in all).
+    A second backward through a retained graph returns the same gradients; a double backward
+    (``create_graph=True``) raises a ``RuntimeError`` (``torch.func`` transforms work: they take
+    the plain path below). The caller's tensors are never written.
+
+    Inside ``torch.compile`` or a ``torch.func`` transform the function takes a plain
+    differentiable path instead (each chunk under activation checkpointing, so memory stays
+    one chunk of logits), which gives the same values.
+
+    .. math::
+        z = c \tanh\!\left(\frac{h W^\top + b}{c}\right), \quad
+        \operatorname{lse} = \log \sum_{v=1}^{V} e^{z_v}, \quad
+        \ell = \operatorname{lse} - (1 - \epsilon)\, z_y
+               - \frac{\epsilon}{V} \sum_{v=1}^{V} z_v + \lambda_z \operatorname{lse}^2
+
+    Args:
+        hidden: Hidden states ``(N, H)``, floating point.
+        weight: Output projection ``(V, H)`` (the ``nn.Linear(H, V).weight`` layout).
+        target: Class indices ``(N,)`` (``torch.long``) in ``[0, V)`` or ``ignore_index``.
+        bias: Optional ``(V,)`` bias added to the logits.
+        ignore_index: Tokens whose target equals it contribute 0 (with zero gradient) and do
+            not count in the mean's denominator.
+        label_smoothing: ``epsilon`` in ``[0, 1]``, spread as ``epsilon / V`` over all ``V``
+            classes (torch's definition).
+        z_loss: ``lambda_z >= 0``, the weight of ``lse^2`` per kept token.
+        logit_softcap: ``c > 0`` caps the logits at ``c * tanh(logits / c)``; ``None`` (the
+            default) leaves them as they are.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
+            tokens whose target is not ``ignore_index`` (the cross-entropy and the z-loss
+            alike); with none kept it is 0 with zero gradients.
+        chunk_size: Tokens per chunk. ``None`` picks about 32 MB of float32 logits per chunk
+            (``max(1, 2**23 // V)`` rows). The result does not depend on it beyond rounding.
+
+    Returns:
+        The loss: shape ``(N,)`` for ``"none"`` (0 for ignored tokens), else a scalar. Float64
+        for float64 inputs, float32 otherwise: float16/bfloat16 inputs are upcast to float32
+        for the products (the weight once per call, the hidden states chunk by chunk), so the
+        logits, the log-sum-exp and the gradient accumulators are float32; the gradients come
+        back in the inputs' dtypes.
+
+    Raises:
+        TypeError: Non-floating ``hidden``/``weight``/``bias``, a non-integer ``target``, an
+            option of the wrong type.
+        ValueError: Shapes that do not fit (``(N, H)``, ``(V, H)``, ``(N,)``, ``(V,)``), a
+            class index out of range (value and position named), an option out of range.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> hidden = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+        >>> weight = torch.tensor([[1.0, -1.0], [0.5, 0.5], [-1.0, 1.0]])
+        >>> target = torch.tensor([0, 2, 1])
+        >>> la.linear_cross_entropy(hidden, weight, target, reduction="none")
+        tensor([0.5550, 0.3266, 0.5514])
+        >>> la.linear_cross_entropy(hidden, weight, target, chunk_size=2)
+        tensor(0.4777)
+        >>> la.linear_cross_entropy(hidden, weight, torch.tensor([0, -100, 1]))
+        tensor(0.5532)
+
+    References:
+        M. Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models", ICLR 2025,
+        https://arxiv.org/abs/2411.09009 (chunked projection + cross-entropy);
+        A. Chowdhery et al., "PaLM: Scaling Language Modeling with Pathways", JMLR 2023,
+        https://arxiv.org/abs/2204.02311 (z-loss);
+        Gemma Team, "Gemma 2: Improving Open Language Models at a Practical Size", 2024,
+        https://arxiv.org/abs/2408.00118 (logit soft-capping).
+    """
+    check_reduction(reduction)
+    _check_inputs(hidden, weight, target, bias)
+    check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    check_number("z_loss", z_loss, low=0.0)
+    if logit_softcap is not None:
+        check_number("logit_softcap", logit_softcap, low=0.0, low_inclusive=False)
+    if chunk_size is not None:
+        check_number("chunk_size", chunk_size, low=1, integer=True)
+    num_classes = weight.shape[0]
+    check_class_indices("target", target, num_classes, ignore_index=ignore_index)
+
+    chunk = _chunk_rows(hidden.shape[0], num_classes, chunk_size)
+    options = _Options(
+        ignore_index=ignore_index,
+        label_smoothing=float(label_smoothing),
+        z_loss=float(z_loss),
+        logit_softcap=None if logit_softcap is None else float(logit_softcap),
+        chunk=chunk,
+    )
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (hidden, weight, bias)
+    )
+    if not needs_grad:
+        rows, _ = _loss_rows(hidden, weight, bias, target, options)
+        return reduce_loss(rows, reduction, denominator=_kept(target, ignore_index).sum())
+    # ``use_custom_autograd(hidden)`` is False while torch.compile traces or a torch.func
+    # transform is active: there the plain (checkpointed) path lets the outer system see ops.
+    if not use_custom_autograd(hidden):
+        return _plain_path(hidden, weight, bias, target, options, reduction)
+    loss: Tensor = _LinearCrossEntropy.apply(hidden, weight, bias, target, options, reduction)
+    return loss
+
+
+# --------------------------------------------------------------------------- the kernel
+
+
+class _Options:
+    """The non-tensor settings of one call (a plain object, so autograd passes it through)."""
+
+    __slots__ = ("chunk", "ignore_index", "label_smoothing", "logit_softcap", "z_loss")
+
+    def __init__(
+        self,
+        *,
+        ignore_index: int,
+        label_smoothing: float,
+        z_loss: float,
+        logit_softcap: float | None,
+        chunk: int,
+    ) -> None:
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        self.z_loss = z_loss
+        self.logit_softcap = logit_softcap
+        self.chunk = chunk
+
+
+def _chunk_rows(num_tokens: int, num_classes: int, chunk_size: int | None) -> int:
+    """Rows per chunk: the caller's, or about ``_TARGET_CHUNK_BYTES`` of float32 logits."""
+    if chunk_size is None:
+        chunk_size = max(1, _TARGET_CHUNK_BYTES // (4 * max(num_classes, 1)))
+    return max(1, min(chunk_size, max(num_tokens, 1)))
+
+
+def _kept(target: Tensor, ignore_index: int) -> Tensor:
+    return target != ignore_index
+
+
+def _logits(h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """One chunk of logits, a fresh tensor the kernel may overwrite."""
+    if bias is None:
+        return torch.mm(h, weight.t())
+    return torch.addmm(bias, h, weight.t())
+
+
+class _Chunk:
+    """One chunk's softmax statistics; ``probs`` holds ``exp(z - m)`` (or ``p`` with ``lse``)."""
+
+    __slots__ = ("loss", "lse", "probs", "scale", "tanh")
+
+    def __init__(
+        self, probs: Tensor, scale: Tensor, lse: Tensor, loss: Tensor, tanh: Tensor | None
+    ) -> None:
+        self.probs = probs
+        self.scale = scale
+        self.lse = lse
+        self.loss = loss
+        self.tanh = tanh
+
+
+def _chunk_forward(
+    h: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    safe_target: Tensor,
+    kept: Tensor,
+    options: _Options,
+    lse: Tensor | None = None,
+) -> _Chunk:
+    """Logits of one chunk, their per-token loss, and ``exp`` of the centred logits.
+
+    With ``lse`` given (backward of ``"none"``), the logits are centred on it, so ``probs`` is
+    the softmax itself and ``scale`` is 1; otherwise on the row maximum, and ``probs * scale``
+    is the softmax. All of it in place on one chunk-sized buffer (two with a softcap).
+    """
+    z = _logits(h, weight, bias)
+    tanh = None
+    if options.logit_softcap is not None:
+        tanh = z.div_(options.logit_softcap).tanh_()
+        z = tanh * options.logit_softcap
+    eps = options.label_smoothing
+    z_true = z.gather(1, safe_target.unsqueeze(1)).squeeze(1)
+    z_mean = z.mean(dim=1) if eps > 0 else None
+    if lse is None:
+        centre = z.amax(dim=1)
+        probs = z.sub_(centre.unsqueeze(1)).exp_()
+        total = probs.sum(dim=1)
+        lse = centre + total.log()
+        scale = total.reciprocal()
+    else:
+        probs = z.sub_(lse.unsqueeze(1)).exp_()
+        scale = torch.ones_like(lse)
+    loss = lse - (1.0 - eps) * z_true
+    if z_mean is not None:
+        loss = loss - eps * z_mean
+    if options.z_loss > 0:
+        loss = loss + options.z_loss * lse.square()
+    loss = torch.where(kept, loss, torch.zeros_like(loss))
+    return _Chunk(probs, scale, lse, loss, tanh)
+
+
+def _chunk_logit_grad(
+    chunk: _Chunk, safe_target: Tensor, row_weight: Tensor, options: _Options
+) -> Tensor:
+    """Overwrite ``chunk.probs`` with ``d(sum_i w_i loss_i) / d(logits)`` and return it.
+
+    ``d loss / d z = p (1 + 2 lambda_z lse) - (1 - eps) onehot(y) - eps / V``, times
+    ``1 - tanh^2`` with a softcap. ``row_weight`` is 0 for ignored tokens.
+    """
+    eps = options.label_smoothing
+    coefficient = row_weight * chunk.scale
+    if options.z_loss > 0:
+        coefficient = coefficient * (1.0 + 2.0 * options.z_loss * chunk.lse)
+    grad = chunk.probs.mul_(coefficient.unsqueeze(1))
+    if eps > 0:
+        grad.sub_((row_weight * (eps / grad.shape[1])).unsqueeze(1))
+    grad.scatter_add_(1, safe_target.unsqueeze(1), (-(1.0 - eps) * row_weight).unsqueeze(1))
+    if chunk.tanh is not None:
+        grad.mul_(chunk.tanh.square_().neg_().add_(1.0))
+    return grad
+
+
+def _prepare(
+    hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, options: _Options
+) -> tuple[torch.dtype, Tensor, Tensor | None, Tensor, Tensor]:
+    dtype = compute_dtype(hidden, weight, bias)
+    kept = _kept(target, options.ignore_index)
+    safe_target = torch.where(kept, target, torch.zeros_like(target))
+    weight_c = upcast(weight, dtype)
+    bias_c = None if bias is None else upcast(bias, dtype)
+    return dtype, weight_c, bias_c, safe_target, kept
+
+
+def _loss_rows(
+    hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, options: _Options
+) -> tuple[Tensor, Tensor]:
+    """Per-token losses and log-sum-exps, chunk by chunk, no gradients."""
+    dtype, weight_c, bias_c, safe_target, kept = _prepare(hidden, weight, bias, target, options)
+    n = hidden.shape[0]
+    losses = torch.empty(n, dtype=dtype, device=hidden.device)
+    lses = torch.empty(n, dtype=dtype, device=hidden.device)
+    with torch.no_grad():
+        for start in range(0, n, options.chunk):
+            stop = min(start + options.chunk, n)
+            chunk = _chunk_forward(
+                upcast(hidden[start:stop], dtype),
+                weight_c,
+                bias_c,
+                safe_target[start:stop],
+                kept[start:stop],
+                options,
+            )
+            losses[start:stop] = chunk.loss
+            lses[start:stop] = chunk.lse
+    return losses, lses
+
+
+def _accumulate_grads(
+    hidden: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    target: Tensor,
+    options: _Options,
+    row_weight: Tensor,
+    needs: tuple[bool, bool, bool],
+    lse: Tensor | None,
+) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
+    """Per-token losses and the gradients of ``sum_i row_weight_i * loss_i``, chunk by chunk.
+
+    Returns the losses ``(N,)`` and the gradients of ``hidden``, ``weight``, ``bias`` (``None``
+    where not needed), in the inputs' dtypes.
+    """
+    dtype, weight_c, bias_c, safe_target, kept = _prepare(hidden, weight, bias, target, options)
+    n = hidden.shape[0]
+    device = hidden.device
+    losses = torch.empty(n, dtype=dtype, device=device)
+    grad_hidden = torch.empty(hidden.shape, dtype=dtype, device=device) if needs[0] else None
+    grad_weight = torch.zeros(weight.shape, dtype=dtype, device=device) if needs[1] else None
+    grad_bias = (
+        torch.zeros(weight.shape[0], dtype=dtype, device=device)
+        if needs[2] and bias is not None
+        else None
+    )
+    with torch.no_grad():
+        for start in range(0, n, options.chunk):
+            stop = min(start + options.chunk, n)
+            h = upcast(hidden[start:stop], dtype)
+            chunk = _chunk_forward(
+                h,
+                weight_c,
+                bias_c,
+                safe_target[start:stop],
+                kept[start:stop],
+                options,
+                None if lse is None else lse[start:stop],
+            )
+            losses[start:stop] = chunk.loss
+            grad = _chunk_logit_grad(
+                chunk, safe_target[start:stop], row_weight[start:stop], options
+            )
+            if grad_hidden is not None:
+                torch.mm(grad, weight_c, out=grad_hidden[start:stop])
+            if grad_weight is not None:
+                grad_weight.addmm_(grad.t(), h)
+            if grad_bias is not None:
+                grad_bias.add_(grad.sum(dim=0))
+    return (
+        losses,
+        None if grad_hidden is None else grad_hidden.to(hidden.dtype),
+        None if grad_weight is None else grad_weight.to(weight.dtype),
+        None if grad_bias is None or bias is None else grad_bias.to(bias.dtype),
+    )
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        hidden: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        target: Tensor,
+        options: _Options,
+        reduction: str,
+    ) -> Tensor:
+        ctx.options = options
+        ctx.reduction = reduction
+        kept = _kept(target, options.ignore_index)
+        if reduction == "none":
+            losses, lse = _loss_rows(hidden, weight, bias, target, options)
+            ctx.save_for_backward(hidden, weight, bias, target, lse)
+            return losses
+        dtype = compute_dtype(hidden, weight, bias)
+        count = kept.sum()
+        row_weight = kept.to(dtype)
+        if reduction == "mean":
+            row_weight = row_weight * safe_divide(torch.ones((), dtype=dtype), count.to(dtype))
+        needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2])
+        losses, grad_hidden, grad_weight, grad_bias = _accumulate_grads(
+            hidden, weight, bias, target, options, row_weight, needs, None
+        )
+        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
+        return reduce_loss(losses, reduction, denominator=count)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():
+            # create_graph=True: the gradients were formed outside autograd, so a graph of
+            # them would silently have zero second derivatives. Refuse instead.
+            raise RuntimeError(
+                "linear_cross_entropy computes its gradients in a fused kernel and does not "
+                "support double backward (create_graph=True); differentiate it with torch.func "
+                "(which takes the plain path) or use F.cross_entropy(F.linear(...)) for that"
+            )
+        if ctx.reduction == "none":
+            hidden, weight, bias, target, lse = ctx.saved_tensors
+            needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2])
+            row_weight = grad_output * _kept(target, ctx.options.ignore_index)
+            _, grad_hidden, grad_weight, grad_bias = _accumulate_grads(
+                hidden, weight, bias, target, ctx.options, row_weight, needs, lse
+            )
+            return grad_hidden, grad_weight, grad_bias, None, None, None
+        grads = ctx.saved_tensors
+        # The usual ``loss.backward()`` passes 1: hand the stored gradients over as they are
+        # (autograd takes them without a copy once the graph is freed; a retained graph keeps
+        # them, so a second backward returns the same values). Reading the upstream value is
+        # only free on the CPU; elsewhere always scale, rather than synchronise the device.
+        unit = grad_output.device.type == "cpu" and bool(grad_output == 1)
+        scaled = tuple(
+            None if g is None else g if unit else g * grad_output.to(g.dtype) for g in grads
+        )
+        return scaled[0], scaled[1], scaled[2], None, None, None
+
+
+# --------------------------------------------------------------------------- plain path
+
+
+def _plain_rows(
+    hidden: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    safe_target: Tensor,
+    kept: Tensor,
+    label_smoothing: float,
+    z_loss: float,
+    logit_softcap: float | None,
+) -> Tensor:
+    """Per-token losses of one chunk with ordinary differentiable ops."""
+    z = F.linear(hidden, weight, bias)
+    if logit_softcap is not None:
+        z = logit_softcap * torch.tanh(z / logit_softcap)
+    lse = torch.logsumexp(z, dim=1)
+    loss = lse - (1.0 - label_smoothing) * z.gather(1, safe_target.unsqueeze(1)).squeeze(1)
+    if label_smoothing > 0:
+        loss = loss - label_smoothing * z.mean(dim=1)
+    if z_loss > 0:
+        loss = loss + z_loss * lse.square()
+    return torch.where(kept, loss, torch.zeros_like(loss))
+
+
+def _plain_path(
+    hidden: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    target: Tensor,
+    options: _Options,
+    reduction: str,
+) -> Tensor:
+    """The differentiable path for ``torch.compile`` and ``torch.func``: same values.
+
+    Each chunk runs under activation checkpointing, so backward recomputes its logits instead
+    of keeping them (except under ``torch.func`` transforms, which do not support it: there the
+    chunks' logits are kept).
+    """
+    dtype = compute_dtype(hidden, weight, bias)
+    kept = _kept(target, options.ignore_index)
+    safe_target = torch.where(kept, target, torch.zeros_like(target))
+    weight_c = upcast(weight, dtype)
+    bias_c = None if bias is None else upcast(bias, dtype)
+    n = hidden.shape[0]
+    # torch.func transforms do not support the saved-tensor hooks checkpointing relies on.
+    recompute = not torch._C._are_functorch_transforms_active()
+    rows = []
+    for start in range(0, n, options.chunk):
+        stop = min(start + options.chunk, n)
+        args = (
+            upcast(hidden[start:stop], dtype),
+            weight_c,
+            bias_c,
+            safe_target[start:stop],
+            kept[start:stop],
+            options.label_smoothing,
+            options.z_loss,
+            options.logit_softcap,
+        )
+        if recompute:
+            rows.append(checkpoint(_plain_rows, *args, use_reentrant=False))
+        else:
+            rows.append(_plain_rows(*args))
+    losses = torch.cat(rows) if rows else hidden.new_zeros(0, dtype=dtype)
+    return reduce_loss(losses, reduction, denominator=kept.sum())
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_inputs(hidden: Any, weight: Any, target: Any, bias: Any) -> None:
+    check_floating("hidden", hidden)
+    check_floating("weight", weight)
+    check_integer("target", target)
+    check_shape("hidden", hidden, (None, None), "(tokens, hidden size)")
+    check_shape(
+        "weight",
+        weight,
+        (None, hidden.shape[1]),
+        f"(vocabulary, hidden size) for hidden of shape {tuple(hidden.shape)}",
+    )
+    check_shape(
+        "target",
+        target,
+        (hidden.shape[0],),
+        f"(one class index per row of hidden {tuple(hidden.shape)})",
+    )
+    if weight.shape[0] == 0:
+        raise ValueError(f"weight must have at least one class (row), got {describe(weight)}")
+    if bias is not None:
+        check_floating("bias", bias)
+        check_shape("bias", bias, (weight.shape[0],), "(one per class, rows of weight)")
+
+
+# --------------------------------------------------------------------------- module
+
+
+class LinearCrossEntropyLoss(LossModule):
+    """Module form of :func:`lossatlas.linear_cross_entropy` (inputs: hidden, weight, target).
+
+    The projection weight is an input, not a parameter of the loss: pass the output layer's
+    ``weight`` (and ``bias=`` via :func:`lossatlas.linear_cross_entropy` if it has one).
+    """
+
+    functional = staticmethod(linear_cross_entropy)
+
+    def __init__(
+        self,
+        *,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        z_loss: float = 0.0,
+        logit_softcap: float | None = None,
+        reduction: str = "mean",
+        chunk_size: int | None = None,
+    ) -> None:
+        check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
+        check_number("z_loss", z_loss, low=0.0)
+        if logit_softcap is not None:
+            check_number("logit_softcap", logit_softcap, low=0.0, low_inclusive=False)
+        if chunk_size is not None:
+            check_number("chunk_size", chunk_size, low=1, integer=True)
+        super().__init__(
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            z_loss=z_loss,
+            logit_softcap=logit_softcap,
+            reduction=reduction,
+            chunk_size=chunk_size,
+        )
+
+
+# --------------------------------------------------------------------------- declaration
+
+_HIDDEN = 6
+_VOCAB = 7
+
+
+def _reference(
+    hidden: Tensor, weight: Tensor, target: Tensor, *, reduction: str = "mean"
+) -> Tensor:
+    """The unfused formula: ``F.cross_entropy(F.linear(hidden, weight), target)``."""
+    return F.cross_entropy(F.linear(hidden, weight), target, reduction=reduction)
+
+
+def _examples(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    hidden = ex.normal(generator, batch, _HIDDEN, dtype=dtype, scale=scale)
+    weight = ex.normal(generator, _VOCAB, _HIDDEN, dtype=dtype, scale=1.0 / math.sqrt(_HIDDEN))
+    target = ex.class_indices(generator, batch, num_classes=_VOCAB)
+    return Example((hidden, weight, target), grad_args=(0, 1))
+
+
+declare(
+    LossSpec(
+        name="linear_cross_entropy",
+        function=linear_cross_entropy,
+        module=LinearCrossEntropyLoss,
+        tasks=("language", "multiclass"),
+        input_kind="hidden states",
+        target_kind="class indices",
+        formula=(
+            r"\operatorname{lse}(z) - (1-\epsilon) z_y - \tfrac{\epsilon}{V}\sum_v z_v"
+            r" + \lambda_z \operatorname{lse}(z)^2,\; z = c\tanh((hW^\top + b)/c)"
+        ),
+        references=(
+            "M. Wijmans et al., Cut Your Losses in Large-Vocabulary Language Models, ICLR 2025, "
+            "https://arxiv.org/abs/2411.09009",
+            "A. Chowdhery et al., PaLM: Scaling Language Modeling with Pathways, JMLR 2023, "
+            "https://arxiv.org/abs/2204.02311",
+        ),
+        properties=frozenset({"non_negative"}),
+        examples=_examples,
+        reference=_reference,
+        # The fused kernel computes first derivatives only; double backward raises.
+        twice_differentiable=False,
+    )
+)
