@@ -208,12 +208,14 @@ def encode_boxes(
         ValueError: Shapes that differ or do not end in 4; boxes without positive size.
 
     Example:
+        A box 3 times wider than its prior, moved right by half the prior's width:
+
         >>> import torch
         >>> import lossatlas as la
-        >>> prior = torch.tensor([[0.5, 0.5, 0.2, 0.2]])
-        >>> box = torch.tensor([[0.42, 0.4, 0.62, 0.6]])
-        >>> la.encode_boxes(box, prior)
-        tensor([[0.1000, 0.0000, 0.0000, 0.0000]])
+        >>> prior = torch.tensor([[0.5, 0.5, 0.25, 0.25]])
+        >>> box = torch.tensor([[0.25, 0.375, 1.0, 0.625]])
+        >>> la.encode_boxes(box, prior)  # (0.125 / (0.1 * 0.25), 0, log(3) / 0.2, 0)
+        tensor([[5.0000, 0.0000, 5.4931, 0.0000]])
 
     References:
         W. Liu et al., "SSD: Single Shot MultiBox Detector", ECCV 2016,
@@ -256,9 +258,9 @@ def decode_boxes(
     Example:
         >>> import torch
         >>> import lossatlas as la
-        >>> prior = torch.tensor([[0.5, 0.5, 0.2, 0.2]])
-        >>> la.decode_boxes(torch.tensor([[0.1, 0.0, 0.0, 0.0]]), prior)
-        tensor([[0.4200, 0.4000, 0.6200, 0.6000]])
+        >>> prior = torch.tensor([[0.5, 0.5, 0.25, 0.25]])
+        >>> la.decode_boxes(torch.tensor([[1.0, 0.0, 0.0, 0.0]]), prior)  # moved by 0.1 * 0.25
+        tensor([[0.4000, 0.3750, 0.6500, 0.6250]])
 
     References:
         W. Liu et al., "SSD: Single Shot MultiBox Detector", ECCV 2016,
@@ -335,21 +337,24 @@ def pad_ground_truth(
     ``M`` is at least 1; padded rows hold the unit box ``(0, 0, 1, 1)`` and label 0 so every
     encoded target stays finite.
     """
-    m = max([1, *(int(b.shape[0]) for b in gt_boxes)])
+    counts = [int(b.shape[0]) for b in gt_boxes]
+    n, m, total = len(counts), max([1, *counts]), sum(counts)
     filler = torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=dtype, device=device)
-    boxes, labels, valid = [], [], []
-    for b, lab in zip(gt_boxes, gt_labels, strict=True):
-        count = int(b.shape[0])
-        boxes.append(torch.cat((b.to(dtype), filler.expand(m - count, 4)), dim=0))
-        labels.append(torch.cat((lab.long(), lab.new_zeros(m - count, dtype=torch.long))))
-        valid.append(torch.arange(m, device=device) < count)
-    if not boxes:
-        return (
-            torch.zeros(0, m, 4, dtype=dtype, device=device),
-            torch.zeros(0, m, dtype=torch.long, device=device),
-            torch.zeros(0, m, dtype=torch.bool, device=device),
+    boxes = filler.repeat(n, m, 1)
+    labels = torch.zeros(n, m, dtype=torch.long, device=device)
+    valid = torch.arange(m, device=device) < torch.tensor(counts, device=device).view(n, 1)
+    if total > 0:
+        # Scatter every box into its (image, slot) cell in one indexing operation.
+        image = torch.repeat_interleave(
+            torch.arange(n, device=device),
+            torch.tensor(counts, device=device),
+            output_size=total,
         )
-    return torch.stack(boxes), torch.stack(labels), torch.stack(valid)
+        starts = torch.tensor([sum(counts[:i]) for i in range(n)], device=device)
+        slot = torch.arange(total, device=device) - starts[image]
+        boxes = boxes.index_put((image, slot), torch.cat([b.to(dtype) for b in gt_boxes]))
+        labels = labels.index_put((image, slot), torch.cat([lab.long() for lab in gt_labels]))
+    return boxes, labels, valid
 
 
 def match_priors(

@@ -72,8 +72,19 @@ def _check_inputs(
             )
     for i, (boxes, labels) in enumerate(zip(gt_boxes, gt_labels, strict=True)):
         check_ground_truth(f"gt_boxes[{i}]", boxes, f"gt_labels[{i}]", labels)
-        check_corner_boxes(f"gt_boxes[{i}]", boxes, strict=True)
-        if value_checks_enabled() and labels.numel() > 0:
+    if not value_checks_enabled() or batch == 0:
+        return
+    # One pass over the whole batch (one host sync each); images are only visited to name the
+    # first bad one.
+    all_boxes = torch.cat([b.detach().to(priors.dtype) for b in gt_boxes])
+    width = all_boxes[:, 2] - all_boxes[:, 0]
+    height = all_boxes[:, 3] - all_boxes[:, 1]
+    if bool(((width <= 0) | (height <= 0) | ~torch.isfinite(all_boxes).all(dim=1)).any()):
+        for i, boxes in enumerate(gt_boxes):
+            check_corner_boxes(f"gt_boxes[{i}]", boxes, strict=True)
+    all_labels = torch.cat([lab.reshape(-1) for lab in gt_labels])
+    if bool(((all_labels < 1) | (all_labels >= num_classes)).any()):
+        for i, labels in enumerate(gt_labels):
             bad = (labels < 1) | (labels >= num_classes)
             if bool(bad.any()):
                 position = int(bad.nonzero()[0, 0])
