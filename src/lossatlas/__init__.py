@@ -14,6 +14,8 @@ from lossatlas._fused import fused, fused_enabled, set_fused
 from lossatlas._reduction import reduce_loss
 from lossatlas._validation import set_value_checks, value_checks, value_checks_enabled
 from lossatlas.compose import CombinedLoss, LossParts, combine
+from lossatlas.monitor import LossHistory
+from lossatlas.plot import loss_curve, plot_loss
 from lossatlas._catalog import (
     TASKS,
     Example,

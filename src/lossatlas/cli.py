@@ -7,6 +7,7 @@ plotting module for ``plot``, the lab for ``compare`` and the bench engine for `
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -16,6 +17,8 @@ from rich.table import Table
 import lossatlas as la
 from lossatlas._catalog import TASKS, LossSpec
 from lossatlas.docs import example_lines, markdown_table
+from lossatlas.lab.command import DEFAULT_TASK
+from lossatlas.lab.tasks import TASKS as LAB_TASKS
 
 console = Console()
 
@@ -98,6 +101,88 @@ def _print_spec(spec: LossSpec) -> None:
         console.print("[bold]references[/bold]")
         for reference in spec.references:
             console.print(f"  - {reference}", highlight=False)
+
+
+# --------------------------------------------------------------------------- plot (issue 7)
+
+
+@main.command("plot")
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=V1,V2,...",
+    help="Sweep an option, e.g. --param gamma=0,0.5,1,2,5 (repeatable).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The image to write (PNG, SVG, PDF by extension); default NAME.png.",
+)
+def plot_command(names: tuple[str, ...], params: tuple[str, ...], output: Path | None) -> None:
+    """Draw losses and their gradients against the residual, probability or margin."""
+    from lossatlas.lab.command import plot_cli
+
+    path = plot_cli(names, params, output)
+    console.print(f"wrote {path}")
+
+
+# --------------------------------------------------------------------------- compare (issue 7)
+
+
+@main.command("compare")
+@click.option(
+    "--task",
+    "task_name",
+    type=click.Choice(list(LAB_TASKS)),
+    help=f"The task (default {DEFAULT_TASK}; with --data, inferred from the target).",
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Your own CSV file (numeric features, a header row) instead of the embedded data.",
+)
+@click.option("--target", help="The column of --data to predict.")
+@click.option("--losses", help="Comma-separated candidates or catalog names (default: all).")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), help="Training epochs (default: per task).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, mps...")
+@click.option("--quick", is_flag=True, help="Less data and few epochs: a first look in seconds.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("lossatlas-report"),
+    show_default=True,
+    help="Directory for report.json, report.md and the plots.",
+)
+def compare_command(
+    task_name: str | None,
+    data: Path | None,
+    target: str | None,
+    losses: str | None,
+    seeds: int,
+    epochs: int | None,
+    device: str,
+    quick: bool,
+    out: Path,
+) -> None:
+    """Train a small model with each candidate loss and report which one wins on the task."""
+    from lossatlas.lab.command import compare_cli
+
+    compare_cli(
+        console,
+        task_name=task_name,
+        data=data,
+        target=target,
+        losses=losses,
+        seeds=seeds,
+        epochs=epochs,
+        device=device,
+        quick=quick,
+        out=out,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,287 @@
+"""Draw catalog losses and their gradients, with parameter sweeps (the seeds' pictures).
+
+Each declaration's ``curve`` field (:data:`lossatlas._catalog.CURVES`) says how a loss becomes a
+curve of one variable:
+
+* ``residual`` -- regression losses, ``loss(input=r, target=0)`` against the residual ``r``;
+* ``binary-logit`` -- sigmoid losses, ``loss(logit, target=1)`` against ``p = sigmoid(logit)``,
+  the predicted probability of the true class;
+* ``class-logit`` -- softmax losses on two classes ``[z, 0]`` with the true class 0, against its
+  probability ``p = sigmoid(z)``;
+* ``margin`` -- margin losses, ``loss(score=m, target=+1)`` against the margin ``y f = m``.
+
+The gradient panel shows ``d loss / d input`` (the residual, the logit or the score), the
+quantity backpropagation sees. Matplotlib is optional (the ``plot`` extra) and imported lazily.
+
+The seeds' pictures::
+
+    la.plot_loss(["smooth_l1_loss", "l1_loss", "mse_loss"], path="smooth_l1.png")
+    la.plot_loss("huber_loss", params={"delta": [0.5, 1, 2]}, path="huber.png")
+    la.plot_loss("binary_focal_loss", params={"gamma": [0, 0.5, 1, 2, 5]}, path="focal.png")
+    la.plot_loss(["log_cosh_loss", "mse_loss", "l1_loss"], path="log_cosh.png")
+    la.plot_loss("quantile_loss", params={"quantile": [0.1, 0.5, 0.9]}, path="quantile.png")
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lossatlas._catalog import CURVES, LossSpec, get
+from lossatlas._optional import pyplot
+
+__all__ = ["loss_curve", "plot_loss"]
+
+PathLike = str | os.PathLike[str]
+
+#: x-axis label for each curve kind.
+_X_LABELS = {
+    "residual": "residual  r = prediction − target",
+    "binary-logit": "p = σ(logit), predicted probability of the true class",
+    "class-logit": "p = softmax(z)_y, predicted probability of the true class",
+    "margin": "margin  y·f(x)",
+}
+#: The variable the gradient is taken with respect to.
+_GRAD_OF = {
+    "residual": "d loss / d prediction",
+    "binary-logit": "d loss / d logit",
+    "class-logit": "d loss / d z_y (true-class logit)",
+    "margin": "d loss / d score",
+}
+
+
+@dataclass
+class Curve:
+    """A loss and its gradient sampled along one variable.
+
+    Attributes:
+        x: The plotted variable (residual, probability or margin).
+        loss: The unreduced loss at each ``x``.
+        grad: ``d loss / d input`` at each ``x`` (``None`` for a non-differentiable loss).
+        label: Legend label (name and swept options).
+    """
+
+    x: Tensor
+    loss: Tensor
+    grad: Tensor | None
+    label: str
+
+
+def _inputs(kind: str, points: int, x_range: tuple[float, float] | None) -> tuple[Tensor, Tensor]:
+    """``(x, input)`` for a curve kind: the plotted variable and the tensor fed to the loss."""
+    if kind in ("residual", "margin"):
+        low, high = x_range or (-3.0, 3.0)
+        x = torch.linspace(low, high, points, dtype=torch.float64)
+        return x, x.clone()
+    # probabilities of the true class, kept off 0 and 1 so log-losses stay finite
+    low, high = x_range or (0.005, 0.995)
+    p = torch.linspace(low, high, points, dtype=torch.float64)
+    return p, torch.logit(p)
+
+
+def _call(spec: LossSpec, kind: str, z: Tensor, options: Mapping[str, Any]) -> Tensor:
+    """The unreduced loss at each point, as a 1-D tensor (the input ``z`` carries the grad)."""
+    n = z.shape[0]
+    if kind == "residual":
+        args: tuple[Tensor, ...] = (z, torch.zeros(n, dtype=z.dtype))
+    elif kind in ("binary-logit", "margin"):
+        args = (z, torch.ones(n, dtype=z.dtype))
+    else:  # class-logit: logits [z, 0] with the true class 0, so softmax(.)_0 = sigmoid(z)
+        args = (torch.stack([z, torch.zeros_like(z)], dim=1), torch.zeros(n, dtype=torch.long))
+    if "none" in spec.reductions:
+        out = spec.function(*args, **options, reduction="none")
+        out = out[0] if isinstance(out, tuple) else out
+        return out.reshape(n, -1).sum(dim=1) if out.dim() > 1 else out
+    # no elementwise reduction: evaluate each point on its own
+    values = []
+    for i in range(n):
+        out = spec.function(*(a[i : i + 1] for a in args), **options, reduction="sum")
+        values.append(out[0] if isinstance(out, tuple) else out)
+    return torch.stack(values)
+
+
+def loss_curve(
+    name: str,
+    *,
+    points: int = 401,
+    x_range: tuple[float, float] | None = None,
+    **options: Any,
+) -> Curve:
+    """Sample a catalog loss and its gradient along its declared curve (no matplotlib needed).
+
+    Args:
+        name: A catalog name with a ``curve`` declaration.
+        points: Number of samples.
+        x_range: Range of the plotted variable; default ``(-3, 3)`` for residuals and margins,
+            ``(0.005, 0.995)`` for probabilities.
+        **options: Options passed to the loss (``delta=2.0``).
+
+    Returns:
+        A :class:`Curve` in float64.
+
+    Raises:
+        KeyError: If ``name`` is not in the catalog.
+        ValueError: If the loss declares no curve.
+
+    Example:
+        >>> from lossatlas.plot import loss_curve
+        >>> curve = loss_curve("binary_cross_entropy_with_logits", points=3, x_range=(0.25, 0.75))
+        >>> curve.x
+        tensor([0.2500, 0.5000, 0.7500], dtype=torch.float64)
+        >>> curve.loss  # -log p
+        tensor([1.3863, 0.6931, 0.2877], dtype=torch.float64)
+        >>> curve.grad  # p - 1
+        tensor([-0.7500, -0.5000, -0.2500], dtype=torch.float64)
+    """
+    spec = get(name)
+    if spec.curve is None:
+        raise ValueError(
+            f"{name!r} declares no curve, so it cannot be drawn against one variable "
+            f"(curves are declared with curve= one of {', '.join(CURVES)})"
+        )
+    kind = spec.curve
+    merged = {**_example_options(spec), **options}
+    x, z = _inputs(kind, points, x_range)
+    z = z.detach().requires_grad_(spec.differentiable)
+    loss = _call(spec, kind, z, merged)
+    grad = None
+    if spec.differentiable:
+        (grad,) = torch.autograd.grad(loss.sum(), z)
+    label = name + (
+        " (" + ", ".join(f"{k}={_fmt(v)}" for k, v in options.items()) + ")" if options else ""
+    )
+    return Curve(x=x, loss=loss.detach(), grad=grad, label=label)
+
+
+def _example_options(spec: LossSpec) -> dict[str, Any]:
+    """Hyperparameters the declaration's examples need (required options without defaults)."""
+    if spec.examples is None:
+        return {}
+    kwargs = spec.make_example(batch=1).kwargs
+    return {k: v for k, v in kwargs.items() if not isinstance(v, Tensor)}
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def plot_loss(
+    names: str | Sequence[str],
+    *,
+    params: Mapping[str, Sequence[Any]] | None = None,
+    ax: Any = None,
+    path: PathLike | None = None,
+    points: int = 401,
+    x_range: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Any:
+    """Draw one or more catalog losses and their gradients, sweeping options.
+
+    Every combination of the ``params`` values is drawn for each loss that accepts those
+    options; a loss that does not take a swept option is drawn once at its defaults (so
+    ``plot_loss(["huber_loss", "l1_loss"], params={"delta": [0.5, 1, 2]})`` shows three Huber
+    curves and one L1 curve).
+
+    Args:
+        names: A catalog name or several; they must share a curve kind.
+        params: Options to sweep, e.g. ``{"gamma": [0, 0.5, 1, 2, 5]}``.
+        ax: Two matplotlib ``Axes`` ``(loss_ax, grad_ax)`` to draw into; default a new figure.
+        path: Where to save the figure (PNG or any format matplotlib knows by extension).
+        points: Samples per curve.
+        x_range: Range of the plotted variable (see :func:`loss_curve`).
+        title: Figure title; default the names.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        KeyError: For a name not in the catalog (with a suggestion).
+        ValueError: For a loss without a curve, mixed curve kinds, a swept option that no loss
+            accepts, or an empty sweep.
+        ImportError: If matplotlib is not installed (``pip install 'lossatlas[plot]'``).
+
+    Example:
+        >>> import lossatlas as la
+        >>> fig = la.plot_loss("binary_cross_entropy_with_logits")
+        >>> [a.get_xlabel() for a in fig.axes][0]
+        'p = σ(logit), predicted probability of the true class'
+    """
+    name_list = [names] if isinstance(names, str) else list(names)
+    if not name_list:
+        raise ValueError("plot_loss needs at least one loss name, got none")
+    specs = [get(name) for name in name_list]
+    for spec in specs:
+        if spec.curve is None:
+            raise ValueError(
+                f"{spec.name!r} declares no curve, so it cannot be drawn against one variable"
+            )
+    kinds = {spec.curve for spec in specs}
+    if len(kinds) > 1:
+        described = ", ".join(f"{s.name} ({s.curve})" for s in specs)
+        raise ValueError(
+            f"losses drawn together must share a curve kind, got {described}; "
+            "draw them in separate figures"
+        )
+    kind = str(specs[0].curve)
+    sweep = dict(params or {})
+    for key, values in sweep.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise ValueError(f"params[{key!r}] must be a non-empty list of values, got {values!r}")
+        if not any(key in spec.options for spec in specs):
+            raise ValueError(
+                f"no loss in {name_list} takes an option {key!r}; their options: "
+                + "; ".join(f"{s.name}: {', '.join(s.options) or 'none'}" for s in specs)
+            )
+
+    curves: list[Curve] = []
+    for spec in specs:
+        keys = [k for k in sweep if k in spec.options]
+        for combo in itertools.product(*(sweep[k] for k in keys)):
+            curves.append(
+                loss_curve(
+                    spec.name, points=points, x_range=x_range, **dict(zip(keys, combo, strict=True))
+                )
+            )
+
+    plt = pyplot()
+    if ax is None:
+        fig, (loss_ax, grad_ax) = plt.subplots(
+            1, 2, figsize=(11.0, 4.2), dpi=100, layout="constrained"
+        )
+    else:
+        loss_ax, grad_ax = ax
+        fig = loss_ax.figure
+    for curve in curves:
+        if len(specs) == 1 and curve.label != specs[0].name:  # the title names the loss
+            curve.label = curve.label[len(specs[0].name) :].strip(" ()")
+        (line,) = loss_ax.plot(curve.x, curve.loss, label=curve.label, linewidth=1.6)
+        if curve.grad is not None:
+            grad_ax.plot(
+                curve.x, curve.grad, label=curve.label, color=line.get_color(), linewidth=1.6
+            )
+    if all(curve.grad is None for curve in curves):
+        grad_ax.text(
+            0.5, 0.5, "not differentiable", ha="center", va="center", transform=grad_ax.transAxes
+        )
+    for a, ylabel, heading in (
+        (loss_ax, "loss", "Loss"),
+        (grad_ax, _GRAD_OF[kind], "Gradient"),
+    ):
+        a.set_xlabel(_X_LABELS[kind])
+        a.set_ylabel(ylabel)
+        a.set_title(heading)
+        a.grid(True, alpha=0.3)
+        a.axhline(0.0, color="0.6", linewidth=0.8)
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize="small")
+    fig.suptitle(title or ", ".join(name_list))
+    if path is not None:
+        fig.savefig(path)
+        plt.close(fig)
+    return fig
