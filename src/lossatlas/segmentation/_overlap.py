@@ -272,31 +272,22 @@ def _fused_grad(
 ) -> Tensor:
     """Gradient of the logits given the upstream gradients of ``I`` and ``P``.
 
-    ``dL/dp = gI * g + gP * (1 or 2p)``; then the softmax or sigmoid backward.
+    ``dL/dp = gI * g + gP * (1 or 2p)``, then torch's own softmax / sigmoid backward kernels
+    (one pass each).
     """
     g_pred = grad_pred.unsqueeze(-1)
     if target.is_floating_point():
-        grad_p = grad_inter.unsqueeze(-1) * target
-        grad_p = grad_p.add_(g_pred * probs, alpha=2.0) if squared else grad_p.add_(g_pred)
-        if activation == "sigmoid":
-            return grad_p.mul_(probs).mul_(1.0 - probs)
-        inner = (probs * grad_p).sum(dim=1, keepdim=True)
-        return grad_p.sub_(inner).mul_(probs)
-    # Softmax with class indices: dL/dp has a spike gI[n, t] at the true class t.
-    safe, keep = _index_parts(target, ignore_index)
-    index = safe.unsqueeze(1)
-    spike = grad_inter.gather(1, safe) * probs.gather(1, index).squeeze(1)  # p_t * gI[n, t]
-    if squared:
-        grad_p = (2.0 * g_pred) * probs
-        inner = (probs * grad_p).sum(dim=1) + spike
-        grad = grad_p.sub_(inner.unsqueeze(1)).mul_(probs)
-    else:
-        inner = torch.einsum("ncs,nc->ns", probs, grad_pred) + spike
-        grad = (g_pred - inner.unsqueeze(1)).mul_(probs)
-    grad.scatter_add_(1, index, spike.unsqueeze(1))
-    if keep is not None:
-        grad.mul_(keep.unsqueeze(1).to(grad.dtype))
-    return grad
+        base = (2.0 * g_pred) * probs if squared else g_pred
+        grad_p = torch.addcmul(base, grad_inter.unsqueeze(-1), target)
+    else:  # class indices: gP everywhere plus a spike gI[n, t] at the true class t
+        safe, keep = _index_parts(target, ignore_index)
+        grad_p = (2.0 * g_pred) * probs if squared else g_pred.expand_as(probs).clone()
+        grad_p.scatter_add_(1, safe.unsqueeze(1), grad_inter.gather(1, safe).unsqueeze(1))
+        if keep is not None:
+            grad_p.mul_(keep.unsqueeze(1).to(grad_p.dtype))
+    if activation == "sigmoid":
+        return torch.ops.aten.sigmoid_backward(grad_p, probs)
+    return torch.ops.aten._softmax_backward_data(grad_p, probs, 1, probs.dtype)
 
 
 def overlap_sums(
