@@ -168,14 +168,20 @@ def _sampled_logits(
     """True logits ``(N, T)`` and sampled logits ``(N, S)``, log-Q corrected, hits masked."""
     dtype = compute_dtype(weight, bias, hidden)
     hidden = upcast(hidden, dtype)
-    # Gather the few rows first, then upcast: never a float32 copy of the whole table.
-    true_w = upcast(weight[labels], dtype)  # (N, T, H)
-    sampled_w = upcast(weight[sampled], dtype)  # (S, H)
+    # One gather of the few rows (as TF's embedding_lookup on all ids: the backward then
+    # writes one dense (V, H) gradient, not two), then upcast: never a float32 copy of the
+    # whole table.
+    num_labels = labels.numel()
+    all_ids = torch.cat([labels.reshape(-1), sampled])
+    all_w = upcast(weight[all_ids], dtype)
+    true_w = all_w[:num_labels].view(*labels.shape, weight.shape[1])  # (N, T, H)
+    sampled_w = all_w[num_labels:]  # (S, H)
     true_logits = (hidden.unsqueeze(1) * true_w).sum(-1)
     sampled_logits = hidden @ sampled_w.T
     if bias is not None:
-        true_logits = true_logits + upcast(bias[labels], dtype)
-        sampled_logits = sampled_logits + upcast(bias[sampled], dtype)
+        all_b = upcast(bias[all_ids], dtype)
+        true_logits = true_logits + all_b[:num_labels].view(labels.shape)
+        sampled_logits = sampled_logits + all_b[num_labels:]
     # log Q; a zero expected count (a true id the sampler never draws) is floored at tiny.
     tiny = torch.finfo(dtype).tiny
     true_logits = true_logits - true_count.to(dtype).clamp_min(tiny).log()
