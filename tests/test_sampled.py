@@ -451,3 +451,17 @@ def test_compiled_with_a_ready_sample_equals_eager():
             compiled(weight, bias, hidden, labels, sampled_values=sample),
             fn(weight, bias, hidden, labels, sampled_values=sample),
         )
+
+
+def test_compiled_drawing_from_the_global_rng_equals_eager():
+    # A torch.Generator cannot be traced; the global RNG can, and gives eager's draw.
+    weight, bias, hidden, labels = (
+        t.float() if t.is_floating_point() else t for t in _problem(v=50)
+    )
+    for fn in (la.nce_loss, la.sampled_softmax_loss):
+        torch._dynamo.reset()
+        compiled = torch.compile(fn, fullgraph=True, backend="eager")
+        torch.manual_seed(3)
+        actual = compiled(weight, bias, hidden, labels, num_sampled=5)
+        torch.manual_seed(3)
+        torch.testing.assert_close(actual, fn(weight, bias, hidden, labels, num_sampled=5))

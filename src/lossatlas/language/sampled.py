@@ -240,8 +240,9 @@ def nce_loss(
         unique: Draw distinct noise classes (needs ``num_sampled`` at most the support).
         generator: Random generator for the draw (on ``labels``'s device).
         sampled_values: A ready sample ``sampler(labels, S, ...)`` instead of drawing one
-            (TensorFlow's ``sampled_values``); needed under ``torch.compile``, which cannot
-            trace a generator, and for exact reproducibility across calls.
+            (TensorFlow's ``sampled_values``): to score several losses on one sample, or to
+            reproduce a draw under ``torch.compile``, which cannot trace a ``generator``
+            (without one it draws from the global RNG, as eager does).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.
 
     Returns:

@@ -40,9 +40,10 @@ comes next. So ``num_tries = num_sampled + sum_j Geometric_j`` has exactly the l
 rejection loop's count. The cost is ``O(range_max)`` random numbers per call (one key per id)
 instead of ``O(num_tries)``.
 
-Reproducibility: pass a ``torch.Generator`` on the device of ``true_classes``. A generator
-cannot be traced by ``torch.compile``; draw the sample outside the compiled region and hand it
-to the loss as ``sampled_values=``.
+Reproducibility: pass a ``torch.Generator`` on the device of ``true_classes``, or seed the
+global RNG. ``torch.compile(fullgraph=True)`` cannot trace a ``torch.Generator`` argument: in
+a compiled region draw from the global RNG (``generator=None``), or draw outside it and hand
+the sample to the loss as ``sampled_values=``.
 """
 
 from __future__ import annotations
