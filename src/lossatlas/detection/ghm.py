@@ -303,17 +303,22 @@ def ghmr_loss(
 # --------------------------------------------------------------------------- modules
 
 
-class _GHMModule(LossModule):
-    """Shared state handling of the GHM modules: the running bin counts ``acc_sum``.
-
+_STATE_DOC = """
     With ``momentum > 0`` the module keeps ``acc_sum``, an exponential moving average of the
-    bin counts (``acc = momentum * acc + (1 - momentum) * num_in_bin`` for the non-empty bins),
-    and weighs elements by ``tot / (acc_b * n)``. This is state by design (the paper's moving
-    average): ``forward`` updates the buffer in training mode only, without gradient; in eval
-    mode the weights use the updated counts but the buffer is left as it is. ``acc_sum`` is a
-    buffer, so it moves with ``.to()`` and is saved in ``state_dict()``. With ``momentum=0``
-    (the default) the module is the functional and holds no state.
-    """
+    bin counts (``acc = momentum * acc + (1 - momentum) * num_in_bin`` for this batch's
+    non-empty bins, from zero, as mmdetection), and weighs elements by ``tot / (acc_b * n)``.
+    This is state by design (the paper's moving average), unlike the other modules:
+    ``forward`` updates the buffer in training mode only, without gradient; in eval mode the
+    weights use the updated counts but the buffer is left as it is. ``acc_sum`` is a buffer, so
+    it moves with ``.to()`` and is saved in ``state_dict()``. With ``momentum=0`` (the default)
+    the module is the functional and holds no state.
+
+    Called as ``loss(input, target, label_weight=None)``.
+"""
+
+
+class _GHMModule(LossModule):
+    """Shared state handling of the GHM modules: the running bin counts ``acc_sum``."""
 
     acc_sum: Tensor
     bins: int
@@ -337,9 +342,10 @@ class GHMCLoss(_GHMModule):
     """Module form of :func:`lossatlas.ghmc_loss` with optional running bin counts.
 
     ``momentum`` in ``[0, 1)``: 0 (default, mmdetection's default) uses each batch's counts;
-    the paper uses 0.75. See :class:`_GHMModule` for the state. Called as
-    ``loss(input, target, label_weight=None)``.
+    the paper uses 0.75.
     """
+
+    __doc__ = (__doc__ or "") + _STATE_DOC
 
     functional = staticmethod(ghmc_loss)
 
@@ -367,9 +373,10 @@ class GHMCLoss(_GHMModule):
 class GHMRLoss(_GHMModule):
     """Module form of :func:`lossatlas.ghmr_loss` with optional running bin counts.
 
-    ``momentum`` in ``[0, 1)``: 0 by default; mmdetection's GHM RetinaNet uses 0.7. Called as
-    ``loss(input, target, label_weight=None)``.
+    ``momentum`` in ``[0, 1)``: 0 by default; mmdetection's GHM RetinaNet uses 0.7.
     """
+
+    __doc__ = (__doc__ or "") + _STATE_DOC
 
     functional = staticmethod(ghmr_loss)
     mu: float
