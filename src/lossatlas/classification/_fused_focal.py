@@ -31,9 +31,22 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from lossatlas._fused import fused_kernel, use_custom_autograd
+
+_FIRST_ORDER_ONLY = (
+    "lossatlas: the fused focal kernels give first derivatives only (they save the finished "
+    "gradient), so backward with create_graph=True cannot differentiate them again. For "
+    "higher-order derivatives use torch.func (torch.func.grad, torch.func.hessian), under which "
+    "these losses run on plain differentiable ops."
+)
+
+
+def check_first_order() -> None:
+    """Raise a clear error when a backward is asked to build a graph (``create_graph=True``)."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(_FIRST_ORDER_ONLY)
+
 
 # --------------------------------------------------------------------------- sigmoid family
 
@@ -127,8 +140,8 @@ class _SigmoidFocal(torch.autograd.Function):
         return loss if reduce else loss.reshape(shape)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        check_first_order()
         (grad,) = ctx.saved_tensors
         return grad * grad_output, None, None, None, None
 
@@ -270,8 +283,8 @@ class _SoftmaxFocal(torch.autograd.Function):
         return loss
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        check_first_order()
         (grad,) = ctx.saved_tensors
         if not ctx.reduce:
             grad_output = grad_output.unsqueeze(1)
