@@ -242,7 +242,8 @@ def nce_loss(
         sampled_values: A ready sample ``sampler(labels, S, ...)`` instead of drawing one
             (TensorFlow's ``sampled_values``): to score several losses on one sample, or to
             reproduce a draw under ``torch.compile``, which cannot trace a ``generator``
-            (without one it draws from the global RNG, as eager does).
+            (without one it draws from the global RNG, as eager does). When given,
+            ``sampler``, ``unique`` and ``generator`` are not used.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.
 
     Returns:
