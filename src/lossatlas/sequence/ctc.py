@@ -24,7 +24,7 @@ from torch import Tensor
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example, LossSpec, declare
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, safe_divide, upcast
+from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_bool,
     check_floating,
@@ -162,6 +162,10 @@ def ctc_loss(
     as in torch. The gradient with respect to ``log_probs`` is the true derivative (see the
     module's notes); through ``log_softmax`` it equals torch's.
 
+    The checks on values (labels, lengths, fit, normalisation: about one extra pass over
+    ``log_probs`` and a device sync) can be switched off with ``la.set_value_checks(False)``;
+    the checks on shapes, dtypes and options always run.
+
     .. math::
         \ell_n = -\log \sum_{\pi \in \mathcal{B}^{-1}(y_n)} \prod_{t=1}^{T_n} p_{t, \pi_t}
 
@@ -255,7 +259,7 @@ def ctc_loss(
         if log_probs.requires_grad:
             loss = loss - _gradient_correction(log_probs, input_lengths, loss)
     if reduction == "mean":
-        per_label = safe_divide(loss, target_lengths.clamp(min=1).to(loss.device, loss.dtype))
+        per_label = loss / target_lengths.clamp(min=1).to(loss.device, loss.dtype)
         return reduce_loss(per_label, "mean")
     return reduce_loss(loss, reduction)
 
