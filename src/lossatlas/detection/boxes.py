@@ -352,8 +352,10 @@ def pad_ground_truth(
         )
         starts = torch.tensor([sum(counts[:i]) for i in range(n)], device=device)
         slot = torch.arange(total, device=device) - starts[image]
-        boxes = boxes.index_put((image, slot), torch.cat([b.to(dtype) for b in gt_boxes]))
-        labels = labels.index_put((image, slot), torch.cat([lab.long() for lab in gt_labels]))
+        all_boxes = torch.cat([b.to(device=device, dtype=dtype) for b in gt_boxes])
+        all_labels = torch.cat([lab.to(device=device, dtype=torch.long) for lab in gt_labels])
+        boxes = boxes.index_put((image, slot), all_boxes)
+        labels = labels.index_put((image, slot), all_labels)
     return boxes, labels, valid
 
 
