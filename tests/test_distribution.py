@@ -12,6 +12,8 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lossatlas as la
 
@@ -302,3 +304,20 @@ def test_js_div_errors():
         la.js_div(log_p, q, reduction="maen")
     with pytest.raises(TypeError, match="dim must be an int"):
         la.nn.JSDivLoss(dim="1")
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@given(seed=st.integers(0, 2**31 - 1), scale=st.sampled_from([0.1, 1.0, 10.0, 1e3]))
+def test_property_js_bounds_and_jeffreys_inequality(seed, scale):
+    g = torch.Generator().manual_seed(seed)
+    log_p = torch.log_softmax(torch.randn(4, 5, generator=g, dtype=F64) * scale, dim=1)
+    log_q = torch.log_softmax(torch.randn(4, 5, generator=g, dtype=F64) * scale, dim=1)
+    js = la.js_div(log_p, log_q, log_target=True, reduction="none")
+    assert (js >= -1e-12).all() and (js <= LOG2 + 1e-12).all()
+    close(js, la.js_div(log_q, log_p, log_target=True, reduction="none"))
+    # Convexity of KL in its second argument: JS <= (KL(P||Q) + KL(Q||P)) / 4.
+    kl_pq = la.kl_div(log_q, log_p, log_target=True, reduction="none").sum(dim=1)
+    kl_qp = la.kl_div(log_p, log_q, log_target=True, reduction="none").sum(dim=1)
+    assert (js <= (kl_pq + kl_qp) / 4 + 1e-9).all()

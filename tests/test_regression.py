@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lossatlas as la
 
@@ -625,3 +627,35 @@ def test_inductor_matches_eager(name):
     from lossatlas import testing
 
     testing.check_compile(la.get(name), backend="inductor")
+
+
+# --------------------------------------------------------------------------- properties
+
+residuals = st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=8)
+
+
+@given(r=residuals, delta=st.floats(0.05, 20.0))
+def test_property_bounds_between_robust_losses(r, delta):
+    r = torch.tensor(r, dtype=F64)
+    zero = torch.zeros_like(r)
+    log_cosh = la.log_cosh_loss(r, zero, reduction="none")
+    # |r| - log 2 <= log cosh r <= min(r^2 / 2, |r|).
+    assert (log_cosh >= r.abs() - math.log(2) - 1e-9).all()
+    assert (log_cosh <= torch.minimum(r**2 / 2, r.abs()) + 1e-9).all()
+    # Pseudo-Huber never exceeds Huber with the same delta (both r^2 / 2 at the origin).
+    pseudo = la.pseudo_huber_loss(r, zero, delta=delta, reduction="none")
+    huber = la.huber_loss(r, zero, delta=delta, reduction="none")
+    assert (pseudo <= huber * (1 + 1e-12) + 1e-12).all()
+
+
+@given(x=residuals, y=residuals, q=st.floats(0.01, 0.99))
+def test_property_pinball_mirror_and_smape_bounds(x, y, q):
+    n = min(len(x), len(y))
+    x, y = torch.tensor(x[:n], dtype=F64), torch.tensor(y[:n], dtype=F64)
+    # Swapping prediction and target mirrors the quantile: rho_q(y - x) = rho_{1-q}(x - y).
+    close(
+        la.quantile_loss(x, y, quantile=q, reduction="none"),
+        la.quantile_loss(y, x, quantile=1 - q, reduction="none"),
+    )
+    smape = la.smape_loss(x, y, reduction="none")
+    assert (smape >= 0).all() and (smape <= 2 + 1e-12).all()

@@ -30,6 +30,8 @@ from lossatlas._catalog import (
 # Loss families: each module's ``__all__`` lists its public functionals.
 from lossatlas.classification.cross_entropy import *  # noqa: F403  isort: skip
 from lossatlas.classification.focal import *  # noqa: F403  isort: skip
+from lossatlas.classification.poly import *  # noqa: F403  isort: skip
+from lossatlas.classification.class_balanced import *  # noqa: F403  isort: skip
 from lossatlas.detection.boxes import *  # noqa: F403  isort: skip
 from lossatlas.detection.ssd import *  # noqa: F403  isort: skip
 from lossatlas.detection.iou import *  # noqa: F403  isort: skip

@@ -11,6 +11,8 @@ from lossatlas.classification.focal import (
     FocalLoss,
     FocalWrapper,
 )
+from lossatlas.classification.poly import Poly1CrossEntropyLoss
+from lossatlas.classification.class_balanced import ClassBalancedLoss
 from lossatlas.sequence.ctc import CTCLoss
 from lossatlas.distribution.divergence import JSDivLoss, KLDivLoss
 from lossatlas.classification.margin_softmax import ArcFaceLoss, CosFaceLoss, SphereFaceLoss
@@ -79,6 +81,8 @@ __all__ = [
     "BinaryFocalLoss",
     "FocalLoss",
     "FocalWrapper",
+    "Poly1CrossEntropyLoss",
+    "ClassBalancedLoss",
     "CTCLoss",
     "JSDivLoss",
     "KLDivLoss",
