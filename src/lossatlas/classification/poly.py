@@ -1,0 +1,186 @@
+"""PolyLoss: cross-entropy plus a polynomial correction of its leading term (Leng et al. 2022).
+
+Cross-entropy expands as ``-log p_t = sum_j (1 - p_t)^j / j``; Poly-1 re-weights the first
+term by ``1 + epsilon``. ``epsilon > 0`` pushes harder on confident predictions (the paper's
+ImageNet setting ``epsilon=1``), ``epsilon < 0`` softens like focal loss. It keeps everything
+cross-entropy has: class weights, ``ignore_index``, label smoothing, class-probability targets.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lossatlas import _examples as ex
+from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._module import LossModule
+from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import check_number
+from lossatlas.classification.cross_entropy import check_class_target, kept_weight
+
+__all__ = ["poly1_cross_entropy"]
+
+_LENG_2022 = (
+    "Z. Leng, M. Tan, C. Liu, E. D. Cubuk, X. Shi, S. Cheng, D. Anguelov, PolyLoss: A Polynomial "
+    "Expansion Perspective of Classification Loss Functions, ICLR 2022, "
+    "https://arxiv.org/abs/2204.12511"
+)
+
+
+def poly1_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    *,
+    epsilon: float = 1.0,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Poly-1 cross-entropy: ``CE + epsilon * (1 - p_t)`` on logits (PolyLoss, ICLR 2022).
+
+    ``epsilon=0`` is :func:`lossatlas.cross_entropy` for every option. With label smoothing
+    ``p_t`` is taken against the smoothed target ``q = (1 - s) onehot + s / C``, as in the
+    paper's code (``one_minus_pt = sum(q * (1 - softmax))``), so the correction gains a
+    constant ``s (1 - 1/C)`` that does not change the gradient. Class weights weigh each class
+    term of both parts, as torch weighs smoothed cross-entropy: per element
+    ``sum_c w_c q_c (-log p_c + epsilon (1 - p_c))``, which is ``w_y * Poly1`` without
+    smoothing.
+
+    .. math::
+        \ell_n = \sum_c w_c\, q_{n,c} \left[-\log p_{n,c} + \epsilon\,(1 - p_{n,c})\right],
+        \quad p = \operatorname{softmax}(x)
+
+    Args:
+        input: Logits ``(N, C)``, ``(C,)`` or ``(N, C, d1, ...)``.
+        target: Class indices ``(N,)``, ``()`` or ``(N, d1, ...)`` (``torch.long``), or class
+            probabilities with the input's shape.
+        epsilon: Weight of the first polynomial term, ``>= -1`` (the loss stays >= 0).
+        weight: Per-class weights ``(C,)``.
+        ignore_index: Index targets equal to it contribute 0 and are not counted.
+        label_smoothing: ``s`` in ``[0, 1]``, spread as ``s / C`` over all classes (torch's).
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``. With index targets ``"mean"`` divides
+            by the sum of ``weight[target]`` over non-ignored elements (their count without
+            weights), as torch's cross-entropy; with probability targets by the number of
+            elements.
+
+    Returns:
+        Shape ``(N, d1, ...)`` for ``"none"``, else a scalar; float32 for half precision.
+
+    Raises:
+        TypeError: Non-floating input, a float target shaped like class indices.
+        ValueError: A class index out of range, mismatched shapes, ``epsilon < -1``,
+            ``label_smoothing`` outside [0, 1].
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([[1.0, 2.0], [1.0, 3.0], [1.0, 3.0]])
+        >>> target = torch.tensor([0, 1, 1])
+        >>> la.poly1_cross_entropy(logits, target, reduction="none")
+        tensor([2.0443, 0.2461, 0.2461])
+        >>> la.poly1_cross_entropy(logits, target, epsilon=0.0)  # cross-entropy
+        tensor(0.5224)
+
+    References:
+        Z. Leng et al., `PolyLoss: A Polynomial Expansion Perspective of Classification Loss
+        Functions <https://arxiv.org/abs/2204.12511>`_, ICLR 2022.
+    """
+    check_reduction(reduction)
+    check_number("epsilon", epsilon, low=-1.0)
+    check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    is_index = check_class_target(
+        input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=True
+    )
+    dtype = compute_dtype(input, weight)
+    class_dim = 1 if input.dim() >= 2 else 0
+    num_classes = input.shape[class_dim]
+    log_p = F.log_softmax(upcast(input, dtype), dim=class_dim)
+    terms = -log_p - epsilon * torch.expm1(log_p)  # -log p_c + epsilon (1 - p_c)
+    if weight is not None:
+        shape = [1] * log_p.dim()
+        shape[class_dim] = num_classes
+        terms = terms * upcast(weight, dtype).view(shape)
+    smooth = label_smoothing / num_classes
+    if not is_index:
+        q = (1.0 - label_smoothing) * upcast(target, dtype) + smooth
+        return reduce_loss((q * terms).sum(class_dim), reduction)
+    kept = target != ignore_index
+    safe_target = torch.where(kept, target, torch.zeros_like(target)).unsqueeze(class_dim)
+    loss = (1.0 - label_smoothing) * terms.gather(class_dim, safe_target).squeeze(class_dim)
+    if label_smoothing:
+        loss = loss + smooth * terms.sum(class_dim)
+    loss = loss * kept.to(dtype)
+    denominator = kept_weight(target, weight=weight, ignore_index=ignore_index, dtype=dtype).sum()
+    return reduce_loss(loss, reduction, denominator=denominator)
+
+
+class Poly1CrossEntropyLoss(LossModule):
+    """Module form of :func:`lossatlas.poly1_cross_entropy`; ``weight`` is a buffer."""
+
+    functional = staticmethod(poly1_cross_entropy)
+
+    def __init__(
+        self,
+        *,
+        epsilon: float = 1.0,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        reduction: str = "mean",
+    ) -> None:
+        check_number("epsilon", epsilon, low=-1.0)
+        check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
+        super().__init__(
+            epsilon=epsilon,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        )
+
+
+def _paper_poly1(
+    input: Tensor,
+    target: Tensor,
+    *,
+    epsilon: float = 1.0,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """The paper's ``poly1_cross_entropy`` (one-hot labels) with torch ops: the reference."""
+    num_classes = input.shape[1]
+    labels = F.one_hot(target, num_classes).to(input.dtype)
+    smooth_labels = labels * (1 - label_smoothing) + label_smoothing / num_classes
+    one_minus_pt = (smooth_labels * (1 - torch.softmax(input, dim=1))).sum(1)
+    ce = F.cross_entropy(input, target, label_smoothing=label_smoothing, reduction="none")
+    loss = ce + epsilon * one_minus_pt
+    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
+
+
+def _class_logits(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    logits = ex.normal(generator, batch, 5, dtype=dtype, scale=scale)
+    target = ex.class_indices(generator, batch, num_classes=5)
+    return Example((logits, target), {"epsilon": 2.0, "label_smoothing": 0.1})
+
+
+declare(
+    LossSpec(
+        name="poly1_cross_entropy",
+        function=poly1_cross_entropy,
+        module=Poly1CrossEntropyLoss,
+        tasks=("multiclass", "imbalanced"),
+        input_kind="logits",
+        target_kind="class indices or class probabilities",
+        formula=r"-\log p_{y} + \epsilon\,(1 - p_{y})",
+        references=(_LENG_2022,),
+        properties=frozenset({"non_negative"}),
+        examples=_class_logits,
+        reference=_paper_poly1,
+        curve="class-logit",
+        twice_differentiable=True,
+    )
+)
