@@ -12,6 +12,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lossatlas as la
 
@@ -357,3 +359,38 @@ def test_ghmr_errors():
         la.nn.GHMRLoss(mu=-1.0)
     with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
         la.nn.GHMRLoss(momentum=-0.1)
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(1, 40),
+    bins=st.integers(1, 30),
+    scale=st.sampled_from([0.1, 1.0, 10.0]),
+)
+def test_ghm_weights_properties(seed, n, bins, scale):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, generator=g, dtype=F64) * scale
+    target = (torch.rand(n, generator=g) < 0.3).to(F64)
+    label_weight = (torch.rand(n, generator=g) < 0.8).to(F64)
+    none = la.ghmc_loss(logits, target, label_weight=label_weight, bins=bins, reduction="none")
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    weights = torch.where(label_weight > 0, none / bce, torch.zeros_like(none))
+    valid = int((label_weight > 0).sum())
+    # The weights of the valid elements sum to their count; invalid ones get none.
+    close(weights.sum(), torch.tensor(float(valid), dtype=F64), rtol=1e-9, atol=1e-9)
+    assert float(none[label_weight == 0].abs().sum()) == 0.0
+    # Permuting the elements permutes the unreduced loss (the binning is order-free).
+    perm = torch.randperm(n, generator=g)
+    close(
+        la.ghmc_loss(
+            logits[perm], target[perm], label_weight=label_weight[perm], bins=bins, reduction="none"
+        ),
+        none[perm],
+    )
+    close(
+        la.ghmc_loss(logits, target, label_weight=label_weight, bins=bins),
+        mmdet_ghmc(logits, target, label_weight, bins=bins),
+    )

@@ -10,6 +10,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lossatlas as la
 
@@ -287,3 +289,24 @@ def test_value_checks_can_be_switched_off():
     bad = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
     with la.value_checks(False):
         assert torch.isfinite(la.giou_loss(bad, torch.tensor([[0.0, 0.0, 1.0, 1.0]])))
+
+
+# --------------------------------------------------------------------------- properties
+
+
+BOUNDS = {"iou": 1.0, "giou": 2.0, "diou": 2.0, "ciou": 3.0}
+
+
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(1, 20),
+    spread=st.sampled_from([0.01, 1.0, 100.0, 1e4]),
+)
+def test_bounds_and_permutation(seed, n, spread):
+    pred, target = random_pairs(n, seed=seed % 10_000)
+    pred, target = pred * spread, target * spread
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    for name, loss in zip(IDS, LOSSES, strict=True):
+        value = loss(pred, target, reduction="none")
+        assert (value >= 0).all() and (value <= BOUNDS[name]).all(), name
+        close(loss(pred[perm], target[perm], reduction="none"), value[perm])

@@ -11,6 +11,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lossatlas as la
 from lossatlas.detection.ssd import example_priors
@@ -488,3 +490,26 @@ def test_tiny_ssd_head_learns_to_localise():
     assert float(final) < 0.5 * float(initial)
     assert float(ious.mean()) > 0.6
     assert float((predicted == truth).float().mean()) > 0.9
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(0, 30),
+    variances=st.sampled_from([(0.1, 0.2), (1.0, 1.0), (0.05, 0.5)]),
+)
+def test_decode_inverts_encode(seed, n, variances):
+    g = torch.Generator().manual_seed(seed)
+    corner = torch.rand(n, 2, generator=g, dtype=F64) * 100
+    boxes = torch.cat((corner, corner + torch.rand(n, 2, generator=g, dtype=F64) * 50 + 1e-3), 1)
+    priors = torch.cat(
+        (
+            torch.rand(n, 2, generator=g, dtype=F64) * 100,
+            torch.rand(n, 2, generator=g, dtype=F64) * 50 + 1e-2,
+        ),
+        1,
+    )
+    offsets = la.encode_boxes(boxes, priors, variances=variances)
+    close(la.decode_boxes(offsets, priors, variances=variances), boxes, rtol=1e-9, atol=1e-9)
