@@ -120,7 +120,10 @@ def _resolve_sample(
         if num_sampled is None:
             raise ValueError("num_sampled is required (unless sampled_values is given)")
         resolved = resolve_sampler(sampler, num_classes)
-        sampled_values = resolved(labels, num_sampled, unique=unique, generator=generator)
+        resolved.check_num_sampled(num_sampled, unique=unique)
+        # labels were checked by the caller: draw without checking (syncing) them again.
+        drawn = resolved.sample(labels, num_sampled, unique=unique, generator=generator)
+        return drawn.sampled, drawn.true_expected_count, drawn.sampled_expected_count
     if not isinstance(sampled_values, tuple) or len(sampled_values) not in (3, 4):
         raise TypeError(
             "sampled_values must be a SampledCandidates (or a tuple (sampled, "

@@ -215,6 +215,12 @@ class CandidateSampler(nn.Module, metaclass=ABCMeta):
                 ``unique=True``.
         """
         check_integer("true_classes", true_classes)
+        self.check_num_sampled(num_sampled, unique=unique)
+        check_class_indices("true_classes", true_classes, self.range_max)
+        return self.sample(true_classes, num_sampled, unique=unique, generator=generator)
+
+    def check_num_sampled(self, num_sampled: int, *, unique: bool) -> None:
+        """Raise unless ``num_sampled`` is an int >= 1 that can be drawn (``unique``)."""
         check_number("num_sampled", num_sampled, low=1, integer=True)
         if unique and num_sampled > self.support_size:
             raise ValueError(
@@ -222,7 +228,16 @@ class CandidateSampler(nn.Module, metaclass=ABCMeta):
                 f"sampler has only {self.support_size} ids with a positive probability "
                 f"(range_max={self.range_max}); lower num_sampled or pass unique=False"
             )
-        check_class_indices("true_classes", true_classes, self.range_max)
+
+    def sample(
+        self,
+        true_classes: Tensor,
+        num_sampled: int,
+        *,
+        unique: bool,
+        generator: torch.Generator | None,
+    ) -> SampledCandidates:
+        """The draw behind :meth:`forward`, for callers that validated the inputs already."""
         device = true_classes.device
         if unique:
             sampled, num_tries = self.draw_unique(num_sampled, generator=generator, device=device)
