@@ -263,7 +263,9 @@ class ClassBalancedLoss(LossModule):
         """The class weights ``class_balanced_weights(samples_per_class, beta)``."""
         counts = self.samples_per_class
         assert isinstance(counts, Tensor)
-        return _weights(counts.to(torch.float64), self.beta).to(torch.get_default_dtype())
+        return _weights(counts.to(torch.float64), self.options()["beta"]).to(
+            torch.get_default_dtype()
+        )
 
 
 def _official_softmax(
