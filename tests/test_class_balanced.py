@@ -1,4 +1,4 @@
-"""Class-balanced loss: the official code's formulas written out, identities, the seed's port, errors."""
+"""Class-balanced loss: the official code written out, identities, the seed's port, errors."""
 
 import numpy as np
 import pytest
