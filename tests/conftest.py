@@ -2,7 +2,13 @@
 
 import os
 
+import torch
 from hypothesis import HealthCheck, settings
+
+# Under pytest-xdist each worker takes one core: torch's own intra-op threads on top of that
+# oversubscribe the machine and make small-tensor tests tens of times slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 settings.register_profile(
     "ci",
