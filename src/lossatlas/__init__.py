@@ -53,6 +53,7 @@ from lossatlas.segmentation.dice import *  # noqa: F403  isort: skip
 from lossatlas.segmentation.tversky import *  # noqa: F403  isort: skip
 from lossatlas.segmentation.dsc import *  # noqa: F403  isort: skip
 from lossatlas.segmentation.lovasz import *  # noqa: F403  isort: skip
+from lossatlas.segmentation.compound import *  # noqa: F403  isort: skip
 
 from lossatlas.activations import (  # noqa: E402  isort: skip
     ACTIVATIONS,

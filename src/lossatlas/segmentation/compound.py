@@ -1,0 +1,414 @@
+"""Compound segmentation losses: Dice + cross-entropy and Dice + focal, with their parts.
+
+The region term (Dice) rewards overlap per class whatever the class's size; the pixel term
+(cross-entropy or focal) gives every pixel a well-conditioned gradient from the first step. Both
+return a :class:`lossatlas.LossParts` ``(total, parts)``: ``total`` is what ``backward`` is
+called on, ``parts["dice"]`` and ``parts["ce"]`` / ``parts["focal"]`` are the unweighted terms
+for logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor
+
+from lossatlas._catalog import LossSpec, declare
+from lossatlas._module import LossModule
+from lossatlas._reduction import check_reduction
+from lossatlas._validation import check_number
+from lossatlas.classification.cross_entropy import cross_entropy
+from lossatlas.classification.focal import check_class_alpha, check_gamma, focal_loss
+from lossatlas.compose import LossParts, weighted_sum
+from lossatlas.segmentation._overlap import check_overlap_options
+from lossatlas.segmentation.dice import dice_loss, seg_examples, seg_perfect
+
+__all__ = ["dice_ce_loss", "dice_focal_loss"]
+
+_REDUCTIONS = ("mean", "sum")
+_DICE_REF = (
+    "F. Milletari, N. Navab, S.-A. Ahmadi, V-Net: Fully Convolutional Neural Networks for "
+    "Volumetric Medical Image Segmentation, 3DV 2016, https://arxiv.org/abs/1606.04797"
+)
+_COMPOUND_REF = (
+    "J. Ma et al., Loss odyssey in medical image segmentation, Medical Image Analysis 71, 2021, "
+    "https://doi.org/10.1016/j.media.2021.102035"
+)
+
+
+def _check_compound(reduction: Any, lambdas: dict[str, Any], **options: Any) -> None:
+    if reduction == "none":
+        raise ValueError(
+            "reduction must be 'mean' or 'sum' for a compound loss, got 'none': the Dice term "
+            "is per image and class, the pixel term per pixel; call the two losses separately "
+            "for unreduced values"
+        )
+    check_reduction(reduction, _REDUCTIONS)
+    check_overlap_options(reduction=reduction, **options)
+    for name, value in lambdas.items():
+        check_number(name, value, low=0.0)
+
+
+def check_dice_ce_options(
+    *,
+    lambda_dice: Any = 1.0,
+    lambda_ce: Any = 1.0,
+    label_smoothing: Any = 0.0,
+    reduction: Any = "mean",
+    **options: Any,
+) -> None:
+    """Check the options of :func:`dice_ce_loss`."""
+    _check_compound(reduction, {"lambda_dice": lambda_dice, "lambda_ce": lambda_ce}, **options)
+    check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
+
+
+def check_dice_focal_options(
+    *,
+    lambda_dice: Any = 1.0,
+    lambda_focal: Any = 1.0,
+    gamma: Any = 2.0,
+    alpha: Any = None,
+    reduction: Any = "mean",
+    **options: Any,
+) -> None:
+    """Check the options of :func:`dice_focal_loss`."""
+    _check_compound(
+        reduction, {"lambda_dice": lambda_dice, "lambda_focal": lambda_focal}, **options
+    )
+    check_gamma(gamma)
+    check_class_alpha(alpha)
+
+
+def dice_ce_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    lambda_dice: float = 1.0,
+    lambda_ce: float = 1.0,
+    include_background: bool = True,
+    squared_pred: bool = False,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    batch: bool = False,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> LossParts:
+    r"""Weighted sum of the softmax Dice loss and cross-entropy, with both parts reported.
+
+    ``lambda_dice * dice_loss + lambda_ce * cross_entropy`` on the same logits (MONAI's
+    ``DiceCELoss(softmax=True)``, which this equals where their options coincide).
+    ``include_background``, ``squared_pred``, ``smooth_*`` and ``batch`` are the Dice term's;
+    ``label_smoothing`` the cross-entropy's; ``weight`` and ``ignore_index`` apply to both.
+
+    .. math::
+        \mathcal{L} = \lambda_{dice}\, \mathcal{L}_{Dice} + \lambda_{ce}\, \mathcal{L}_{CE}
+
+    Args:
+        input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
+        target: Class indices ``(N, d1, ...)`` or one-hot / probabilities of the input's
+            shape.
+        lambda_dice: Weight of the Dice term, ``>= 0``.
+        lambda_ce: Weight of the cross-entropy term, ``>= 0``.
+        include_background: Dice over class 0 too (the cross-entropy always includes it).
+        squared_pred: V-Net squares in the Dice denominator.
+        smooth_nr: Dice numerator smoothing, ``>= 0``.
+        smooth_dr: Dice denominator smoothing, ``> 0``.
+        batch: One Dice ratio per class over the batch.
+        weight: Per-class weights ``(C,)`` for both terms (cross-entropy: torch's ``weight``).
+        ignore_index: Class-index targets equal to it count in neither term.
+        label_smoothing: Cross-entropy label smoothing in ``[0, 1]``.
+        reduction: ``"mean"`` or ``"sum"`` for both terms (each as its own function defines
+            it: :func:`lossatlas.dice_loss`, :func:`lossatlas.cross_entropy`). There is no
+            ``"none"``: the terms have different shapes.
+
+    Returns:
+        :class:`lossatlas.LossParts` ``(total, {"dice": ..., "ce": ...})``, scalars; the parts
+        unweighted.
+
+    Raises:
+        TypeError: As :func:`lossatlas.dice_loss`.
+        ValueError: As :func:`lossatlas.dice_loss`; ``reduction="none"``; a negative lambda.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
+        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
+        >>> target = torch.tensor([[[0, 1], [1, 1]]])
+        >>> out = la.dice_ce_loss(logits, target, lambda_ce=0.5)
+        >>> out.total
+        tensor(0.4061)
+        >>> {name: round(float(v), 4) for name, v in out.parts.items()}
+        {'dice': 0.247, 'ce': 0.3182}
+
+    References:
+        J. Ma et al., "Loss odyssey in medical image segmentation", Medical Image Analysis 71,
+        2021, https://doi.org/10.1016/j.media.2021.102035
+    """
+    check_dice_ce_options(
+        lambda_dice=lambda_dice,
+        lambda_ce=lambda_ce,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        include_background=include_background,
+        squared_pred=squared_pred,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        batch=batch,
+        weight=weight,
+        ignore_index=ignore_index,
+    )
+    dice = dice_loss(
+        input,
+        target,
+        include_background=include_background,
+        squared_pred=squared_pred,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        batch=batch,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
+    ce = cross_entropy(
+        input,
+        target,
+        weight=weight,
+        ignore_index=-100 if ignore_index is None else ignore_index,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+    )
+    return weighted_sum({"dice": dice, "ce": ce}, {"dice": lambda_dice, "ce": lambda_ce})
+
+
+def dice_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    lambda_dice: float = 1.0,
+    lambda_focal: float = 1.0,
+    gamma: float = 2.0,
+    alpha: float | Sequence[float] | Tensor | None = None,
+    include_background: bool = True,
+    squared_pred: bool = False,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    batch: bool = False,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+) -> LossParts:
+    r"""Weighted sum of the softmax Dice loss and the softmax focal loss, with both parts.
+
+    ``lambda_dice * dice_loss + lambda_focal * focal_loss`` on the same logits. ``gamma`` and
+    ``alpha`` are the focal term's (:func:`lossatlas.focal_loss`), ``weight`` and the other
+    overlap options the Dice term's, ``ignore_index`` both. MONAI's ``DiceFocalLoss`` uses a
+    sigmoid focal term even with ``softmax=True``; here both terms use the softmax, so its
+    focal part equals MONAI ``FocalLoss(use_softmax=True)``.
+
+    .. math::
+        \mathcal{L} = \lambda_{dice}\, \mathcal{L}_{Dice}
+            + \lambda_{focal}\, \frac{1}{|\Omega|}\sum_{s}
+            -\alpha_{y_s} (1 - p_{s, y_s})^{\gamma} \log p_{s, y_s}
+
+    Args:
+        input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
+        target: Class indices ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index``.
+        lambda_dice: Weight of the Dice term, ``>= 0``.
+        lambda_focal: Weight of the focal term, ``>= 0``.
+        gamma: Focal focusing parameter, ``>= 0``.
+        alpha: Focal class weighting (see :func:`lossatlas.focal_loss`).
+        include_background: Dice over class 0 too.
+        squared_pred: V-Net squares in the Dice denominator.
+        smooth_nr: Dice numerator smoothing, ``>= 0``.
+        smooth_dr: Dice denominator smoothing, ``> 0``.
+        batch: One Dice ratio per class over the batch.
+        weight: Per-class weights ``(C,)`` of the Dice term.
+        ignore_index: Pixels with this label count in neither term.
+        reduction: ``"mean"`` or ``"sum"`` for both terms; the focal mean is over the
+            non-ignored pixels.
+
+    Returns:
+        :class:`lossatlas.LossParts` ``(total, {"dice": ..., "focal": ...})``, scalars.
+
+    Raises:
+        TypeError: Non-floating input, a non-integer target.
+        ValueError: As :func:`lossatlas.dice_loss` and :func:`lossatlas.focal_loss`;
+            ``reduction="none"``; a negative lambda.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
+        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
+        >>> target = torch.tensor([[[0, 1], [1, 1]]])
+        >>> out = la.dice_focal_loss(logits, target)
+        >>> {name: round(float(v), 4) for name, v in out.parts.items()}
+        {'dice': 0.247, 'focal': 0.0961}
+
+    References:
+        W. Zhu et al., "AnatomyNet: Deep learning for fast and fully automated whole-volume
+        segmentation of head and neck anatomy", Medical Physics 46(2), 2019,
+        https://arxiv.org/abs/1808.05238
+    """
+    check_dice_focal_options(
+        lambda_dice=lambda_dice,
+        lambda_focal=lambda_focal,
+        gamma=gamma,
+        alpha=alpha,
+        reduction=reduction,
+        include_background=include_background,
+        squared_pred=squared_pred,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        batch=batch,
+        weight=weight,
+        ignore_index=ignore_index,
+    )
+    dice = dice_loss(
+        input,
+        target,
+        include_background=include_background,
+        squared_pred=squared_pred,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        batch=batch,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
+    focal = focal_loss(
+        input,
+        target,
+        alpha=alpha,
+        gamma=gamma,
+        ignore_index=-100 if ignore_index is None else ignore_index,
+        reduction=reduction,
+    )
+    return weighted_sum(
+        {"dice": dice, "focal": focal}, {"dice": lambda_dice, "focal": lambda_focal}
+    )
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class DiceCELoss(LossModule):
+    """Module form of :func:`lossatlas.dice_ce_loss`; ``weight`` is a buffer."""
+
+    functional = staticmethod(dice_ce_loss)
+    check_options = staticmethod(check_dice_ce_options)
+    reductions = _REDUCTIONS
+
+    def __init__(
+        self,
+        *,
+        lambda_dice: float = 1.0,
+        lambda_ce: float = 1.0,
+        include_background: bool = True,
+        squared_pred: bool = False,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        weight: Tensor | None = None,
+        ignore_index: int | None = None,
+        label_smoothing: float = 0.0,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            lambda_dice=lambda_dice,
+            lambda_ce=lambda_ce,
+            include_background=include_background,
+            squared_pred=squared_pred,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        )
+
+
+class DiceFocalLoss(LossModule):
+    """Module form of :func:`lossatlas.dice_focal_loss`; tensor ``weight``/``alpha`` are buffers."""
+
+    functional = staticmethod(dice_focal_loss)
+    check_options = staticmethod(check_dice_focal_options)
+    reductions = _REDUCTIONS
+
+    def __init__(
+        self,
+        *,
+        lambda_dice: float = 1.0,
+        lambda_focal: float = 1.0,
+        gamma: float = 2.0,
+        alpha: float | Sequence[float] | Tensor | None = None,
+        include_background: bool = True,
+        squared_pred: bool = False,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        weight: Tensor | None = None,
+        ignore_index: int | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            lambda_dice=lambda_dice,
+            lambda_focal=lambda_focal,
+            gamma=gamma,
+            alpha=alpha,
+            include_background=include_background,
+            squared_pred=squared_pred,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+        )
+
+
+# --------------------------------------------------------------------------- declarations
+
+declare(
+    LossSpec(
+        name="dice_ce_loss",
+        function=dice_ce_loss,
+        module=DiceCELoss,
+        tasks=("segmentation", "imbalanced"),
+        input_kind="logits",
+        target_kind="class indices or one-hot / class probabilities",
+        formula=r"\lambda_{dice} \mathcal{L}_{Dice} + \lambda_{ce} \mathcal{L}_{CE}",
+        references=(_COMPOUND_REF, _DICE_REF),
+        properties=frozenset({"non_negative", "zero_at_perfect"}),
+        examples=seg_examples,
+        perfect=seg_perfect,
+        reductions=_REDUCTIONS,
+    )
+)
+
+declare(
+    LossSpec(
+        name="dice_focal_loss",
+        function=dice_focal_loss,
+        module=DiceFocalLoss,
+        tasks=("segmentation", "imbalanced"),
+        input_kind="logits",
+        target_kind="class indices",
+        formula=r"\lambda_{dice} \mathcal{L}_{Dice} + \lambda_{focal} \mathcal{L}_{focal}",
+        references=(
+            "W. Zhu et al., AnatomyNet: Deep learning for fast and fully automated whole-volume "
+            "segmentation of head and neck anatomy, Medical Physics 46(2), 2019, "
+            "https://arxiv.org/abs/1808.05238",
+            _DICE_REF,
+        ),
+        properties=frozenset({"non_negative", "zero_at_perfect"}),
+        examples=seg_examples,
+        perfect=seg_perfect,
+        reductions=_REDUCTIONS,
+    )
+)
