@@ -75,15 +75,11 @@ from lossatlas.segmentation.tversky import (
 )
 from lossatlas.segmentation.dsc import BinaryDSCLoss, DSCLoss
 from lossatlas.segmentation.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
-from lossatlas.segmentation.dsc import BinaryDSCLoss
-from lossatlas.segmentation.lovasz import LovaszHingeLoss
 from lossatlas.segmentation.compound import DiceCELoss, DiceFocalLoss
 
 __all__ = [
     "DiceCELoss",
     "DiceFocalLoss",
-    "LovaszHingeLoss",
-    "BinaryDSCLoss",
     "BalancedBinaryCrossEntropyLoss",
     "BinaryFocalLoss",
     "FocalLoss",
