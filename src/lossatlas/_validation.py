@@ -18,7 +18,6 @@ Value checks are skipped while ``torch.compile`` traces, since they would break 
 from __future__ import annotations
 
 import difflib
-import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -120,7 +119,10 @@ def check_number(
         raise TypeError(f"{name} must be {kind}, got {describe(value)}")
     if integer and not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {describe(value)}")
-    if not math.isfinite(value):
+    # ``x - x == 0`` is False exactly for inf and NaN. Unlike ``math.isfinite`` it traces under
+    # ``torch.compile``, where a float option becomes symbolic once its value changes between
+    # calls (a second module instance, a new margin), so recompiling does not break the graph.
+    if not value - value == 0:
         raise ValueError(f"{name} must be finite, got {value!r}")
     too_low = low is not None and (value < low if low_inclusive else value <= low)
     too_high = high is not None and (value > high if high_inclusive else value >= high)
