@@ -121,10 +121,13 @@ def _pairwise_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     """IoU of every box in ``boxes1 (..., M, 4)`` with every box in ``boxes2 (..., K, 4)``."""
     area1 = (boxes1[..., 2] - boxes1[..., 0]) * (boxes1[..., 3] - boxes1[..., 1])
     area2 = (boxes2[..., 2] - boxes2[..., 0]) * (boxes2[..., 3] - boxes2[..., 1])
-    top_left = torch.maximum(boxes1[..., :, None, :2], boxes2[..., None, :, :2])
-    bottom_right = torch.minimum(boxes1[..., :, None, 2:], boxes2[..., None, :, 2:])
-    size = (bottom_right - top_left).clamp(min=0)
-    inter = size[..., 0] * size[..., 1]
+    a, b = boxes1[..., :, None, :], boxes2[..., None, :, :]
+    # Widths and heights of the overlaps, (..., M, K) each, without a (..., M, K, 2) temporary.
+    width = (torch.minimum(a[..., 2], b[..., 2]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
+    height = (torch.minimum(a[..., 3], b[..., 3]) - torch.maximum(a[..., 1], b[..., 1])).clamp(
+        min=0
+    )
+    inter = width * height
     union = area1[..., :, None] + area2[..., None, :] - inter
     return safe_divide(inter, union)
 

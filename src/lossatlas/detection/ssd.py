@@ -186,11 +186,12 @@ def ssd_loss(
     priors = upcast(priors, dtype)
     batch, num_priors, num_classes = conf_logits.shape
 
-    boxes, labels, valid = pad_ground_truth(
-        gt_boxes, gt_labels, dtype=dtype, device=conf_logits.device
-    )
-    matched, target = match_batch(boxes, labels, valid, priors, iou_threshold)
-    loc_target = _encode(matched, priors.expand(batch, num_priors, 4), v)
+    with torch.no_grad():  # the targets are constants, whatever produced the ground truth
+        boxes, labels, valid = pad_ground_truth(
+            gt_boxes, gt_labels, dtype=dtype, device=conf_logits.device
+        )
+        matched, target = match_batch(boxes, labels, valid, priors, iou_threshold)
+        loc_target = _encode(matched, priors.expand(batch, num_priors, 4), v)
     positive = target > 0
 
     # Localisation: Smooth-L1 summed over the four offsets of each positive prior.
