@@ -394,3 +394,21 @@ class TestTorchParityErrors:
     def test_multilabel_soft_margin_target_range(self):
         with pytest.raises(ValueError, match="target must hold probabilities in \\[0, 1\\]"):
             la.multilabel_soft_margin_loss(torch.zeros(1, 2), torch.tensor([[1.0, -1.0]]))
+
+
+def test_compiled_loss_recompiles_for_a_new_margin():
+    # A changed float option becomes symbolic on recompile; validation must still trace.
+    scores, signs = scores_and_signs(6, seed=9)
+    scores, signs = scores.float(), signs.float()
+    compiled = torch.compile(la.hinge_loss, fullgraph=True, backend="eager")
+    for margin in (1.0, 2.0, 3.0):
+        close(compiled(scores, signs, margin=margin), la.hinge_loss(scores, signs, margin=margin))
+    for margin in (0.5, 1.5):
+        module = torch.compile(
+            la.nn.MultiMarginLoss(margin=margin), fullgraph=True, backend="eager"
+        )
+        target = torch.tensor([0, 1, 2])
+        close(
+            module(scores.view(3, 2).repeat(1, 2), target),
+            la.multi_margin_loss(scores.view(3, 2).repeat(1, 2), target, margin=margin),
+        )

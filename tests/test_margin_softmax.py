@@ -326,3 +326,12 @@ def test_training_separates_three_gaussian_clusters(name, options):
         cosines = F.normalize(backbone(x_test), dim=1) @ F.normalize(head.weight, dim=1).T
     accuracy = (cosines.argmax(dim=1) == y_test).float().mean()
     assert accuracy >= 0.95, f"{name}: held-out accuracy {accuracy:.3f}"
+
+
+@pytest.mark.parametrize("name", list(HEADS))
+def test_module_compiles_fullgraph(name):
+    head = HEADS[name][2](3, 4)
+    e, _, t = problem(13, n=5, c=3, d=4)
+    e = e.float()
+    compiled = torch.compile(head, fullgraph=True, backend="eager")
+    close(compiled(e, t), head(e, t), rtol=1e-5, atol=1e-5)

@@ -427,3 +427,11 @@ class TestInfoNCE:
             la.info_nce_loss(x, torch.ones(2, 4))
         with pytest.raises(TypeError, match="symmetric must be a bool"):
             la.info_nce_loss(x, x, symmetric="yes")
+
+
+def test_info_nce_with_every_option_compiles_fullgraph():
+    q, k = torch.randn(2, 5, 4, generator=gen(50))
+    negatives = torch.randn(3, 4, generator=gen(51))
+    options = {"negatives": negatives, "symmetric": True, "temperature": 0.01}
+    compiled = torch.compile(la.info_nce_loss, fullgraph=True, backend="eager")
+    close(compiled(q, k, **options), la.info_nce_loss(q, k, **options), rtol=1e-5, atol=1e-5)
