@@ -435,3 +435,15 @@ def test_info_nce_with_every_option_compiles_fullgraph():
     options = {"negatives": negatives, "symmetric": True, "temperature": 0.01}
     compiled = torch.compile(la.info_nce_loss, fullgraph=True, backend="eager")
     close(compiled(q, k, **options), la.info_nce_loss(q, k, **options), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("shape1", "shape2", "target_shape"),
+    [
+        ((3, 1), (1, 3), (3, 1)),  # torch 2.13 broadcasts this to (3, 3)
+        ((3,), (3,), (1,)),  # and this, silently, to (3,)
+    ],
+)
+def test_margin_ranking_rejects_what_torch_still_broadcasts(shape1, shape2, target_shape):
+    with pytest.raises(ValueError, match="must have the same shape as input1"):
+        la.margin_ranking_loss(torch.zeros(shape1), torch.zeros(shape2), torch.ones(target_shape))

@@ -15,6 +15,9 @@ finite where torch's ``log(1 + exp(-y x))`` overflows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -755,7 +758,13 @@ def _class_scores(
     return Example((scores, ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)))
 
 
-def _binary_margin_spec(name: str, function, module, formula: str, **extra) -> LossSpec:  # type: ignore[no-untyped-def]
+def _binary_margin_spec(
+    name: str,
+    function: Callable[..., Tensor],
+    module: type[LossModule],
+    formula: str,
+    **extra: Any,
+) -> LossSpec:
     return LossSpec(
         name=name,
         function=function,

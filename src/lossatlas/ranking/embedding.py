@@ -4,9 +4,11 @@
 ``triplet_margin_loss`` and ``triplet_margin_with_distance_loss`` equal
 ``torch.nn.functional`` for every option. What lossatlas adds: inputs must have exactly the
 shapes the loss documents -- ``margin_ranking_loss`` with ``(N, 1)`` scores and an ``(N,)``
-target raises instead of silently broadcasting to an ``(N, N)`` loss matrix (the trap shown in
-``seeds/003_*``) -- labels are checked to be -1 or +1, half-precision inputs are accumulated in
-float32, and ``"mean"`` of an empty batch is 0.
+target raises a ``ValueError`` naming the shapes instead of broadcasting to an ``(N, N)`` loss
+matrix (the trap printed in ``seeds/003_*``; torch 2.13 refuses that case with a terse
+``RuntimeError`` but still broadcasts ``(N, 1)`` against ``(1, N)`` or a ``(1,)`` target) --
+labels are checked to be -1 or +1, half-precision inputs are accumulated in float32, and
+``"mean"`` of an empty batch is 0.
 """
 
 from __future__ import annotations
@@ -83,8 +85,10 @@ def margin_ranking_loss(
     r"""Pairwise ranking hinge: ``input1`` should outscore ``input2`` by ``margin`` when y = +1.
 
     With ``y = -1`` the order is reversed. All three tensors must have exactly the same shape:
-    torch broadcasts ``(N, 1)`` scores against an ``(N,)`` target into an ``(N, N)`` matrix
-    (the example printed in ``seeds/003_*``), which is almost never meant; here it raises.
+    broadcasting ``(N, 1)`` scores against an ``(N,)`` target gives an ``(N, N)`` matrix (the
+    example printed in ``seeds/003_*``), which is almost never meant; here it raises, as does
+    every other shape mismatch torch would broadcast (``(N, 1)`` against ``(1, N)``, a ``(1,)``
+    target).
 
     .. math::
         \ell_n = \max(0,\ -y_n (x^{(1)}_n - x^{(2)}_n) + \mathrm{margin})
