@@ -412,3 +412,25 @@ def test_compiled_loss_recompiles_for_a_new_margin():
             module(scores.view(3, 2).repeat(1, 2), target),
             la.multi_margin_loss(scores.view(3, 2).repeat(1, 2), target, margin=margin),
         )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "squared_hinge_loss",
+        "exponential_loss",
+        "logistic_loss",
+        "soft_margin_loss",
+        "multilabel_soft_margin_loss",
+    ],
+)
+def test_second_derivatives_where_declared(name):
+    spec = la.get(name)
+    assert spec.twice_differentiable
+    example = spec.make_example(batch=3)
+    scores = example.args[0].detach().clone().requires_grad_(True)
+
+    def fn(x):
+        return spec.function(x, *example.args[1:], **example.kwargs)
+
+    assert torch.autograd.gradgradcheck(fn, (scores,))

@@ -447,3 +447,16 @@ def test_info_nce_with_every_option_compiles_fullgraph():
 def test_margin_ranking_rejects_what_torch_still_broadcasts(shape1, shape2, target_shape):
     with pytest.raises(ValueError, match="must have the same shape as input1"):
         la.margin_ranking_loss(torch.zeros(shape1), torch.zeros(shape2), torch.ones(target_shape))
+
+
+@pytest.mark.parametrize("name", ["contrastive_loss", "info_nce_loss"])
+def test_second_derivatives_where_declared(name):
+    spec = la.get(name)
+    assert spec.twice_differentiable
+    example = spec.make_example(batch=3)
+    x1, x2 = (a.detach().clone().requires_grad_(True) for a in example.args[:2])
+
+    def fn(a, b):
+        return spec.function(a, b, *example.args[2:], **example.kwargs)
+
+    assert torch.autograd.gradgradcheck(fn, (x1, x2))
