@@ -271,8 +271,10 @@ class _TrueLogProbGradient(torch.autograd.Function):
     torch's backward adds ``g_n exp(log_probs)`` on each frame inside sample ``n``'s input
     length, except for samples whose loss it zeroed (``zero_infinity``) or that are infinite.
     This function's backward sends ``-g_n exp(log_probs)`` on the same frames to
-    ``log_probs``, so the two add up to the true derivative. It costs one ``exp`` and one
-    multiply in the backward pass, nothing in the forward.
+    ``log_probs``, so the two add up to the true derivative. A loss of exactly 0 (a zeroed
+    sample, or a target of probability 1) keeps torch's gradient; for probability 1 that is 0,
+    which differs from the true derivative only in ``log_softmax``'s null space. It costs one
+    ``exp`` and one multiply in the backward pass, nothing in the forward.
     """
 
     @staticmethod
