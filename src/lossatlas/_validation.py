@@ -242,6 +242,9 @@ def check_class_indices(
     """
     if not value_checks_enabled() or target.numel() == 0:
         return
+    smallest, largest = torch.aminmax(target)  # one pass; the full scan only when it fails
+    if bool((smallest >= 0) & (largest < num_classes)):
+        return
     bad = (target < 0) | (target >= num_classes)
     if ignore_index is not None:
         bad &= target != ignore_index
@@ -266,13 +269,16 @@ def check_in_range(
     """Raise if any entry is outside ``[low, high]`` or NaN (a value check)."""
     if not value_checks_enabled() or value.numel() == 0:
         return
+    # One fused reduction pass (no bool temporaries); a NaN makes both comparisons False.
+    smallest, largest = torch.aminmax(value)
+    if bool((smallest >= low) & (largest <= high)):
+        return
     bad = ~((value >= low) & (value <= high))
-    if bool(bad.any()):
-        position = tuple(int(i) for i in bad.nonzero()[0])
-        got = float(value[position])
-        raise ValueError(
-            f"{name} must hold {what} in [{low:g}, {high:g}], got {got!r} at position {position}"
-        )
+    position = tuple(int(i) for i in bad.nonzero()[0])
+    got = float(value[position])
+    raise ValueError(
+        f"{name} must hold {what} in [{low:g}, {high:g}], got {got!r} at position {position}"
+    )
 
 
 def check_probabilities(name: str, value: Tensor) -> None:
