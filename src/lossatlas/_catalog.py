@@ -179,11 +179,28 @@ _CATALOG: dict[str, LossSpec] = {}
 
 
 def declare(spec: LossSpec) -> LossSpec:
-    """Add a declaration to the catalog (the library's own losses call this once each)."""
-    if spec.name in _CATALOG and _CATALOG[spec.name].function is not spec.function:
+    """Add a declaration to the catalog (the library's own losses call this once each).
+
+    A second declaration of the same name from the same function (a module imported twice, as
+    doctest collection can do) replaces the first; a different function is an error.
+    """
+    existing = _CATALOG.get(spec.name)
+    if existing is not None and not _same_function(existing.function, spec.function):
         raise ValueError(f"a loss named {spec.name!r} is already in the catalog")
     _CATALOG[spec.name] = spec
     return spec
+
+
+def _same_function(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
+    """The same object, or the same library function from a second import of its module."""
+    if a is b:
+        return True
+    module = getattr(a, "__module__", None) or ""
+    return (
+        module.startswith("lossatlas.")
+        and module == getattr(b, "__module__", None)
+        and getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
+    )
 
 
 def register(
