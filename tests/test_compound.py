@@ -1,0 +1,166 @@
+"""Dice + CE and Dice + focal: MONAI parity where semantics coincide, parts, errors."""
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import lossatlas as la
+
+monai_losses = pytest.importorskip("monai.losses", reason="MONAI is the compound reference")
+
+N, C, H, W = 2, 3, 4, 4
+
+
+def _inputs(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(N, C, H, W, generator=g, dtype=torch.float64) * 2
+    labels = torch.randint(0, C, (N, H, W), generator=g)
+    return logits, labels
+
+
+@pytest.mark.parametrize(
+    ("include_background", "squared_pred", "batch"),
+    list(itertools.product([True, False], repeat=3)),
+)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_dice_ce_equals_monai(include_background, squared_pred, batch, reduction):
+    logits, labels = _inputs()
+    options = dict(
+        include_background=include_background,
+        squared_pred=squared_pred,
+        batch=batch,
+        lambda_dice=0.7,
+        lambda_ce=1.3,
+        label_smoothing=0.1,
+    )
+    expected = monai_losses.DiceCELoss(
+        softmax=True, to_onehot_y=True, reduction=reduction, **options
+    )(logits, labels.unsqueeze(1))
+    out = la.dice_ce_loss(logits, labels, reduction=reduction, **options)
+    torch.testing.assert_close(out.total, expected)
+    torch.testing.assert_close(out.total, 0.7 * out.parts["dice"] + 1.3 * out.parts["ce"])
+
+
+def test_dice_ce_parts_are_the_separate_losses():
+    logits, labels = _inputs(seed=1)
+    weight = torch.tensor([0.2, 1.0, 3.0], dtype=torch.float64)
+    labels[0, 0, 0] = 255
+    out = la.dice_ce_loss(logits, labels, weight=weight, ignore_index=255)
+    torch.testing.assert_close(
+        out.parts["dice"], la.dice_loss(logits, labels, weight=weight, ignore_index=255)
+    )
+    torch.testing.assert_close(
+        out.parts["ce"], la.cross_entropy(logits, labels, weight=weight, ignore_index=255)
+    )
+    torch.testing.assert_close(out.total, out.parts["dice"] + out.parts["ce"])
+    assert set(out.detached()) == {"total", "dice", "ce"}
+
+
+def test_dice_ce_weighted_sum_equals_monai():
+    # MONAI gives weight[1:] to its Dice without background and all of it to the CE; its
+    # weighted Dice mean divides by N * C' instead of the weights' sum, so compare "sum".
+    logits, labels = _inputs(seed=2)
+    weight = torch.tensor([0.5, 2.0, 1.5], dtype=torch.float64)
+    for include_background in (True, False):
+        expected = monai_losses.DiceCELoss(
+            softmax=True,
+            to_onehot_y=True,
+            weight=weight,
+            include_background=include_background,
+            reduction="sum",
+        )(logits, labels.unsqueeze(1))
+        out = la.dice_ce_loss(
+            logits, labels, weight=weight, reduction="sum", include_background=include_background
+        )
+        torch.testing.assert_close(out.total, expected)
+
+
+def test_dice_ce_probability_targets():
+    logits, labels = _inputs(seed=3)
+    onehot = F.one_hot(labels, C).movedim(-1, 1).double()
+    a = la.dice_ce_loss(logits, labels)
+    b = la.dice_ce_loss(logits, onehot)
+    torch.testing.assert_close(a.total, b.total)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0, 3.5])
+@pytest.mark.parametrize("include_background", [True, False])
+def test_dice_focal_parts_equal_monai(gamma, include_background):
+    logits, labels = _inputs(seed=4)
+    out = la.dice_focal_loss(
+        logits,
+        labels,
+        gamma=gamma,
+        lambda_dice=2.0,
+        lambda_focal=0.5,
+        include_background=include_background,
+        reduction="sum",
+    )
+    dice = monai_losses.DiceLoss(
+        softmax=True, to_onehot_y=True, reduction="sum", include_background=include_background
+    )(logits, labels.unsqueeze(1))
+    # MONAI's softmax focal gives -(1 - p)^gamma log p on the one-hot channels ("none"); their
+    # sum is the per-pixel focal loss summed. (MONAI's own "sum" averages the pixels first.)
+    focal = monai_losses.FocalLoss(
+        use_softmax=True, to_onehot_y=True, gamma=gamma, reduction="none"
+    )(logits, labels.unsqueeze(1)).sum()
+    # MONAI's one-hot is float32, so its focal sum comes back in float32.
+    assert focal.dtype == torch.float32
+    torch.testing.assert_close(out.parts["dice"], dice)
+    torch.testing.assert_close(out.parts["focal"], focal.double(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(out.total, 2.0 * dice + 0.5 * out.parts["focal"])
+
+
+def test_dice_focal_gamma_zero_focal_part_is_cross_entropy():
+    logits, labels = _inputs(seed=5)
+    out = la.dice_focal_loss(logits, labels, gamma=0.0)
+    torch.testing.assert_close(out.parts["focal"], F.cross_entropy(logits, labels))
+
+
+def test_ignore_index_in_both_parts():
+    logits, labels = _inputs(seed=6)
+    labels[1, :2] = 255
+    ignored = (labels == 255).unsqueeze(1).expand_as(logits)
+    for fn in (la.dice_ce_loss, la.dice_focal_loss):
+        a = logits.clone().requires_grad_(True)
+        other = logits.clone()
+        other[ignored] = -7.0
+        b = other.requires_grad_(True)
+        fn(a, labels, ignore_index=255).total.backward()
+        fn(b, labels, ignore_index=255).total.backward()
+        torch.testing.assert_close(a.grad, b.grad)
+        assert (a.grad[ignored] == 0).all()
+
+
+def test_modules_return_parts():
+    logits, labels = _inputs(seed=7)
+    weight = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    module = la.nn.DiceCELoss(weight=weight, lambda_ce=0.5)
+    assert "weight" in module.state_dict()
+    out = module(logits, labels)
+    torch.testing.assert_close(
+        out.total, la.dice_ce_loss(logits, labels, weight=weight, lambda_ce=0.5).total
+    )
+    out = la.nn.DiceFocalLoss(gamma=1.0)(logits, labels)
+    assert set(out.parts) == {"dice", "focal"}
+
+
+def test_bad_options():
+    logits, labels = _inputs()
+    with pytest.raises(ValueError, match="'mean' or 'sum' for a compound loss"):
+        la.dice_ce_loss(logits, labels, reduction="none")
+    with pytest.raises(ValueError, match="Did you mean 'sum'"):
+        la.dice_focal_loss(logits, labels, reduction="summ")
+    with pytest.raises(ValueError, match="lambda_ce must be in"):
+        la.dice_ce_loss(logits, labels, lambda_ce=-1.0)
+    with pytest.raises(ValueError, match="lambda_focal must be in"):
+        la.nn.DiceFocalLoss(lambda_focal=-0.5)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        la.nn.DiceCELoss(label_smoothing=1.5)
+    with pytest.raises(ValueError, match="gamma must be in"):
+        la.dice_focal_loss(logits, labels, gamma=-1.0)
+    labels[0, 0, 0] = 4
+    with pytest.raises(ValueError, match=r"class index 4 at position \(0, 0, 0\)"):
+        la.dice_ce_loss(logits, labels)
