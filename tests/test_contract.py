@@ -17,7 +17,7 @@ from lossatlas import testing as lt
 SPECS = la.catalog()
 IDS = [spec.name for spec in SPECS]
 # Public functions whose names look like losses but are tools, not losses.
-HELPERS = {"reduce_loss"}
+HELPERS = {"reduce_loss", "plot_loss"}
 
 # The inductor backend compiles C++ for each loss (seconds each); a representative sample runs
 # it, every loss runs the cheap graph-capture check with the eager backend.
