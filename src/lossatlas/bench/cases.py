@@ -1,0 +1,458 @@
+"""The built-in benchmark cases of ``lossatlas bench``.
+
+Each factory takes ``quick`` (small sizes for a smoke run) and returns a
+:class:`~lossatlas.bench.engine.Case`: lossatlas's implementation, the alternatives a user would
+otherwise reach for, and a floor (the cheapest thing that does comparable work). Alternatives
+that cannot run here -- an optional peer library (kornia, MONAI) not installed, a torch without
+``F.linear_cross_entropy``, a lossatlas loss not in this version -- are listed as skipped with
+the reason. In ``quick`` mode the ``torch.compile`` variants are skipped too: compiling takes
+longer than the whole smoke run.
+
+The snippets from the seed articles are reproduced as published (the maths, with only what is
+needed to run on these inputs); the torchvision formula is written out with ordinary ops, since
+torchvision is not a dependency (``torchvision.ops.sigmoid_focal_loss``, v0.15).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+import lossatlas as la
+from lossatlas.bench.engine import Case, Variant
+
+_QUICK_COMPILE = "--quick skips torch.compile variants (compiling outlasts the smoke run)"
+
+
+def _generator() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+def _ours(name: str) -> Callable[..., Tensor] | None:
+    function = getattr(la, name, None)
+    return function if callable(function) else None
+
+
+def _missing_ours(name: str) -> tuple[str, str]:
+    return (f"lossatlas {name}", f"la.{name} is not in this version of lossatlas")
+
+
+def _peer(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def _compiled(
+    fn: Callable[..., Tensor], name: str, quick: bool, skipped: list[tuple[str, str]]
+) -> list[Variant]:
+    if quick:
+        skipped.append((name, _QUICK_COMPILE))
+        return []
+    return [Variant(name, loss=torch.compile(fn))]
+
+
+# --------------------------------------------------------------------------- focal (sigmoid)
+
+
+def torchvision_sigmoid_focal(
+    x: Tensor, t: Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> Tensor:
+    """``torchvision.ops.sigmoid_focal_loss`` (v0.15) with ``reduction="mean"``, op by op."""
+    p = torch.sigmoid(x)
+    ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = ce * ((1 - p_t) ** gamma)
+    alpha_t = alpha * t + (1 - alpha) * (1 - t)
+    return (alpha_t * loss).mean()
+
+
+def seed_yolo_focal(pred: Tensor, label: Tensor, gamma: float = 2.0, alpha: float = 0.25) -> Tensor:
+    """``seeds/002_*`` ``FocalLoss.forward`` (the YOLO / TF-addons form), mean reduction."""
+    loss = F.binary_cross_entropy_with_logits(pred, label, reduction="none")
+    pred_prob = pred.sigmoid()
+    p_t = label * pred_prob + (1 - label) * (1 - pred_prob)
+    modulating_factor = (1.0 - p_t) ** gamma
+    loss *= modulating_factor
+    if alpha > 0:
+        alpha_factor = label * alpha + (1 - label) * (1 - alpha)
+        loss *= alpha_factor
+    return loss.mean()
+
+
+def seed_probability_focal(
+    logits: Tensor, labels: Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> Tensor:
+    """``seeds/002_*`` ``Focal_Loss.forward`` on ``sigmoid(logits)`` (eps=1e-7 inside logs)."""
+    preds = torch.sigmoid(logits)
+    eps = 1e-7
+    loss_1 = -1 * alpha * torch.pow((1 - preds), gamma) * torch.log(preds + eps) * labels
+    loss_0 = -1 * (1 - alpha) * torch.pow(preds, gamma) * torch.log(1 - preds + eps) * (1 - labels)
+    return torch.mean(loss_0 + loss_1)
+
+
+def binary_focal(quick: bool) -> Case:
+    """Sigmoid focal loss: lossatlas, torchvision-style, the seeds, kornia, compiled; BCE floor."""
+    rows = 8192 if quick else 1 << 20  # x 4 columns: 32k or 4M logits
+    gen = _generator()
+    logits = torch.randn(rows, 4, generator=gen) * 2
+    target = (torch.rand(rows, 4, generator=gen) < 0.1).float()
+
+    def inputs() -> tuple[Tensor, ...]:
+        return logits.clone().requires_grad_(True), target
+
+    skipped: list[tuple[str, str]] = []
+    variants = [
+        Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits)
+    ]
+    ours = _ours("binary_focal_loss")
+    if ours is not None:
+        variants.append(Variant("lossatlas binary_focal_loss", loss=ours, ours=True))
+    else:
+        skipped.append(_missing_ours("binary_focal_loss"))
+    variants += [
+        Variant("torchvision-style eager focal", loss=torchvision_sigmoid_focal),
+        Variant("seeds/002 YOLO FocalLoss", loss=seed_yolo_focal),
+        Variant(
+            "seeds/002 Focal_Loss (probabilities)",
+            loss=seed_probability_focal,
+            note="log(p + 1e-7): not the same maths for confident predictions",
+        ),
+    ]
+    kornia = _peer("kornia.losses")
+    if kornia is not None:
+        variants.append(
+            Variant(
+                "kornia binary_focal_loss_with_logits",
+                loss=lambda x, t: kornia.binary_focal_loss_with_logits(
+                    x, t, alpha=0.25, gamma=2.0, reduction="mean"
+                ),
+            )
+        )
+    else:
+        skipped.append(("kornia binary_focal_loss_with_logits", "kornia is not installed"))
+    variants += _compiled(
+        torchvision_sigmoid_focal, "torch.compile(torchvision-style)", quick, skipped
+    )
+    return Case(
+        "binary_focal",
+        f"sigmoid focal loss (alpha=0.25, gamma=2), {rows * 4:,} logits, float32, forward+backward",
+        inputs,
+        variants,
+        floor="F.binary_cross_entropy_with_logits",
+        skipped=skipped,
+    )
+
+
+# --------------------------------------------------------------------------- focal (softmax)
+
+
+def eager_softmax_focal(x: Tensor, y: Tensor, gamma: float = 2.0) -> Tensor:
+    """Per-sample softmax focal loss with ordinary ops (Lin et al. 2017, no alpha)."""
+    log_p = F.log_softmax(x, dim=1).gather(1, y.unsqueeze(1)).squeeze(1)
+    return (-((1 - log_p.exp()) ** gamma) * log_p).mean()
+
+
+def seed_multiclass_focal(preds: Tensor, labels: Tensor, gamma: float = 2.0) -> Tensor:
+    """``seeds/002_*`` multi-class ``FocalLoss.forward`` (alpha=0.25 -> [0.25, 0.75, ...])."""
+    alpha = torch.full((preds.shape[1],), 0.75, dtype=preds.dtype)
+    alpha[0] = 0.25
+    log_soft = F.log_softmax(preds, dim=1)
+    soft = torch.exp(log_soft).gather(1, labels.view(-1, 1))
+    nulloss = F.nll_loss(log_soft, labels, weight=alpha, reduction="none").view(-1, 1)
+    loss = torch.mul((1 - soft) ** gamma, nulloss)
+    return loss.mean()
+
+
+def softmax_focal(quick: bool) -> Case:
+    """Softmax focal loss: lossatlas, eager per-sample, the seeds, compiled; CE floor."""
+    n, c = (8192, 8) if quick else (500_000, 8)
+    gen = _generator()
+    logits = torch.randn(n, c, generator=gen) * 2
+    target = torch.randint(0, c, (n,), generator=gen)
+
+    def inputs() -> tuple[Tensor, ...]:
+        return logits.clone().requires_grad_(True), target
+
+    skipped: list[tuple[str, str]] = []
+    variants = [Variant("F.cross_entropy", loss=F.cross_entropy)]
+    ours = _ours("focal_loss")
+    if ours is not None:
+        variants.append(Variant("lossatlas focal_loss", loss=ours, ours=True))
+    else:
+        skipped.append(_missing_ours("focal_loss"))
+    variants += [
+        Variant("eager per-sample focal", loss=eager_softmax_focal),
+        Variant(
+            "seeds/002 multi-class FocalLoss",
+            loss=seed_multiclass_focal,
+            note="the seed's per-class alpha [0.25, 0.75, ...] (NLL weights)",
+        ),
+    ]
+    variants += _compiled(eager_softmax_focal, "torch.compile(eager focal)", quick, skipped)
+    return Case(
+        "softmax_focal",
+        f"softmax focal loss (gamma=2), N={n:,}, C={c}, float32, forward+backward",
+        inputs,
+        variants,
+        floor="F.cross_entropy",
+        skipped=skipped,
+    )
+
+
+# --------------------------------------------------------------------------- Dice
+
+
+def seed_multiclass_dice(inputs: Tensor, targets: Tensor) -> Tensor:
+    """``seeds/000_*`` ``DiceLoss.forward`` without weights (foreground classes 1..C-1).
+
+    The seed sums ``dim=(2, 3)`` of the ``(N, H, W)`` class slices, which raises; summing the
+    spatial dims ``(1, 2)`` is the evident intent and is what runs here.
+    """
+    num_classes = inputs.size(1)
+    inputs_soft = F.softmax(inputs, dim=1)
+    dice = inputs.new_zeros(())
+    for i in range(1, num_classes):
+        input_i = inputs_soft[:, i]
+        target_i = (targets == i).float()
+        intersection = (input_i * target_i).sum(dim=(1, 2))
+        union = input_i.sum(dim=(1, 2)) + target_i.sum(dim=(1, 2))
+        dice = dice + (2.0 * intersection / (union + 1e-7)).mean()
+    return 1 - dice / float(num_classes - 1)
+
+
+def seed_binary_dice(inputs: Tensor, targets: Tensor, smooth: float = 1.0) -> Tensor:
+    """``seeds/002_*`` ``DiceLoss.forward``: sigmoid, flatten, ``smooth=1``."""
+    inputs = torch.sigmoid(inputs).reshape(-1)
+    targets = targets.reshape(-1)
+    intersection = (inputs * targets).sum()
+    dice = (2.0 * intersection + smooth) / (inputs.sum() + targets.sum() + smooth)
+    return 1 - dice
+
+
+def dice(quick: bool) -> Case:
+    """Softmax Dice on class indices: lossatlas, MONAI, the seeds; CE floor."""
+    n, c, side = (2, 4, 64) if quick else (8, 4, 256)
+    gen = _generator()
+    logits = torch.randn(n, c, side, side, generator=gen)
+    labels = torch.randint(0, c, (n, side, side), generator=gen)
+
+    def inputs() -> tuple[Tensor, ...]:
+        return logits.clone().requires_grad_(True), labels
+
+    skipped: list[tuple[str, str]] = []
+    variants = [Variant("F.cross_entropy", loss=F.cross_entropy)]
+    ours = _ours("dice_loss")
+    if ours is not None:
+        variants.append(Variant("lossatlas dice_loss", loss=ours, ours=True))
+    else:
+        skipped.append(_missing_ours("dice_loss"))
+    monai = _peer("monai.losses")
+    if monai is not None:
+        monai_dice = monai.DiceLoss(softmax=True, to_onehot_y=True)
+        variants.append(
+            Variant("MONAI DiceLoss(softmax=True)", loss=lambda x, y: monai_dice(x, y.unsqueeze(1)))
+        )
+    else:
+        skipped.append(("MONAI DiceLoss(softmax=True)", "monai is not installed"))
+    variants.append(
+        Variant(
+            "seeds/000 multi-class Dice",
+            loss=seed_multiclass_dice,
+            note="foreground classes only, its own smoothing",
+        )
+    )
+    return Case(
+        "dice",
+        f"softmax Dice, class indices, N={n}, C={c}, {side}x{side}, float32",
+        inputs,
+        variants,
+        floor="F.cross_entropy",
+        skipped=skipped,
+    )
+
+
+def binary_dice(quick: bool) -> Case:
+    """Sigmoid global Dice: lossatlas, MONAI, the seeds; BCE floor."""
+    n, side = (2, 64) if quick else (8, 512)
+    gen = _generator()
+    logits = torch.randn(n, 1, side, side, generator=gen)
+    masks = (torch.rand(n, 1, side, side, generator=gen) > 0.7).float()
+
+    def inputs() -> tuple[Tensor, ...]:
+        return logits.clone().requires_grad_(True), masks
+
+    skipped: list[tuple[str, str]] = []
+    variants = [
+        Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits)
+    ]
+    ours = _ours("binary_dice_loss")
+    if ours is not None:
+        variants.append(
+            Variant(
+                "lossatlas binary_dice_loss",
+                loss=lambda x, t: ours(x, t, batch=True, smooth_nr=1.0, smooth_dr=1.0),
+                ours=True,
+            )
+        )
+    else:
+        skipped.append(_missing_ours("binary_dice_loss"))
+    monai = _peer("monai.losses")
+    if monai is not None:
+        monai_dice = monai.DiceLoss(sigmoid=True, batch=True, smooth_nr=1.0, smooth_dr=1.0)
+        variants.append(Variant("MONAI DiceLoss(sigmoid=True)", loss=monai_dice))
+    else:
+        skipped.append(("MONAI DiceLoss(sigmoid=True)", "monai is not installed"))
+    variants.append(Variant("seeds/002 binary Dice", loss=seed_binary_dice))
+    return Case(
+        "binary_dice",
+        f"sigmoid Dice (global over the batch, smooth=1), N={n}, 1x{side}x{side}, float32",
+        inputs,
+        variants,
+        floor="F.binary_cross_entropy_with_logits",
+        skipped=skipped,
+    )
+
+
+# --------------------------------------------------------------------------- BCE family
+
+
+def bce_family(quick: bool) -> Case:
+    """The BCE family on logits against ``F.binary_cross_entropy_with_logits``."""
+    n = 32_768 if quick else 4_194_304
+    gen = _generator()
+    logits = torch.randn(n, generator=gen) * 2
+    target = (torch.rand(n, generator=gen) < 0.1).float()
+
+    def inputs() -> tuple[Tensor, ...]:
+        return logits.clone().requires_grad_(True), target
+
+    skipped: list[tuple[str, str]] = []
+    variants = [
+        Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits),
+        Variant(
+            "F.binary_cross_entropy(sigmoid(x))",
+            loss=lambda x, t: F.binary_cross_entropy(torch.sigmoid(x), t),
+        ),
+    ]
+    first = True
+    for name in ("binary_cross_entropy_with_logits", "balanced_binary_cross_entropy", "ghmc_loss"):
+        ours = _ours(name)
+        if ours is None:
+            skipped.append(_missing_ours(name))
+            continue
+        variants.append(Variant(f"lossatlas {name}", loss=ours, ours=first))
+        first = False
+    return Case(
+        "bce",
+        f"the BCE family on logits, {n:,} elements, float32, forward+backward",
+        inputs,
+        variants,
+        floor="F.binary_cross_entropy_with_logits",
+        skipped=skipped,
+    )
+
+
+# --------------------------------------------------------------------------- LM head
+
+
+def _three_gemms(inputs: Any) -> None:
+    """The three matrix products of forward+backward: ``hW^T``, ``G W``, ``G^T h``."""
+    hidden, weight = inputs[0], inputs[1]
+    with torch.no_grad():
+        grad = hidden @ weight.T
+        grad @ weight
+        grad.T @ hidden
+
+
+def eager_linear_cross_entropy(hidden: Tensor, weight: Tensor, target: Tensor) -> Tensor:
+    """``F.cross_entropy(F.linear(hidden, weight), target)``: the unfused head."""
+    return F.cross_entropy(F.linear(hidden, weight), target)
+
+
+def _lm_head(vocab: int, quick: bool) -> Case:
+    n, h, v = (256, 64, vocab // 16) if quick else (2048, 1024, vocab)
+    gen = _generator()
+    hidden = torch.randn(n, h, generator=gen)
+    weight = torch.randn(v, h, generator=gen) * h**-0.5
+    target = torch.randint(0, v, (n,), generator=gen)
+
+    def inputs() -> tuple[Tensor, ...]:
+        return (hidden.clone().requires_grad_(True), weight.clone().requires_grad_(True), target)
+
+    skipped: list[tuple[str, str]] = []
+    variants = [
+        Variant(
+            "bare GEMMs (3 matmuls)",
+            step=_three_gemms,
+            note="h W^T, G W and G^T h with no loss at all: the floor",
+        )
+    ]
+    ours = _ours("linear_cross_entropy")
+    if ours is not None:
+        variants.append(Variant("lossatlas linear_cross_entropy", loss=ours, ours=True))
+    else:
+        skipped.append(_missing_ours("linear_cross_entropy"))
+    variants.append(Variant("eager F.linear + F.cross_entropy", loss=eager_linear_cross_entropy))
+    torch_lce = getattr(F, "linear_cross_entropy", None)
+    options_cls = getattr(torch.nn, "LinearCrossEntropyOptions", None)
+    if torch_lce is not None and options_cls is not None and quick:
+        skipped.append(
+            (
+                "torch F.linear_cross_entropy (chunked, auto)",
+                "--quick skips it: seconds of fixed cost per call even at smoke sizes",
+            )
+        )
+    elif torch_lce is not None and options_cls is not None:
+        variants.append(
+            Variant(
+                "torch F.linear_cross_entropy (chunked, auto)",
+                loss=lambda x, w, y: torch_lce(x, w, y, options=options_cls()),
+            )
+        )
+    else:
+        skipped.append(
+            (
+                "torch F.linear_cross_entropy (chunked, auto)",
+                f"torch {torch.__version__} has no chunked F.linear_cross_entropy",
+            )
+        )
+    variants += _compiled(
+        eager_linear_cross_entropy, "torch.compile(F.linear + F.cross_entropy)", quick, skipped
+    )
+    return Case(
+        f"linear_cross_entropy_{vocab // 1024}k",
+        f"LM head: N={n}, H={h}, V={v:,}, float32, forward+backward",
+        inputs,
+        variants,
+        floor="bare GEMMs (3 matmuls)",
+        skipped=skipped,
+    )
+
+
+def linear_cross_entropy_32k(quick: bool) -> Case:
+    """LM head with V=32768 (quick: V=2048, N=256, H=64)."""
+    return _lm_head(32768, quick)
+
+
+def linear_cross_entropy_16k(quick: bool) -> Case:
+    """LM head with V=16384 (quick: V=1024, N=256, H=64)."""
+    return _lm_head(16384, quick)
+
+
+#: Case name -> factory(quick). ``lossatlas bench`` runs them in this order.
+CASES: dict[str, Callable[[bool], Case]] = {
+    "binary_focal": binary_focal,
+    "softmax_focal": softmax_focal,
+    "dice": dice,
+    "binary_dice": binary_dice,
+    "bce": bce_family,
+    "linear_cross_entropy_16k": linear_cross_entropy_16k,
+    "linear_cross_entropy_32k": linear_cross_entropy_32k,
+}
