@@ -88,7 +88,8 @@ class LossHistory:
         ...     history.record(loss(torch.tensor([[1.0, 2.0 + step]]), torch.tensor([1])))
         >>> history.steps
         [0, 1, 2]
-        >>> [round(t, 4) for t in history.totals]  # ce + 0.5 * smoothed ce, ce = softplus(-1 - step)
+        >>> # total = ce + 0.5 * smoothed ce, with ce = softplus(-1 - step) worked by hand
+        >>> [round(t, 4) for t in history.totals]
         [0.4949, 0.2404, 0.1479]
         >>> history.part_names
         ['ce', 'smooth']
@@ -288,7 +289,7 @@ class LossHistory:
             ImportError: If ``tensorboard`` is not installed, saying how to install it.
         """
         owns = isinstance(log_dir_or_writer, (str, os.PathLike))
-        writer = _summary_writer(log_dir_or_writer) if owns else log_dir_or_writer
+        writer: Any = _summary_writer(log_dir_or_writer) if owns else log_dir_or_writer
         try:
             for row in self:
                 parts = {k: v for k, v in row.items() if k not in ("step", "total")}

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from lossatlas._catalog import CURVES, LossSpec, get
+from lossatlas._fused import fused
 from lossatlas._optional import pyplot
 
 __all__ = ["loss_curve", "plot_loss"]
@@ -149,10 +150,12 @@ def loss_curve(
     merged = {**_example_options(spec), **options}
     x, z = _inputs(kind, points, x_range)
     z = z.detach().requires_grad_(spec.differentiable)
-    loss = _call(spec, kind, z, merged)
-    grad = None
-    if spec.differentiable:
-        (grad,) = torch.autograd.grad(loss.sum(), z)
+    # a few hundred points: compiling a fused kernel would cost far more than it saves
+    with fused(False):
+        loss = _call(spec, kind, z, merged)
+        grad = None
+        if spec.differentiable:
+            (grad,) = torch.autograd.grad(loss.sum(), z)
     label = name + (
         " (" + ", ".join(f"{k}={_fmt(v)}" for k, v in options.items()) + ")" if options else ""
     )

@@ -142,9 +142,7 @@ def pick_winner(stats: dict[str, Stat], metric: Metric) -> Verdict:
         reason = f"{best} wins: its mean ± std does not overlap the runner-up's ({pair}){tail}"
         return Verdict(metric.key, best, best, runner, reason, behind)
     tied = [k for k in ranked if k not in behind]
-    reason = (
-        f"no clear winner: {', '.join(tied)} overlap the best within one std ({pair}){tail}"
-    )
+    reason = f"no clear winner: {', '.join(tied)} overlap the best within one std ({pair}){tail}"
     return Verdict(metric.key, None, best, runner, reason, behind)
 
 
@@ -418,9 +416,9 @@ def plot_metrics(comparison: Comparison, path: Path) -> None:
         ax.set_yticks(range(len(keys)), list(reversed(keys)))
         arrow = "higher is better" if metric.higher_is_better else "lower is better"
         ax.set_xlabel(f"{metric.label} ({arrow})")
-        winner = outcome[metric.key].winner
+        won = outcome[metric.key].winner
         ax.set_title(
-            f"{metric.label}: " + (f"{winner} wins" if winner else "no clear winner"),
+            f"{metric.label}: " + (f"{won} wins" if won else "no clear winner"),
             fontsize="medium",
         )
         ax.grid(True, axis="x", alpha=0.3)

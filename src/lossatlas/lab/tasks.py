@@ -482,7 +482,7 @@ _add(
         kind="regression",
         catalog_task="regression",
         load=lambda seed, quick: lab_data.outlier_diabetes(seed, quick=quick),
-        make_model=lambda data: MLP(_in_features(data), 1, hidden=32),
+        make_model=lambda data: MLP(_in_features(data), 1, hidden=16),
         candidates=(
             Candidate("mse", "mse_loss", plain),
             Candidate("mae", "l1_loss", plain),
