@@ -49,6 +49,16 @@ def _peer(module: str) -> Any:
         return None
 
 
+def _fused_off(name: str, fn: Callable[..., Tensor]) -> Variant:
+    """``fn`` with lossatlas's compiled fused kernels switched off (the same kernel op by op)."""
+
+    def run(*inputs: Tensor) -> Tensor:
+        with la.fused(False):
+            return fn(*inputs)
+
+    return Variant(f"{name} (fused off)", loss=run, note="la.fused(False): kernel op by op")
+
+
 def _compiled(
     fn: Callable[..., Tensor], name: str, quick: bool, skipped: list[tuple[str, str]]
 ) -> list[Variant]:
@@ -114,6 +124,7 @@ def binary_focal(quick: bool) -> Case:
     ours = _ours("binary_focal_loss")
     if ours is not None:
         variants.append(Variant("lossatlas binary_focal_loss", loss=ours, ours=True))
+        variants.append(_fused_off("lossatlas binary_focal_loss", ours))
     else:
         skipped.append(_missing_ours("binary_focal_loss"))
     variants += [
@@ -185,6 +196,7 @@ def softmax_focal(quick: bool) -> Case:
     ours = _ours("focal_loss")
     if ours is not None:
         variants.append(Variant("lossatlas focal_loss", loss=ours, ours=True))
+        variants.append(_fused_off("lossatlas focal_loss", ours))
     else:
         skipped.append(_missing_ours("focal_loss"))
     variants += [
@@ -251,6 +263,7 @@ def dice(quick: bool) -> Case:
     ours = _ours("dice_loss")
     if ours is not None:
         variants.append(Variant("lossatlas dice_loss", loss=ours, ours=True))
+        variants.append(_fused_off("lossatlas dice_loss", ours))
     else:
         skipped.append(_missing_ours("dice_loss"))
     monai = _peer("monai.losses")
