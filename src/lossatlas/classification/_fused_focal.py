@@ -229,7 +229,7 @@ def _softmax_terms(
     # d loss / d log p_t = -w u^g (1 - g p log p / u); log p / u -> -1 as u -> 0.
     ratio = torch.where(positive, log_p / safe_u, -1.0)
     d_log_p = -weight * modulator * (1 - gamma * torch.exp(log_p) * ratio)
-    classes = torch.arange(x.shape[1], device=x.device).view(1, -1, 1)
+    classes = torch.arange(x.shape[1], device=x.device).view(1, -1, *([1] * (x.dim() - 2)))
     onehot = (classes == safe_y).to(x.dtype)
     grad = d_log_p * (onehot - ez / total)
     return loss, grad
@@ -245,10 +245,10 @@ def _softmax_none(
 
 def _softmax_sum(
     x: Tensor, y: Tensor, alpha: Tensor | None, gamma: Tensor, ignore_index: int
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     loss, grad = _softmax_terms(x, y, alpha, gamma, ignore_index, True)
     assert grad is not None
-    return loss.sum(), grad
+    return loss.sum(), grad, (y != ignore_index).sum()  # the count for "mean", in the same pass
 
 
 def _softmax_value(
@@ -263,7 +263,10 @@ _SOFTMAX_VALUE = fused_kernel(_softmax_value)
 
 
 class _SoftmaxFocal(torch.autograd.Function):
-    """Softmax focal loss on ``(N, C, S)`` logits; saves only the gradient."""
+    """Softmax focal loss on ``(N, C, S)`` logits; saves only the gradient.
+
+    Returns the loss (its sum when ``reduce``) and the number of kept elements (or ``None``).
+    """
 
     @staticmethod
     def forward(
@@ -274,16 +277,22 @@ class _SoftmaxFocal(torch.autograd.Function):
         gamma: Tensor,
         ignore_index: int,
         reduce: bool,
-    ) -> Tensor:
+    ) -> tuple[Tensor, Tensor | None]:
+        count = None
         with torch.autocast(x.device.type, enabled=False):
-            kernel = _SOFTMAX_SUM if reduce else _SOFTMAX_NONE
-            loss, grad = kernel(x, y, alpha, gamma, ignore_index)
+            if reduce:
+                loss, grad, count = _SOFTMAX_SUM(x, y, alpha, gamma, ignore_index)
+                ctx.mark_non_differentiable(count)
+            else:
+                loss, grad = _SOFTMAX_NONE(x, y, alpha, gamma, ignore_index)
         ctx.save_for_backward(grad)
         ctx.reduce = reduce
-        return loss
+        return loss, count
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(
+        ctx: Any, grad_output: Tensor, grad_count: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
         check_first_order()
         (grad,) = ctx.saved_tensors
         if not ctx.reduce:
@@ -299,10 +308,11 @@ def softmax_focal_values(
     gamma: float,
     ignore_index: int,
     reduce: bool,
-) -> Tensor:
+) -> tuple[Tensor, Tensor | None]:
     """Softmax focal loss of logits ``(N, C, ...)`` and indices ``(N, ...)``.
 
-    Returns the per-element loss ``(N, ...)`` (0 where ignored) or its sum.
+    Returns the per-element loss ``(N, ...)`` (0 where ignored) or its sum, and -- when the
+    fused kernel counted them in the same pass -- the number of non-ignored elements.
     """
     n, c = x.shape[0], x.shape[1]
     out_shape = (n, *x.shape[2:])
@@ -314,12 +324,12 @@ def softmax_focal_values(
     gamma_t = torch.tensor(gamma, dtype=x.dtype, device=x.device)
     if x.numel() == 0 or not use_custom_autograd(x, alpha):
         loss = softmax_focal_plain(x3, y2, alpha, gamma_t, ignore_index)
-        return loss.sum() if reduce else loss.reshape(out_shape)
+        return (loss.sum() if reduce else loss.reshape(out_shape)), None
     if not x.requires_grad or not torch.is_grad_enabled():
         loss = _SOFTMAX_VALUE(x3, y2, alpha, gamma_t, ignore_index)
-        return loss.sum() if reduce else loss.reshape(out_shape)
-    loss = _SoftmaxFocal.apply(x3, y2, alpha, gamma_t, ignore_index, reduce)
-    return loss if reduce else loss.reshape(out_shape)
+        return (loss.sum() if reduce else loss.reshape(out_shape)), None
+    loss, count = _SoftmaxFocal.apply(x3, y2, alpha, gamma_t, ignore_index, reduce)
+    return (loss if reduce else loss.reshape(out_shape)), count
 
 
 def softmax_focal_plain(

@@ -339,7 +339,7 @@ def focal_loss(
     check_class_indices("target", target, num_classes, ignore_index=ignore_index)
     dtype = compute_dtype(input)
     x = upcast(input, dtype)
-    loss = softmax_focal_values(
+    loss, count = softmax_focal_values(
         x,
         target,
         _class_alpha(alpha, num_classes, x),
@@ -347,7 +347,9 @@ def focal_loss(
         ignore_index=ignore_index,
         reduce=reduction != "none",
     )
-    return reduce_loss(loss, reduction, denominator=(target != ignore_index).sum())
+    if reduction == "mean" and count is None:
+        count = (target != ignore_index).sum()
+    return reduce_loss(loss, reduction, denominator=count)
 
 
 # --------------------------------------------------------------------------- focal wrapper
