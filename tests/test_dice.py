@@ -371,8 +371,6 @@ def test_fused_path_gradcheck(activation, kind, squared, ignore_index):
     ],
 )
 def test_dice_loss_fused_and_fallback_agree(option):
-    from lossatlas.segmentation import _overlap
-
     logits, labels = _inputs(seed=16)
     labels[1, 1, 1] = 255
     option = dict(option)
@@ -381,16 +379,32 @@ def test_dice_loss_fused_and_fallback_agree(option):
     results = []
     for fused in (True, False):
         x = logits.clone().requires_grad_(True)
-        original = _overlap.use_custom_autograd
-        _overlap.use_custom_autograd = lambda *t, fused=fused: fused
-        try:
+        with la.fused(fused):  # off: lossatlas's fallback, the plain differentiable ops
             loss = la.dice_loss(x, labels, **option)
-        finally:
-            _overlap.use_custom_autograd = original
         loss.backward()
         results.append((loss, x.grad))
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-10, atol=1e-14)
+
+
+def test_switching_fused_off_takes_the_plain_path():
+    logits, labels = _inputs(seed=21)
+    kinds = []
+    for fused in (True, False):
+        names = []
+        x = logits.clone().requires_grad_(True)
+        with la.fused(fused):
+            loss = la.dice_loss(x, labels)
+        node, stack = loss.grad_fn, [loss.grad_fn]
+        while stack:
+            node = stack.pop()
+            if node is not None:
+                names.append(type(node).__name__)
+                stack.extend(n for n, _ in node.next_functions)
+        kinds.append(names)
+    assert any("FusedOverlapSums" in n for n in kinds[0])
+    assert not any("FusedOverlapSums" in n for n in kinds[1])
+    assert any("Softmax" in n for n in kinds[1])
 
 
 def test_fused_path_saves_only_the_inputs():

@@ -16,13 +16,18 @@ The sums come from one of two paths with the same values:
   logits and the target for backward and computes the gradient of the logits in one pass from
   the upstream gradients of ``I`` and ``P``, recomputing the activation;
 * the **plain path**: ordinary differentiable ops, used while ``torch.compile`` traces, under
-  functorch transforms, and when the target itself requires a gradient.
+  functorch transforms, when the target itself requires a gradient, and when the fused paths
+  are switched off (``lossatlas.set_fused(False)``, ``with lossatlas.fused(False)``,
+  ``LOSSATLAS_FUSED=0``) -- the choice for a user who prefers time to memory.
 
-What the fused path buys is memory, not time: it keeps no tensor of its own for backward (the
-plain ops keep the softmax / sigmoid output, one input-sized tensor; MONAI's ``DiceLoss`` two),
-at the price of recomputing the activation in backward. On CPU (``benchmarks/bench_dice.py``)
-its forward+backward costs about as much as MONAI's and 5-20% more than the plain ops. Neither
-path materialises a one-hot target for class indices (gather / scatter-add instead).
+What the fused path buys is memory between forward and backward, not time: it keeps no
+tensor of its own for backward (the plain ops keep the softmax / sigmoid output, one
+input-sized tensor; MONAI's ``DiceLoss`` two), at the price of recomputing the activation in
+backward. In a training step that is an input-sized tensor less while the network's
+activations are held; the loss's own peak (inside backward) is the same. On CPU
+(``benchmarks/bench_dice.py``) its forward+backward time is within about 25% of MONAI's and of
+the plain ops' (either side, run to run, on a loaded 2-core machine). Neither path
+materialises a one-hot target for class indices (gather / scatter-add instead).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from lossatlas._fused import use_custom_autograd
+from lossatlas._fused import fused_enabled, use_custom_autograd
 from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_bool,
@@ -315,9 +320,10 @@ def overlap_sums(
         ignore_index: Class-index targets equal to it are left out of every sum.
         squared: Sum ``p^2`` and ``g^2`` for ``P`` and ``G`` (V-Net).
         fused: Force the fused custom-autograd path (``True``) or the plain ops (``False``);
-            ``None`` takes the fused path unless :func:`lossatlas._fused.use_custom_autograd`
-            says no (while ``torch.compile`` traces, under functorch transforms, or when the
-            target requires a gradient).
+            ``None`` takes the fused path when :func:`lossatlas.fused_enabled` and
+            :func:`lossatlas._fused.use_custom_autograd` allow it (not while
+            ``torch.compile`` traces, under functorch transforms, or when the target requires a
+            gradient).
 
     Returns:
         ``(I, P, G)`` in the compute dtype (float32 for half-precision input).
@@ -328,8 +334,9 @@ def overlap_sums(
         flat_target = upcast(target, dtype).reshape(logits.shape)
     else:
         flat_target = target.flatten(1)
-    use_fused = use_custom_autograd(input, target) if fused is None else fused
-    if use_fused:
+    if fused is None:
+        fused = fused_enabled() and use_custom_autograd(input, target)
+    if fused:
         inter, pred, truth = _FusedOverlapSums.apply(
             logits, flat_target, activation, ignore_index, squared
         )
