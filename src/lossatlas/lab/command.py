@@ -158,7 +158,7 @@ def compare_cli(
     )
 
     from lossatlas.lab.compare import run_comparison
-    from lossatlas.lab.report import rich_table, verdict_lines, write_report
+    from lossatlas.lab.report import heading, rich_table, verdict_lines, write_report
 
     torch_device = _device(device)
     notes: list[str] = []
@@ -200,6 +200,7 @@ def compare_cli(
             console.print(f"[yellow]skipped[/yellow] {skip['candidate']}: {skip['reason']}")
         raise click.ClickException(f"none of the losses could be compared on {task.name}")
     path = write_report(comparison, out)
+    console.print(f"\n[bold]{heading(comparison)}[/bold]")
     console.print(rich_table(comparison))
     for line in verdict_lines(comparison):
         console.print(f"  {line}", highlight=False)

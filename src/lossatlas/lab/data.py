@@ -276,7 +276,7 @@ def outlier_diabetes(seed: int, *, outlier_fraction: float = 0.1, quick: bool = 
 
 
 def synthetic_segmentation(
-    seed: int, *, size: int = 32, n_train: int = 192, n_test: int = 96, quick: bool = False
+    seed: int, *, size: int = 32, n_train: int = 128, n_test: int = 96, quick: bool = False
 ) -> Dataset:
     """Images of discs (class 1) and squares (class 2) on Gaussian noise, background 0.
 

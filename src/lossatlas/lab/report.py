@@ -248,6 +248,15 @@ def report_dict(comparison: Comparison) -> dict[str, Any]:
     }
 
 
+def heading(comparison: Comparison) -> str:
+    """What the table shows, in one line."""
+    config = comparison.config
+    return (
+        f"{comparison.task.name}: {len(config['seeds'])} seeds x {config['epochs']} epochs, "
+        "test split, mean ± std (★ clear winner, bold: best mean)"
+    )
+
+
 def rich_table(comparison: Comparison) -> Any:
     """The terminal table: mean ± std per metric, the best bold, a clear winner starred."""
     from rich.table import Table
@@ -255,11 +264,7 @@ def rich_table(comparison: Comparison) -> Any:
     summary = summarize(comparison)
     outcome = {v.metric: v for v in verdicts(comparison, summary)}
     task = comparison.task
-    table = Table(
-        title=f"{task.name}: {len(comparison.config['seeds'])} seeds x "
-        f"{comparison.config['epochs']} epochs (mean ± std on the test split)",
-        title_justify="left",
-    )
+    table = Table()
     table.add_column("loss", style="bold cyan", no_wrap=True)
     for metric in task.metrics:
         arrow = "↑" if metric.higher_is_better else "↓"
@@ -374,7 +379,11 @@ def plot_curves(comparison: Comparison, key: str, path: Path) -> None:
 
 
 def plot_metrics(comparison: Comparison, path: Path) -> None:
-    """One panel per metric: each seed's value, the mean and ``± std``; a winner in green."""
+    """One panel per metric: each seed's value and the mean ``± std`` of each candidate.
+
+    Green: the clear winner; blue: the best and those whose interval overlaps it; grey: those
+    the best clearly beats.
+    """
     plt = pyplot()
     summary = summarize(comparison)
     outcome = {v.metric: v for v in verdicts(comparison, summary)}
@@ -383,25 +392,25 @@ def plot_metrics(comparison: Comparison, path: Path) -> None:
     fig, axes = plt.subplots(
         1,
         len(metrics),
-        figsize=(3.6 * len(metrics) + 1.6, 0.45 * len(keys) + 1.8),
+        figsize=(3.2 * len(metrics) + 1.8, 0.42 * len(keys) + 1.9),
         dpi=100,
         layout="constrained",
         squeeze=False,
+        sharey=True,
     )
+    rows = list(reversed(keys))
     for ax, metric in zip(axes[0], metrics, strict=True):
-        for row, key in enumerate(reversed(keys)):
+        verdict = outcome[metric.key]
+        for row, key in enumerate(rows):
             stat = summary[metric.key][key]
-            winner = outcome[metric.key].winner == key
-            color = "tab:green" if winner else "tab:blue"
+            if verdict.winner == key:
+                color, group = "tab:green", "clear winner"
+            elif key in verdict.behind:
+                color, group = "0.55", "clearly behind the best"
+            else:
+                color, group = "tab:blue", "best, or overlaps it"
             values = [v for v in stat.values if not math.isnan(v)]
-            ax.scatter(
-                values,
-                [row] * len(values),
-                color=color,
-                alpha=0.45,
-                s=18,
-                label="seed" if row == 0 else None,
-            )
+            ax.scatter(values, [row] * len(values), color=color, alpha=0.4, s=16)
             if not math.isnan(stat.mean):
                 ax.errorbar(
                     stat.mean,
@@ -411,18 +420,29 @@ def plot_metrics(comparison: Comparison, path: Path) -> None:
                     color=color,
                     capsize=4,
                     markersize=6,
-                    label="mean ± std" if row == 0 else None,
+                    label=group,
                 )
-        ax.set_yticks(range(len(keys)), list(reversed(keys)))
         arrow = "higher is better" if metric.higher_is_better else "lower is better"
-        ax.set_xlabel(f"{metric.label} ({arrow})")
-        won = outcome[metric.key].winner
-        ax.set_title(
-            f"{metric.label}: " + (f"{won} wins" if won else "no clear winner"),
-            fontsize="medium",
-        )
+        ax.set_xlabel(f"{metric.label}\n({arrow})")
+        won = verdict.winner
+        ax.set_title(f"{won} wins" if won else "no clear winner", fontsize="medium")
         ax.grid(True, axis="x", alpha=0.3)
-    axes[0][0].legend(fontsize="small", loc="best")
+    axes[0][0].set_yticks(range(len(rows)), rows)
+    handles, labels = [], []
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=len(labels),
+        fontsize="small",
+        title="mean ± std (dots: seeds)",
+        title_fontsize="small",
+    )
     fig.suptitle(
         f"lossatlas compare: {comparison.task.name} (test split, "
         f"{len(comparison.config['seeds'])} seeds)"
