@@ -474,6 +474,27 @@ def test_compiled_kernels_agree_with_eager_kernels(dtype):
         torch.testing.assert_close(compiled, eager, **tol)
 
 
+@pytest.mark.slow
+def test_compiled_kernels_do_not_recompile_per_batch_size():
+    from torch._dynamo.utils import counters
+
+    def step(n):
+        x = torch.randn(n, 3, requires_grad=True)
+        la.binary_focal_loss(x, torch.rand(n, 3)).backward()
+        z = torch.randn(n, 4, requires_grad=True)
+        la.focal_loss(z, torch.randint(0, 4, (n,))).backward()
+
+    with la.fused(True):
+        # Inductor's CPU code picks a small-size and a large-size strategy (around 4096
+        # elements): at most one graph each, then no batch size compiles again.
+        for n in (16, 5000):
+            step(n)
+        graphs = counters["stats"]["unique_graphs"]
+        for n in (17, 33, 999, 4097, 20_000, 123_457):
+            step(n)
+        assert counters["stats"]["unique_graphs"] == graphs
+
+
 # --------------------------------------------------------------------------- extremes
 
 

@@ -87,6 +87,9 @@ class FusedKernel:
     Calls run the compiled version when :func:`fused_enabled` and compilation works, the plain
     function otherwise. The function must be a pure function of its arguments (tensors, plain
     numbers, bools); it is compiled once per distinct non-tensor argument values, dtype and rank.
+    Sizes are dynamic: on CPU, inductor picks one strategy for small tensors (up to about 4096
+    elements along a dimension) and one for large ones, so a kernel compiles at most once more
+    when the first large batch follows small ones, and never again for a new batch size.
     """
 
     def __init__(self, fn: Callable[..., Any]) -> None:
