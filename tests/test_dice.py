@@ -290,6 +290,29 @@ def test_extreme_logits_half_precision_finite():
     assert torch.isfinite(x.grad).all()
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_autocast_bfloat16_keeps_float32_sums(fused):
+    logits, labels = _inputs(seed=22, dtype=torch.float32)
+    mask = _onehot(labels, dtype=torch.float32)
+    soft = torch.softmax(torch.randn_like(logits), dim=1)
+    with la.fused(fused), torch.autocast("cpu", dtype=torch.bfloat16):
+        values = [
+            la.dice_loss(logits, labels),
+            la.dice_loss(logits, soft, squared_pred=True),
+            la.binary_dice_loss(logits, mask, squared_pred=True),
+            la.binary_tversky_loss(logits.bfloat16(), mask),
+        ]
+    expected = [
+        la.dice_loss(logits.double(), labels),
+        la.dice_loss(logits.double(), soft.double(), squared_pred=True),
+        la.binary_dice_loss(logits.double(), mask.double(), squared_pred=True),
+        la.binary_tversky_loss(logits.bfloat16().double(), mask.double()),
+    ]
+    for value, reference in zip(values, expected, strict=True):
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value.double(), reference, rtol=1e-5, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- fused path
 
 

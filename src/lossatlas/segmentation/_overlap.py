@@ -336,13 +336,15 @@ def overlap_sums(
         flat_target = target.flatten(1)
     if fused is None:
         fused = fused_enabled() and use_custom_autograd(input, target)
-    if fused:
-        inter, pred, truth = _FusedOverlapSums.apply(
-            logits, flat_target, activation, ignore_index, squared
-        )
-        return inter, pred, truth
-    probs = _activate(logits, activation)
-    return _sums(probs, flat_target, ignore_index=ignore_index, squared=squared)
+    # The sums are reductions that autocast would run in half precision (einsum -> bmm).
+    with torch.autocast(input.device.type, enabled=False):
+        if fused:
+            inter, pred, truth = _FusedOverlapSums.apply(
+                logits, flat_target, activation, ignore_index, squared
+            )
+            return inter, pred, truth
+        probs = _activate(logits, activation)
+        return _sums(probs, flat_target, ignore_index=ignore_index, squared=squared)
 
 
 # --------------------------------------------------------------------------- scores
