@@ -113,7 +113,6 @@ def check_softmax_inputs(
     *,
     weight: Tensor | None,
     ignore_index: int | None,
-    include_background: bool,
 ) -> bool:
     """Validate logits ``(N, C, d1, ...)`` and class indices or class probabilities.
 
@@ -146,9 +145,9 @@ def check_softmax_inputs(
             check_same_shape("input", input, "target", target)
         if ignore_index is not None:
             raise ValueError(
-                f"ignore_index={ignore_index} applies to class-index targets only; with a "
-                "one-hot or probability target, zero the input and target at the void pixels "
-                "or pass class indices"
+                f"ignore_index={ignore_index} applies to class-index targets only, got a "
+                f"{target.dtype} one-hot / probability target; pass class indices to leave "
+                "void pixels out"
             )
         check_probabilities("target", target)
         return False
@@ -428,7 +427,6 @@ def softmax_overlap_loss(
         target,
         weight=weight,
         ignore_index=ignore_index,
-        include_background=include_background,
     )
     sums = overlap_sums(
         input, target, activation="softmax", ignore_index=ignore_index, squared=squared_pred
