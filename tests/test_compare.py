@@ -167,7 +167,9 @@ def test_recall_at_1_by_hand():
 QUICK_SEEDS = 2
 
 
-@pytest.mark.parametrize("task_name", ["regression-outliers", "binary-imbalanced"])
+@pytest.mark.parametrize(
+    "task_name", ["regression-outliers", "binary-imbalanced", "metric-learning"]
+)
 def test_quick_task_end_to_end(task_name, tmp_path):
     out = tmp_path / "report"
     result = run_cli("--task", task_name, "--quick", "--seeds", str(QUICK_SEEDS), "--out", str(out))
@@ -177,7 +179,7 @@ def test_quick_task_end_to_end(task_name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task_name", ["multiclass-longtail", "segmentation", "metric-learning"])
+@pytest.mark.parametrize("task_name", ["multiclass-longtail", "segmentation"])
 def test_quick_task_end_to_end_slow(task_name, tmp_path):
     out = tmp_path / "report"
     result = run_cli("--task", task_name, "--quick", "--seeds", str(QUICK_SEEDS), "--out", str(out))

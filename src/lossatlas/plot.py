@@ -6,8 +6,8 @@ curve of one variable:
 * ``residual`` -- regression losses, ``loss(input=r, target=0)`` against the residual ``r``;
 * ``binary-logit`` -- sigmoid losses, ``loss(logit, target=1)`` against ``p = sigmoid(logit)``,
   the predicted probability of the true class;
-* ``class-logit`` -- softmax losses on two classes ``[z, 0]`` with the true class 0, against its
-  probability ``p = sigmoid(z)``;
+* ``class-logit`` -- softmax losses on logits ``[z, 0, ..., 0]`` with the true class 0 (two
+  classes, or as many as the declared example has), against its probability ``p``;
 * ``margin`` -- margin losses, ``loss(score=m, target=+1)`` against the margin ``y f = m``.
 
 The gradient panel shows ``d loss / d input`` (the residual, the logit or the score), the
@@ -24,7 +24,9 @@ The seeds' pictures::
 
 from __future__ import annotations
 
+import inspect
 import itertools
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -74,7 +76,9 @@ class Curve:
     label: str
 
 
-def _inputs(kind: str, points: int, x_range: tuple[float, float] | None) -> tuple[Tensor, Tensor]:
+def _inputs(
+    kind: str, points: int, x_range: tuple[float, float] | None, num_classes: int
+) -> tuple[Tensor, Tensor]:
     """``(x, input)`` for a curve kind: the plotted variable and the tensor fed to the loss."""
     if kind in ("residual", "margin"):
         low, high = x_range or (-3.0, 3.0)
@@ -83,18 +87,24 @@ def _inputs(kind: str, points: int, x_range: tuple[float, float] | None) -> tupl
     # probabilities of the true class, kept off 0 and 1 so log-losses stay finite
     low, high = x_range or (0.005, 0.995)
     p = torch.linspace(low, high, points, dtype=torch.float64)
+    if kind == "class-logit":
+        # logits [z, 0, ..., 0] over C classes: softmax(.)_0 = p  <=>  z = logit(p) + log(C - 1)
+        return p, torch.logit(p) + math.log(num_classes - 1)
     return p, torch.logit(p)
 
 
-def _call(spec: LossSpec, kind: str, z: Tensor, options: Mapping[str, Any]) -> Tensor:
+def _call(
+    spec: LossSpec, kind: str, z: Tensor, options: Mapping[str, Any], num_classes: int
+) -> Tensor:
     """The unreduced loss at each point, as a 1-D tensor (the input ``z`` carries the grad)."""
     n = z.shape[0]
     if kind == "residual":
         args: tuple[Tensor, ...] = (z, torch.zeros(n, dtype=z.dtype))
     elif kind in ("binary-logit", "margin"):
         args = (z, torch.ones(n, dtype=z.dtype))
-    else:  # class-logit: logits [z, 0] with the true class 0, so softmax(.)_0 = sigmoid(z)
-        args = (torch.stack([z, torch.zeros_like(z)], dim=1), torch.zeros(n, dtype=torch.long))
+    else:  # class-logit: logits [z, 0, ..., 0] with the true class 0
+        logits = torch.cat([z[:, None], z.new_zeros(n, num_classes - 1)], dim=1)
+        args = (logits, torch.zeros(n, dtype=torch.long))
     if "none" in spec.reductions:
         out = spec.function(*args, **options, reduction="none")
         out = out[0] if isinstance(out, tuple) else out
@@ -147,12 +157,13 @@ def loss_curve(
             f"(curves are declared with curve= one of {', '.join(CURVES)})"
         )
     kind = spec.curve
-    merged = {**_example_options(spec), **options}
-    x, z = _inputs(kind, points, x_range)
+    required, num_classes = _example_needs(spec)
+    merged = {**required, **options}
+    x, z = _inputs(kind, points, x_range, num_classes)
     z = z.detach().requires_grad_(spec.differentiable)
     # a few hundred points: compiling a fused kernel would cost far more than it saves
     with fused(False):
-        loss = _call(spec, kind, z, merged)
+        loss = _call(spec, kind, z, merged, num_classes)
         grad = None
         if spec.differentiable:
             (grad,) = torch.autograd.grad(loss.sum(), z)
@@ -162,12 +173,26 @@ def loss_curve(
     return Curve(x=x, loss=loss.detach(), grad=grad, label=label)
 
 
-def _example_options(spec: LossSpec) -> dict[str, Any]:
-    """Hyperparameters the declaration's examples need (required options without defaults)."""
+def _example_needs(spec: LossSpec) -> tuple[dict[str, Any], int]:
+    """Options without a default that the declaration's example sets, and its class count.
+
+    A loss such as ``class_balanced_loss`` needs ``samples_per_class``; it is taken from the
+    declared example, and a class-logit curve then uses that example's number of classes
+    (the true class 0 against equal logits for the others). Options that have defaults keep
+    them.
+    """
     if spec.examples is None:
-        return {}
-    kwargs = spec.make_example(batch=1).kwargs
-    return {k: v for k, v in kwargs.items() if not isinstance(v, Tensor)}
+        return {}, 2
+    example = spec.make_example(batch=1)
+    params = inspect.signature(spec.function).parameters
+    required = {
+        k: v
+        for k, v in example.kwargs.items()
+        if k in params and params[k].default is inspect.Parameter.empty
+    }
+    first = example.args[0] if example.args else None
+    classes = int(first.shape[1]) if isinstance(first, Tensor) and first.dim() >= 2 else 2
+    return required, max(classes, 2)
 
 
 def _fmt(value: Any) -> str:

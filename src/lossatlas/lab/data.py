@@ -193,7 +193,8 @@ def binary_imbalanced_digits(
     return Dataset(
         name=f"digits-{digit}-vs-rest",
         description=(
-            f"scikit-learn digits, 'is it a {digit}?', positives subsampled to {y.mean():.1%} "
+            f"scikit-learn digits, 'is it {'an' if digit == 8 else 'a'} {digit}?', positives "
+            f"subsampled to {y.mean():.1%} "
             f"({int(y.sum())} of {len(y)})"
         ),
         train=_split(x, y, train, torch.float32),

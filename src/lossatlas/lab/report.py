@@ -325,6 +325,8 @@ def markdown(comparison: Comparison, images: dict[str, str]) -> str:
             cells.append(text)
         cand = by_key[key]
         lines.append(f"| {key} | `{cand.loss}` | {cand.setting} | " + " | ".join(cells) + " |")
+    lines += ["", "Metrics (all on the test split):", ""]
+    lines += [f"- {m.label}: {m.description}" for m in task.metrics if m.description]
     lines += ["", "## Verdicts", ""]
     lines += [f"- {line}" for line in verdict_lines(comparison)]
     if comparison.skipped or comparison.notes:

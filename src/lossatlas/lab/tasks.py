@@ -57,11 +57,12 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric of a task: its key in the results, a label, and which way is better."""
+    """A metric of a task: its key in the results, a label, which way is better, what it is."""
 
     key: str
     label: str
     higher_is_better: bool = True
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -492,7 +493,10 @@ _add(
             Candidate("log_cosh", "log_cosh_loss", plain),
             Candidate("quantile_0.5", "quantile_loss", quantile_median, "quantile 0.5"),
         ),
-        metrics=(Metric("mae", "test MAE", False), Metric("rmse", "test RMSE", False)),
+        metrics=(
+            Metric("mae", "test MAE", False, "mean absolute error, original units, clean test"),
+            Metric("rmse", "test RMSE", False, "root mean squared error, original units"),
+        ),
         evaluate=evaluate_regression,
         epochs=20,
         quick_epochs=5,
@@ -535,9 +539,9 @@ _add(
             Candidate("binary_dsc", "binary_dsc_loss", plain),
         ),
         metrics=(
-            Metric("average_precision", "average precision"),
-            Metric("f1", "F1 (val. threshold)"),
-            Metric("roc_auc", "ROC-AUC"),
+            Metric("average_precision", "AP", True, "average precision (area under the PR curve)"),
+            Metric("f1", "F1 @ val. thr.", True, "F1 at the threshold best on validation"),
+            Metric("roc_auc", "ROC-AUC", True, "area under the ROC curve"),
         ),
         evaluate=evaluate_binary,
         epochs=30,
@@ -580,10 +584,12 @@ _add(
             Candidate("poly1", "poly1_cross_entropy", plain),
         ),
         metrics=(
-            Metric("balanced_accuracy", "balanced accuracy"),
-            Metric("macro_f1", "macro-F1"),
-            Metric("accuracy", "accuracy"),
-            Metric("rare_recall", "recall (3 rarest)"),
+            Metric("balanced_accuracy", "bal. accuracy", True, "mean recall over classes"),
+            Metric("macro_f1", "macro-F1", True, "F1 averaged over classes"),
+            Metric("accuracy", "accuracy", True, "fraction correct"),
+            Metric(
+                "rare_recall", "rare recall", True, "mean recall of the 3 rarest training classes"
+            ),
         ),
         evaluate=evaluate_multiclass,
         epochs=60,
@@ -616,7 +622,10 @@ _add(
             Candidate("focal_tversky", "focal_tversky_loss", plain),
             Candidate("lovasz", "lovasz_softmax_loss", plain),
         ),
-        metrics=(Metric("mean_iou", "mean IoU (fg)"), Metric("dice", "Dice (fg)")),
+        metrics=(
+            Metric("mean_iou", "mean IoU (fg)", True, "IoU per foreground class, averaged"),
+            Metric("dice", "Dice (fg)", True, "Dice per foreground class, averaged"),
+        ),
         evaluate=evaluate_segmentation,
         epochs=20,
         quick_epochs=1,
@@ -651,7 +660,14 @@ _add(
             ),
             Candidate("arcface", "arcface_loss", margin_softmax_head, "class centres trained"),
         ),
-        metrics=(Metric("recall_at_1", "recall@1"),),
+        metrics=(
+            Metric(
+                "recall_at_1",
+                "recall@1",
+                True,
+                "held-out samples whose nearest neighbour shares the class",
+            ),
+        ),
         evaluate=evaluate_metric,
         epochs=30,
         quick_epochs=2,
