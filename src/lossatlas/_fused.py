@@ -100,6 +100,11 @@ class FusedKernel:
         self._broken = False
         self._lock = threading.Lock()
 
+    @property
+    def compiles(self) -> bool:
+        """Whether calls go to the compiled kernel (the switch is on and compiling works)."""
+        return _fused_enabled and not self._broken
+
     def __call__(self, *args: Any) -> Any:
         if not _fused_enabled or self._broken:
             return self.fn(*args)
