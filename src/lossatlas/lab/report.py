@@ -55,10 +55,18 @@ class Stat:
         """``(mean - std, mean + std)``."""
         return self.mean - self.std, self.mean + self.std
 
-    def text(self, digits: int = 3) -> str:
-        """``0.952 ± 0.012`` (just the mean for one seed)."""
+    def text(self, digits: int | None = None) -> str:
+        """``0.952 ± 0.012`` (just the mean for one seed).
+
+        Args:
+            digits: Decimals; default about four significant digits of the mean, at most 3
+                decimals (``48.65 ± 1.25``, ``175991 ± 54334``).
+        """
         if math.isnan(self.mean):
             return "n/a"
+        if digits is None:
+            magnitude = math.floor(math.log10(abs(self.mean))) if self.mean else 0
+            digits = min(3, max(0, 3 - magnitude))
         if math.isnan(self.std):
             return f"{self.mean:.{digits}f}"
         return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
