@@ -337,9 +337,9 @@ def test_module_twin():
 
 
 def test_automatic_chunk_size():
-    # About 32 MB of float32 logits per chunk, never more rows than tokens.
-    assert lce_module._chunk_rows(4096, 32768, None) == 256
-    assert lce_module._chunk_rows(4096, 16384, None) == 512
+    # About 64 MiB of float32 logits per chunk, never more rows than tokens.
+    assert lce_module._chunk_rows(4096, 32768, None) == 512
+    assert lce_module._chunk_rows(4096, 16384, None) == 1024
     assert lce_module._chunk_rows(10, 16384, None) == 10
     assert lce_module._chunk_rows(10, 16384, 3) == 3
     assert lce_module._chunk_rows(4096, 2**30, None) == 1

@@ -39,9 +39,10 @@ from lossatlas._validation import (
 __all__ = ["linear_cross_entropy"]
 
 #: The automatic chunk holds about this many bytes of float32 logits (``rows x V x 4``). Big
-#: enough that each chunk's three matrix products run at full speed, small enough that the
-#: chunk stays a fraction of the weight gradient the forward has to keep anyway.
-_TARGET_CHUNK_BYTES = 32 * 2**20
+#: enough that each chunk's matrix products run near full speed (measured on 2 CPU cores,
+#: N=2048, H=1024, V=32768: 256 rows cost 1.22x the bare products, 512 rows 1.11x, 1024 rows
+#: 1.07x), small enough that it stays below the weight gradient the forward keeps anyway.
+_TARGET_CHUNK_BYTES = 64 * 2**20
 
 
 def linear_cross_entropy(
@@ -103,8 +104,8 @@ def linear_cross_entropy(
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             tokens whose target is not ``ignore_index`` (the cross-entropy and the z-loss
             alike); with none kept it is 0 with zero gradients.
-        chunk_size: Tokens per chunk. ``None`` picks about 32 MB of float32 logits per chunk
-            (``max(1, 2**23 // V)`` rows). The result does not depend on it beyond rounding.
+        chunk_size: Tokens per chunk. ``None`` picks about 64 MiB of float32 logits per chunk
+            (``max(1, 2**24 // V)`` rows). The result does not depend on it beyond rounding.
 
     Returns:
         The loss: shape ``(N,)`` for ``"none"`` (0 for ignored tokens), else a scalar. Float64
