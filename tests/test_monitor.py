@@ -172,3 +172,17 @@ def test_missing_optional_packages_say_how_to_install(monkeypatch, tmp_path):
     history.record(1.0)
     with pytest.raises(ImportError, match=r"needs 'matplotlib'.*pip install 'lossatlas\[plot\]'"):
         history.plot(tmp_path / "x.png")
+
+
+def test_records_the_library_composite_losses():
+    # dice_ce_loss reports its parts through LossParts; the history keeps them by name
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 4, 4, generator=generator)
+    target = torch.randint(0, 3, (2, 4, 4), generator=generator)
+    out = la.dice_ce_loss(logits, target)
+    history = la.LossHistory()
+    history.record(out)
+    assert history.totals == [float(out.total)]
+    assert {name: history.part(name)[0] for name in history.part_names} == {
+        name: float(value) for name, value in out.parts.items()
+    }
