@@ -513,6 +513,13 @@ def test_compiled_kernels_agree_with_eager_kernels(dtype):
         with la.fused(True):
             compiled = value_and_grad(call, x)
         torch.testing.assert_close(compiled, eager, **tol)
+    # A bad index with the value checks off is the caller's error, not a compile failure: it
+    # raises and the kernel stays compiled.
+    bad = torch.full((64,), 7)
+    with la.fused(True), la.value_checks(False), pytest.raises(RuntimeError, match="out of bounds"):
+        value_and_grad(lambda z: la.focal_loss(z, bad), x)
+    with la.fused(True):
+        assert ff._SOFTMAX_SUM.compiles
 
 
 @pytest.mark.slow

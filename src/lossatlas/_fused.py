@@ -114,7 +114,7 @@ class FusedKernel:
                     self._compiled = torch.compile(self.fn, dynamic=True, fullgraph=True)
         try:
             return self._compiled(*args)
-        except Exception as error:  # no C++ compiler, unsupported backend...
+        except _compile_errors() as error:  # no C++ compiler, unsupported backend...
             self._broken = True
             warnings.warn(
                 f"lossatlas: compiling the fused kernel {self.__name__} failed "
@@ -124,6 +124,24 @@ class FusedKernel:
                 stacklevel=2,
             )
             return self.fn(*args)
+
+
+def _compile_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "this kernel cannot be compiled here" (not a bad input).
+
+    A run-time error of a compiled kernel (an index out of bounds with the value checks off)
+    propagates instead, and does not switch the kernel to eager mode.
+    """
+    errors: list[type[BaseException]] = [OSError, torch._dynamo.exc.TorchDynamoException]
+    try:
+        from torch._inductor import exc as inductor_exc
+    except ImportError:  # pragma: no cover - inductor is part of every torch >= 2.0 build
+        return tuple(errors)
+    for name in ("InductorError", "CppCompileError", "CUDACompileError"):
+        error = getattr(inductor_exc, name, None)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            errors.append(error)
+    return tuple(errors)
 
 
 def fused_kernel(fn: Callable[..., Any]) -> FusedKernel:
