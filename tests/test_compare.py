@@ -437,3 +437,15 @@ def test_binary_imbalanced_report_is_honest():
     verdict = next(v for v in verdicts(comparison, summary) if v.metric == "average_precision")
     aware_beats_bce = any(ap[k].mean > ap["bce"].mean for k in ap if k != "bce")
     assert aware_beats_bce or verdict.winner is None
+
+
+def test_margin_losses_get_sign_labels_and_metrics_are_refused(tmp_path):
+    # logistic_loss log(1 + exp(-y f)) with y = 2t - 1 is BCE with logits: identical runs
+    comparison = run_comparison(
+        TASKS["binary-imbalanced"], losses=["bce", "logistic_loss"], seeds=1, quick=True
+    )
+    bce, logistic = comparison.runs
+    assert logistic.metrics == pytest.approx(bce.metrics)
+    assert logistic.history.totals == pytest.approx(bce.history.totals, rel=1e-5)
+    result = run_cli("--task", "binary-imbalanced", "--losses", "zero_one_loss", "--quick")
+    assert result.exit_code == 1 and "not differentiable" in result.output

@@ -109,6 +109,8 @@ def resolve_candidates(
                     f"{name!r} is neither a candidate of {task.name} ({keys}) nor a catalog loss"
                 )
             spec = get(name)
+            if not spec.differentiable:
+                raise ValueError(f"{name!r} is not differentiable (a metric), so it cannot train")
             if task.kind == "metric" or task.catalog_task not in spec.tasks:
                 raise ValueError(
                     f"{name!r} is a loss for {', '.join(spec.tasks)}; {task.name} compares "

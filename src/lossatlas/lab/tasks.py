@@ -450,12 +450,19 @@ def generic_candidate(spec: LossSpec, kind: Kind) -> Candidate:
     """A candidate for any catalog loss of the task, called on the model's output as is.
 
     Probability and log-probability losses get ``sigmoid``/``softmax``/``log_softmax`` of the
-    model's logits first.
+    model's logits first; margin losses (targets in {-1, +1}) get the {0, 1} labels as
+    ``2 y - 1``; losses that want ``torch.long`` labels get them.
     """
     wants = spec.input_kind.lower()
+    signs = "{-1, +1}" in spec.target_kind
+    long_labels = "torch.long" in spec.target_kind
 
     def build(spec: LossSpec, data: Dataset, device: torch.device) -> LossFn:
         def loss_fn(output: Tensor, target: Tensor) -> Any:
+            if signs:
+                target = target * 2 - 1
+            elif long_labels:
+                target = target.long()
             if wants.startswith("log-prob"):
                 output = F.log_softmax(output, dim=1)
             elif wants.startswith("prob"):
