@@ -449,3 +449,42 @@ def test_margin_losses_get_sign_labels_and_metrics_are_refused(tmp_path):
     assert logistic.history.totals == pytest.approx(bce.history.totals, rel=1e-5)
     result = run_cli("--task", "binary-imbalanced", "--losses", "zero_one_loss", "--quick")
     assert result.exit_code == 1 and "not differentiable" in result.output
+
+
+# --------------------------------------------------------------------------- embedded data
+
+
+def test_binary_data_has_about_two_percent_positives_in_every_split():
+    data = lab_data.binary_imbalanced_digits(0)
+    for split in (data.train, data.val, data.test):
+        share = float(split.y.mean())
+        assert 0.01 < share < 0.03, share
+
+
+def test_longtail_data_has_the_imbalance_ratio_and_a_balanced_test_set():
+    data = lab_data.longtail_digits(0, imbalance_ratio=50.0)
+    counts = torch.bincount(data.train.y, minlength=10).tolist()
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] == 50 * counts[-1]
+    test_counts = torch.bincount(data.test.y, minlength=10)
+    assert int(test_counts.max() - test_counts.min()) <= 2
+
+
+def test_outlier_data_corrupts_ten_percent_of_training_targets_only():
+    datasets = pytest.importorskip("sklearn.datasets", reason="diabetes data")
+    clean = set(np.round(datasets.load_diabetes().target, 3).tolist())
+    data = lab_data.outlier_diabetes(0)
+    corrupted = [v not in clean for v in np.round(data.train.y.numpy(), 3).tolist()]
+    assert sum(corrupted) == round(0.1 * len(data.train))
+    assert all(v in clean for v in np.round(data.test.y.numpy(), 3).tolist())
+    # robust target scaling: median and IQR / 1.349 of the (corrupted) training targets
+    q75, q25 = np.percentile(data.train.y.numpy(), [75, 25])
+    assert data.target_center == pytest.approx(float(np.median(data.train.y.numpy())), rel=1e-6)
+    assert data.target_scale == pytest.approx((q75 - q25) / 1.349, rel=1e-5)
+
+
+def test_segmentation_data_is_mostly_background_with_both_shapes():
+    data = lab_data.synthetic_segmentation(0)
+    fractions = torch.bincount(data.train.y.flatten(), minlength=3).float() / data.train.y.numel()
+    assert fractions[0] > 0.85 and fractions[1] > 0.005 and fractions[2] > 0.005
+    assert data.train.x.shape[1:] == (1, 32, 32)

@@ -206,19 +206,24 @@ def binary_imbalanced_digits(
 
 
 def longtail_digits(seed: int, *, imbalance_ratio: float = 50.0, quick: bool = False) -> Dataset:
-    """Digits made long-tailed: class ``c`` keeps ``n_max * ratio^(-c/9)`` training images.
+    """Digits made long-tailed: class ``c`` keeps ``round(n_head * ratio^(-c/9))`` training images.
 
-    Validation and test are balanced (25 % and 30 % of each class before the subsampling).
+    ``n_head = ratio * n_tail`` with ``n_tail`` as large as the split allows, so the head
+    (class 0) has exactly ``ratio`` times the images of the tail (class 9).
+
+    Validation and test are balanced (10 % and 20 % of each class before the subsampling).
     Class 0 is the head and class 9 the rarest.
     """
     digits = _sklearn_datasets().load_digits()
     rng = np.random.default_rng(seed)
     x, y = digits.data / 16.0, digits.target.astype(np.int64)
-    train, val, test = _stratified_indices(y, (0.45, 0.25, 0.30), rng)
-    n_max = min(int(np.sum(y[train] == c)) for c in range(10))
+    train, val, test = _stratified_indices(y, (0.7, 0.1, 0.2), rng)
+    available = min(int(np.sum(y[train] == c)) for c in range(10))
+    n_tail = max(1, math.floor(available / imbalance_ratio))
+    n_head = round(n_tail * imbalance_ratio)
     kept = []
     for c in range(10):
-        n_c = max(1, math.floor(n_max * imbalance_ratio ** (-c / 9)))
+        n_c = max(1, round(n_head * imbalance_ratio ** (-c / 9)))
         kept.append(train[y[train] == c][:n_c])
     train = rng.permutation(np.concatenate(kept))
     if quick:
