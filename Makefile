@@ -29,8 +29,7 @@ test-fast: $(STAMP)
 
 ## The main job: pick the loss for a data set.
 demo: $(STAMP)
-	$(BIN)/lossatlas list
-	$(BIN)/lossatlas show cross_entropy
+	$(BIN)/lossatlas compare
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
