@@ -357,45 +357,6 @@ def test_softmax_fused_equals_plain_formula(alpha, gamma, reduction):
     torch.testing.assert_close(fused, value_and_grad(plain, x, upstream), rtol=1e-10, atol=1e-12)
 
 
-def test_eager_kernels_on_large_inputs_run_in_chunks_with_the_same_values(monkeypatch):
-    # Large inputs run op by op chunk by chunk (2**18 elements; 4096 here): the same values.
-    monkeypatch.setattr(ff, "_EAGER_CHUNK", 4096)
-    x, t = logits(10_001, scale=5.0), soft(10_001)
-    pos_weight = torch.tensor(2.0, dtype=torch.float64)
-    coef = torch.tensor([0.25, 0.75, 1.0, 1.0, 2.0], dtype=torch.float64)
-    for reduction in ("sum", "none"):
-        upstream = torch.rand(10_001, dtype=torch.float64) if reduction == "none" else None
-        fused = value_and_grad(
-            lambda z, r=reduction: la.binary_focal_loss(z, t, pos_weight=pos_weight, reduction=r),
-            x,
-            upstream,
-        )
-        plain = value_and_grad(
-            lambda z, r=reduction: reduce(ff.sigmoid_focal_plain(z, t, pos_weight, coef), r),
-            x,
-            upstream,
-        )
-        torch.testing.assert_close(fused, plain, rtol=1e-10, atol=1e-12)
-    z, y = logits(3_000, 5), torch.randint(0, 5, (3_000,))
-    y[::11] = -100
-    for reduction in ("mean", "none"):
-        upstream = torch.rand(3_000, dtype=torch.float64) if reduction == "none" else None
-        fused = value_and_grad(
-            lambda w, r=reduction: la.focal_loss(w, y, gamma=1.5, reduction=r), z, upstream
-        )
-        ref = value_and_grad(lambda w, r=reduction: _plain_softmax(w, y, 1.5, r), z, upstream)
-        torch.testing.assert_close(fused, ref, rtol=1e-10, atol=1e-12)
-
-
-def _plain_softmax(z, y, gamma, reduction):
-    loss = ff.softmax_focal_plain(
-        z.unsqueeze(-1), y.unsqueeze(-1), None, torch.tensor(gamma, dtype=z.dtype), -100
-    ).squeeze(-1)
-    if reduction == "mean":
-        return loss.sum() / (y != -100).sum()
-    return reduce(loss, reduction)
-
-
 def graph_nodes(tensor):
     """Names of the autograd nodes behind ``tensor``."""
     names, stack = set(), [tensor.grad_fn]

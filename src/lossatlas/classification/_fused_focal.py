@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lossatlas._fused import FusedKernel, fused_kernel, use_custom_autograd
+from lossatlas._fused import fused_kernel, use_custom_autograd
 
 _FIRST_ORDER_ONLY = (
     "lossatlas: the fused focal kernels give first derivatives only (they save the finished "
@@ -123,39 +123,6 @@ def _flatten_binary(
     return x.reshape(-1, k), t.reshape(-1, k), pw_k
 
 
-#: Elements per chunk when a kernel runs op by op: the temporaries of ~30 element-wise ops stay
-#: in cache and are reused, instead of ~30 fresh input-sized buffers per call.
-_EAGER_CHUNK = 1 << 18
-
-
-def _eager_chunks(kernel: FusedKernel, x: Tensor) -> int | None:
-    """Rows per chunk when ``kernel`` runs eagerly on a large ``x``, else ``None``."""
-    if kernel.compiles or x.numel() <= _EAGER_CHUNK:
-        return None
-    return max(1, _EAGER_CHUNK // max(1, x[0].numel()))
-
-
-def _run_kernel(
-    kernel: FusedKernel, reduce: bool, x: Tensor, y: Tensor, *args: Any
-) -> tuple[Tensor, ...]:
-    """``kernel(x, y, *args)`` -- chunked along dim 0 when it runs op by op.
-
-    Outputs are the loss (sum when ``reduce``, else per row), the gradient (``x``'s shape) and,
-    for some kernels, further scalars that add up over chunks (counts).
-    """
-    rows = _eager_chunks(kernel, x)
-    if rows is None:
-        return tuple(kernel(x, y, *args))
-    parts = [kernel.fn(x[i : i + rows], y[i : i + rows], *args) for i in range(0, len(x), rows)]
-    grad = torch.cat([part[1] for part in parts])
-    if reduce:
-        loss = torch.stack([part[0] for part in parts]).sum()
-    else:
-        loss = torch.cat([part[0] for part in parts])
-    extra = tuple(torch.stack([part[k] for part in parts]).sum() for k in range(2, len(parts[0])))
-    return (loss, grad, *extra)
-
-
 class _SigmoidFocal(torch.autograd.Function):
     """Sigmoid focal family; saves only the gradient. ``reduce``: return the sum."""
 
@@ -167,7 +134,7 @@ class _SigmoidFocal(torch.autograd.Function):
         xf, tf, pwf = _flatten_binary(x, t, pw)
         with torch.autocast(x.device.type, enabled=False):
             kernel = _SIGMOID_SUM if reduce else _SIGMOID_NONE
-            loss, grad = _run_kernel(kernel, reduce, xf, tf, pwf, coef)
+            loss, grad = kernel(xf, tf, pwf, coef)
         ctx.save_for_backward(grad.reshape(shape))
         ctx.reduce = reduce
         return loss if reduce else loss.reshape(shape)
@@ -314,12 +281,10 @@ class _SoftmaxFocal(torch.autograd.Function):
         count = None
         with torch.autocast(x.device.type, enabled=False):
             if reduce:
-                loss, grad, count = _run_kernel(
-                    _SOFTMAX_SUM, True, x, y, alpha, gamma, ignore_index
-                )
+                loss, grad, count = _SOFTMAX_SUM(x, y, alpha, gamma, ignore_index)
                 ctx.mark_non_differentiable(count)
             else:
-                loss, grad = _run_kernel(_SOFTMAX_NONE, False, x, y, alpha, gamma, ignore_index)
+                loss, grad = _SOFTMAX_NONE(x, y, alpha, gamma, ignore_index)
         ctx.save_for_backward(grad)
         ctx.reduce = reduce
         return loss, count
