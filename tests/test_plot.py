@@ -156,3 +156,33 @@ def test_cli_plot(tmp_path):
     result = runner.invoke(main, ["plot", "mse_loss", "--param", "gamma=1", "-o", str(out)])
     assert result.exit_code == 1
     assert "takes an option 'gamma'" in result.output
+
+
+@pytest.mark.parametrize("name", sorted(la.ACTIVATIONS))
+def test_every_activation_plots_with_its_derivative(name, tmp_path):
+    path = tmp_path / f"{name}.png"
+    fig = la.plot_activation(name, path=path)
+    assert png_size(path) == (1100, 420)
+    value_ax, grad_ax = fig.axes
+    line = grad_ax.get_lines()[0]
+    x, slope = torch.as_tensor(line.get_xdata()), torch.as_tensor(line.get_ydata())
+    # The drawn derivative agrees with finite differences of the drawn value away from kinks.
+    y = torch.as_tensor(value_ax.get_lines()[0].get_ydata())
+    central = (y[2:] - y[:-2]) / (x[2:] - x[:-2])
+    smooth = (x[1:-1].abs() > 0.1) & (x[1:-1].abs() < 4.9)
+    if name != "hardmax":
+        torch.testing.assert_close(central[smooth], slope[1:-1][smooth], atol=2e-3, rtol=1e-2)
+
+
+def test_cli_plot_activation(tmp_path):
+    out = tmp_path / "act.png"
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["plot", "--activation", "swish", "--activation", "relu", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert png_size(out) == (1100, 420)
+    result = runner.invoke(main, ["plot", "--activation", "swissh"])
+    assert result.exit_code != 0 and "Did you mean 'swish'" in result.output
+    result = runner.invoke(main, ["plot"])
+    assert result.exit_code != 0 and "not both and not neither" in result.output

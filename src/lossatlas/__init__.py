@@ -15,7 +15,7 @@ from lossatlas._reduction import reduce_loss
 from lossatlas._validation import set_value_checks, value_checks, value_checks_enabled
 from lossatlas.compose import CombinedLoss, LossParts, combine
 from lossatlas.monitor import LossHistory
-from lossatlas.plot import loss_curve, plot_loss
+from lossatlas.plot import loss_curve, plot_activation, plot_loss
 from lossatlas._catalog import (
     TASKS,
     Example,
@@ -36,10 +36,10 @@ from lossatlas.detection.boxes import *  # noqa: F403  isort: skip
 from lossatlas.detection.ssd import *  # noqa: F403  isort: skip
 from lossatlas.detection.iou import *  # noqa: F403  isort: skip
 from lossatlas.detection.ghm import *  # noqa: F403  isort: skip
-from lossatlas.generative.gan import *  # noqa: F403  isort: skip
-from lossatlas.generative.perceptual import *  # noqa: F403  isort: skip
 from lossatlas.language.sampled import *  # noqa: F403  isort: skip
 from lossatlas.language.linear_cross_entropy import *  # noqa: F403  isort: skip
+from lossatlas.generative.gan import *  # noqa: F403  isort: skip
+from lossatlas.generative.perceptual import *  # noqa: F403  isort: skip
 from lossatlas.classification.margin import *  # noqa: F403  isort: skip
 from lossatlas.classification.margin_softmax import *  # noqa: F403  isort: skip
 from lossatlas.ranking.embedding import *  # noqa: F403  isort: skip

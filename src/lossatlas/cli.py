@@ -107,7 +107,14 @@ def _print_spec(spec: LossSpec) -> None:
 
 
 @main.command("plot")
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1)
+@click.option(
+    "--activation",
+    "activations",
+    multiple=True,
+    metavar="NAME",
+    help="Draw an activation and its derivative instead (repeatable), e.g. --activation swish.",
+)
 @click.option(
     "--param",
     "params",
@@ -121,11 +128,36 @@ def _print_spec(spec: LossSpec) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The image to write (PNG, SVG, PDF by extension); default NAME.png.",
 )
-def plot_command(names: tuple[str, ...], params: tuple[str, ...], output: Path | None) -> None:
-    """Draw losses and their gradients against the residual, probability or margin."""
+def plot_command(
+    names: tuple[str, ...],
+    activations: tuple[str, ...],
+    params: tuple[str, ...],
+    output: Path | None,
+) -> None:
+    """Draw losses and their gradients against the residual, probability or margin.
+
+    \b
+    Examples:
+      lossatlas plot binary_focal_loss --param gamma=0,0.5,1,2,5 -o focal.png
+      lossatlas plot huber_loss l1_loss --param delta=0.5,1,2 -o huber.png
+      lossatlas plot --activation relu --activation swish --activation maxout -o act.png
+    """  # noqa: D301 (click's backspace marker keeps the lists' line breaks)
     from lossatlas.lab.command import plot_cli
 
-    path = plot_cli(names, params, output)
+    if bool(names) == bool(activations):
+        raise click.UsageError("give loss NAMES or --activation NAME, not both and not neither")
+    if activations:
+        from lossatlas.plot import plot_activation
+
+        if params:
+            raise click.UsageError("--param sweeps loss options; activations take none")
+        path = output or Path(f"{activations[0]}.png")
+        try:
+            plot_activation(list(activations), path=path)
+        except (KeyError, ImportError) as error:
+            raise click.ClickException(str(error.args[0])) from None
+    else:
+        path = plot_cli(names, params, output)
     console.print(f"wrote {path}")
 
 

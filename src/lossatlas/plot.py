@@ -39,7 +39,7 @@ from lossatlas._catalog import CURVES, LossSpec, get
 from lossatlas._fused import fused
 from lossatlas._optional import pyplot
 
-__all__ = ["loss_curve", "plot_loss"]
+__all__ = ["loss_curve", "plot_activation", "plot_loss"]
 
 PathLike = str | os.PathLike[str]
 
@@ -308,6 +308,75 @@ def plot_loss(
         a.axhline(0.0, color="0.6", linewidth=0.8)
         if a.get_legend_handles_labels()[0]:
             a.legend(fontsize="small")
+    fig.suptitle(title or ", ".join(name_list))
+    if path is not None:
+        fig.savefig(path)
+        plt.close(fig)
+    return fig
+
+
+def plot_activation(
+    names: str | Sequence[str],
+    *,
+    ax: Any = None,
+    path: PathLike | None = None,
+    points: int = 401,
+    x_range: tuple[float, float] = (-5.0, 5.0),
+    title: str | None = None,
+) -> Any:
+    """Draw activations (:data:`lossatlas.ACTIVATIONS`) and their derivatives, as the seeds do.
+
+    Args:
+        names: One activation name or several (``"relu"``, ``"swish"``, ``"maxout"``...).
+        ax: Two matplotlib ``Axes`` ``(value_ax, derivative_ax)``; default a new figure.
+        path: Where to save the figure.
+        points: Samples per curve.
+        x_range: The input range.
+        title: Figure title; default the names.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        KeyError: For an unknown name (with a suggestion).
+        ImportError: If matplotlib is not installed (``pip install 'lossatlas[plot]'``).
+
+    Example:
+        >>> import lossatlas as la
+        >>> fig = la.plot_activation(["relu", "swish"])
+        >>> [a.get_title() for a in fig.axes]
+        ['Activation', 'Derivative']
+    """
+    from lossatlas.activations import activation
+
+    name_list = [names] if isinstance(names, str) else list(names)
+    if not name_list:
+        raise ValueError("plot_activation needs at least one activation name, got none")
+    functions = [(name, activation(name)) for name in name_list]
+    plt = pyplot()
+    if ax is None:
+        fig, (value_ax, grad_ax) = plt.subplots(
+            1, 2, figsize=(11.0, 4.2), dpi=100, layout="constrained"
+        )
+    else:
+        value_ax, grad_ax = ax
+        fig = value_ax.figure
+    for name, function in functions:
+        x = torch.linspace(*x_range, points, dtype=torch.float64, requires_grad=True)
+        y = function(x)
+        if y.requires_grad:
+            (grad,) = torch.autograd.grad(y.sum(), x)
+        else:  # piecewise constant (hardmax): zero derivative almost everywhere
+            grad = torch.zeros_like(x)
+        (line,) = value_ax.plot(x.detach(), y.detach(), label=name, linewidth=1.6)
+        grad_ax.plot(x.detach(), grad, label=name, color=line.get_color(), linewidth=1.6)
+    for a, ylabel, heading in ((value_ax, "f(x)", "Activation"), (grad_ax, "f'(x)", "Derivative")):
+        a.set_xlabel("x")
+        a.set_ylabel(ylabel)
+        a.set_title(heading)
+        a.grid(True, alpha=0.3)
+        a.axhline(0.0, color="0.6", linewidth=0.8)
+        a.legend(fontsize="small")
     fig.suptitle(title or ", ".join(name_list))
     if path is not None:
         fig.savefig(path)
