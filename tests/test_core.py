@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,9 +14,6 @@ from lossatlas import testing as lt
 from lossatlas._reduction import reduce_loss, safe_divide
 from lossatlas._validation import check_choice, check_number, check_same_shape
 from lossatlas.cli import main
-from lossatlas.docs import markdown_table, readme_table
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class TestReduction:
@@ -229,10 +225,3 @@ class TestCLI:
             check=True,
         )
         assert "cross_entropy" in out.stdout.split()
-
-
-def test_readme_table_is_current():
-    readme = ROOT / "README.md"
-    assert readme_table(readme) == markdown_table(), (
-        "README.md's table of losses is stale: run `make readme`"
-    )
