@@ -1,4 +1,4 @@
-"""Shared test configuration: a fixed hypothesis profile and float64 by default in comparisons."""
+"""Shared test configuration: a fixed hypothesis profile for CI and one thread per worker."""
 
 import os
 
@@ -15,8 +15,14 @@ settings.register_profile(
     max_examples=15,
     derandomize=True,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    # The contract suite's autouse fixture only sets a global switch: safe to share per test.
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     print_blob=True,
 )
-settings.register_profile("dev", max_examples=40, deadline=None)
+settings.register_profile(
+    "dev",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -32,6 +32,16 @@ INDUCTOR_SAMPLE = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _uncompiled_fused_kernels():
+    """Run the fused kernels eagerly here: compiling each one per dtype would cost minutes.
+
+    The compiled kernels are checked against these eager ones in the family tests.
+    """
+    with la.fused(False):
+        yield
+
+
 def test_catalog_is_not_empty():
     assert len(SPECS) >= 5
 

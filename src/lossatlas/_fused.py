@@ -9,8 +9,11 @@ trigger a recompile) the first time it runs.
 The switch:
 
 * ``lossatlas.set_fused(False)`` / ``with lossatlas.fused(False): ...`` / the environment
-  variable ``LOSSATLAS_FUSED=0`` (read at import) turn compilation off: the kernels then run
-  op by op (the same values, still saving only the gradient for backward).
+  variable ``LOSSATLAS_FUSED=0`` (read at import) turn compilation off: the focal kernels then
+  run op by op (the same values, still saving only the gradient for backward). The Dice
+  family's fast path is not compiled (it keeps only the logits and labels and recomputes the
+  activation in backward with torch's own kernels); with the switch off it uses plain
+  differentiable ops, which keep one input-sized tensor more.
 * When ``torch.compile`` cannot build a kernel (no C++ compiler, an unsupported platform) the
   kernel warns once and runs eagerly from then on.
 * Inside a caller's own ``torch.compile`` region the losses use plain differentiable ops
