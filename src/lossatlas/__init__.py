@@ -7,15 +7,10 @@ tensor(1.3133)
 
 Functional losses live at the top level (``la.focal_loss``), their ``nn.Module`` twins in
 :mod:`lossatlas.nn` (``la.nn.FocalLoss``), and every loss's declaration in the catalog
-(``la.catalog()``, ``la.get(name)``, ``la.for_task(task)``).
+(``la.catalog()``, ``la.get(name)``, ``la.for_task(task)``). Each family module's ``__all__``
+lists its public functionals; they are re-exported here.
 """
 
-from lossatlas._fused import fused, fused_enabled, set_fused
-from lossatlas._reduction import reduce_loss
-from lossatlas._validation import set_value_checks, value_checks, value_checks_enabled
-from lossatlas.compose import CombinedLoss, LossParts, combine
-from lossatlas.monitor import LossHistory
-from lossatlas.plot import loss_curve, plot_activation, plot_loss
 from lossatlas._catalog import (
     TASKS,
     Example,
@@ -26,36 +21,10 @@ from lossatlas._catalog import (
     register,
     unregister,
 )
-
-# Loss families: each module's ``__all__`` lists its public functionals.
-from lossatlas.classification.cross_entropy import *  # noqa: F403  isort: skip
-from lossatlas.classification.focal import *  # noqa: F403  isort: skip
-from lossatlas.classification.poly import *  # noqa: F403  isort: skip
-from lossatlas.classification.class_balanced import *  # noqa: F403  isort: skip
-from lossatlas.detection.boxes import *  # noqa: F403  isort: skip
-from lossatlas.detection.ssd import *  # noqa: F403  isort: skip
-from lossatlas.detection.iou import *  # noqa: F403  isort: skip
-from lossatlas.detection.ghm import *  # noqa: F403  isort: skip
-from lossatlas.language.sampled import *  # noqa: F403  isort: skip
-from lossatlas.language.linear_cross_entropy import *  # noqa: F403  isort: skip
-from lossatlas.generative.gan import *  # noqa: F403  isort: skip
-from lossatlas.generative.perceptual import *  # noqa: F403  isort: skip
-from lossatlas.classification.margin import *  # noqa: F403  isort: skip
-from lossatlas.classification.margin_softmax import *  # noqa: F403  isort: skip
-from lossatlas.ranking.embedding import *  # noqa: F403  isort: skip
-from lossatlas.ranking.contrastive import *  # noqa: F403  isort: skip
-from lossatlas.regression.pointwise import *  # noqa: F403  isort: skip
-from lossatlas.regression.quantile import *  # noqa: F403  isort: skip
-from lossatlas.regression.likelihood import *  # noqa: F403  isort: skip
-from lossatlas.distribution.divergence import *  # noqa: F403  isort: skip
-from lossatlas.sequence.ctc import *  # noqa: F403  isort: skip
-from lossatlas.segmentation.dice import *  # noqa: F403  isort: skip
-from lossatlas.segmentation.tversky import *  # noqa: F403  isort: skip
-from lossatlas.segmentation.dsc import *  # noqa: F403  isort: skip
-from lossatlas.segmentation.lovasz import *  # noqa: F403  isort: skip
-from lossatlas.segmentation.compound import *  # noqa: F403  isort: skip
-
-from lossatlas.activations import (  # noqa: E402  isort: skip
+from lossatlas._fused import fused, fused_enabled, set_fused
+from lossatlas._reduction import reduce_loss
+from lossatlas._validation import set_value_checks, value_checks, value_checks_enabled
+from lossatlas.activations import (
     ACTIVATIONS,
     Maxout,
     Swish,
@@ -64,6 +33,48 @@ from lossatlas.activations import (  # noqa: E402  isort: skip
     maxout,
     swish,
 )
-from lossatlas import nn  # noqa: E402  isort: skip
+from lossatlas.compose import CombinedLoss, LossParts, combine
+from lossatlas.monitor import LossHistory
+from lossatlas.plot import loss_curve, plot_activation, plot_loss
+
+# Classification (binary, multi-label, multi-class, imbalance)
+from lossatlas.classification.cross_entropy import *
+from lossatlas.classification.focal import *
+from lossatlas.classification.poly import *
+from lossatlas.classification.class_balanced import *
+from lossatlas.classification.margin import *
+from lossatlas.classification.margin_softmax import *
+
+# Regression and distributions
+from lossatlas.regression.pointwise import *
+from lossatlas.regression.quantile import *
+from lossatlas.regression.likelihood import *
+from lossatlas.distribution.divergence import *
+
+# Ranking, embeddings, metric learning
+from lossatlas.ranking.embedding import *
+from lossatlas.ranking.contrastive import *
+
+# Segmentation
+from lossatlas.segmentation.dice import *
+from lossatlas.segmentation.tversky import *
+from lossatlas.segmentation.dsc import *
+from lossatlas.segmentation.lovasz import *
+from lossatlas.segmentation.compound import *
+
+# Detection
+from lossatlas.detection.boxes import *
+from lossatlas.detection.ssd import *
+from lossatlas.detection.iou import *
+from lossatlas.detection.ghm import *
+
+# Large vocabularies, sequences, generative models
+from lossatlas.language.sampled import *
+from lossatlas.language.linear_cross_entropy import *
+from lossatlas.sequence.ctc import *
+from lossatlas.generative.gan import *
+from lossatlas.generative.perceptual import *
+
+from lossatlas import nn
 
 __version__ = "0.1.0"
