@@ -131,3 +131,16 @@ def test_float16_autocast_bf16_gives_float32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss = la.cross_entropy(logits, torch.tensor([0, 1, 2, 0]))
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.module is not None], ids=lambda s: s.name)
+def test_module_defaults_equal_the_functional_defaults(spec):
+    """A module twin repeats its functional's signature; this keeps the two from drifting."""
+    init = inspect.signature(spec.module.__init__).parameters
+    for name, default in spec.options.items():
+        if name in init:
+            assert init[name].default == default, (
+                f"{spec.module.__name__}({name}={init[name].default!r}) but "
+                f"{spec.name}({name}={default!r})"
+            )
+            assert init[name].kind is inspect.Parameter.KEYWORD_ONLY, f"{name} is not keyword-only"
