@@ -325,6 +325,7 @@ def _loss_rows(
             )
             losses[start:stop] = chunk.loss
             lses[start:stop] = chunk.lse
+            del chunk  # free this chunk's logits before the next one is made
     return losses, lses
 
 
@@ -377,6 +378,7 @@ def _accumulate_grads(
                 grad_weight.addmm_(grad.t(), h)
             if grad_bias is not None:
                 grad_bias.add_(grad.sum(dim=0))
+            del chunk, grad  # free this chunk's logits before the next one is made
     return (
         losses,
         None if grad_hidden is None else grad_hidden.to(hidden.dtype),
