@@ -203,3 +203,18 @@ def test_builtin_alternatives_compute_the_same_loss():
 
 def test_available_cases_lists_the_builtin_ones():
     assert bench.available_cases() == list(builtin.CASES)
+
+
+def test_cli_bench_lists_cases_and_rejects_unknown_ones():
+    from click.testing import CliRunner
+
+    from lossatlas.bench import available_cases
+    from lossatlas.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["bench", "--list"])
+    assert result.exit_code == 0
+    assert result.output.split() == available_cases()
+    result = runner.invoke(main, ["bench", "--case", "binary_focall", "--quick"])
+    assert result.exit_code != 0
+    assert "Did you mean 'binary_focal'" in result.output

@@ -235,5 +235,74 @@ def compare_command(
     )
 
 
+# --------------------------------------------------------------------------- bench (issue 6)
+
+
+@main.command("bench")
+@click.option(
+    "--case",
+    "cases",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this case (repeatable); default all. See --list.",
+)
+@click.option("--list", "list_cases", is_flag=True, help="List the cases and exit.")
+@click.option("--quick", is_flag=True, help="Small sizes, no torch.compile variants: seconds.")
+@click.option("--repeats", type=click.IntRange(min=1), help="Timed rounds per variant (median).")
+@click.option("--threads", type=click.IntRange(min=1), help="torch intra-op threads.")
+@click.option(
+    "--clock",
+    type=click.Choice(["wall", "cpu"]),
+    default="wall",
+    show_default=True,
+    help="Wall time, or the process's CPU time (steadier on a loaded machine).",
+)
+@click.option("--no-memory", is_flag=True, help="Skip the peak-memory runs in child processes.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results as JSON.",
+)
+def bench_command(
+    cases: tuple[str, ...],
+    list_cases: bool,
+    quick: bool,
+    repeats: int | None,
+    threads: int | None,
+    clock: str,
+    no_memory: bool,
+    json_path: Path | None,
+) -> None:
+    """Time forward+backward of the losses against their alternatives, as ratios.
+
+    Variants of a case run interleaved in one process; medians with warm-up excluded; bytes
+    saved for backward; peak extra memory of each variant in a fresh child process.
+    """
+    from lossatlas.bench import available_cases, print_results, run_bench, to_json
+
+    if list_cases:
+        for name in available_cases():
+            click.echo(name)
+        return
+    try:
+        results = run_bench(
+            list(cases) or None,
+            quick,
+            repeats=repeats,
+            threads=threads,
+            clock=clock,
+            memory=not no_memory,
+            progress=lambda message: console.print(f"[dim]{message}[/dim]"),
+        )
+    except KeyError as error:
+        raise click.ClickException(str(error.args[0])) from None
+    print_results(results)
+    if json_path is not None:
+        settings = {"quick": quick, "repeats": repeats, "threads": threads, "clock": clock}
+        json_path.write_text(to_json(results, settings=settings), encoding="utf-8")
+        console.print(f"wrote {json_path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
