@@ -114,6 +114,10 @@ class LossSpec:
             ``gradcheck``); ``False`` only for losses whose published gradient deliberately
             treats a term as a constant (CIoU's ``alpha``), tested in their family tests.
         custom: ``True`` for user registrations.
+        use_when: One short line (at most ~60 characters) on when to reach for this loss, shown
+            by ``lossatlas list``/``show``, the README and the docs.
+        peers: Peer libraries that have the loss, each with a short note on how their
+            semantics differ (``{"MONAI": "DiceLoss(softmax=True); smooth terms differ"}``).
     """
 
     name: str
@@ -140,6 +144,8 @@ class LossSpec:
     finite_at_extreme: bool = True
     exact_gradient: bool = True
     custom: bool = False
+    use_when: str = ""
+    peers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for task in self.tasks:

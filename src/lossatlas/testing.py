@@ -7,7 +7,8 @@ a message naming the loss.
 Examples:
     >>> import lossatlas as la
     >>> from lossatlas.testing import check_loss
-    >>> check_loss(la.get("mse_loss"), compile=False)
+    >>> check_loss(la.get("mse_loss"), compile=False)  # the checks that did not apply, if any
+    {}
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ import torch
 from torch import Tensor
 
 from lossatlas._catalog import Example, LossSpec
+
+
+class NotApplicable(Exception):  # noqa: N818 -- a verdict, not an error
+    """Raised by a check that does not apply to a declaration; the message says why.
+
+    The test suite turns it into a visible skip with that reason (``pytest -rs`` lists them);
+    :func:`check_loss` returns the names and reasons of the checks it skipped.
+    """
 
 
 def _call(spec: LossSpec, example: Example, **options: Any) -> Any:
@@ -87,7 +96,7 @@ def check_signature(spec: LossSpec) -> None:
 def check_reductions(spec: LossSpec, example: Example | None = None) -> None:
     """``sum`` (and ``mean`` where declared so) agree with ``none``."""
     if not spec.reductions:
-        return
+        raise NotApplicable("declares no reductions")
     example = example or spec.make_example()
     if "none" not in spec.reductions:  # e.g. compound losses whose parts differ in shape
         for reduction in spec.reductions:
@@ -107,7 +116,7 @@ def check_reductions(spec: LossSpec, example: Example | None = None) -> None:
 def check_module(spec: LossSpec, example: Example | None = None) -> None:
     """The module twin built with the example's options gives the functional's value."""
     if spec.module is None:
-        return
+        raise NotApplicable("has no module twin")
     example = example or spec.make_example()
     module = spec.module(**example.kwargs)
     expected = _as_tensor(_call(spec, example))
@@ -130,8 +139,10 @@ def check_dtypes(spec: LossSpec) -> None:
 
 def check_gradcheck(spec: LossSpec, example: Example | None = None) -> None:
     """``torch.autograd.gradcheck`` in float64 on the differentiable inputs."""
-    if not spec.differentiable or not spec.exact_gradient:
-        return
+    if not spec.differentiable:
+        raise NotApplicable("declared non-differentiable (a metric)")
+    if not spec.exact_gradient:
+        raise NotApplicable("declares a gradient that is not the value's derivative (family tests)")
     example = example or spec.make_example(batch=3)
     positions = example.grad_args
 
@@ -151,7 +162,7 @@ def check_compile(
 ) -> None:
     """``torch.compile(fullgraph=True)`` captures the loss and gives the eager value."""
     if not spec.compile:
-        return
+        raise NotApplicable("declared not capturable by torch.compile(fullgraph=True)")
     torch._dynamo.reset()
     example = spec.make_example(dtype=dtype)
     compiled = torch.compile(spec.function, fullgraph=True, backend=backend)
@@ -164,7 +175,7 @@ def check_compile(
 def check_shape_mismatch(spec: LossSpec) -> None:
     """Two same-shape inputs that differ by a trailing singleton raise a ``ValueError``."""
     if spec.same_shape is None:
-        return
+        raise NotApplicable("declares no pair of same-shape inputs")
     example = spec.make_example()
     i, j = spec.same_shape
     args = list(example.args)
@@ -182,7 +193,7 @@ def check_shape_mismatch(spec: LossSpec) -> None:
 def check_extreme(spec: LossSpec, scale: float = 1e4) -> None:
     """Inputs scaled to ``scale`` give a finite loss and finite gradients in float32."""
     if not spec.finite_at_extreme:
-        return
+        raise NotApplicable("declared to overflow at extreme inputs (its true value exceeds every float)")
     example = _with_grad(spec.make_example(dtype=torch.float32, scale=scale))
     loss = _as_tensor(_call(spec, example))
     assert torch.isfinite(loss).all(), f"{spec.name}: non-finite loss at scale {scale:g}"
@@ -198,7 +209,7 @@ def check_extreme(spec: LossSpec, scale: float = 1e4) -> None:
 def check_empty(spec: LossSpec) -> None:
     """An empty batch gives 0 for ``mean`` and ``sum``, with a zero gradient, never NaN."""
     if not spec.empty_batch:
-        return
+        raise NotApplicable("declares no valid empty batch")
     example = _with_grad(spec.make_example(batch=0))
     for reduction in ("mean", "sum"):
         if reduction not in spec.reductions:
@@ -230,7 +241,7 @@ def check_no_mutation(spec: LossSpec) -> None:
 def check_reference(spec: LossSpec, example: Example | None = None) -> None:
     """Every reduction equals the declared independent reference (float64, rtol 1e-6)."""
     if spec.reference is None:
-        return
+        raise NotApplicable("declares no independent reference implementation")
     example = example or spec.make_example()
     for reduction in spec.reductions:
         if reduction == "batchmean" and "batchmean" not in _reference_reductions(spec):
@@ -289,11 +300,19 @@ ALL_CHECKS: tuple[Callable[[LossSpec], None], ...] = (
 )
 
 
-def check_loss(spec: LossSpec, *, compile: bool = True) -> None:
-    """Run every generic check on one declaration (compile with the eager backend)."""
-    for check in ALL_CHECKS:
-        check(spec)
-    if compile:
-        check_compile(spec)
+def check_loss(spec: LossSpec, *, compile: bool = True) -> dict[str, str]:
+    """Run every generic check on one declaration (compile with the eager backend).
+
+    Returns:
+        The checks that did not apply, each with its reason (``{"check_reference": "..."}``).
+    """
+    skipped: dict[str, str] = {}
+    checks = list(ALL_CHECKS) + ([check_compile] if compile else [])
+    for check in checks:
+        try:
+            check(spec)
+        except NotApplicable as reason:
+            skipped[check.__name__] = str(reason)
     for seed in range(3):
         check_properties(spec, seed=seed, batch=4, scale=1.0)
+    return skipped
