@@ -33,7 +33,7 @@ INDUCTOR_SAMPLE = [
 
 
 def run(check, spec, **kwargs):
-    """Run a generic check; one that does not apply to ``spec`` is a visible skip with its reason."""
+    """Run a generic check; one that does not apply to ``spec`` is a visible skip with a reason."""
     try:
         check(spec, **kwargs)
     except lt.NotApplicable as reason:
