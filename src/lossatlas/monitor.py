@@ -102,6 +102,7 @@ class LossHistory:
         self.tag = tag
         self._writer: Any = None
         self._owns_writer = False
+        self._live: _LiveView | None = None
         if tensorboard is not None:
             if isinstance(tensorboard, (str, os.PathLike)):
                 self._writer = _summary_writer(tensorboard)
@@ -133,6 +134,8 @@ class LossHistory:
         self._append(step, total, parts)
         if self._writer is not None:
             self._write_scalars(self._writer, step, total, parts)
+        if self._live is not None:
+            self._live.recorded(self)
 
     def _append(self, step: int, total: float, parts: Mapping[str, float]) -> None:
         for name in parts:
@@ -277,6 +280,39 @@ class LossHistory:
             plt.close(fig)
         return fig
 
+    def show(self, *, every: int = 1, **plot_options: Any) -> Any:
+        """In a Jupyter notebook, show the curves now and redraw them in place as records arrive.
+
+        The plot is the one :meth:`plot` draws, shown as a PNG in one output cell that every
+        ``every``-th :meth:`record` replaces. Outside a notebook (a script, a terminal IPython,
+        no IPython at all) this does nothing and returns ``None``, so a training script can call
+        it unconditionally.
+
+        Args:
+            every: Redraw after every ``every``-th record (drawing costs a few milliseconds).
+            plot_options: Passed to :meth:`plot` (``title``, ``log_y``, ``label``).
+
+        Returns:
+            The ``IPython.display.DisplayHandle`` of the output cell, or ``None`` outside a
+            notebook.
+
+        Raises:
+            ValueError: If ``every`` is not a positive integer.
+
+        Example:
+            >>> import lossatlas as la
+            >>> print(la.LossHistory().show())  # not in a notebook: nothing shown
+            None
+        """
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        display = _notebook_display()
+        if display is None:
+            return None
+        self._live = _LiveView(display, every, plot_options)
+        self._live.draw(self)
+        return self._live.handle
+
     # ------------------------------------------------------------------ TensorBoard
 
     def to_tensorboard(self, log_dir_or_writer: PathLike | Any) -> None:
@@ -318,3 +354,54 @@ def _summary_writer(log_dir: PathLike) -> Any:
     require("tensorboard", "lab", purpose="LossHistory's TensorBoard logging")
     tensorboard = require("torch.utils.tensorboard", "lab", purpose="TensorBoard logging")
     return tensorboard.SummaryWriter(log_dir=str(log_dir))
+
+
+def _notebook_display() -> Any:
+    """``IPython.display`` when running in a Jupyter kernel, else ``None``."""
+    import sys
+
+    if "IPython" not in sys.modules:  # a notebook kernel always has it imported
+        return None
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):  # a terminal IPython has no kernel
+        return None
+    import IPython.display
+
+    return IPython.display
+
+
+class _LiveView:
+    """One notebook output cell showing a history's plot, replaced as records arrive."""
+
+    def __init__(self, display: Any, every: int, plot_options: dict[str, Any]) -> None:
+        self._display = display
+        self._every = every
+        self._options = plot_options
+        self._since = 0
+        self.handle: Any = None
+
+    def _png(self, history: LossHistory) -> bytes:
+        import io
+
+        # a figure outside pyplot, so the notebook's inline backend does not show it a second time
+        figure_module = require("matplotlib.figure", "plot", purpose="LossHistory.show")
+        figure = figure_module.Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
+        history.plot(ax=figure.add_subplot(), **self._options)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+    def draw(self, history: LossHistory) -> None:
+        image = self._display.Image(data=self._png(history), format="png")
+        if self.handle is None:
+            self.handle = self._display.display(image, display_id=True)
+        else:
+            self.handle.update(image)
+
+    def recorded(self, history: LossHistory) -> None:
+        self._since += 1
+        if self._since >= self._every:
+            self._since = 0
+            self.draw(history)
