@@ -1,4 +1,4 @@
-"""Where the (loss, seed) runs of ``lossatlas compare`` execute: here, in worker processes, or on Ray.
+"""Where the (loss, seed) runs of ``lossatlas compare`` run: here, in worker processes, or Ray.
 
 A comparison is a grid of independent runs, each a pure function of its :class:`RunSpec` (the
 data, the initial weights and the batch order all follow from the seed). An engine takes that
@@ -343,9 +343,7 @@ def _run_ray(
             ray.shutdown()
 
 
-def pending_specs(
-    specs: Iterable[RunSpec], done: Iterable[tuple[str, int]]
-) -> list[RunSpec]:
+def pending_specs(specs: Iterable[RunSpec], done: Iterable[tuple[str, int]]) -> list[RunSpec]:
     """The specs whose ``(candidate, seed)`` is not among ``done`` (what ``--resume`` runs)."""
     finished = set(done)
     return [s for s in specs if s.key not in finished]

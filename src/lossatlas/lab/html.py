@@ -116,7 +116,9 @@ def embed_image(path: str | Path, alt: str) -> str:
 
 def _table(table: Table) -> str:
     head = "".join(
-        f'<th class="text">{html.escape(h)}</th>' if j in table.text_columns else f"<th>{html.escape(h)}</th>"
+        f'<th class="text">{html.escape(h)}</th>'
+        if j in table.text_columns
+        else f"<th>{html.escape(h)}</th>"
         for j, h in enumerate(table.header)
     )
     body = []

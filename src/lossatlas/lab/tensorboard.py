@@ -93,9 +93,7 @@ class RunWriter:
             self._writer.add_scalar(f"val/{name}", value, step)
         self._writer.flush()
 
-    def finish(
-        self, step: int, hparams: Mapping[str, Any], metrics: Mapping[str, float]
-    ) -> None:
+    def finish(self, step: int, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """Write the final test metrics and the HParams summary, then close the run.
 
         Args:
@@ -143,7 +141,10 @@ def write_layout(
     directory = Path(root) / _safe(task)
     directory.mkdir(parents=True, exist_ok=True)
     charts: dict[str, list[Any]] = {
-        f"{label} (validation, every candidate and seed)": ["Multiline", [f"^val/{re.escape(key)}$"]]
+        f"{label} (validation, every candidate and seed)": [
+            "Multiline",
+            [f"^val/{re.escape(key)}$"],
+        ]
         for key, label in metrics
     }
     charts["training loss (epoch mean)"] = ["Multiline", [r"^train/loss/total$"]]
@@ -158,7 +159,7 @@ def write_layout(
 
 
 def read_scalars(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar tag of one run directory: tag -> ``[(step, value), ...]`` (TensorBoard's reader).
+    """Every scalar tag of one run directory: tag -> ``[(step, value), ...]`` (via TensorBoard).
 
     Raises:
         FileNotFoundError: If ``log_dir`` holds no event file.
