@@ -38,7 +38,7 @@ def test_dice_ce_equals_monai(include_background, squared_pred, batch, reduction
     expected = monai_losses.DiceCELoss(
         softmax=True, to_onehot_y=True, reduction=reduction, **options
     )(logits, labels.unsqueeze(1))
-    out = la.dice_ce_loss(logits, labels, reduction=reduction, **options)
+    out = la.dice_ce_loss(logits, labels, reduction=reduction, return_parts=True, **options)
     torch.testing.assert_close(out.total, expected)
     torch.testing.assert_close(out.total, 0.7 * out.parts["dice"] + 1.3 * out.parts["ce"])
 
@@ -47,7 +47,7 @@ def test_dice_ce_parts_are_the_separate_losses():
     logits, labels = _inputs(seed=1)
     weight = torch.tensor([0.2, 1.0, 3.0], dtype=torch.float64)
     labels[0, 0, 0] = 255
-    out = la.dice_ce_loss(logits, labels, weight=weight, ignore_index=255)
+    out = la.dice_ce_loss(logits, labels, weight=weight, ignore_index=255, return_parts=True)
     torch.testing.assert_close(
         out.parts["dice"], la.dice_loss(logits, labels, weight=weight, ignore_index=255)
     )
@@ -74,7 +74,7 @@ def test_dice_ce_weighted_sum_equals_monai():
         out = la.dice_ce_loss(
             logits, labels, weight=weight, reduction="sum", include_background=include_background
         )
-        torch.testing.assert_close(out.total, expected)
+        torch.testing.assert_close(out, expected)
 
 
 def test_dice_ce_probability_targets():
@@ -82,7 +82,7 @@ def test_dice_ce_probability_targets():
     onehot = F.one_hot(labels, C).movedim(-1, 1).double()
     a = la.dice_ce_loss(logits, labels)
     b = la.dice_ce_loss(logits, onehot)
-    torch.testing.assert_close(a.total, b.total)
+    torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("gamma", [0.0, 2.0, 3.5])
@@ -97,6 +97,7 @@ def test_dice_focal_parts_equal_monai(gamma, include_background):
         lambda_focal=0.5,
         include_background=include_background,
         reduction="sum",
+        return_parts=True,
     )
     dice = monai_losses.DiceLoss(
         softmax=True, to_onehot_y=True, reduction="sum", include_background=include_background
@@ -115,7 +116,7 @@ def test_dice_focal_parts_equal_monai(gamma, include_background):
 
 def test_dice_focal_gamma_zero_focal_part_is_cross_entropy():
     logits, labels = _inputs(seed=5)
-    out = la.dice_focal_loss(logits, labels, gamma=0.0)
+    out = la.dice_focal_loss(logits, labels, gamma=0.0, return_parts=True)
     torch.testing.assert_close(out.parts["focal"], F.cross_entropy(logits, labels))
 
 
@@ -128,22 +129,24 @@ def test_ignore_index_in_both_parts():
         other = logits.clone()
         other[ignored] = -7.0
         b = other.requires_grad_(True)
-        fn(a, labels, ignore_index=255).total.backward()
-        fn(b, labels, ignore_index=255).total.backward()
+        fn(a, labels, ignore_index=255).backward()
+        fn(b, labels, ignore_index=255).backward()
         torch.testing.assert_close(a.grad, b.grad)
         assert (a.grad[ignored] == 0).all()
 
 
-def test_modules_return_parts():
+def test_modules_return_the_total_and_parts_on_request():
     logits, labels = _inputs(seed=7)
     weight = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
     module = la.nn.DiceCELoss(weight=weight, lambda_ce=0.5)
     assert "weight" in module.state_dict()
     out = module(logits, labels)
-    torch.testing.assert_close(
-        out.total, la.dice_ce_loss(logits, labels, weight=weight, lambda_ce=0.5).total
-    )
-    out = la.nn.DiceFocalLoss(gamma=1.0)(logits, labels)
+    assert isinstance(out, torch.Tensor)
+    torch.testing.assert_close(out, la.dice_ce_loss(logits, labels, weight=weight, lambda_ce=0.5))
+    parts = la.nn.DiceCELoss(weight=weight, lambda_ce=0.5, return_parts=True)(logits, labels)
+    torch.testing.assert_close(parts.total, out)
+    assert "return_parts=True" in repr(la.nn.DiceFocalLoss(return_parts=True))
+    out = la.nn.DiceFocalLoss(gamma=1.0, return_parts=True)(logits, labels)
     assert set(out.parts) == {"dice", "focal"}
 
 
@@ -161,6 +164,10 @@ def test_bad_options():
         la.nn.DiceCELoss(label_smoothing=1.5)
     with pytest.raises(ValueError, match="gamma must be in"):
         la.dice_focal_loss(logits, labels, gamma=-1.0)
+    with pytest.raises(TypeError, match="return_parts must be a bool"):
+        la.dice_focal_loss(logits, labels, return_parts="yes")
+    with pytest.raises(TypeError, match="return_parts must be a bool"):
+        la.nn.DiceCELoss(return_parts=1)
     labels[0, 0, 0] = 4
     with pytest.raises(ValueError, match=r"class index 4 at position \(0, 0, 0\)"):
         la.dice_ce_loss(logits, labels)

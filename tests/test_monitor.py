@@ -51,7 +51,11 @@ def test_records_tensor_loss_parts_namedtuple_and_numbers():
 
 
 def test_combined_loss_parts_are_the_unweighted_terms():
-    loss = la.combine(ce=(la.cross_entropy, 1.0), smooth=(la.label_smoothing_cross_entropy, 0.5))
+    loss = la.combine(
+        ce=(la.cross_entropy, 1.0),
+        smooth=(la.label_smoothing_cross_entropy, 0.5),
+        return_parts=True,
+    )
     logits, target = torch.tensor([[1.0, 2.0]]), torch.tensor([1])
     history = la.LossHistory()
     history.record(loss(logits, target))
@@ -175,14 +179,18 @@ def test_missing_optional_packages_say_how_to_install(monkeypatch, tmp_path):
 
 
 def test_records_the_library_composite_losses():
-    # dice_ce_loss reports its parts through LossParts; the history keeps them by name
+    # dice_ce_loss returns its total; with return_parts=True its parts through LossParts, which
+    # the history keeps by name. It records either.
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 3, 4, 4, generator=generator)
     target = torch.randint(0, 3, (2, 4, 4), generator=generator)
-    out = la.dice_ce_loss(logits, target)
+    out = la.dice_ce_loss(logits, target, return_parts=True)
     history = la.LossHistory()
     history.record(out)
     assert history.totals == [float(out.total)]
     assert {name: history.part(name)[0] for name in history.part_names} == {
         name: float(value) for name, value in out.parts.items()
     }
+    history.record(la.dice_ce_loss(logits, target))
+    assert history.totals == [float(out.total)] * 2
+    assert all(math.isnan(history.part(name)[1]) for name in history.part_names)

@@ -20,6 +20,11 @@ from lossatlas.detection.ssd import example_priors
 F64 = torch.float64
 
 
+def ssd_parts(*args, **kwargs):
+    """``ssd_loss`` with its parts (the default returns the total alone)."""
+    return la.ssd_loss(*args, return_parts=True, **kwargs)
+
+
 def close(actual, expected, *, rtol=1e-6, atol=1e-9):
     torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol)
 
@@ -83,21 +88,21 @@ def test_hand_counted_case():
     neg1 = sorted((ce(c[1][k], 0) for k in range(6)), reverse=True)
     assert neg1[:3] == [ce(c[1][3], 0), ce(c[1][1], 0), ce(c[1][0], 0)]
     conf_sum = conf0 + sum(neg1[:3])
-    out = la.ssd_loss(loc, conf, PRIORS, boxes, labels)
+    out = ssd_parts(loc, conf, PRIORS, boxes, labels)
     # One positive in the batch: both parts divided by 1.
     close(out.parts["loc"], torch.tensor(loc_sum, dtype=F64))
     close(out.parts["conf"], torch.tensor(conf_sum, dtype=F64))
     close(out.total, torch.tensor(conf_sum + loc_sum, dtype=F64))
     # Per image ("none") and summed, before the division.
-    none = la.ssd_loss(loc, conf, PRIORS, boxes, labels, reduction="none")
+    none = ssd_parts(loc, conf, PRIORS, boxes, labels, reduction="none")
     close(none.parts["conf"], torch.tensor([conf0, sum(neg1[:3])], dtype=F64))
     close(none.parts["loc"], torch.tensor([loc_sum, 0.0], dtype=F64))
-    close(la.ssd_loss(loc, conf, PRIORS, boxes, labels, reduction="sum").total, none.total.sum())
+    close(ssd_parts(loc, conf, PRIORS, boxes, labels, reduction="sum").total, none.total.sum())
     # Options: neg_pos_ratio=1 keeps only the hardest negative; loc_weight scales loc.
-    one = la.ssd_loss(loc, conf, PRIORS, boxes, labels, neg_pos_ratio=1, loc_weight=2.0)
+    one = ssd_parts(loc, conf, PRIORS, boxes, labels, neg_pos_ratio=1, loc_weight=2.0)
     close(one.parts["conf"], torch.tensor(ce(c[0][0], 2) + neg0[0] + neg1[0], dtype=F64))
     close(one.total, one.parts["conf"] + 2.0 * torch.tensor(loc_sum, dtype=F64))
-    zero = la.ssd_loss(loc, conf, PRIORS, boxes, labels, neg_pos_ratio=0)
+    zero = ssd_parts(loc, conf, PRIORS, boxes, labels, neg_pos_ratio=0)
     close(zero.parts["conf"], torch.tensor(ce(c[0][0], 2), dtype=F64))
 
 
@@ -106,8 +111,8 @@ def test_two_positives_normalise_by_their_count():
     # A second object exactly on prior 3 (IoU 1) in image 0: P = 2.
     boxes = [torch.tensor([[0.0, 0.0, 0.5, 0.6], [0.5, 0.5, 1.0, 1.0]], dtype=F64), boxes[1]]
     labels = [torch.tensor([2, 1]), labels[1]]
-    none = la.ssd_loss(loc, conf, PRIORS, boxes, labels, reduction="none")
-    mean = la.ssd_loss(loc, conf, PRIORS, boxes, labels)
+    none = ssd_parts(loc, conf, PRIORS, boxes, labels, reduction="none")
+    mean = ssd_parts(loc, conf, PRIORS, boxes, labels)
     close(mean.total, none.total.sum() / 2)
     # Image 0 now mines min(3 * 2, 6 - 2) = 4 negatives: all of p1, p2, p4, p5.
     c = conf.tolist()
@@ -117,8 +122,8 @@ def test_two_positives_normalise_by_their_count():
 
 def test_image_without_objects_adds_its_mined_negatives_only():
     loc, conf, boxes, labels = hand_case()
-    alone = la.ssd_loss(loc[:1], conf[:1], PRIORS, boxes[:1], labels[:1], reduction="sum")
-    both = la.ssd_loss(loc, conf, PRIORS, boxes, labels, reduction="sum")
+    alone = ssd_parts(loc[:1], conf[:1], PRIORS, boxes[:1], labels[:1], reduction="sum")
+    both = ssd_parts(loc, conf, PRIORS, boxes, labels, reduction="sum")
     c = conf.tolist()
     mined = sorted((ce(c[1][k], 0) for k in range(6)), reverse=True)[:3]
     close(both.parts["conf"] - alone.parts["conf"], torch.tensor(sum(mined), dtype=F64))
@@ -130,7 +135,7 @@ def test_batch_without_objects_is_finite():
     conf = torch.randn(3, 6, 4, dtype=F64, requires_grad=True)
     boxes = [torch.zeros(0, 4, dtype=F64)] * 3
     labels = [torch.zeros(0, dtype=torch.long)] * 3
-    out = la.ssd_loss(loc, conf, PRIORS, boxes, labels)
+    out = ssd_parts(loc, conf, PRIORS, boxes, labels)
     assert torch.isfinite(out.total) and float(out.parts["loc"].detach()) == 0.0
     # P = 0 is floored at 1: the loss is the sum of each image's 3 hardest background CEs.
     background = -torch.log_softmax(conf.detach(), dim=2)[..., 0]
@@ -207,9 +212,7 @@ def test_equals_loop_reference(seed, threshold, ratio):
         boxes.append(torch.cat((corner, corner + size), 1))
         labels.append(torch.randint(1, num_classes, (count,), generator=g))
     ref_loc, ref_conf = reference_ssd(loc, conf, priors, boxes, labels, threshold, ratio)
-    out = la.ssd_loss(
-        loc, conf, priors, boxes, labels, iou_threshold=threshold, neg_pos_ratio=ratio
-    )
+    out = ssd_parts(loc, conf, priors, boxes, labels, iou_threshold=threshold, neg_pos_ratio=ratio)
     close(out.parts["loc"], torch.as_tensor(ref_loc, dtype=F64))
     close(out.parts["conf"], ref_conf)
 
@@ -218,7 +221,7 @@ def test_gradient_flows_only_to_used_priors():
     loc, conf, boxes, labels = hand_case()
     loc.requires_grad_(True)
     conf.requires_grad_(True)
-    la.ssd_loss(loc, conf, PRIORS, boxes, labels).total.backward()
+    la.ssd_loss(loc, conf, PRIORS, boxes, labels).backward()
     used_loc = loc.grad.abs().sum(dim=2) > 0
     assert used_loc.tolist() == [[True] + [False] * 5, [False] * 6]
     used_conf = conf.grad.abs().sum(dim=2) > 0
@@ -309,12 +312,12 @@ def test_match_priors_threshold_and_empty_image():
 
 def test_module_with_and_without_priors():
     loc, conf, boxes, labels = hand_case()
-    expected = la.ssd_loss(loc, conf, PRIORS, boxes, labels, neg_pos_ratio=2)
+    expected = ssd_parts(loc, conf, PRIORS, boxes, labels, neg_pos_ratio=2)
     owning = la.nn.SSDLoss(priors=PRIORS, neg_pos_ratio=2)
-    close(owning(loc, conf, boxes, labels).total, expected.total)
+    close(owning(loc, conf, boxes, labels), expected.total)
     assert "priors" in owning.state_dict()
     plain = la.nn.SSDLoss(neg_pos_ratio=2)
-    close(plain(loc, conf, PRIORS, boxes, labels).total, expected.total)
+    close(plain(loc, conf, PRIORS, boxes, labels), expected.total)
     with pytest.raises(TypeError, match=r"since it holds priors, got 5 inputs"):
         owning(loc, conf, PRIORS, boxes, labels)
     with pytest.raises(ValueError, match=r"neg_pos_ratio must be in \[0, inf\]"):
@@ -325,8 +328,13 @@ def test_module_with_and_without_priors():
 
 def test_parts_work_with_combine_and_logging():
     loc, conf, boxes, labels = hand_case()
-    out = la.ssd_loss(loc, conf, PRIORS, boxes, labels)
+    total = la.ssd_loss(loc, conf, PRIORS, boxes, labels)
+    assert isinstance(total, torch.Tensor)
+    out = ssd_parts(loc, conf, PRIORS, boxes, labels)
     assert isinstance(out, la.LossParts) and out[0] is out.total
+    close(out.total, total)
+    owning = la.nn.SSDLoss(priors=PRIORS, return_parts=True)
+    close(owning(loc, conf, boxes, labels).parts["loc"], out.parts["loc"])
     logged = out.detached()
     assert set(logged) == {"total", "loc", "conf"}
     assert logged["total"] == pytest.approx(logged["loc"] + logged["conf"])
@@ -335,11 +343,11 @@ def test_parts_work_with_combine_and_logging():
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_in_float32(dtype):
     loc, conf, boxes, labels = hand_case()
-    out = la.ssd_loss(
+    out = ssd_parts(
         loc.to(dtype), conf.to(dtype), PRIORS.to(dtype), [b.to(dtype) for b in boxes], labels
     )
     assert out.total.dtype == torch.float32
-    expected = la.ssd_loss(
+    expected = ssd_parts(
         loc.to(dtype).double(),
         conf.to(dtype).double(),
         PRIORS.to(dtype).double(),
@@ -354,8 +362,8 @@ def test_compiles_without_graph_breaks():
     loc, conf, boxes, labels = hand_case()
     compiled = torch.compile(la.ssd_loss, fullgraph=True, backend="eager")
     close(
-        compiled(loc, conf, PRIORS, boxes, labels).total,
-        la.ssd_loss(loc, conf, PRIORS, boxes, labels).total,
+        compiled(loc, conf, PRIORS, boxes, labels),
+        la.ssd_loss(loc, conf, PRIORS, boxes, labels),
     )
 
 
@@ -369,15 +377,15 @@ def test_errors():
         match=r"priors must have shape \(A, 4\) as \(cx, cy, w, h\), "
         r"got \(6, 5\)",
     ):
-        la.ssd_loss(loc, conf, torch.zeros(6, 5, dtype=F64), boxes, labels)
+        ssd_parts(loc, conf, torch.zeros(6, 5, dtype=F64), boxes, labels)
     with pytest.raises(ValueError, match=r"priors must have shape \(6, 4\), one per prediction"):
-        la.ssd_loss(loc, conf, PRIORS[:5], boxes, labels)
+        ssd_parts(loc, conf, PRIORS[:5], boxes, labels)
     with pytest.raises(
         ValueError,
         match=r"w > 0 and h > 0, got \[0.5, 0.5, 0.0, 1.0\] at "
         r"position \(1,\)",
     ):
-        la.ssd_loss(
+        ssd_parts(
             loc,
             conf,
             PRIORS.index_copy(
@@ -391,13 +399,13 @@ def test_errors():
         match=r"gt_labels\[0\] must have shape \(1,\) \(one label "
         r"per box of gt_boxes\[0\]\), got \(2,\)",
     ):
-        la.ssd_loss(loc, conf, PRIORS, boxes, [torch.tensor([1, 2]), labels[1]])
+        ssd_parts(loc, conf, PRIORS, boxes, [torch.tensor([1, 2]), labels[1]])
     with pytest.raises(
         ValueError,
         match=r"gt_boxes\[0\] must hold finite \(x1, y1, x2, y2\) "
         r"boxes with x2 > x1 and y2 > y1, got \[0.5, 0.0, 0.0, 0.6\]",
     ):
-        la.ssd_loss(
+        ssd_parts(
             loc, conf, PRIORS, [torch.tensor([[0.5, 0.0, 0.0, 0.6]], dtype=F64), boxes[1]], labels
         )
     for bad in (0, 3):
@@ -406,29 +414,29 @@ def test_errors():
             match=rf"gt_labels\[0\] has label {bad} at position "
             r"\(0,\); expected values in \[1, 3\)",
         ):
-            la.ssd_loss(loc, conf, PRIORS, boxes, [torch.tensor([bad]), labels[1]])
+            ssd_parts(loc, conf, PRIORS, boxes, [torch.tensor([bad]), labels[1]])
     with pytest.raises(
         ValueError,
         match=r"gt_boxes must hold one tensor per image \(2, the "
         r"batch size of loc_preds\), got 1",
     ):
-        la.ssd_loss(loc, conf, PRIORS, boxes[:1], labels)
+        ssd_parts(loc, conf, PRIORS, boxes[:1], labels)
     with pytest.raises(ValueError, match=r"gt_labels must hold one tensor per image"):
-        la.ssd_loss(loc, conf, PRIORS, boxes, labels[:1])
+        ssd_parts(loc, conf, PRIORS, boxes, labels[:1])
     with pytest.raises(TypeError, match="gt_boxes must be a list of per-image tensors"):
-        la.ssd_loss(loc, conf, PRIORS, torch.zeros(2, 1, 4), labels)
+        ssd_parts(loc, conf, PRIORS, torch.zeros(2, 1, 4), labels)
     with pytest.raises(TypeError, match=r"gt_labels\[0\] must be an integer tensor"):
-        la.ssd_loss(loc, conf, PRIORS, boxes, [torch.tensor([2.0]), labels[1]])
+        ssd_parts(loc, conf, PRIORS, boxes, [torch.tensor([2.0]), labels[1]])
     with pytest.raises(ValueError, match=r"conf_logits must have shape \(2, 6, C\)"):
-        la.ssd_loss(loc, conf[:, :5], PRIORS, boxes, labels)
+        ssd_parts(loc, conf[:, :5], PRIORS, boxes, labels)
     with pytest.raises(ValueError, match=r"loc_preds must have shape \(N, A, 4\)"):
-        la.ssd_loss(loc[..., :3], conf, PRIORS, boxes, labels)
+        ssd_parts(loc[..., :3], conf, PRIORS, boxes, labels)
     with pytest.raises(ValueError, match=r"iou_threshold must be in \[0, 1\]"):
-        la.ssd_loss(loc, conf, PRIORS, boxes, labels, iou_threshold=1.5)
+        ssd_parts(loc, conf, PRIORS, boxes, labels, iou_threshold=1.5)
     with pytest.raises(TypeError, match="variances must be a pair"):
-        la.ssd_loss(loc, conf, PRIORS, boxes, labels, variances=(0.1,))
+        ssd_parts(loc, conf, PRIORS, boxes, labels, variances=(0.1,))
     with pytest.raises(ValueError, match="reduction must be one of"):
-        la.ssd_loss(loc, conf, PRIORS, boxes, labels, reduction="batchmean")
+        ssd_parts(loc, conf, PRIORS, boxes, labels, reduction="batchmean")
 
 
 # --------------------------------------------------------------------------- training
@@ -469,16 +477,16 @@ def test_tiny_ssd_head_learns_to_localise():
 
     test_images, test_boxes, test_labels = synthetic_images(g, 64)
     with torch.no_grad():
-        initial = loss_fn(*predict(test_images), test_boxes, test_labels).total
+        initial = loss_fn(*predict(test_images), test_boxes, test_labels)
     for _ in range(300):
         images, boxes, labels = synthetic_images(g, 32)
-        loss = loss_fn(*predict(images), boxes, labels).total
+        loss = loss_fn(*predict(images), boxes, labels)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
     with torch.no_grad():
         loc, conf = predict(test_images)
-        final = loss_fn(loc, conf, test_boxes, test_labels).total
+        final = loss_fn(loc, conf, test_boxes, test_labels)
         # The most confident non-background prior: its decoded box and its class.
         probs = conf.softmax(dim=2)
         best = (1 - probs[..., 0]).argmax(dim=1)

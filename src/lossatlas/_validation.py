@@ -171,6 +171,31 @@ def check_integer(name: str, value: Any) -> Tensor:
     return value
 
 
+def _is_mask(value: Any) -> bool:
+    return isinstance(value, Tensor) and not (value.is_floating_point() or value.is_complex())
+
+
+def index_target(value: Any) -> Any:
+    """A bool or integer class-index target (masks are often ``uint8`` or ``bool``) as long.
+
+    Anything else is returned unchanged, for the checks to judge; the values are checked by
+    :func:`check_class_indices` as for any class-index target.
+    """
+    return value.long() if _is_mask(value) and value.dtype != torch.long else value
+
+
+def binary_target(value: Any, like: Any) -> Any:
+    """A bool or integer ``{0, 1}`` mask as the floating dtype of ``like`` (the logits).
+
+    Anything else (a float target, a non-tensor) is returned unchanged. Integer values other
+    than 0 and 1 then fail :func:`check_probabilities` with their position.
+    """
+    if not _is_mask(value):
+        return value
+    floating = isinstance(like, Tensor) and like.is_floating_point()
+    return value.to(like.dtype if floating else torch.get_default_dtype())
+
+
 def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
     """Raise unless ``a`` and ``b`` have exactly the same shape (never a silent broadcast)."""
     if a.shape != b.shape:

@@ -1,8 +1,9 @@
 """Loss monitoring: record a loss and its parts step by step, then export, plot or log them.
 
 :class:`LossHistory` takes whatever a loss returns -- a scalar tensor, a
-:class:`lossatlas.LossParts` from :func:`lossatlas.combine`, or any ``NamedTuple`` whose first
-field is the total (``ssd_loss`` style) -- and keeps ``step``, ``total`` and one column per
+:class:`lossatlas.LossParts` (what composite losses such as :func:`lossatlas.combine` or
+``dice_ce_loss`` return with ``return_parts=True``), or any ``NamedTuple`` whose first field is
+the total -- and keeps ``step``, ``total`` and one column per
 part. It writes and reads CSV, draws the curves to PNG with matplotlib (the ``plot`` extra) and
 writes scalars to TensorBoard through ``torch.utils.tensorboard`` when ``tensorboard`` is
 installed.
@@ -83,7 +84,7 @@ class LossHistory:
         >>> import lossatlas as la
         >>> history = la.LossHistory()
         >>> loss = la.combine(ce=(la.cross_entropy, 1.0),
-        ...                   smooth=(la.label_smoothing_cross_entropy, 0.5))
+        ...                   smooth=(la.label_smoothing_cross_entropy, 0.5), return_parts=True)
         >>> for step in range(3):
         ...     history.record(loss(torch.tensor([[1.0, 2.0 + step]]), torch.tensor([1])))
         >>> history.steps

@@ -13,8 +13,14 @@ from lossatlas import _examples as ex
 from lossatlas._catalog import Example, LossSpec, declare
 from lossatlas._module import LossModule
 from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
-from lossatlas._validation import check_floating, check_number, describe, value_checks_enabled
-from lossatlas.compose import LossParts
+from lossatlas._validation import (
+    check_bool,
+    check_floating,
+    check_number,
+    describe,
+    value_checks_enabled,
+)
+from lossatlas.compose import LossParts, weighted_sum
 from lossatlas.detection.boxes import (
     _encode,
     check_corner_boxes,
@@ -107,7 +113,8 @@ def ssd_loss(
     variances: Sequence[float] = (0.1, 0.2),
     loc_weight: float = 1.0,
     reduction: str = "mean",
-) -> LossParts:
+    return_parts: bool = False,
+) -> Tensor | LossParts:
     r"""SSD MultiBox loss: Smooth-L1 localisation plus softmax confidence with hard negatives.
 
     For each image the priors are matched to the ground truth (:func:`match_priors`: each
@@ -144,11 +151,13 @@ def ssd_loss(
         reduction: ``"mean"`` divides the sums by ``max(P, 1)`` (the paper's loss); ``"sum"``
             returns the sums over the batch, to be normalised by the caller (e.g. by the
             positives of all ranks); ``"none"`` returns each image's sums, shape ``(N,)``.
+        return_parts: Return :class:`lossatlas.LossParts` ``(total, {"loc": ..., "conf":
+            ...})`` instead of the total alone (the same single computation).
 
     Returns:
-        :class:`lossatlas.LossParts` ``(total, {"loc": ..., "conf": ...})`` with
-        ``total = conf + loc_weight * loc``; scalars, or ``(N,)`` for ``"none"``.
-        Float32 for half-precision inputs.
+        The total ``conf + loc_weight * loc``, a scalar, or ``(N,)`` for ``"none"``; with
+        ``return_parts=True``, :class:`lossatlas.LossParts` ``(total, {"loc": ..., "conf":
+        ...})``, the parts unweighted. Float32 for half-precision inputs.
 
     Raises:
         TypeError: Non-floating predictions or boxes, non-integer labels, ground truth that is
@@ -164,7 +173,8 @@ def ssd_loss(
         >>> import lossatlas as la
         >>> priors = torch.tensor([[0.25, 0.25, 0.5, 0.5], [0.75, 0.75, 0.5, 0.5]])
         >>> out = la.ssd_loss(torch.zeros(1, 2, 4), torch.zeros(1, 2, 3), priors,
-        ...                   [torch.tensor([[0.5, 0.5, 1.0, 1.0]])], [torch.tensor([2])])
+        ...                   [torch.tensor([[0.5, 0.5, 1.0, 1.0]])], [torch.tensor([2])],
+        ...                   return_parts=True)
         >>> out.total, out.parts["conf"]  # 2 log 3: one positive and one mined negative
         (tensor(2.1972), tensor(2.1972))
 
@@ -177,6 +187,7 @@ def ssd_loss(
     check_number("iou_threshold", iou_threshold, low=0.0, high=1.0)
     check_number("neg_pos_ratio", neg_pos_ratio, low=0, integer=True)
     check_number("loc_weight", loc_weight, low=0.0)
+    check_bool("return_parts", return_parts)
     v = check_variances(variances)
     _check_inputs(loc_preds, conf_logits, priors, gt_boxes, gt_labels)
 
@@ -215,7 +226,9 @@ def ssd_loss(
     denominator = positive.sum().to(dtype).clamp(min=1.0)
     loc = reduce_loss(loc, reduction, denominator=denominator)
     conf = reduce_loss(conf, reduction, denominator=denominator)
-    return LossParts(conf + loc_weight * loc, {"loc": loc, "conf": conf})
+    return weighted_sum(
+        {"loc": loc, "conf": conf}, {"loc": loc_weight, "conf": 1.0}, return_parts=return_parts
+    )
 
 
 class SSDLoss(LossModule):
@@ -237,10 +250,12 @@ class SSDLoss(LossModule):
         variances: Sequence[float] = (0.1, 0.2),
         loc_weight: float = 1.0,
         reduction: str = "mean",
+        return_parts: bool = False,
     ) -> None:
         check_number("iou_threshold", iou_threshold, low=0.0, high=1.0)
         check_number("neg_pos_ratio", neg_pos_ratio, low=0, integer=True)
         check_number("loc_weight", loc_weight, low=0.0)
+        check_bool("return_parts", return_parts)
         variances = check_variances(variances)
         if priors is not None:
             check_prior_boxes("priors", priors)
@@ -251,9 +266,10 @@ class SSDLoss(LossModule):
             variances=variances,
             loc_weight=loc_weight,
             reduction=reduction,
+            return_parts=return_parts,
         )
 
-    def forward(self, *inputs: Any) -> LossParts:
+    def forward(self, *inputs: Any) -> Tensor | LossParts:
         options = self.options()
         priors = options.pop("priors")
         expected = 4 if priors is not None else 5

@@ -272,6 +272,9 @@ def evaluate_metric(model: nn.Module, data: Dataset, device: torch.device) -> di
 
 
 def _bind(spec: LossSpec, **options: Any) -> LossFn:
+    if "return_parts" in spec.options:  # composite losses: log their parts per epoch too
+        options.setdefault("return_parts", True)
+
     def loss_fn(output: Tensor, target: Tensor) -> Any:
         return spec.function(output, target, **options)
 

@@ -43,6 +43,7 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 from lossatlas._fused import fused_enabled, use_custom_autograd
 from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
+    binary_target,
     check_bool,
     check_class_indices,
     check_class_weight,
@@ -54,6 +55,7 @@ from lossatlas._validation import (
     check_same_shape,
     check_tensor,
     describe,
+    index_target,
 )
 
 Sums = tuple[Tensor, Tensor, Tensor]
@@ -422,6 +424,7 @@ def softmax_overlap_loss(
     reduction: str,
 ) -> Tensor:
     """Validate, sum (softmax over dim 1) and finish an overlap loss; options already checked."""
+    target = index_target(target)
     check_softmax_inputs(
         input,
         target,
@@ -453,6 +456,7 @@ def sigmoid_overlap_loss(
     reduction: str,
 ) -> Tensor:
     """Validate, sum (sigmoid per channel) and finish an overlap loss; options already checked."""
+    target = binary_target(target, input)
     check_sigmoid_inputs(input, target, weight=weight, include_background=include_background)
     sums = overlap_sums(input, target, activation="sigmoid", squared=squared_pred)
     return finish(

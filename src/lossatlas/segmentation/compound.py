@@ -2,9 +2,10 @@
 
 The region term (Dice) rewards overlap per class whatever the class's size; the pixel term
 (cross-entropy or focal) gives every pixel a well-conditioned gradient from the first step. Both
-return a :class:`lossatlas.LossParts` ``(total, parts)``: ``total`` is what ``backward`` is
-called on, ``parts["dice"]`` and ``parts["ce"]`` / ``parts["focal"]`` are the unweighted terms
-for logging.
+return the total, a tensor (a drop-in for MONAI's ``DiceCELoss`` / ``DiceFocalLoss``); with
+``return_parts=True`` the same computation returns a :class:`lossatlas.LossParts`
+``(total, parts)`` whose ``parts["dice"]`` and ``parts["ce"]`` / ``parts["focal"]`` are the
+unweighted terms for logging.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from torch import Tensor
 from lossatlas._catalog import LossSpec, declare
 from lossatlas._module import LossModule
 from lossatlas._reduction import check_reduction
-from lossatlas._validation import check_number
+from lossatlas._validation import check_bool, check_number, index_target
 from lossatlas.classification.cross_entropy import cross_entropy
 from lossatlas.classification.focal import check_class_alpha, check_gamma, focal_loss
 from lossatlas.compose import LossParts, weighted_sum
@@ -56,9 +57,11 @@ def check_dice_ce_options(
     lambda_ce: Any = 1.0,
     label_smoothing: Any = 0.0,
     reduction: Any = "mean",
+    return_parts: Any = False,
     **options: Any,
 ) -> None:
     """Check the options of :func:`dice_ce_loss`."""
+    check_bool("return_parts", return_parts)
     _check_compound(reduction, {"lambda_dice": lambda_dice, "lambda_ce": lambda_ce}, **options)
     check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
 
@@ -70,9 +73,11 @@ def check_dice_focal_options(
     gamma: Any = 2.0,
     alpha: Any = None,
     reduction: Any = "mean",
+    return_parts: Any = False,
     **options: Any,
 ) -> None:
     """Check the options of :func:`dice_focal_loss`."""
+    check_bool("return_parts", return_parts)
     _check_compound(
         reduction, {"lambda_dice": lambda_dice, "lambda_focal": lambda_focal}, **options
     )
@@ -95,7 +100,8 @@ def dice_ce_loss(
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
-) -> LossParts:
+    return_parts: bool = False,
+) -> Tensor | LossParts:
     r"""Weighted sum of the softmax Dice loss and cross-entropy, with both parts reported.
 
     ``lambda_dice * dice_loss + lambda_ce * cross_entropy`` on the same logits (MONAI's
@@ -123,10 +129,12 @@ def dice_ce_loss(
         reduction: ``"mean"`` or ``"sum"`` for both terms (each as its own function defines
             it: :func:`lossatlas.dice_loss`, :func:`lossatlas.cross_entropy`). There is no
             ``"none"``: the terms have different shapes.
+        return_parts: Return :class:`lossatlas.LossParts` instead of the total alone (the same
+            single computation).
 
     Returns:
-        :class:`lossatlas.LossParts` ``(total, {"dice": ..., "ce": ...})``, scalars; the parts
-        unweighted.
+        The total, a scalar tensor; with ``return_parts=True``, :class:`lossatlas.LossParts`
+        ``(total, {"dice": ..., "ce": ...})``, scalars, the parts unweighted.
 
     Raises:
         TypeError: As :func:`lossatlas.dice_loss`.
@@ -138,7 +146,9 @@ def dice_ce_loss(
         >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
         ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
         >>> target = torch.tensor([[[0, 1], [1, 1]]])
-        >>> out = la.dice_ce_loss(logits, target, lambda_ce=0.5)
+        >>> la.dice_ce_loss(logits, target, lambda_ce=0.5)
+        tensor(0.4061)
+        >>> out = la.dice_ce_loss(logits, target, lambda_ce=0.5, return_parts=True)
         >>> out.total
         tensor(0.4061)
         >>> {name: round(float(v), 4) for name, v in out.parts.items()}
@@ -153,6 +163,7 @@ def dice_ce_loss(
         lambda_ce=lambda_ce,
         label_smoothing=label_smoothing,
         reduction=reduction,
+        return_parts=return_parts,
         include_background=include_background,
         squared_pred=squared_pred,
         smooth_nr=smooth_nr,
@@ -161,6 +172,7 @@ def dice_ce_loss(
         weight=weight,
         ignore_index=ignore_index,
     )
+    target = index_target(target)  # a uint8 / bool mask: long for both terms
     dice = dice_loss(
         input,
         target,
@@ -181,7 +193,9 @@ def dice_ce_loss(
         label_smoothing=label_smoothing,
         reduction=reduction,
     )
-    return weighted_sum({"dice": dice, "ce": ce}, {"dice": lambda_dice, "ce": lambda_ce})
+    return weighted_sum(
+        {"dice": dice, "ce": ce}, {"dice": lambda_dice, "ce": lambda_ce}, return_parts=return_parts
+    )
 
 
 def dice_focal_loss(
@@ -200,7 +214,8 @@ def dice_focal_loss(
     weight: Tensor | None = None,
     ignore_index: int | None = None,
     reduction: str = "mean",
-) -> LossParts:
+    return_parts: bool = False,
+) -> Tensor | LossParts:
     r"""Weighted sum of the softmax Dice loss and the softmax focal loss, with both parts.
 
     ``lambda_dice * dice_loss + lambda_focal * focal_loss`` on the same logits. ``gamma`` and
@@ -230,9 +245,12 @@ def dice_focal_loss(
         ignore_index: Pixels with this label count in neither term.
         reduction: ``"mean"`` or ``"sum"`` for both terms; the focal mean is over the
             non-ignored pixels.
+        return_parts: Return :class:`lossatlas.LossParts` instead of the total alone (the same
+            single computation).
 
     Returns:
-        :class:`lossatlas.LossParts` ``(total, {"dice": ..., "focal": ...})``, scalars.
+        The total, a scalar tensor; with ``return_parts=True``, :class:`lossatlas.LossParts`
+        ``(total, {"dice": ..., "focal": ...})``, scalars, the parts unweighted.
 
     Raises:
         TypeError: Non-floating input, a non-integer target.
@@ -245,7 +263,7 @@ def dice_focal_loss(
         >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
         ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
         >>> target = torch.tensor([[[0, 1], [1, 1]]])
-        >>> out = la.dice_focal_loss(logits, target)
+        >>> out = la.dice_focal_loss(logits, target, return_parts=True)
         >>> {name: round(float(v), 4) for name, v in out.parts.items()}
         {'dice': 0.247, 'focal': 0.0961}
 
@@ -260,6 +278,7 @@ def dice_focal_loss(
         gamma=gamma,
         alpha=alpha,
         reduction=reduction,
+        return_parts=return_parts,
         include_background=include_background,
         squared_pred=squared_pred,
         smooth_nr=smooth_nr,
@@ -268,6 +287,7 @@ def dice_focal_loss(
         weight=weight,
         ignore_index=ignore_index,
     )
+    target = index_target(target)  # a uint8 / bool mask: long for both terms
     dice = dice_loss(
         input,
         target,
@@ -289,7 +309,9 @@ def dice_focal_loss(
         reduction=reduction,
     )
     return weighted_sum(
-        {"dice": dice, "focal": focal}, {"dice": lambda_dice, "focal": lambda_focal}
+        {"dice": dice, "focal": focal},
+        {"dice": lambda_dice, "focal": lambda_focal},
+        return_parts=return_parts,
     )
 
 
@@ -317,6 +339,7 @@ class DiceCELoss(LossModule):
         ignore_index: int | None = None,
         label_smoothing: float = 0.0,
         reduction: str = "mean",
+        return_parts: bool = False,
     ) -> None:
         super().__init__(
             lambda_dice=lambda_dice,
@@ -330,6 +353,7 @@ class DiceCELoss(LossModule):
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             reduction=reduction,
+            return_parts=return_parts,
         )
 
 
@@ -355,6 +379,7 @@ class DiceFocalLoss(LossModule):
         weight: Tensor | None = None,
         ignore_index: int | None = None,
         reduction: str = "mean",
+        return_parts: bool = False,
     ) -> None:
         super().__init__(
             lambda_dice=lambda_dice,
@@ -369,6 +394,7 @@ class DiceFocalLoss(LossModule):
             weight=weight,
             ignore_index=ignore_index,
             reduction=reduction,
+            return_parts=return_parts,
         )
 
 

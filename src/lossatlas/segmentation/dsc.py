@@ -17,6 +17,7 @@ from lossatlas._catalog import LossSpec, declare
 from lossatlas._module import LossModule
 from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
+    binary_target,
     check_class_indices,
     check_floating,
     check_index_target,
@@ -24,6 +25,7 @@ from lossatlas._validation import (
     check_probabilities,
     check_same_shape,
     check_tensor,
+    index_target,
 )
 from lossatlas.segmentation._overlap import check_ignore_index
 from lossatlas.segmentation.dice import binary_seg_examples, seg_examples
@@ -110,6 +112,7 @@ def binary_dsc_loss(
         Tasks", ACL 2020, https://arxiv.org/abs/1911.02855
     """
     check_dsc_options(alpha=alpha, gamma=gamma, reduction=reduction)
+    target = binary_target(target, input)
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
@@ -177,6 +180,7 @@ def dsc_loss(
         Tasks", ACL 2020, https://arxiv.org/abs/1911.02855
     """
     check_dsc_options(alpha=alpha, gamma=gamma, ignore_index=ignore_index, reduction=reduction)
+    target = index_target(target)
     is_index = _check_softmax_pair(input, target, ignore_index=ignore_index)
     dtype = compute_dtype(input, target)
     probs = torch.softmax(upcast(input, dtype), dim=1)

@@ -29,6 +29,7 @@ from lossatlas._validation import (
     check_index_target,
     check_integer,
     check_same_shape,
+    index_target,
 )
 from lossatlas.segmentation._overlap import check_ignore_index
 from lossatlas.segmentation.dice import seg_examples, seg_perfect
@@ -123,6 +124,7 @@ def lovasz_hinge_loss(
     """
     check_lovasz_options(per_image=per_image, ignore_index=ignore_index, reduction=reduction)
     check_floating("input", input)
+    target = index_target(target)
     check_integer("target", target)
     if input.dim() < 2:
         raise ValueError(
@@ -212,6 +214,7 @@ def lovasz_softmax_loss(
             f"spatial dimension, got shape {tuple(input.shape)}; for binary masks use "
             "lovasz_hinge_loss"
         )
+    target = index_target(target)
     check_index_target(input, target)
     num_classes = input.shape[1]
     check_class_indices("target", target, num_classes, ignore_index=ignore_index)
