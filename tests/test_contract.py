@@ -100,6 +100,9 @@ class TestContract:
     def test_reference(self, spec):
         run(lt.check_reference, spec)
 
+    def test_option_constraints(self, spec):
+        run(lt.check_option_constraints, spec)
+
     @given(
         seed=st.integers(0, 2**31 - 1),
         batch=st.integers(1, 6),

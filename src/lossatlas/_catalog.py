@@ -17,10 +17,14 @@ A user's own loss joins the catalog with :func:`register`::
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import functools
 import inspect
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -59,6 +63,21 @@ PROPERTIES: dict[str, str] = {
 CURVES = ("residual", "binary-logit", "class-logit", "margin")
 
 
+class TargetKind(str, enum.Enum):
+    """What a loss's target is, for code that must branch on it (``compare``, ``register``)."""
+
+    CLASS_INDICES = "class indices"
+    PROBABILITIES = "probabilities in [0, 1]"
+    SIGNS = "labels in {-1, +1}"
+    REAL = "real values"
+    BOXES = "boxes"
+    EMBEDDINGS = "embeddings"
+    DISTRIBUTION = "a distribution"
+    SEQUENCE = "label sequences"
+    NONE = "none"
+    OTHER = "other"
+
+
 @dataclass
 class Example:
     """Valid inputs for a loss, made by a declaration's ``examples`` function.
@@ -89,7 +108,8 @@ class LossSpec:
         module: The ``nn.Module`` twin (``la.nn.<Module>``), if any.
         tasks: Keys of :data:`TASKS`.
         input_kind: What the first argument is (``"logits"``, ``"probabilities"``...).
-        target_kind: What the target is (``"class indices"``, ``"binary labels"``...).
+        target_kind: What the target is, in words (``"class indices"``, ``"binary labels"``...).
+        target_type: The kind of target as a :class:`TargetKind` (what code branches on).
         formula: The unreduced loss in LaTeX.
         summary: One line for tables (defaults to the docstring's first line).
         references: Papers and docs (authors, title, venue, year, link).
@@ -101,8 +121,8 @@ class LossSpec:
         mean_of_none: Whether ``reduction="mean"`` equals ``reduction="none"`` then ``.mean()``
             for unweighted examples.
         same_shape: Positions of two arguments that must have exactly the same shape.
-        reference: An independent implementation (e.g. ``torch.nn.functional``) with the same
-            call signature, checked on the examples.
+        oracle: An independent implementation (e.g. ``torch.nn.functional``) with the same
+            call signature, checked on the examples by the contract.
         curve: How to draw it (:data:`CURVES`), or ``None``.
         twice_differentiable: Whether second derivatives exist almost everywhere (boosting).
         compile: Whether ``torch.compile(fullgraph=True)`` is expected to capture it.
@@ -126,6 +146,7 @@ class LossSpec:
     input_kind: str
     target_kind: str
     formula: str
+    target_type: TargetKind = field(default_factory=lambda: TargetKind.OTHER)
     examples: ExampleFactory | None = None
     module: type[nn.Module] | None = None
     summary: str = ""
@@ -136,7 +157,7 @@ class LossSpec:
     reductions: tuple[str, ...] = ("none", "mean", "sum")
     mean_of_none: bool = True
     same_shape: tuple[int, int] | None = None
-    reference: Callable[..., Any] | None = None
+    oracle: Callable[..., Any] | None = None
     curve: str | None = None
     twice_differentiable: bool = False
     compile: bool = True
@@ -299,6 +320,125 @@ def register(
         return obj
 
     return decorator
+
+
+_REFERENCES = re.compile(r"^References:\s*$")
+
+
+def parse_references(doc: str | None) -> tuple[str, ...]:
+    r"""The entries of a Google-style docstring's ``References:`` section, one per paragraph.
+
+    Each entry becomes one line of text; an RST link ```Title <url>`_`` becomes ``Title, url``.
+
+    Examples:
+        >>> doc = "Loss.\n\nReferences:\n    A. Author, `A Title <https://x.org/1>`_, 2020.\n"
+        >>> parse_references(doc)
+        ('A. Author, A Title, https://x.org/1, 2020.',)
+    """
+    lines = inspect.cleandoc(doc or "").splitlines()
+    start = next((i for i, line in enumerate(lines) if _REFERENCES.match(line)), None)
+    if start is None:
+        return ()
+    entries: list[list[str]] = [[]]
+    for line in lines[start + 1 :]:
+        if line and not line.startswith(" "):  # the next section
+            break
+        text = line.strip()
+        if not text:
+            if entries[-1]:
+                entries.append([])
+            continue
+        entries[-1].append(text)
+    joined = (" ".join(entry) for entry in entries if entry)
+    return tuple(re.sub(r"`([^`<]+?)\s*<([^>]+)>`_", r"\1, \2", entry) for entry in joined)
+
+
+def _reductions_of(options: Any) -> tuple[str, ...]:
+    """The choices of a loss's ``reduction`` annotation (``()`` without the option)."""
+    if "reduction" not in options.defaults:
+        return ()
+    return tuple(str(c) for c in options.choices("reduction")) or ("none", "mean", "sum")
+
+
+@dataclass(frozen=True, init=False)
+class Family:
+    """The declaration fields a family of losses shares, stated once per file.
+
+    Each loss adds only what is its own at its ``def`` with :meth:`loss`; a field given there
+    overrides the family's. The name comes from the function, the references from its
+    docstring's ``References:`` section, the reductions from its ``reduction`` annotation.
+
+    Examples:
+        >>> from lossatlas._catalog import Family
+        >>> family = Family(tasks=("regression",), input_kind="predictions",
+        ...                 target_kind="real values")
+        >>> family.fields["tasks"]
+        ('regression',)
+    """
+
+    fields: Mapping[str, Any]
+
+    def __init__(self, **fields: Any) -> None:
+        unknown = set(fields) - set(LossSpec.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown declaration fields {sorted(unknown)}")
+        object.__setattr__(self, "fields", dict(fields))
+
+    def derive(self, **changes: Any) -> Family:
+        """A family with some fields changed (a sub-family within one file)."""
+        return Family(**{**self.fields, **changes})
+
+    def loss(self, **fields: Any) -> Callable[[_F], _F]:
+        """Decorator at a loss's ``def``: checks its options at every call and declares it."""
+
+        def decorator(function: _F) -> _F:
+            from lossatlas._options import validator
+
+            options = validator(function)
+            checked = _with_option_checks(function, options)
+            merged = {**self.fields, **fields}
+            merged.setdefault("references", parse_references(function.__doc__))
+            merged.setdefault("reductions", _reductions_of(options))
+            merged["properties"] = frozenset(merged.get("properties", ()))
+            merged["references"] = tuple(merged["references"])
+            declare(LossSpec(name=function.__name__, function=checked, **merged))
+            return checked
+
+        return decorator
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _with_option_checks(function: _F, options: Any) -> _F:
+    """``function`` with its keyword options checked against their annotations at every call."""
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        options(kwargs)
+        return function(*args, **kwargs)
+
+    checked.__lossatlas_options__ = options  # type: ignore[attr-defined]
+    return checked  # type: ignore[return-value]
+
+
+def options_of(function: Callable[..., Any]) -> Any:
+    """The :class:`lossatlas._options.Validator` of a declared loss (built if not declared)."""
+    options = getattr(function, "__lossatlas_options__", None)
+    if options is None:
+        from lossatlas._options import validator
+
+        options = validator(function)
+    return options
+
+
+def attach_module(function: Callable[..., Any], module: type[nn.Module]) -> None:
+    """Record ``module`` as the twin of the declared loss ``function`` (called by the twin)."""
+    for name, spec in _CATALOG.items():
+        if spec.function is function:
+            _CATALOG[name] = dataclasses.replace(spec, module=module)
+            return
+    raise ValueError(f"{getattr(function, '__name__', function)!r} is not a declared loss")
 
 
 def unregister(name: str) -> None:

@@ -1,39 +1,58 @@
 """The base of every ``nn.Module`` twin: a thin wrapper over a functional.
 
-A twin stores the functional's keyword options, registers tensor-valued options (class weights,
-``pos_weight``, priors) as buffers so ``.to(device)`` and ``state_dict()`` carry them, checks
-the options once at construction (fail at step 0, not step 10 000), shows them in ``repr`` and
-never changes itself in ``forward``.
+A stateless twin is two lines; its constructor is derived from the functional's keyword options
+(same names, defaults, annotations and checks)::
+
+    class FocalLoss(LossModule, functional=focal_loss):
+        '''Module form of :func:`lossatlas.focal_loss`; a per-class ``alpha`` is a buffer.'''
+
+A twin stores the options, registers tensor-valued ones (class weights, ``pos_weight``, priors;
+a sequence given for an option that takes a tensor becomes one) as buffers so ``.to(device)``
+and ``state_dict()`` carry them, checks them once at construction (fail at step 0, not step
+10 000), shows them in ``repr`` and never changes itself in ``forward``. Twins that hold real
+state (learned class centres, running counts) write their own ``__init__`` and call
+``super().__init__(**options)``. Static types come from the generated stub ``lossatlas/nn.pyi``
+(``python scripts/generate_stubs.py``), which spells out each derived constructor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+import inspect
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Union
 
 import torch
 from torch import Tensor, nn
 
-from lossatlas._reduction import check_reduction
+from lossatlas._catalog import attach_module, options_of
 
 
 class LossModule(nn.Module):
     """Module form of a functional loss; subclasses set :attr:`functional`.
 
-    Subclasses are one-liners::
+    Subclasses name their functional in the class statement and need no body but a
+    docstring::
 
-        class CrossEntropyLoss(LossModule):
-            functional = staticmethod(cross_entropy)
-
-            def __init__(self, *, weight=None, ignore_index=-100, reduction="mean"):
-                super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction)
+        class CrossEntropyLoss(LossModule, functional=cross_entropy):
+            '''Module form of :func:`lossatlas.cross_entropy`.'''
     """
 
     functional: ClassVar[Callable[..., Any]]
-    #: Called with the options at construction; raises on a bad value.
+    # Transitional (removed when every family is migrated): hand-written twins' checks.
     check_options: ClassVar[Callable[..., None] | None] = None
-    #: The reductions the functional accepts.
     reductions: ClassVar[tuple[str, ...]] = ("none", "mean", "sum")
+
+    def __init_subclass__(cls, functional: Callable[..., Any] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if functional is None:
+            return
+        cls.functional = staticmethod(functional)
+        if "__init__" not in cls.__dict__:
+            cls.__init__ = _derived_init(cls, functional)  # type: ignore[method-assign]
+            setattr(cls, "__lossatlas_derived__", True)  # noqa: B010 (read by the stub generator)
+        attach_module(functional, cls)
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
@@ -44,7 +63,9 @@ class LossModule(nn.Module):
         check = type(self).check_options
         if check is not None:
             check(**options)
-        elif "reduction" in options:
+        elif "reduction" in options and "__lossatlas_options__" not in vars(type(self).functional):
+            from lossatlas._reduction import check_reduction
+
             check_reduction(options["reduction"], type(self).reductions)
         for name, value in options.items():
             if isinstance(value, Tensor):
@@ -73,6 +94,39 @@ class LossModule(nn.Module):
             else:
                 parts.append(f"{name}={value!r}")
         return ", ".join(parts)
+
+
+def _derived_init(cls: type[LossModule], functional: Callable[..., Any]) -> Callable[..., None]:
+    """A constructor with ``functional``'s keyword options: same names, defaults and checks."""
+    options = options_of(functional)
+    tensor_options = {name for name, hint in options.hints.items() if _takes_tensor(hint)}
+    owner = f"{cls.__name__}()"
+
+    def __init__(self: LossModule, **given: Any) -> None:
+        values = options.bind(given, owner=owner)
+        for name in tensor_options:
+            value = values[name]
+            if isinstance(value, Sequence) and not isinstance(value, str):
+                values[name] = torch.tensor([float(v) for v in value])
+        LossModule.__init__(self, **values)
+
+    params = [
+        p
+        for p in inspect.signature(functional).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [self_param, *params], return_annotation=None
+    )
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__doc__ = f"Build the module; the options are those of ``{functional.__name__}``."
+    return __init__
+
+
+def _takes_tensor(hint: Any) -> bool:
+    arms = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else ()
+    return Tensor in arms
 
 
 def as_option_tensor(value: Any, *, like: Tensor | None = None) -> Tensor | None:

@@ -205,6 +205,19 @@ def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
         )
 
 
+def check_broadcasts_to(name: str, value: Tensor, input: Tensor) -> None:
+    """Raise unless ``value`` broadcasts to ``input``'s shape without changing it (weights)."""
+    try:
+        shape = torch.broadcast_shapes(value.shape, input.shape)
+    except RuntimeError:
+        shape = None
+    if shape != input.shape:
+        raise ValueError(
+            f"{name} must broadcast to the input's shape {tuple(input.shape)} without changing "
+            f"it, got {tuple(value.shape)}"
+        )
+
+
 def check_shape(name: str, value: Tensor, expected: tuple[int | None, ...], what: str = "") -> None:
     """Raise unless ``value.shape`` matches ``expected`` (``None`` is any size)."""
     ok = value.dim() == len(expected) and all(

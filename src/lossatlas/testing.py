@@ -7,8 +7,9 @@ a message naming the loss.
 Examples:
     >>> import lossatlas as la
     >>> from lossatlas.testing import check_loss
-    >>> check_loss(la.get("mse_loss"), compile=False)  # the checks that did not apply, if any
-    {}
+    >>> skipped = check_loss(la.get("mse_loss"), compile=False)  # the checks that did not apply
+    >>> "check_reference" in skipped  # mse_loss declares torch's F.mse_loss as its oracle
+    False
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lossatlas._catalog import Example, LossSpec
+from lossatlas._catalog import Example, LossSpec, options_of
 
 
 class NotApplicable(Exception):
@@ -240,13 +241,13 @@ def check_no_mutation(spec: LossSpec) -> None:
 
 def check_reference(spec: LossSpec, example: Example | None = None) -> None:
     """Every reduction equals the declared independent reference (float64, rtol 1e-6)."""
-    if spec.reference is None:
+    if spec.oracle is None:
         raise NotApplicable("declares no independent reference implementation")
     example = example or spec.make_example()
     for reduction in spec.reductions:
         if reduction == "batchmean" and "batchmean" not in _reference_reductions(spec):
             continue
-        expected = spec.reference(*example.args, **example.kwargs, reduction=reduction)
+        expected = spec.oracle(*example.args, **example.kwargs, reduction=reduction)
         actual = _as_tensor(_call(spec, example, reduction=reduction))
         _close(actual, expected, f"{spec.name}: {reduction} vs reference")
 
@@ -286,6 +287,42 @@ def check_properties(spec: LossSpec, *, seed: int, batch: int, scale: float) -> 
     check_reductions(spec, example)
 
 
+def check_option_constraints(spec: LossSpec) -> None:
+    """Every constrained option rejects values just outside its constraint (and NaN).
+
+    The values come from the option's annotation (:mod:`lossatlas._options`); each must raise a
+    ``ValueError`` or ``TypeError`` naming the option, from the functional and from the module
+    twin's constructor.
+    """
+    if not hasattr(spec.function, "__lossatlas_options__"):
+        raise NotApplicable("its options are not checked from its signature (a user function)")
+    options = options_of(spec.function)
+    bad = {name: options.invalid_values(name) for name in options.checks}
+    bad = {name: values for name, values in bad.items() if values}
+    if not bad:
+        raise NotApplicable("has no constrained options")
+    example = spec.make_example()
+    for name, values in bad.items():
+        for value in values:
+            kwargs = {**example.kwargs, name: value}
+            for where, call in (
+                ("functional", lambda kw=kwargs: spec.function(*example.args, **kw)),
+                *(
+                    [("module", lambda kw=kwargs: spec.module(**kw))]  # type: ignore[misc]
+                    if spec.module is not None
+                    else []
+                ),
+            ):
+                try:
+                    call()
+                except (TypeError, ValueError) as error:
+                    assert name in str(error), (
+                        f"{spec.name} ({where}): {name}={value!r} raised without naming it: {error}"
+                    )
+                else:
+                    raise AssertionError(f"{spec.name} ({where}): {name}={value!r} accepted")
+
+
 ALL_CHECKS: tuple[Callable[[LossSpec], None], ...] = (
     check_signature,
     check_reductions,
@@ -297,6 +334,7 @@ ALL_CHECKS: tuple[Callable[[LossSpec], None], ...] = (
     check_empty,
     check_no_mutation,
     check_reference,
+    check_option_constraints,
 )
 
 

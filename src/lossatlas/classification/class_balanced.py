@@ -316,7 +316,7 @@ declare(
         references=(_CUI_2019,),
         properties=frozenset({"non_negative"}),
         examples=_long_tail,
-        reference=_official_softmax,
+        oracle=_official_softmax,
         curve="class-logit",
     )
 )

@@ -17,6 +17,7 @@ from lossatlas._catalog import Example, LossSpec, declare
 from lossatlas._module import LossModule
 from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
+    check_broadcasts_to,
     check_class_indices,
     check_class_weight,
     check_floating,
@@ -416,7 +417,7 @@ def binary_cross_entropy_with_logits(
     _check_binary_pair(input, target, weight)
     if pos_weight is not None:
         check_floating("pos_weight", pos_weight)
-        _check_broadcasts_to("pos_weight", pos_weight, input)
+        check_broadcasts_to("pos_weight", pos_weight, input)
     check_probabilities("target", target)
     dtype = compute_dtype(input, target, weight, pos_weight)
     loss = F.binary_cross_entropy_with_logits(
@@ -429,25 +430,13 @@ def binary_cross_entropy_with_logits(
     return reduce_loss(loss, reduction)
 
 
-def _check_broadcasts_to(name: str, value: Tensor, input: Tensor) -> None:
-    try:
-        shape = torch.broadcast_shapes(value.shape, input.shape)
-    except RuntimeError:
-        shape = None
-    if shape != input.shape:
-        raise ValueError(
-            f"{name} must broadcast to the input's shape {tuple(input.shape)} without changing "
-            f"it, got {tuple(value.shape)}"
-        )
-
-
 def _check_binary_pair(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
     if weight is not None:
         check_floating("weight", weight)
-        _check_broadcasts_to("weight", weight, input)
+        check_broadcasts_to("weight", weight, input)
 
 
 # --------------------------------------------------------------------------- modules
@@ -583,7 +572,7 @@ declare(
         references=_CE_REFS,
         properties=frozenset({"non_negative"}),
         examples=_class_logits,
-        reference=F.cross_entropy,
+        oracle=F.cross_entropy,
         curve="class-logit",
         twice_differentiable=True,
     )
@@ -600,7 +589,7 @@ declare(
         formula=r"-w_{y} x_{y}",
         references=_CE_REFS[1:],
         examples=_class_log_probs,
-        reference=F.nll_loss,
+        oracle=F.nll_loss,
     )
 )
 
@@ -638,7 +627,7 @@ declare(
         examples=_binary_probs,
         perfect=_binary_perfect,
         same_shape=(0, 1),
-        reference=F.binary_cross_entropy,
+        oracle=F.binary_cross_entropy,
     )
 )
 
@@ -655,7 +644,7 @@ declare(
         properties=frozenset({"non_negative"}),
         examples=_binary_logits,
         same_shape=(0, 1),
-        reference=F.binary_cross_entropy_with_logits,
+        oracle=F.binary_cross_entropy_with_logits,
         curve="binary-logit",
         twice_differentiable=True,
     )

@@ -20,15 +20,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import NonNegative, UnitInterval, check_value
+from lossatlas._reduction import Reduction, check_reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
+    check_broadcasts_to,
     check_class_indices,
     check_floating,
     check_in_range,
     check_index_target,
-    check_number,
     check_probabilities,
     check_same_shape,
     describe,
@@ -38,7 +39,6 @@ from lossatlas.classification._fused_focal import (
     sigmoid_focal_values,
     softmax_focal_values,
 )
-from lossatlas.classification.cross_entropy import _check_broadcasts_to
 
 __all__ = [
     "balanced_binary_cross_entropy",
@@ -47,35 +47,17 @@ __all__ = [
     "focal_wrapper",
 ]
 
-_LIN_2017 = (
-    "T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollar, Focal Loss for Dense Object Detection, "
-    "ICCV 2017, https://arxiv.org/abs/1708.02002"
-)
-_TORCHVISION = (
-    "torchvision.ops.sigmoid_focal_loss: "
-    "https://pytorch.org/vision/main/generated/torchvision.ops.sigmoid_focal_loss.html"
-)
+
+# --------------------------------------------------------------------------- options
 
 
-# --------------------------------------------------------------------------- checks
-
-
-def check_gamma(gamma: Any) -> None:
-    """``gamma`` is a real number >= 0."""
-    check_number("gamma", gamma, low=0.0)
-
-
-def check_binary_alpha(alpha: Any) -> None:
-    """``alpha`` is ``None`` or a real number in [0, 1]."""
-    if alpha is not None:
-        check_number("alpha", alpha, low=0.0, high=1.0)
+#: ``None``, one number, or one weight per class.
+ClassAlpha = UnitInterval | Sequence[UnitInterval] | Tensor | None
 
 
 def check_class_alpha(alpha: Any) -> None:
-    """``alpha`` is ``None``, a real in [0, 1], or a 1-D sequence / floating tensor of them."""
-    if alpha is None or (isinstance(alpha, (int, float)) and not isinstance(alpha, bool)):
-        check_binary_alpha(alpha)
-        return
+    """A :data:`ClassAlpha`; a tensor must also be 1-D and floating with values in [0, 1]."""
+    check_value("alpha", alpha, ClassAlpha)
     if isinstance(alpha, Tensor):
         check_floating("alpha", alpha)
         if alpha.dim() != 1:
@@ -83,15 +65,6 @@ def check_class_alpha(alpha: Any) -> None:
                 f"alpha must be a 1-D tensor of per-class values, got {describe(alpha)}"
             )
         check_in_range("alpha", alpha, 0.0, 1.0, what="per-class weights")
-        return
-    if isinstance(alpha, Sequence) and not isinstance(alpha, str):
-        for i, value in enumerate(alpha):
-            check_number(f"alpha[{i}]", value, low=0.0, high=1.0)
-        return
-    raise TypeError(
-        f"alpha must be None, a number in [0, 1] or a sequence of per-class values, "
-        f"got {describe(alpha)}"
-    )
 
 
 def _class_alpha(alpha: Any, num_classes: int, like: Tensor) -> Tensor | None:
@@ -117,17 +90,90 @@ def _check_binary(input: Tensor, target: Tensor) -> None:
     check_same_shape("input", input, "target", target)
 
 
-# --------------------------------------------------------------------------- functionals
+# --------------------------------------------------------------------------- declarations
 
 
-def binary_focal_loss(
+def _torchvision_focal(
     input: Tensor,
     target: Tensor,
     *,
     alpha: float | None = 0.25,
     gamma: float = 2.0,
-    pos_weight: Tensor | None = None,
     reduction: str = "mean",
+) -> Tensor:
+    """The ``torchvision.ops.sigmoid_focal_loss`` formula in plain ops (independent reference)."""
+    p = torch.sigmoid(input)
+    ce = F.binary_cross_entropy_with_logits(input, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha is not None:
+        loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
+    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
+
+
+def _balanced_bce_reference(
+    input: Tensor, target: Tensor, *, alpha: float = 0.75, reduction: str = "mean"
+) -> Tensor:
+    """``(1 - alpha) * BCE(pos_weight=alpha / (1 - alpha))`` from torch."""
+    pos_weight = torch.tensor(alpha / (1.0 - alpha), dtype=input.dtype)
+    bce = F.binary_cross_entropy_with_logits(
+        input, target, pos_weight=pos_weight, reduction=reduction
+    )
+    return (1.0 - alpha) * bce
+
+
+def _binary_logits(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    logits = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
+    return Example((logits, ex.uniform(generator, batch, 3, dtype=dtype)))
+
+
+_NUM_CLASSES = 4
+
+
+def _class_logits(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    logits = ex.normal(generator, batch, _NUM_CLASSES, dtype=dtype, scale=scale)
+    target = ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)
+    alpha = torch.tensor([0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    return Example((logits, target), {"alpha": alpha})
+
+
+_BINARY = Family(
+    tasks=("binary", "multilabel", "imbalanced", "segmentation"),
+    input_kind="logits",
+    target_kind="probabilities in [0, 1]",
+    target_type=TargetKind.PROBABILITIES,
+    properties={"non_negative"},
+    examples=_binary_logits,
+    same_shape=(0, 1),
+    curve="binary-logit",
+)
+
+# --------------------------------------------------------------------------- functionals
+
+
+@_BINARY.loss(
+    tasks=("binary", "multilabel", "detection", "imbalanced", "segmentation"),
+    formula=r"-\alpha_t (1 - p_t)^{\gamma} \log p_t",
+    oracle=_torchvision_focal,
+    use_when="dense detection, rare positives among easy negatives",
+    peers={
+        "torchvision": "ops.sigmoid_focal_loss: same values; its default reduction is 'none'",
+        "kornia": "binary_focal_loss_with_logits: soft targets weighted term by term",
+        "MONAI": "FocalLoss(use_softmax=False): alpha=None by default, gamma=2",
+    },
+)
+def binary_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: UnitInterval | None = 0.25,
+    gamma: NonNegative = 2.0,
+    pos_weight: Tensor | None = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Sigmoid focal loss on logits (Lin et al. 2017), equal to torchvision's.
 
@@ -179,14 +225,14 @@ def binary_focal_loss(
     References:
         T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollar, `Focal Loss for Dense Object
         Detection <https://arxiv.org/abs/1708.02002>`_, ICCV 2017.
+
+        torchvision.ops.sigmoid_focal_loss,
+        https://pytorch.org/vision/main/generated/torchvision.ops.sigmoid_focal_loss.html
     """
-    check_reduction(reduction)
-    check_gamma(gamma)
-    check_binary_alpha(alpha)
     _check_binary(input, target)
     if pos_weight is not None:
         check_floating("pos_weight", pos_weight)
-        _check_broadcasts_to("pos_weight", pos_weight, input)
+        check_broadcasts_to("pos_weight", pos_weight, input)
     check_probabilities("target", target)
     dtype = compute_dtype(input, target, pos_weight)
     a1, a0 = (1.0, 1.0) if alpha is None else (float(alpha), 1.0 - float(alpha))
@@ -204,12 +250,18 @@ def binary_focal_loss(
     return reduce_loss(loss, reduction, denominator=input.numel())
 
 
+@_BINARY.loss(
+    formula=r"-[\alpha\, t \log \sigma(x) + (1 - \alpha)(1 - t) \log(1 - \sigma(x))]",
+    oracle=_balanced_bce_reference,
+    use_when="class imbalance without focusing; alpha from class frequencies",
+    peers={"torch": "F.binary_cross_entropy_with_logits(pos_weight=a/(1-a)) times (1 - a)"},
+)
 def balanced_binary_cross_entropy(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float = 0.75,
-    reduction: str = "mean",
+    alpha: UnitInterval = 0.75,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Alpha-balanced BCE on logits: ``alpha`` on positives, ``1 - alpha`` on negatives.
 
@@ -249,8 +301,6 @@ def balanced_binary_cross_entropy(
         T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollar, `Focal Loss for Dense Object
         Detection <https://arxiv.org/abs/1708.02002>`_, ICCV 2017, section 3.1.
     """
-    check_reduction(reduction)
-    check_number("alpha", alpha, low=0.0, high=1.0)
     _check_binary(input, target)
     check_probabilities("target", target)
     dtype = compute_dtype(input, target)
@@ -268,14 +318,29 @@ def balanced_binary_cross_entropy(
     return reduce_loss(loss, reduction, denominator=input.numel())
 
 
+@_BINARY.loss(
+    tasks=("multiclass", "detection", "imbalanced", "segmentation"),
+    target_kind="class indices",
+    target_type=TargetKind.CLASS_INDICES,
+    formula=r"-\alpha_{y} (1 - p_{y})^{\gamma} \log p_{y},\ p = \operatorname{softmax}(x)",
+    examples=_class_logits,
+    same_shape=None,
+    curve="class-logit",
+    oracle=None,
+    use_when="multi-class with hard, rare classes; dense prediction",
+    peers={
+        "kornia": "focal_loss: its mean also divides by C; alpha a number as here",
+        "MONAI": "FocalLoss(use_softmax=True): alpha on the background class differs",
+    },
+)
 def focal_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float | Sequence[float] | Tensor | None = None,
-    gamma: float = 2.0,
+    alpha: ClassAlpha = None,
+    gamma: NonNegative = 2.0,
     ignore_index: int = -100,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Softmax focal loss on logits over dim 1, per element, with ``ignore_index``.
 
@@ -326,8 +391,6 @@ def focal_loss(
         T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollar, `Focal Loss for Dense Object
         Detection <https://arxiv.org/abs/1708.02002>`_, ICCV 2017.
     """
-    check_reduction(reduction)
-    check_gamma(gamma)
     check_class_alpha(alpha)
     check_floating("input", input)
     if input.dim() < 2:
@@ -367,8 +430,8 @@ class FocalWrapper(nn.Module):
         reduction: str | None = None,
     ) -> None:
         super().__init__()
-        check_gamma(gamma)
-        check_binary_alpha(alpha)
+        check_value("gamma", gamma, NonNegative)
+        check_value("alpha", alpha, UnitInterval | None)
         own = getattr(loss_fn, "reduction", None) if isinstance(loss_fn, nn.Module) else None
         if reduction is None:
             reduction = own if isinstance(own, str) and own in ("mean", "sum", "none") else "mean"
@@ -441,9 +504,9 @@ class FocalWrapper(nn.Module):
 def focal_wrapper(
     loss_fn: nn.Module | Callable[..., Tensor],
     *,
-    gamma: float = 1.5,
-    alpha: float | None = 0.25,
-    reduction: str | None = None,
+    gamma: NonNegative = 1.5,
+    alpha: UnitInterval | None = 0.25,
+    reduction: Reduction | None = None,
 ) -> FocalWrapper:
     r"""Turn an element-wise BCE-type loss on logits into its focal form (YOLO's ``FocalLoss``).
 
@@ -489,153 +552,13 @@ def focal_wrapper(
 # --------------------------------------------------------------------------- modules
 
 
-class BinaryFocalLoss(LossModule):
+class BinaryFocalLoss(LossModule, functional=binary_focal_loss):
     """Module form of :func:`lossatlas.binary_focal_loss`; ``pos_weight`` is a buffer."""
 
-    functional = staticmethod(binary_focal_loss)
 
-    def __init__(
-        self,
-        *,
-        alpha: float | None = 0.25,
-        gamma: float = 2.0,
-        pos_weight: Tensor | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        check_binary_alpha(alpha)
-        check_gamma(gamma)
-        super().__init__(alpha=alpha, gamma=gamma, pos_weight=pos_weight, reduction=reduction)
-
-
-class BalancedBinaryCrossEntropyLoss(LossModule):
+class BalancedBinaryCrossEntropyLoss(LossModule, functional=balanced_binary_cross_entropy):
     """Module form of :func:`lossatlas.balanced_binary_cross_entropy`."""
 
-    functional = staticmethod(balanced_binary_cross_entropy)
 
-    def __init__(self, *, alpha: float = 0.75, reduction: str = "mean") -> None:
-        check_number("alpha", alpha, low=0.0, high=1.0)
-        super().__init__(alpha=alpha, reduction=reduction)
-
-
-class FocalLoss(LossModule):
+class FocalLoss(LossModule, functional=focal_loss):
     """Module form of :func:`lossatlas.focal_loss`; a per-class ``alpha`` is a buffer."""
-
-    functional = staticmethod(focal_loss)
-
-    def __init__(
-        self,
-        *,
-        alpha: float | Sequence[float] | Tensor | None = None,
-        gamma: float = 2.0,
-        ignore_index: int = -100,
-        reduction: str = "mean",
-    ) -> None:
-        check_class_alpha(alpha)
-        check_gamma(gamma)
-        if alpha is not None and not isinstance(alpha, (int, float, Tensor)):
-            alpha = torch.tensor([float(a) for a in alpha])
-        super().__init__(alpha=alpha, gamma=gamma, ignore_index=ignore_index, reduction=reduction)
-
-
-# --------------------------------------------------------------------------- declarations
-
-
-def _torchvision_focal(
-    input: Tensor,
-    target: Tensor,
-    *,
-    alpha: float | None = 0.25,
-    gamma: float = 2.0,
-    reduction: str = "mean",
-) -> Tensor:
-    """The ``torchvision.ops.sigmoid_focal_loss`` formula in plain ops (independent reference)."""
-    p = torch.sigmoid(input)
-    ce = F.binary_cross_entropy_with_logits(input, target, reduction="none")
-    p_t = p * target + (1 - p) * (1 - target)
-    loss = ce * (1 - p_t) ** gamma
-    if alpha is not None:
-        loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
-    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
-
-
-def _balanced_bce_reference(
-    input: Tensor, target: Tensor, *, alpha: float = 0.75, reduction: str = "mean"
-) -> Tensor:
-    """``(1 - alpha) * BCE(pos_weight=alpha / (1 - alpha))`` from torch."""
-    pos_weight = torch.tensor(alpha / (1.0 - alpha), dtype=input.dtype)
-    bce = F.binary_cross_entropy_with_logits(
-        input, target, pos_weight=pos_weight, reduction=reduction
-    )
-    return (1.0 - alpha) * bce
-
-
-def _binary_logits(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
-    return Example((logits, ex.uniform(generator, batch, 3, dtype=dtype)))
-
-
-_NUM_CLASSES = 4
-
-
-def _class_logits(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, _NUM_CLASSES, dtype=dtype, scale=scale)
-    target = ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)
-    alpha = torch.tensor([0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
-    return Example((logits, target), {"alpha": alpha})
-
-
-declare(
-    LossSpec(
-        name="binary_focal_loss",
-        function=binary_focal_loss,
-        module=BinaryFocalLoss,
-        tasks=("binary", "multilabel", "detection", "imbalanced", "segmentation"),
-        input_kind="logits",
-        target_kind="probabilities in [0, 1]",
-        formula=r"-\alpha_t (1 - p_t)^{\gamma} \log p_t",
-        references=(_LIN_2017, _TORCHVISION),
-        properties=frozenset({"non_negative"}),
-        examples=_binary_logits,
-        same_shape=(0, 1),
-        reference=_torchvision_focal,
-        curve="binary-logit",
-    )
-)
-
-declare(
-    LossSpec(
-        name="balanced_binary_cross_entropy",
-        function=balanced_binary_cross_entropy,
-        module=BalancedBinaryCrossEntropyLoss,
-        tasks=("binary", "multilabel", "imbalanced", "segmentation"),
-        input_kind="logits",
-        target_kind="probabilities in [0, 1]",
-        formula=r"-[\alpha\, t \log \sigma(x) + (1 - \alpha)(1 - t) \log(1 - \sigma(x))]",
-        references=(_LIN_2017,),
-        properties=frozenset({"non_negative"}),
-        examples=_binary_logits,
-        same_shape=(0, 1),
-        reference=_balanced_bce_reference,
-        curve="binary-logit",
-    )
-)
-
-declare(
-    LossSpec(
-        name="focal_loss",
-        function=focal_loss,
-        module=FocalLoss,
-        tasks=("multiclass", "detection", "imbalanced", "segmentation"),
-        input_kind="logits",
-        target_kind="class indices",
-        formula=r"-\alpha_{y} (1 - p_{y})^{\gamma} \log p_{y},\ p = \operatorname{softmax}(x)",
-        references=(_LIN_2017,),
-        properties=frozenset({"non_negative"}),
-        examples=_class_logits,
-        curve="class-logit",
-    )
-)

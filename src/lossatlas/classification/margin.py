@@ -852,7 +852,7 @@ declare(
         r"\log(1 + e^{-y f})",
         properties=frozenset({"non_negative"}),
         twice_differentiable=True,
-        reference=F.soft_margin_loss,
+        oracle=F.soft_margin_loss,
     )
 )
 declare(
@@ -882,7 +882,7 @@ declare(
         properties=frozenset({"non_negative"}),
         examples=_sign_scores,
         same_shape=(0, 1),
-        reference=F.soft_margin_loss,
+        oracle=F.soft_margin_loss,
         twice_differentiable=True,
     )
 )
@@ -902,7 +902,7 @@ declare(
         properties=frozenset({"non_negative"}),
         examples=_multilabel_logits,
         same_shape=(0, 1),
-        reference=F.multilabel_soft_margin_loss,
+        oracle=F.multilabel_soft_margin_loss,
         twice_differentiable=True,
     )
 )
@@ -922,7 +922,7 @@ declare(
         properties=frozenset({"non_negative"}),
         examples=_padded_labels,
         same_shape=(0, 1),
-        reference=F.multilabel_margin_loss,
+        oracle=F.multilabel_margin_loss,
     )
 )
 declare(
@@ -942,6 +942,6 @@ declare(
         ),
         properties=frozenset({"non_negative"}),
         examples=_class_scores,
-        reference=F.multi_margin_loss,
+        oracle=F.multi_margin_loss,
     )
 )

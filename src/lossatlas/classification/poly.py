@@ -179,7 +179,7 @@ declare(
         references=(_LENG_2022,),
         properties=frozenset({"non_negative"}),
         examples=_class_logits,
-        reference=_paper_poly1,
+        oracle=_paper_poly1,
         curve="class-logit",
         twice_differentiable=True,
     )

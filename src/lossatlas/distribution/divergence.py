@@ -297,7 +297,7 @@ declare(
         perfect=_kl_perfect,
         reductions=KL_REDUCTIONS,
         same_shape=(0, 1),
-        reference=_torch_kl_div,
+        oracle=_torch_kl_div,
         twice_differentiable=True,
     )
 )

@@ -623,7 +623,7 @@ declare(
         ),
         properties=frozenset({"non_negative"}),
         examples=_examples,
-        reference=_reference,
+        oracle=_reference,
         # The fused kernel computes first derivatives only; double backward raises.
         twice_differentiable=False,
     )

@@ -585,7 +585,7 @@ declare(
         examples=_score_pairs,
         perfect=_ranked_pairs,
         same_shape=(0, 1),
-        reference=F.margin_ranking_loss,
+        oracle=F.margin_ranking_loss,
     )
 )
 
@@ -601,7 +601,7 @@ declare(
         references=(f"torch.nn.HingeEmbeddingLoss, {_TORCH_DOCS}HingeEmbeddingLoss.html",),
         examples=_distances,
         same_shape=(0, 1),
-        reference=F.hinge_embedding_loss,
+        oracle=F.hinge_embedding_loss,
     )
 )
 
@@ -620,7 +620,7 @@ declare(
         examples=_embedding_pairs,
         perfect=_aligned_pairs,
         same_shape=(0, 1),
-        reference=F.cosine_embedding_loss,
+        oracle=F.cosine_embedding_loss,
     )
 )
 
@@ -646,7 +646,7 @@ declare(
         examples=_triplets,
         perfect=_separated_triplets,
         same_shape=(0, 1),
-        reference=F.triplet_margin_loss,
+        oracle=F.triplet_margin_loss,
     )
 )
 
@@ -668,6 +668,6 @@ declare(
         examples=_triplets,
         perfect=_separated_triplets,
         same_shape=(0, 1),
-        reference=F.triplet_margin_with_distance_loss,
+        oracle=F.triplet_margin_with_distance_loss,
     )
 )

@@ -262,7 +262,7 @@ declare(
         ),
         examples=_poisson_example,
         same_shape=(0, 1),
-        reference=F.poisson_nll_loss,
+        oracle=F.poisson_nll_loss,
         twice_differentiable=True,
     )
 )
@@ -284,7 +284,7 @@ declare(
         ),
         examples=_gaussian_example,
         same_shape=(0, 1),
-        reference=F.gaussian_nll_loss,
+        oracle=F.gaussian_nll_loss,
         twice_differentiable=True,
     )
 )

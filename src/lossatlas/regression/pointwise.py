@@ -466,7 +466,7 @@ declare(
         examples=residual_example,
         perfect=residual_perfect,
         same_shape=(0, 1),
-        reference=F.mse_loss,
+        oracle=F.mse_loss,
         curve="residual",
         twice_differentiable=True,
     )
@@ -488,7 +488,7 @@ declare(
         examples=residual_example,
         perfect=residual_perfect,
         same_shape=(0, 1),
-        reference=F.l1_loss,
+        oracle=F.l1_loss,
         curve="residual",
     )
 )
@@ -511,7 +511,7 @@ declare(
         examples=residual_example,
         perfect=residual_perfect,
         same_shape=(0, 1),
-        reference=F.smooth_l1_loss,
+        oracle=F.smooth_l1_loss,
         curve="residual",
     )
 )
@@ -531,7 +531,7 @@ declare(
         examples=residual_example,
         perfect=residual_perfect,
         same_shape=(0, 1),
-        reference=F.huber_loss,
+        oracle=F.huber_loss,
         curve="residual",
     )
 )

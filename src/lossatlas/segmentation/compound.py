@@ -20,7 +20,7 @@ from lossatlas._module import LossModule
 from lossatlas._reduction import check_reduction
 from lossatlas._validation import check_bool, check_number, index_target
 from lossatlas.classification.cross_entropy import cross_entropy
-from lossatlas.classification.focal import check_class_alpha, check_gamma, focal_loss
+from lossatlas.classification.focal import check_class_alpha, focal_loss
 from lossatlas.compose import LossParts, weighted_sum
 from lossatlas.segmentation._overlap import check_overlap_options
 from lossatlas.segmentation.dice import dice_loss, seg_examples, seg_perfect
@@ -81,7 +81,7 @@ def check_dice_focal_options(
     _check_compound(
         reduction, {"lambda_dice": lambda_dice, "lambda_focal": lambda_focal}, **options
     )
-    check_gamma(gamma)
+    check_number("gamma", gamma, low=0.0)
     check_class_alpha(alpha)
 
 

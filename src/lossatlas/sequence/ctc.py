@@ -361,7 +361,7 @@ declare(
         mean_of_none=False,
         # Inputs of different kinds and shapes ((T, N, C), (N, S), lengths): no same-shape pair.
         same_shape=None,
-        reference=F.ctc_loss,
+        oracle=F.ctc_loss,
         # torch's CTC kernel (aten._ctc_loss) has an output whose shape depends on the target
         # lengths' values, so Dynamo cannot capture it in one graph: F.ctc_loss itself fails
         # under fullgraph=True. Compiling with graph breaks works (tests/test_ctc.py).
