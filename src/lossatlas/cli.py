@@ -18,7 +18,7 @@ import lossatlas as la
 from lossatlas._catalog import TASKS, LossSpec
 from lossatlas.docs import example_lines, markdown_table
 from lossatlas.lab.command import DEFAULT_TASK
-from lossatlas.lab.tasks import TASKS as LAB_TASKS
+from lossatlas.lab.tasks import COMPARE_TASKS
 
 console = Console()
 
@@ -168,7 +168,7 @@ def plot_command(
 @click.option(
     "--task",
     "task_name",
-    type=click.Choice(list(LAB_TASKS)),
+    type=click.Choice(list(COMPARE_TASKS)),
     help=f"The task (default {DEFAULT_TASK}; with --data, inferred from the target).",
 )
 @click.option(
@@ -178,10 +178,18 @@ def plot_command(
 )
 @click.option("--target", help="The column of --data to predict.")
 @click.option("--losses", help="Comma-separated candidates or catalog names (default: all).")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    help="Seeds, each one block of the paired test (default 8; 3 with --quick).",
+)
 @click.option("--epochs", type=click.IntRange(min=1), help="Training epochs (default: per task).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, mps...")
-@click.option("--quick", is_flag=True, help="Less data and few epochs: a first look in seconds.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="A smoke run: 3 seeds of fully trained models, too few for a verdict.",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -194,7 +202,7 @@ def compare_command(
     data: Path | None,
     target: str | None,
     losses: str | None,
-    seeds: int,
+    seeds: int | None,
     epochs: int | None,
     device: str,
     quick: bool,
@@ -202,8 +210,10 @@ def compare_command(
 ) -> None:
     """Train a small model with each candidate loss and report which one wins on the task.
 
-    Every loss is trained over several seeds; the table shows each metric's mean ± std, and a
-    winner is named only where its interval does not overlap the runner-up's.
+    Every loss is trained under the same seeds; a seed is one block (the same split, initial
+    weights and batch order for every loss), so the losses are compared seed by seed with an
+    exact sign-flip test, Holm-corrected. A winner is named only when it is significantly
+    better than every other loss; otherwise the top group and the one to start with.
 
     \b
     Tasks (embedded data, nothing downloaded):

@@ -13,7 +13,8 @@ from typing import Any
 import click
 import torch
 
-from lossatlas.lab.data import DataError, Dataset, load_csv, split_tabular
+from lossatlas.lab.data import DataError, load_csv
+from lossatlas.lab.describe import own_data_task
 from lossatlas.lab.tasks import Task, get_task
 
 __all__ = ["DEFAULT_TASK", "compare_cli", "parse_params", "plot_cli"]
@@ -99,8 +100,8 @@ def _device(name: str) -> torch.device:
 
 def _resolve_task(
     task_name: str | None, data: Path | None, target: str | None, notes: list[str]
-) -> tuple[Task, Any]:
-    """The task and, with ``--data``, a ``load(seed)`` over the CSV file."""
+) -> tuple[Task, dict[str, Any] | None]:
+    """The task and, with ``--data``, the description of the CSV file."""
     if data is None:
         if target is not None:
             raise click.UsageError("--target names a column of --data FILE.csv; give --data too")
@@ -119,19 +120,12 @@ def _resolve_task(
         except DataError as error:
             raise click.ClickException(str(error)) from None
     notes += [str(w.message) for w in caught]
-    task = get_task(_TASK_FOR_KIND[table.kind])
-    cache: dict[int, Dataset] = {}
-
-    def load(seed: int) -> Dataset:
-        if seed not in cache:
-            try:
-                cache[seed] = split_tabular(table, seed)
-            except DataError as error:
-                raise click.ClickException(str(error)) from None
-        return cache[seed]
-
-    load(0)  # split errors (a class too small to split) before any training
-    return task, load
+    task, facts = own_data_task(get_task(_TASK_FOR_KIND[table.kind]), table)
+    try:
+        task.load(0)  # split errors (a class too small to split) before any training
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+    return task, facts
 
 
 def compare_cli(
@@ -141,7 +135,7 @@ def compare_cli(
     data: Path | None,
     target: str | None,
     losses: str | None,
-    seeds: int,
+    seeds: int | None,
     epochs: int | None,
     device: str,
     quick: bool,
@@ -157,19 +151,33 @@ def compare_cli(
         TimeRemainingColumn,
     )
 
-    from lossatlas.lab.compare import run_comparison
-    from lossatlas.lab.report import heading, rich_table, verdict_lines, write_report
+    from lossatlas.lab.compare import DEFAULT_SEEDS, QUICK_SEEDS, run_comparison
+    from lossatlas.lab.report import (
+        below_chance,
+        heading,
+        headline,
+        rich_table,
+        verdict_lines,
+        write_report,
+    )
 
     torch_device = _device(device)
     notes: list[str] = []
-    task, load = _resolve_task(task_name, data, target, notes)
+    task, facts = _resolve_task(task_name, data, target, notes)
     names = [n.strip() for n in losses.split(",") if n.strip()] if losses else None
+    n_seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else DEFAULT_SEEDS)
     for note in notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
-    console.print(
-        f"[bold]lossatlas compare[/bold] {task.name}: {task.description}"
-        + (f" ({data})" if data else "")
-    )
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    console.print(f"[bold]lossatlas compare[/bold] {task.name}: {task.description}")
+    if facts is not None:
+        for line in facts["lines"]:
+            console.print(f"  {line}", highlight=False)
+    if quick:
+        console.print(
+            f"[yellow]smoke run[/yellow] (--quick): {n_seeds} seeds of fully trained models; it "
+            "checks that every loss runs and shows rough numbers, it is not a verdict",
+            highlight=False,
+        )
     columns = (
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -183,11 +191,10 @@ def compare_cli(
             comparison = run_comparison(
                 task,
                 losses=names,
-                seeds=seeds,
+                seeds=n_seeds,
                 epochs=epochs,
                 device=torch_device,
                 quick=quick,
-                load=load,
                 progress=progress,
             )
         except DataError as error:
@@ -195,6 +202,7 @@ def compare_cli(
         except ValueError as error:
             raise click.ClickException(str(error)) from None
     comparison.notes[:0] = notes
+    comparison.describe = facts
     if not comparison.candidates:
         for skip in comparison.skipped:
             console.print(f"[yellow]skipped[/yellow] {skip['candidate']}: {skip['reason']}")
@@ -204,6 +212,9 @@ def compare_cli(
     console.print(rich_table(comparison))
     for line in verdict_lines(comparison):
         console.print(f"  {line}", highlight=False)
+    console.print(f"\n[bold]Verdict:[/bold] {headline(comparison)}", highlight=False)
+    for warning in below_chance(comparison):
+        console.print(f"[red]warning:[/red] {warning.text}", highlight=False)
     for skip in comparison.skipped:
         console.print(
             f"[yellow]skipped[/yellow] {skip['candidate']} ({skip['loss']}): {skip['reason']}",

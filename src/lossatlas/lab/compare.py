@@ -1,18 +1,27 @@
-"""The training loop of ``lossatlas compare``: every candidate loss x seed x epoch.
+"""The runs of ``lossatlas compare``: every candidate loss x seed, one seed being one block.
 
-For each seed the task's data are built once (split, subsampling and corruption depend on the
-seed), so every loss under that seed sees the same data and starts from the same initial
-weights; runs are deterministic for a seed on a given device. The fused loss kernels run
+**A seed is a block.** Under seed ``s`` every candidate gets the same data split
+(``task.load(s)``), the same initial weights (``torch.manual_seed(s)`` right before
+``task.make_model``) and the same batches in the same order (a generator seeded with ``s`` that
+nothing else draws from). Each run records fingerprints of the three (:func:`run_one`'s
+``"block"``) and :func:`run_comparison` checks that they agree across the candidates of a seed,
+so the per-seed differences that :mod:`lossatlas.lab.stats` tests are differences between losses
+and nothing else.
+
+:func:`run_one` is one training run as a plain function -- ``(task, candidate, seed, config)`` in,
+a JSON-safe result dict out -- so it can be shipped to a worker process; the decision
+(:func:`lossatlas.lab.stats.decide`) is a pure function of those dicts. The fused loss kernels run
 uncompiled here (``lossatlas.fused(False)``: the same values), since compiling them would take
-longer than these small runs, and torch uses one intra-op thread. Each run trains the task's small
-model with AdamW, records the mean training loss (and its parts, for composite losses) per
-epoch in a :class:`~lossatlas.LossHistory`, and evaluates the task's metrics on the test split.
+longer than these small runs, and torch uses one intra-op thread (the models are tiny).
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,53 +31,91 @@ from torch import Tensor, nn
 from lossatlas._catalog import LossSpec, catalog, get
 from lossatlas._fused import fused
 from lossatlas.compose import LossParts
+from lossatlas.lab.adapters import Candidate, generic_candidate
 from lossatlas.lab.data import Dataset
-from lossatlas.lab.tasks import Candidate, Task, generic_candidate
+from lossatlas.lab.identical import Merged, merge_identical
+from lossatlas.lab.tasks import Task
 from lossatlas.monitor import LossHistory
 
-__all__ = ["Comparison", "RunResult", "resolve_candidates", "run_comparison"]
+__all__ = [
+    "DEFAULT_SEEDS",
+    "QUICK_SEEDS",
+    "Comparison",
+    "RunConfig",
+    "resolve_candidates",
+    "run_comparison",
+    "run_one",
+]
+
+#: Seeds of a full run: enough for the exact paired test to name a winner among up to 7
+#: candidates (see :func:`lossatlas.lab.stats.seeds_needed`).
+DEFAULT_SEEDS = 8
+#: Seeds of ``--quick``, a smoke run: fully trained models, too few seeds for a verdict.
+QUICK_SEEDS = 3
 
 
-@dataclass
-class RunResult:
-    """One training run: a candidate loss under one seed.
+@dataclass(frozen=True)
+class RunConfig:
+    """The settings of one run (plain values, so a run can be shipped to another process).
 
     Attributes:
-        candidate: The candidate's key.
-        loss: Its catalog name.
-        seed: The seed.
-        metrics: Test metrics (empty if the run diverged).
-        history: Mean training loss (and parts) per epoch; step = epoch.
-        seconds: Wall time of the run.
-        status: ``"ok"`` or ``"diverged"`` (a non-finite loss stopped it).
-        message: What happened, for a diverged run.
+        epochs: Training epochs.
+        device: A torch device string.
     """
 
-    candidate: str
-    loss: str
-    seed: int
-    metrics: dict[str, float]
-    history: LossHistory
-    seconds: float
-    status: str = "ok"
-    message: str = ""
+    epochs: int
+    device: str = "cpu"
 
 
 @dataclass
 class Comparison:
-    """Everything a report needs: the task, the settings, the runs and what was skipped."""
+    """Everything a report needs: the task, the settings, the runs and what was skipped.
+
+    Attributes:
+        task: The task.
+        config: The settings, for the report.
+        candidates: The candidates that ran, in the task's order of familiarity.
+        runs: The per-run result dicts of :func:`run_one`.
+        skipped: Candidates that could not run, with why.
+        data: The summary of each seed's data.
+        notes: What was done along the way (dropped rows, diverged runs...).
+        merged: Kept candidate key -> the candidates found identical to it (not run again).
+        describe: With your own data, what it looks like (see :mod:`lossatlas.lab.describe`).
+    """
 
     task: Task
     config: dict[str, Any]
     candidates: list[Candidate]
-    runs: list[RunResult] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     data: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    merged: dict[str, list[Merged]] = field(default_factory=dict)
+    describe: dict[str, Any] | None = None
 
-    def results(self, candidate: str) -> list[RunResult]:
-        """The finished (not diverged) runs of a candidate, in seed order."""
-        return [r for r in self.runs if r.candidate == candidate and r.status == "ok"]
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds, in order."""
+        return list(self.config["seeds"])
+
+    def table(self, metric: str) -> dict[str, list[float]]:
+        """Candidate key -> the metric under each seed (``nan`` where the run did not finish)."""
+        out: dict[str, list[float]] = {}
+        for candidate in self.candidates:
+            by_seed = {
+                r["seed"]: r["metrics"].get(metric, math.nan)
+                for r in self.runs
+                if r["candidate"] == candidate.key and r["status"] == "ok"
+            }
+            out[candidate.key] = [
+                math.nan if by_seed.get(s) is None else float(by_seed[s]) for s in self.seeds
+            ]
+        return out
+
+    def chance(self, metric: str) -> float | None:
+        """The metric's chance level, averaged over the seeds (``None`` if it has none)."""
+        values = [r["chance"][metric] for r in self.runs if metric in r.get("chance", {})]
+        return sum(values) / len(values) if values else None
 
 
 def _total(value: Any) -> Tensor:
@@ -79,6 +126,133 @@ def _total(value: Any) -> Tensor:
     return value
 
 
+@contextmanager
+def _lab_kernels() -> Iterator[None]:
+    """One intra-op thread and uncompiled fused kernels for the duration of a block."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with fused(False):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _digest(*tensors: Tensor) -> str:
+    hasher = hashlib.sha1()
+    for tensor in tensors:
+        hasher.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return hasher.hexdigest()[:16]
+
+
+def run_one(
+    task: Task,
+    candidate: Candidate,
+    seed: int,
+    config: RunConfig,
+    *,
+    data: Dataset | None = None,
+    on_epoch: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Train the task's model with one candidate loss under one seed; test it.
+
+    Args:
+        task: The task.
+        candidate: The candidate (its loss must be in the catalog of the process running this).
+        seed: The seed: the data split, the initial weights and the batch order.
+        config: Epochs and device.
+        data: ``task.load(seed)`` if already built (it is built otherwise).
+        on_epoch: Called after every epoch (a progress bar).
+
+    Returns:
+        A JSON-safe dict: ``candidate``, ``loss``, ``seed``, ``status`` (``"ok"``,
+        ``"diverged"`` -- a non-finite loss stopped it -- or ``"error"`` -- the loss could not
+        be called this way), ``message``, ``seconds``, ``metrics`` (test metrics, empty unless
+        ok), ``chance`` (each metric's chance level on this split), ``epoch_loss`` and
+        ``epoch_parts`` (mean training loss and parts per epoch), and ``block`` (fingerprints
+        of the data, the initial weights and the first epoch's batches).
+    """
+    start = time.perf_counter()
+    data = task.load(seed) if data is None else data
+    device = torch.device(config.device)
+    result: dict[str, Any] = {
+        "candidate": candidate.key,
+        "loss": candidate.loss,
+        "seed": seed,
+        "status": "ok",
+        "message": "",
+        "seconds": 0.0,
+        "metrics": {},
+        "chance": {m.key: float(m.chance(data)) for m in task.metrics if m.chance is not None},
+        "epoch_loss": [],
+        "epoch_parts": {},
+        "block": {"data": _digest(data.train.x, data.train.y, data.test.x, data.test.y)},
+    }
+    with _lab_kernels():
+        try:
+            _train(
+                task, candidate, get(candidate.loss), data, seed, config, device, result, on_epoch
+            )
+        except (TypeError, ValueError, RuntimeError, IndexError) as error:
+            # the loss could not be called this way (its signature or input contract differs
+            # from the adapter's)
+            result.update(status="error", message=f"{type(error).__name__}: {error}", metrics={})
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    return result
+
+
+def _train(
+    task: Task,
+    candidate: Candidate,
+    spec: LossSpec,
+    data: Dataset,
+    seed: int,
+    config: RunConfig,
+    device: torch.device,
+    result: dict[str, Any],
+    on_epoch: Callable[[], None] | None,
+) -> None:
+    torch.manual_seed(seed)
+    model = task.make_model(data).to(device)
+    result["block"]["init"] = _digest(*model.state_dict().values())
+    loss_fn = candidate.build(spec, data, device)
+    params = list(model.parameters())
+    if isinstance(loss_fn, nn.Module):
+        params += list(loss_fn.parameters())
+    optimizer = torch.optim.AdamW(params, lr=task.lr, weight_decay=task.weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    batches = hashlib.sha1()
+    model.train()
+    for epoch in range(config.epochs):
+        epoch_history = LossHistory()
+        for inputs, target in task.batches(data, generator, device):
+            if epoch == 0:
+                batches.update(target.cpu().contiguous().numpy().tobytes())
+            value = loss_fn(model(inputs), target)
+            total = _total(value)
+            if not torch.isfinite(total.detach()).all():
+                result["block"]["batches"] = batches.hexdigest()[:16]
+                result.update(
+                    status="diverged",
+                    message=f"loss became {float(total.detach()):g} at epoch {epoch + 1}",
+                )
+                return
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            epoch_history.record(value)
+        if epoch == 0:
+            result["block"]["batches"] = batches.hexdigest()[:16]
+        columns = epoch_history.columns
+        n = len(epoch_history)
+        result["epoch_loss"].append(sum(columns["total"]) / n)
+        for name in epoch_history.part_names:
+            result["epoch_parts"].setdefault(name, []).append(sum(columns[name]) / n)
+        if on_epoch is not None:
+            on_epoch()
+    result["metrics"] = task.evaluate(model, data, device)
+
+
 def resolve_candidates(
     task: Task, losses: Sequence[str] | None = None
 ) -> tuple[list[tuple[Candidate, LossSpec]], list[dict[str, str]]]:
@@ -86,22 +260,26 @@ def resolve_candidates(
 
     Args:
         task: The task.
-        losses: Candidate keys or catalog names to keep (default: every candidate). A catalog
-            name that is not one of the task's candidates is compared with
-            :func:`~lossatlas.lab.tasks.generic_candidate` if it carries the task's catalog task.
+        losses: Candidate keys or catalog names to keep (default: the task's default set, in
+            the task's order). A catalog name that is not one of the task's candidates is
+            compared with :func:`~lossatlas.lab.adapters.generic_candidate` if it carries the
+            task's catalog task; the task's own candidates keep the task's order (of
+            familiarity), the others follow in the order given.
 
     Raises:
         ValueError: For a name that is neither a candidate nor a suitable catalog loss.
     """
     names = {spec.name for spec in catalog()}
     chosen: list[Candidate] = []
+    extra: list[Candidate] = []
     if losses is None:
-        chosen = list(task.candidates)
+        chosen = [c for c in task.candidates if task.defaults is None or c.key in task.defaults]
     else:
+        picked: set[str] = set()
         for name in losses:
             matches = [c for c in task.candidates if name in (c.key, c.loss)]
             if matches:
-                chosen += [c for c in matches if c not in chosen]
+                picked.update(c.key for c in matches)
                 continue
             if name not in names:
                 keys = ", ".join(c.key for c in task.candidates)
@@ -117,7 +295,9 @@ def resolve_candidates(
                     f"{task.catalog_task} losses"
                     + (" through its own adapters" if task.kind == "metric" else "")
                 )
-            chosen.append(generic_candidate(spec, task.kind))
+            if all(c.key != name for c in extra):
+                extra.append(generic_candidate(spec, task.kind))
+        chosen = [c for c in task.candidates if c.key in picked] + extra
     resolved, skipped = [], []
     for candidate in chosen:
         if candidate.loss in names:
@@ -133,80 +313,31 @@ def resolve_candidates(
     return resolved, skipped
 
 
-def _train_run(
-    task: Task,
-    candidate: Candidate,
-    spec: LossSpec,
-    data: Dataset,
-    seed: int,
-    epochs: int,
-    device: torch.device,
-    on_epoch: Callable[[], None],
-) -> RunResult:
-    start = time.perf_counter()
-    torch.manual_seed(seed)
-    model = task.make_model(data).to(device)
-    loss_fn = candidate.build(spec, data, device)
-    params = list(model.parameters())
-    if isinstance(loss_fn, nn.Module):
-        params += list(loss_fn.parameters())
-    optimizer = torch.optim.AdamW(params, lr=task.lr, weight_decay=task.weight_decay)
-    generator = torch.Generator().manual_seed(seed)
-    history = LossHistory()
-    model.train()
-    for epoch in range(epochs):
-        epoch_history = LossHistory()
-        for inputs, target in task.batches(data, generator, device):
-            value = loss_fn(model(inputs), target)
-            total = _total(value)
-            if not torch.isfinite(total.detach()).all():
-                return RunResult(
-                    candidate.key,
-                    spec.name,
-                    seed,
-                    {},
-                    history,
-                    time.perf_counter() - start,
-                    status="diverged",
-                    message=f"loss became {float(total.detach()):g} at epoch {epoch + 1}",
-                )
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            epoch_history.record(value)
-        columns = epoch_history.columns
-        mean_total = sum(columns["total"]) / len(epoch_history)
-        parts = {name: sum(columns[name]) / len(epoch_history) for name in epoch_history.part_names}
-        history.record(
-            LossParts(torch.tensor(mean_total), {k: torch.tensor(v) for k, v in parts.items()}),
-            step=epoch + 1,
-        )
-        on_epoch()
-    metrics = task.evaluate(model, data, device)
-    return RunResult(candidate.key, spec.name, seed, metrics, history, time.perf_counter() - start)
-
-
 def run_comparison(
     task: Task,
     *,
     losses: Sequence[str] | None = None,
-    seeds: int = 3,
+    seeds: int = DEFAULT_SEEDS,
     epochs: int | None = None,
     device: str | torch.device = "cpu",
     quick: bool = False,
-    load: Callable[[int], Dataset] | None = None,
+    merge: bool = True,
     progress: Any = None,
 ) -> Comparison:
     """Train the task's model with each candidate loss over ``seeds`` seeds.
 
+    Candidates that compute the same loss up to a positive factor on this task's inputs are
+    found first (:func:`~lossatlas.lab.identical.merge_identical`) and run once, as one row.
+
     Args:
-        task: The task (see :data:`lossatlas.lab.tasks.TASKS`).
-        losses: Candidate keys or catalog names (default: all the task's candidates).
-        seeds: Number of seeds (0 .. seeds-1).
-        epochs: Training epochs (default: the task's, or its quick setting with ``quick``).
+        task: The task (see :data:`lossatlas.lab.tasks.COMPARE_TASKS`).
+        losses: Candidate keys or catalog names (default: the task's candidates).
+        seeds: Number of seeds (0 .. seeds-1), each one block of the paired design.
+        epochs: Training epochs (default: the task's).
         device: Where to train.
-        quick: Smaller data and few epochs (for tests and a first look).
-        load: ``load(seed) -> Dataset`` to use instead of the task's embedded data.
+        quick: Marks the run as a smoke run in the report (the caller picks fewer seeds; the
+            models are trained exactly as in a full run).
+        merge: Whether to merge identical candidates.
         progress: A ``rich.progress.Progress`` to report to (one step per epoch).
 
     Returns:
@@ -214,91 +345,95 @@ def run_comparison(
 
     Raises:
         ValueError: For ``seeds < 1``, ``epochs < 1`` or an unknown loss name.
+        RuntimeError: If the candidates of a seed did not share its block (a bug).
     """
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
-    n_epochs = epochs if epochs is not None else (task.quick_epochs if quick else task.epochs)
+    n_epochs = epochs if epochs is not None else task.epochs
     if n_epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {n_epochs}")
-    device = torch.device(device)
-    threads = torch.get_num_threads()
-    # the models are tiny: one intra-op thread is faster than several fighting over the cores
-    torch.set_num_threads(1)
-    try:
-        # compiling the fused kernels would cost more than these small runs (same values)
-        with fused(False):
-            return _run(task, losses, seeds, n_epochs, device, quick, load, progress)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(
-    task: Task,
-    losses: Sequence[str] | None,
-    seeds: int,
-    n_epochs: int,
-    device: torch.device,
-    quick: bool,
-    load: Callable[[int], Dataset] | None,
-    progress: Any,
-) -> Comparison:
+    config = RunConfig(epochs=n_epochs, device=str(torch.device(device)))
     resolved, skipped = resolve_candidates(task, losses)
-    config = {
-        "task": task.name,
-        "seeds": list(range(seeds)),
-        "epochs": n_epochs,
-        "batch_size": task.batch_size,
-        "optimizer": f"AdamW(lr={task.lr:g}, weight_decay={task.weight_decay:g})",
-        "device": str(device),
-        "quick": quick,
-        "losses": [c.key for c, _ in resolved],
-        "torch": torch.__version__,
-    }
-    comparison = Comparison(task, config, [c for c, _ in resolved], skipped=skipped)
-    datasets: dict[int, Dataset] = {}
+    datasets = {seed: task.load(seed) for seed in range(seeds)}
+    merged: dict[str, list[Merged]] = {}
+    if merge and len(resolved) > 1:
+        with _lab_kernels():
+            resolved, merged = merge_identical(task, resolved, datasets[0], seed=0)
+    comparison = Comparison(
+        task,
+        {
+            "task": task.name,
+            "seeds": list(range(seeds)),
+            "epochs": n_epochs,
+            "batch_size": task.batch_size,
+            "optimizer": f"AdamW(lr={task.lr:g}, weight_decay={task.weight_decay:g})",
+            "device": config.device,
+            "quick": quick,
+            "losses": [c.key for c, _ in resolved],
+            "torch": torch.__version__,
+        },
+        [c for c, _ in resolved],
+        skipped=skipped,
+        merged=merged,
+    )
     for seed in range(seeds):
-        datasets[seed] = load(seed) if load is not None else task.load(seed, quick)
         comparison.data.append({"seed": seed, **datasets[seed].summary()})
-    for note in datasets[0].notes:
-        comparison.notes.append(note)
+    comparison.notes += datasets[0].notes
 
-    total = len(resolved) * seeds * n_epochs
-    bar = progress.add_task("training", total=total) if progress is not None else None
+    bar = None
+    if progress is not None:
+        bar = progress.add_task("training", total=len(resolved) * seeds * n_epochs)
 
     def advance() -> None:
         if progress is not None:
             progress.advance(bar)
 
-    for candidate, spec in resolved:
+    for candidate, _ in resolved:
+        runs: list[dict[str, Any]] = []
         for seed in range(seeds):
             if progress is not None:
                 progress.update(bar, description=f"{candidate.key} · seed {seed}")
-            try:
-                result = _train_run(
-                    task, candidate, spec, datasets[seed], seed, n_epochs, device, advance
-                )
-            except (TypeError, ValueError, RuntimeError) as error:
-                # the loss could not be called this way (its signature or input contract
-                # differs from the adapter's): skip the candidate, say why
+            result = run_one(task, candidate, seed, config, data=datasets[seed], on_epoch=advance)
+            if progress is not None:
+                progress.advance(bar, n_epochs - len(result["epoch_loss"]))
+            if result["status"] == "error":
                 comparison.skipped.append(
                     {
                         "candidate": candidate.key,
-                        "loss": spec.name,
-                        "reason": f"{type(error).__name__}: {error}",
+                        "loss": candidate.loss,
+                        "reason": result["message"],
                     }
                 )
-                comparison.runs = [r for r in comparison.runs if r.candidate != candidate.key]
                 comparison.candidates.remove(candidate)
+                comparison.merged.pop(candidate.key, None)
                 if progress is not None:
-                    progress.advance(bar, (seeds - seed) * n_epochs)
+                    progress.advance(bar, (seeds - seed - 1) * n_epochs)
+                runs = []
                 break
-            comparison.runs.append(result)
-            if result.status != "ok":
+            if result["status"] == "diverged":
                 comparison.notes.append(
-                    f"{candidate.key} diverged under seed {seed}: {result.message}"
+                    f"{candidate.key} diverged under seed {seed}: {result['message']}"
                 )
-                if progress is not None:
-                    done = len(result.history)
-                    progress.advance(bar, n_epochs - done)
+            runs.append(result)
+        comparison.runs += runs
     comparison.config["losses"] = [c.key for c in comparison.candidates]
+    check_blocks(comparison.runs)
     return comparison
+
+
+def check_blocks(runs: Sequence[dict[str, Any]]) -> None:
+    """Check that every candidate under a seed saw the same data, initial weights and batches.
+
+    Raises:
+        RuntimeError: Naming the seed and what differed.
+    """
+    by_seed: dict[int, dict[str, Any]] = {}
+    for run in runs:
+        first = by_seed.setdefault(run["seed"], run)
+        for part in ("data", "init", "batches"):
+            mine, theirs = run["block"].get(part), first["block"].get(part)
+            if mine is not None and theirs is not None and mine != theirs:
+                raise RuntimeError(
+                    f"seed {run['seed']} is not one block: {run['candidate']} and "
+                    f"{first['candidate']} got different {part}"
+                )

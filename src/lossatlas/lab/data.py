@@ -172,7 +172,7 @@ def _split(x: np.ndarray, y: np.ndarray, idx: np.ndarray, y_dtype: torch.dtype) 
 
 
 def binary_imbalanced_digits(
-    seed: int, *, digit: int = 8, positive_fraction: float = 0.02, quick: bool = False
+    seed: int, *, digit: int = 8, positive_fraction: float = 0.02
 ) -> Dataset:
     """Digits as "is it a ``digit``?", positives subsampled to ``positive_fraction`` of the rows.
 
@@ -186,8 +186,6 @@ def binary_imbalanced_digits(
     negatives = np.flatnonzero(~positive)
     n_pos = max(6, round(positive_fraction / (1 - positive_fraction) * len(negatives)))
     keep = np.concatenate([rng.choice(np.flatnonzero(positive), n_pos, replace=False), negatives])
-    if quick:
-        keep = np.concatenate([keep[:n_pos], rng.choice(keep[n_pos:], 6 * 50, replace=False)])
     x, y = x[keep], positive[keep].astype(np.float32)
     train, val, test = _stratified_indices(y, (0.4, 0.2, 0.4), rng)
     return Dataset(
@@ -205,7 +203,7 @@ def binary_imbalanced_digits(
     )
 
 
-def longtail_digits(seed: int, *, imbalance_ratio: float = 50.0, quick: bool = False) -> Dataset:
+def longtail_digits(seed: int, *, imbalance_ratio: float = 50.0) -> Dataset:
     """Digits made long-tailed: class ``c`` keeps ``round(n_head * ratio^(-c/9))`` training images.
 
     ``n_head = ratio * n_tail`` with ``n_tail`` as large as the split allows, so the head
@@ -226,8 +224,6 @@ def longtail_digits(seed: int, *, imbalance_ratio: float = 50.0, quick: bool = F
         n_c = max(1, round(n_head * imbalance_ratio ** (-c / 9)))
         kept.append(train[y[train] == c][:n_c])
     train = rng.permutation(np.concatenate(kept))
-    if quick:
-        val, test = val[:100], test[:200]
     return Dataset(
         name="digits-longtail",
         description=(
@@ -242,7 +238,7 @@ def longtail_digits(seed: int, *, imbalance_ratio: float = 50.0, quick: bool = F
     )
 
 
-def outlier_diabetes(seed: int, *, outlier_fraction: float = 0.1, quick: bool = False) -> Dataset:
+def outlier_diabetes(seed: int, *, outlier_fraction: float = 0.1) -> Dataset:
     """Diabetes progression with ``outlier_fraction`` of the training targets corrupted.
 
     Corrupted targets are shifted up by 4 to 8 standard deviations of the clean targets (a
@@ -262,8 +258,6 @@ def outlier_diabetes(seed: int, *, outlier_fraction: float = 0.1, quick: bool = 
         n_out = round(outlier_fraction * len(idx))
         hit = rng.choice(idx, n_out, replace=False)
         noisy[hit] += rng.uniform(4.0, 8.0, n_out) * y.std()
-    if quick:
-        train = train[:120]
     center = float(np.median(noisy[train]))
     q75, q25 = np.percentile(noisy[train], [75, 25])
     scale = float((q75 - q25) / 1.349)
@@ -282,7 +276,7 @@ def outlier_diabetes(seed: int, *, outlier_fraction: float = 0.1, quick: bool = 
 
 
 def synthetic_segmentation(
-    seed: int, *, size: int = 32, n_train: int = 128, n_test: int = 96, quick: bool = False
+    seed: int, *, size: int = 32, n_train: int = 128, n_test: int = 96
 ) -> Dataset:
     """Images of discs (class 1) and squares (class 2) on Gaussian noise, background 0.
 
@@ -290,8 +284,6 @@ def synthetic_segmentation(
     brightness (1.0), plus noise of standard deviation 0.6, so the net must tell the classes
     apart by shape. The foreground is a few percent of the pixels.
     """
-    if quick:
-        size, n_train, n_test = 24, 32, 16
     generator = torch.Generator().manual_seed(seed)
     n_total = n_train + n_test + n_test // 2
     images = torch.randn(n_total, 1, size, size, generator=generator) * 0.6
@@ -331,14 +323,12 @@ def synthetic_segmentation(
     )
 
 
-def metric_digits(seed: int, *, quick: bool = False) -> Dataset:
+def metric_digits(seed: int) -> Dataset:
     """Digits for embeddings: 60/10/30 stratified split; recall@1 on the held-out 30 %."""
     digits = _sklearn_datasets().load_digits()
     rng = np.random.default_rng(seed)
     x, y = digits.data / 16.0, digits.target.astype(np.int64)
     train, val, test = _stratified_indices(y, (0.6, 0.1, 0.3), rng)
-    if quick:
-        train, test = train[:300], test[:200]
     return Dataset(
         name="digits-embedding",
         description="scikit-learn digits; embeddings judged by recall@1 on held-out samples",
@@ -365,7 +355,10 @@ class TabularData:
         kind: ``"binary"``, ``"multiclass"`` or ``"regression"``.
         class_names: The original target value of each class index (classification).
         source: The file.
-        notes: What was done (dropped rows, the inferred kind).
+        notes: What was done (dropped rows, dropped index columns, the inferred kind).
+        kind_reason: Why the target is of that kind ("integer target with 3 values").
+        rows_read: Data rows in the file (before dropping rows with empty cells).
+        dropped_columns: Columns dropped as row indices.
     """
 
     features: np.ndarray
@@ -376,6 +369,9 @@ class TabularData:
     class_names: list[str] | None
     source: str
     notes: list[str] = field(default_factory=list)
+    kind_reason: str = ""
+    rows_read: int = 0
+    dropped_columns: list[str] = field(default_factory=list)
 
 
 _MISSING = {"", "nan", "na", "n/a", "null", "none"}
@@ -434,12 +430,31 @@ def load_csv(path: str | os.PathLike[str], target: str, *, kind: Kind | None = N
                 f"{file.name} line {line} has {len(row)} cells, the header has {len(header)}"
             )
     t_col = header.index(target)
-    f_cols = [i for i in range(len(header)) if i != t_col]
+    notes = []
+    index_cols = [i for i in range(len(header)) if i != t_col and _is_row_index(header[i], body, i)]
+    for i in index_cols:
+        name = header[i] or "(unnamed)"
+        why = (
+            "an empty header, as pandas writes its index"
+            if not header[i].strip() or header[i].startswith("Unnamed: ")
+            else f"its values are the row numbers {body[0][i].strip()}..{body[-1][i].strip()}"
+        )
+        notes.append(
+            f"dropped column {name!r} of {file.name}: a row index ({why}), not a feature "
+            "(on sorted data it would give the label away)"
+        )
+    f_cols = [i for i in range(len(header)) if i != t_col and i not in index_cols]
     if not f_cols:
         raise DataError(f"{file.name} has no feature columns besides the target {target!r}")
 
+    body = [[c for j, c in enumerate(row) if j not in index_cols] for row in body]
+    kept = [i for i in range(len(header)) if i not in index_cols]
+    header_kept = [header[i] for i in kept]
+    t_col = header_kept.index(target)
+    f_cols = [j for j in range(len(header_kept)) if j != t_col]
+    dropped_names = [header[i] or "(unnamed)" for i in index_cols]
+    header = header_kept
     complete = [row for row in body if not any(_is_missing(cell) for cell in row)]
-    notes = []
     dropped = len(body) - len(complete)
     if dropped:
         message = f"dropped {dropped} of {len(body)} rows of {file.name} with an empty or NaN cell"
@@ -469,14 +484,29 @@ def load_csv(path: str | os.PathLike[str], target: str, *, kind: Kind | None = N
             f"target column {target!r} has a single value ({distinct[0]!r}) in every row; "
             "there is nothing to learn"
         )
+    integers = numeric and all(float(v).is_integer() for v in numbers if v is not None)
+    shown = ", ".join(repr(c) for c in distinct[:4]) + (", ..." if len(distinct) > 4 else "")
+    if not numeric:
+        reason = f"text target with {len(distinct)} values ({shown})"
+    elif len(distinct) == 2:
+        reason = f"numeric target with 2 values ({shown})"
+    elif integers and len(distinct) <= 10:
+        reason = f"integer target with {len(distinct)} values ({shown}), at most 10"
+    else:
+        what = "integer" if integers else "numeric"
+        reason = f"{what} target with {len(distinct)} distinct values"
     if kind is None:
         if not numeric or len(distinct) == 2:
             kind = "binary" if len(distinct) == 2 else "multiclass"
-        elif all(float(v).is_integer() for v in numbers if v is not None) and len(distinct) <= 10:
+        elif integers and len(distinct) <= 10:
             kind = "multiclass"
         else:
             kind = "regression"
-        notes.append(f"task inferred from the target {target!r}: {kind}")
+        reason += f" -> {kind}"
+        notes.append(f"task inferred from the target {target!r}: {kind} ({reason})")
+    else:
+        reason += f"; {kind} as asked (--task)"
+    extra = {"kind_reason": reason, "rows_read": len(body), "dropped_columns": dropped_names}
     if kind == "regression":
         if not numeric:
             bad = next(
@@ -488,7 +518,15 @@ def load_csv(path: str | os.PathLike[str], target: str, *, kind: Kind | None = N
             )
         values = np.asarray(numbers, dtype=np.float64)
         return TabularData(
-            features, values, [header[i] for i in f_cols], target, kind, None, str(file), notes
+            features,
+            values,
+            [header[i] for i in f_cols],
+            target,
+            kind,
+            None,
+            str(file),
+            notes,
+            **extra,  # type: ignore[arg-type]
         )
     if kind == "binary" and len(distinct) != 2:
         raise DataError(
@@ -500,8 +538,27 @@ def load_csv(path: str | os.PathLike[str], target: str, *, kind: Kind | None = N
     if kind == "binary":
         notes.append(f"positive class: {target} = {distinct[1]!r}")
     return TabularData(
-        features, labels, [header[i] for i in f_cols], target, kind, distinct, str(file), notes
+        features,
+        labels,
+        [header[i] for i in f_cols],
+        target,
+        kind,
+        distinct,
+        str(file),
+        notes,
+        **extra,  # type: ignore[arg-type]
     )
+
+
+def _is_row_index(name: str, body: list[list[str]], col: int) -> bool:
+    """An empty header (pandas' index) or the values ``0..n-1`` / ``1..n`` in order."""
+    if not name.strip() or name.startswith("Unnamed: "):
+        return True
+    values = [_to_float(row[col]) for row in body]
+    if any(v is None or not float(v).is_integer() for v in values) or len(values) < 3:
+        return False
+    start = values[0]
+    return start in (0.0, 1.0) and all(v == start + i for i, v in enumerate(values))
 
 
 def split_tabular(table: TabularData, seed: int) -> Dataset:
