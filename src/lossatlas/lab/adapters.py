@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lossatlas._catalog import LossSpec
+from lossatlas._catalog import LossSpec, TargetKind
 from lossatlas.lab.batching import PK_SAMPLES
 from lossatlas.lab.data import Dataset
 from lossatlas.lab.models import EMBEDDING_DIM
@@ -247,9 +247,10 @@ def output_and_target_forms(spec: LossSpec) -> tuple[OutputForm, TargetForm]:
     elif wants.startswith("prob"):
         output = "probabilities"
     target: TargetForm = "as is"
-    if "{-1, +1}" in spec.target_kind:
+    declared = getattr(spec, "target_type", TargetKind.OTHER)
+    if declared is TargetKind.SIGNS or "{-1, +1}" in spec.target_kind:
         target = "signs"
-    elif "torch.long" in spec.target_kind:
+    elif declared is TargetKind.CLASS_INDICES or "torch.long" in spec.target_kind:
         target = "long"
     return output, target
 
