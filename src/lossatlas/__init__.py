@@ -8,7 +8,7 @@ tensor(1.3133)
 Functional losses live at the top level (``la.focal_loss``), their ``nn.Module`` twins in
 :mod:`lossatlas.nn` (``la.nn.FocalLoss``), and every loss's declaration in the catalog
 (``la.catalog()``, ``la.get(name)``, ``la.for_task(task)``). Each family module's ``__all__``
-lists its public functionals; they are re-exported here.
+lists its public functionals; they are re-exported here by name, one import per family.
 """
 
 from lossatlas._catalog import (
@@ -38,43 +38,264 @@ from lossatlas.monitor import LossHistory
 from lossatlas.plot import loss_curve, plot_activation, plot_loss
 
 # Classification (binary, multi-label, multi-class, imbalance)
-from lossatlas.classification.cross_entropy import *
-from lossatlas.classification.focal import *
-from lossatlas.classification.poly import *
-from lossatlas.classification.class_balanced import *
-from lossatlas.classification.margin import *
-from lossatlas.classification.margin_softmax import *
+from lossatlas.classification.cross_entropy import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    label_smoothing_cross_entropy,
+    nll_loss,
+)
+from lossatlas.classification.focal import (
+    balanced_binary_cross_entropy,
+    binary_focal_loss,
+    focal_loss,
+    focal_wrapper,
+)
+from lossatlas.classification.poly import poly1_cross_entropy
+from lossatlas.classification.class_balanced import (
+    class_balanced_loss,
+    class_balanced_weights,
+)
+from lossatlas.classification.margin import (
+    exponential_loss,
+    hinge_loss,
+    logistic_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    perceptron_loss,
+    soft_margin_loss,
+    squared_hinge_loss,
+    zero_one_loss,
+)
+from lossatlas.classification.margin_softmax import (
+    arcface_logits,
+    arcface_loss,
+    cosface_logits,
+    cosface_loss,
+    sphereface_logits,
+    sphereface_loss,
+)
 
 # Regression and distributions
-from lossatlas.regression.pointwise import *
-from lossatlas.regression.quantile import *
-from lossatlas.regression.likelihood import *
-from lossatlas.distribution.divergence import *
+from lossatlas.regression.pointwise import (
+    huber_loss,
+    l1_loss,
+    log_cosh_loss,
+    mse_loss,
+    pseudo_huber_loss,
+    rmse_loss,
+    smooth_l1_loss,
+)
+from lossatlas.regression.quantile import (
+    mape_loss,
+    quantile_loss,
+    smape_loss,
+)
+from lossatlas.regression.likelihood import (
+    gaussian_nll_loss,
+    poisson_nll_loss,
+)
+from lossatlas.distribution.divergence import (
+    js_div,
+    kl_div,
+)
 
 # Ranking, embeddings, metric learning
-from lossatlas.ranking.embedding import *
-from lossatlas.ranking.contrastive import *
+from lossatlas.ranking.embedding import (
+    cosine_embedding_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+)
+from lossatlas.ranking.contrastive import (
+    contrastive_loss,
+    info_nce_loss,
+)
 
 # Segmentation
-from lossatlas.segmentation.dice import *
-from lossatlas.segmentation.tversky import *
-from lossatlas.segmentation.dsc import *
-from lossatlas.segmentation.lovasz import *
-from lossatlas.segmentation.compound import *
+from lossatlas.segmentation.dice import (
+    binary_dice_loss,
+    binary_jaccard_loss,
+    dice_loss,
+    jaccard_loss,
+)
+from lossatlas.segmentation.tversky import (
+    binary_focal_tversky_loss,
+    binary_tversky_loss,
+    focal_tversky_loss,
+    tversky_loss,
+)
+from lossatlas.segmentation.dsc import (
+    binary_dsc_loss,
+    dsc_loss,
+)
+from lossatlas.segmentation.lovasz import (
+    lovasz_hinge_loss,
+    lovasz_softmax_loss,
+)
+from lossatlas.segmentation.compound import (
+    dice_ce_loss,
+    dice_focal_loss,
+)
 
 # Detection
-from lossatlas.detection.boxes import *
-from lossatlas.detection.ssd import *
-from lossatlas.detection.iou import *
-from lossatlas.detection.ghm import *
+from lossatlas.detection.boxes import (
+    box_cxcywh_to_xyxy,
+    box_iou,
+    box_xyxy_to_cxcywh,
+    decode_boxes,
+    encode_boxes,
+    match_priors,
+)
+from lossatlas.detection.ssd import ssd_loss
+from lossatlas.detection.iou import (
+    ciou_loss,
+    diou_loss,
+    giou_loss,
+    iou_loss,
+)
+from lossatlas.detection.ghm import (
+    ghmc_loss,
+    ghmr_loss,
+)
 
 # Large vocabularies, sequences, generative models
-from lossatlas.language.sampled import *
-from lossatlas.language.linear_cross_entropy import *
-from lossatlas.sequence.ctc import *
-from lossatlas.generative.gan import *
-from lossatlas.generative.perceptual import *
+from lossatlas.language.sampled import (
+    nce_loss,
+    negative_sampling_loss,
+    sampled_softmax_loss,
+)
+from lossatlas.language.linear_cross_entropy import linear_cross_entropy
+from lossatlas.sequence.ctc import ctc_loss
+from lossatlas.generative.gan import (
+    gan_discriminator_loss,
+    gan_generator_loss,
+    gradient_penalty,
+    r1_penalty,
+)
+from lossatlas.generative.perceptual import perceptual_loss
 
 from lossatlas import nn
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "TASKS",
+    "CombinedLoss",
+    "Example",
+    "LossHistory",
+    "LossParts",
+    "LossSpec",
+    "Maxout",
+    "Swish",
+    "activation",
+    "arcface_logits",
+    "arcface_loss",
+    "balanced_binary_cross_entropy",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "binary_dice_loss",
+    "binary_dsc_loss",
+    "binary_focal_loss",
+    "binary_focal_tversky_loss",
+    "binary_jaccard_loss",
+    "binary_tversky_loss",
+    "box_cxcywh_to_xyxy",
+    "box_iou",
+    "box_xyxy_to_cxcywh",
+    "catalog",
+    "ciou_loss",
+    "class_balanced_loss",
+    "class_balanced_weights",
+    "combine",
+    "contrastive_loss",
+    "cosface_logits",
+    "cosface_loss",
+    "cosine_embedding_loss",
+    "cross_entropy",
+    "ctc_loss",
+    "decode_boxes",
+    "dice_ce_loss",
+    "dice_focal_loss",
+    "dice_loss",
+    "diou_loss",
+    "dsc_loss",
+    "encode_boxes",
+    "exponential_loss",
+    "focal_loss",
+    "focal_tversky_loss",
+    "focal_wrapper",
+    "for_task",
+    "fused",
+    "fused_enabled",
+    "gan_discriminator_loss",
+    "gan_generator_loss",
+    "gaussian_nll_loss",
+    "get",
+    "ghmc_loss",
+    "ghmr_loss",
+    "giou_loss",
+    "gradient_penalty",
+    "hardmax",
+    "hinge_embedding_loss",
+    "hinge_loss",
+    "huber_loss",
+    "info_nce_loss",
+    "iou_loss",
+    "jaccard_loss",
+    "js_div",
+    "kl_div",
+    "l1_loss",
+    "label_smoothing_cross_entropy",
+    "linear_cross_entropy",
+    "log_cosh_loss",
+    "logistic_loss",
+    "loss_curve",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
+    "mape_loss",
+    "margin_ranking_loss",
+    "match_priors",
+    "maxout",
+    "mse_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
+    "nce_loss",
+    "negative_sampling_loss",
+    "nll_loss",
+    "nn",
+    "perceptron_loss",
+    "perceptual_loss",
+    "plot_activation",
+    "plot_loss",
+    "poisson_nll_loss",
+    "poly1_cross_entropy",
+    "pseudo_huber_loss",
+    "quantile_loss",
+    "r1_penalty",
+    "reduce_loss",
+    "register",
+    "rmse_loss",
+    "sampled_softmax_loss",
+    "set_fused",
+    "set_value_checks",
+    "smape_loss",
+    "smooth_l1_loss",
+    "soft_margin_loss",
+    "sphereface_logits",
+    "sphereface_loss",
+    "squared_hinge_loss",
+    "ssd_loss",
+    "swish",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "tversky_loss",
+    "unregister",
+    "value_checks",
+    "value_checks_enabled",
+    "zero_one_loss",
+]
