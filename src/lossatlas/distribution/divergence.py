@@ -10,34 +10,86 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, ClassVar
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
-    check_bool,
     check_floating,
     check_in_range,
-    check_number,
     check_probabilities,
     check_same_shape,
 )
 
 __all__ = ["js_div", "kl_div"]
 
-KL_REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum", "batchmean")
+KLReduction = Literal["none", "mean", "sum", "batchmean"]
 _LOG2 = math.log(2.0)
+
+
+_NUM_CLASSES = 5
+
+
+def _log_probs(generator: torch.Generator, batch: int, dtype: torch.dtype, scale: float) -> Tensor:
+    logits = ex.normal(generator, batch, _NUM_CLASSES, dtype=torch.float64, scale=scale)
+    return torch.log_softmax(logits, dim=1).to(dtype)
+
+
+def _kl_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    input = _log_probs(generator, batch, dtype, scale)
+    return Example((input, ex.probability_rows(generator, batch, _NUM_CLASSES, dtype=dtype)))
+
+
+def _kl_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    target = ex.probability_rows(generator, batch, _NUM_CLASSES, dtype=dtype)
+    return Example((target.log(), target))
+
+
+def _js_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    # Both arguments as log-probabilities, so the harness can check the symmetry.
+    input = _log_probs(generator, batch, dtype, scale)
+    target = _log_probs(generator, batch, dtype, 1.0)
+    return Example((input, target), {"log_target": True}, grad_args=(0, 1))
+
+
+def _js_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    log_p = _log_probs(generator, batch, dtype, scale)
+    return Example((log_p.clone(), log_p), {"log_target": True}, grad_args=(0, 1))
+
+
+def _torch_kl_div(input: Tensor, target: Tensor, **options: Any) -> Tensor:
+    """``torch.nn.functional.kl_div`` without its warning about ``reduction="mean"``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return F.kl_div(input, target, **options)
+
+
+_DIVERGENCE = Family(
+    tasks=("distribution",),
+    input_kind="log-probabilities",
+    target_kind="probabilities (or log-probabilities)",
+    target_type=TargetKind.DISTRIBUTION,
+    same_shape=(0, 1),
+    twice_differentiable=True,
+)
 
 
 def _check_distribution_pair(input: Tensor, target: Tensor, *, log_target: bool) -> None:
     """Floating tensors of one shape; log-probabilities <= 0 and probabilities in [0, 1]."""
-    check_bool("log_target", log_target)
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
@@ -48,12 +100,21 @@ def _check_distribution_pair(input: Tensor, target: Tensor, *, log_target: bool)
         check_probabilities("target", target)
 
 
+@_DIVERGENCE.loss(
+    formula=r"p \left(\log p - x\right)",
+    properties={"zero_at_perfect"},
+    examples=_kl_example,
+    perfect=_kl_perfect,
+    oracle=_torch_kl_div,
+    use_when="match a target distribution (distillation, VAEs)",
+    peers={"torch": "F.kl_div: same values; torch's default reduction 'mean' is not the KL"},
+)
 def kl_div(
     input: Tensor,
     target: Tensor,
     *,
     log_target: bool = False,
-    reduction: str = "batchmean",
+    reduction: KLReduction = "batchmean",
 ) -> Tensor:
     r"""Kullback–Leibler divergence ``KL(target || input)``, input as log-probabilities.
 
@@ -101,10 +162,13 @@ def kl_div(
         tensor(0.4185)
 
     References:
-        S. Kullback and R. A. Leibler, "On Information and Sufficiency", The Annals of
-        Mathematical Statistics 22(1), 1951, https://doi.org/10.1214/aoms/1177729694
+        S. Kullback and R. A. Leibler, `On Information and Sufficiency
+        <https://doi.org/10.1214/aoms/1177729694>`_, The Annals of Mathematical Statistics
+        22(1), 1951.
+
+        torch.nn.functional.kl_div,
+        https://pytorch.org/docs/stable/generated/torch.nn.functional.kl_div.html
     """
-    check_reduction(reduction, KL_REDUCTIONS)
     _check_distribution_pair(input, target, log_target=log_target)
     dtype = compute_dtype(input, target)
     input, target = upcast(input, dtype), upcast(target, dtype)
@@ -117,16 +181,24 @@ def kl_div(
         keep = target > 0
     input = torch.where(keep, input, torch.zeros_like(input))
     loss = F.kl_div(input, target, reduction="none", log_target=log_target)
-    return reduce_loss(loss, reduction, allowed=KL_REDUCTIONS)
+    return reduce_loss(loss, reduction, allowed=("none", "mean", "sum", "batchmean"))
 
 
+@_DIVERGENCE.loss(
+    formula=r"\tfrac{1}{2} \mathrm{KL}(P \| M) + \tfrac{1}{2} \mathrm{KL}(Q \| M),"
+    r"\ M = \tfrac{1}{2}(P + Q)",
+    properties={"non_negative", "zero_at_perfect", "symmetric", "bounded"},
+    examples=_js_example,
+    perfect=_js_perfect,
+    use_when="a symmetric, bounded distance between distributions",
+)
 def js_div(
     input: Tensor,
     target: Tensor,
     *,
     dim: int = 1,
     log_target: bool = False,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Jensen–Shannon divergence between distributions along ``dim``, inputs as log-probabilities.
 
@@ -171,11 +243,10 @@ def js_div(
         tensor([0.0000, 0.6931])
 
     References:
-        J. Lin, "Divergence measures based on the Shannon entropy", IEEE Transactions on
-        Information Theory 37(1), 1991, https://doi.org/10.1109/18.61115
+        J. Lin, `Divergence measures based on the Shannon entropy
+        <https://doi.org/10.1109/18.61115>`_, IEEE Transactions on Information Theory 37(1),
+        1991.
     """
-    check_reduction(reduction)
-    check_number("dim", dim, integer=True)
     _check_distribution_pair(input, target, log_target=log_target)
     if input.dim() == 0 or not -input.dim() <= dim < input.dim():
         raise ValueError(
@@ -208,118 +279,9 @@ def js_div(
 # --------------------------------------------------------------------------- modules
 
 
-class KLDivLoss(LossModule):
+class KLDivLoss(LossModule, functional=kl_div):
     """Module form of :func:`lossatlas.kl_div` (default reduction ``"batchmean"``)."""
 
-    functional = staticmethod(kl_div)
-    reductions: ClassVar[tuple[str, ...]] = KL_REDUCTIONS
 
-    def __init__(self, *, log_target: bool = False, reduction: str = "batchmean") -> None:
-        check_bool("log_target", log_target)
-        super().__init__(log_target=log_target, reduction=reduction)
-
-
-class JSDivLoss(LossModule):
+class JSDivLoss(LossModule, functional=js_div):
     """Module form of :func:`lossatlas.js_div`."""
-
-    functional = staticmethod(js_div)
-
-    def __init__(self, *, dim: int = 1, log_target: bool = False, reduction: str = "mean") -> None:
-        check_number("dim", dim, integer=True)
-        check_bool("log_target", log_target)
-        super().__init__(dim=dim, log_target=log_target, reduction=reduction)
-
-
-# --------------------------------------------------------------------------- declarations
-
-_NUM_CLASSES = 5
-
-
-def _log_probs(generator: torch.Generator, batch: int, dtype: torch.dtype, scale: float) -> Tensor:
-    logits = ex.normal(generator, batch, _NUM_CLASSES, dtype=torch.float64, scale=scale)
-    return torch.log_softmax(logits, dim=1).to(dtype)
-
-
-def _kl_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    input = _log_probs(generator, batch, dtype, scale)
-    return Example((input, ex.probability_rows(generator, batch, _NUM_CLASSES, dtype=dtype)))
-
-
-def _kl_perfect(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    target = ex.probability_rows(generator, batch, _NUM_CLASSES, dtype=dtype)
-    return Example((target.log(), target))
-
-
-def _js_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    # Both arguments as log-probabilities, so the harness can check the symmetry.
-    input = _log_probs(generator, batch, dtype, scale)
-    target = _log_probs(generator, batch, dtype, 1.0)
-    return Example((input, target), {"log_target": True}, grad_args=(0, 1))
-
-
-def _js_perfect(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    log_p = _log_probs(generator, batch, dtype, scale)
-    return Example((log_p.clone(), log_p), {"log_target": True}, grad_args=(0, 1))
-
-
-def _torch_kl_div(input: Tensor, target: Tensor, **options: Any) -> Tensor:
-    """``torch.nn.functional.kl_div`` without its warning about ``reduction="mean"``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return F.kl_div(input, target, **options)
-
-
-declare(
-    LossSpec(
-        name="kl_div",
-        function=kl_div,
-        module=KLDivLoss,
-        tasks=("distribution",),
-        input_kind="log-probabilities",
-        target_kind="probabilities (or log-probabilities)",
-        formula=r"p \left(\log p - x\right)",
-        references=(
-            "S. Kullback and R. A. Leibler, On Information and Sufficiency, The Annals of "
-            "Mathematical Statistics 22(1), 1951, https://doi.org/10.1214/aoms/1177729694",
-            "torch.nn.functional.kl_div: "
-            "https://pytorch.org/docs/stable/generated/torch.nn.functional.kl_div.html",
-        ),
-        properties=frozenset({"zero_at_perfect"}),
-        examples=_kl_example,
-        perfect=_kl_perfect,
-        reductions=KL_REDUCTIONS,
-        same_shape=(0, 1),
-        oracle=_torch_kl_div,
-        twice_differentiable=True,
-    )
-)
-
-declare(
-    LossSpec(
-        name="js_div",
-        function=js_div,
-        module=JSDivLoss,
-        tasks=("distribution",),
-        input_kind="log-probabilities",
-        target_kind="probabilities (or log-probabilities)",
-        formula=r"\tfrac{1}{2} \mathrm{KL}(P \| M) + \tfrac{1}{2} \mathrm{KL}(Q \| M),"
-        r"\ M = \tfrac{1}{2}(P + Q)",
-        references=(
-            "J. Lin, Divergence measures based on the Shannon entropy, IEEE Transactions on "
-            "Information Theory 37(1), 1991, https://doi.org/10.1109/18.61115",
-        ),
-        properties=frozenset({"non_negative", "zero_at_perfect", "symmetric", "bounded"}),
-        examples=_js_example,
-        perfect=_js_perfect,
-        same_shape=(0, 1),
-        twice_differentiable=True,
-    )
-)

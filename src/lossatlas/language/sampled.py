@@ -22,21 +22,21 @@ already gathered (Mikolov et al. 2013).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind, options_of
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import Check, PositiveInt, check_value
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_class_indices,
     check_floating,
     check_integer,
-    check_number,
     check_same_shape,
     check_shape,
     describe,
@@ -44,35 +44,49 @@ from lossatlas._validation import (
 from lossatlas.language.samplers import (
     CandidateSampler,
     SampledCandidates,
+    check_sampler_name,
     log_uniform,
     resolve_sampler,
 )
 
 __all__ = ["nce_loss", "negative_sampling_loss", "sampled_softmax_loss"]
 
-_TF_REF = (
-    "TensorFlow, tf.nn.nce_loss and tf.nn.sampled_softmax_loss, "
-    "https://www.tensorflow.org/api_docs/python/tf/nn/sampled_softmax_loss"
-)
-_NCE_REFS = (
-    "M. Gutmann and A. Hyvärinen, Noise-contrastive estimation: A new estimation principle "
-    "for unnormalized statistical models, AISTATS 2010, "
-    "https://proceedings.mlr.press/v9/gutmann10a.html",
-    "TensorFlow, Candidate Sampling Algorithms Reference, "
-    "https://www.tensorflow.org/extras/candidate_sampling.pdf",
-    _TF_REF,
-)
-_SSM_REFS = (
-    "S. Jean, K. Cho, R. Memisevic and Y. Bengio, On Using Very Large Target Vocabulary for "
-    "Neural Machine Translation, ACL 2015, https://arxiv.org/abs/1412.2007",
-    "TensorFlow, Candidate Sampling Algorithms Reference, "
-    "https://www.tensorflow.org/extras/candidate_sampling.pdf",
-    _TF_REF,
-)
-_SGNS_REFS = (
-    "T. Mikolov, I. Sutskever, K. Chen, G. Corrado and J. Dean, Distributed Representations "
-    "of Words and Phrases and their Compositionality, NeurIPS 2013, "
-    "https://arxiv.org/abs/1310.4546",
+#: A sampler by name (``"log_uniform"``, ``"uniform"``).
+SamplerName = Annotated[str, Check(check_sampler_name, invalid=("bogus", "unigram"))]
+
+_VOCAB, _DIM, _NUM_TRUE, _NUM_SAMPLED = 12, 4, 2, 5
+
+
+def _sampled_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    # The sample is drawn once here and passed as sampled_values, so every call the harness
+    # makes with this example scores the same candidates (deterministic, compilable).
+    weight = ex.normal(generator, _VOCAB, _DIM, dtype=dtype)
+    bias = ex.normal(generator, _VOCAB, dtype=dtype)
+    hidden = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    labels = ex.class_indices(generator, batch, _NUM_TRUE, num_classes=_VOCAB)
+    sample = log_uniform(_VOCAB)(labels, _NUM_SAMPLED, generator=generator)
+    return Example((weight, bias, hidden, labels), {"sampled_values": sample}, grad_args=(0, 1, 2))
+
+
+def _sgns_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    center = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    context = ex.normal(generator, batch, _DIM, dtype=dtype)
+    negatives = ex.normal(generator, batch, 3, _DIM, dtype=dtype)
+    return Example((center, context, negatives), grad_args=(0, 1, 2))
+
+
+_SAMPLED = Family(
+    tasks=("language",),
+    input_kind="hidden activations with output embeddings",
+    target_kind="class indices (N, num_true)",
+    target_type=TargetKind.CLASS_INDICES,
+    properties={"non_negative"},
+    examples=_sampled_example,
+    twice_differentiable=True,
 )
 
 
@@ -199,19 +213,29 @@ def _sampled_logits(
 # --------------------------------------------------------------------------- functionals
 
 
+# The heads own their weight and bias, so their call (hidden, labels) differs from the
+# functional's (weight, bias, hidden, labels): the generic module == functional check cannot
+# build them from the example, and the declarations name no module. tests/test_sampled.py
+# checks NCELoss and SampledSoftmaxLoss against the functionals.
+@_SAMPLED.loss(
+    formula=r"\sum_t \mathrm{BCE}(z_{y_t}, \tfrac{1}{T}) + \sum_s \log(1 + e^{z_{k_s}}),"
+    r"\ z_k = h \cdot w_k + b_k - \log Q(k)",
+    use_when="huge vocabularies: train without the full softmax",
+    peers={"TensorFlow": "tf.nn.nce_loss: same targets (1/T) and log-Q correction"},
+)
 def nce_loss(
     weight: Tensor,
     bias: Tensor | None,
     hidden: Tensor,
     labels: Tensor,
     *,
-    num_sampled: int | None = None,
-    sampler: str | CandidateSampler = "log_uniform",
+    num_sampled: PositiveInt | None = None,
+    sampler: SamplerName | CandidateSampler = "log_uniform",
     remove_accidental_hits: bool = False,
     unique: bool = True,
     generator: torch.Generator | None = None,
     sampled_values: SampledCandidates | tuple[Tensor, ...] | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Noise-contrastive estimation loss over a sampled set of classes (``tf.nn.nce_loss``).
 
@@ -275,11 +299,16 @@ def nce_loss(
         tensor(2.9648)
 
     References:
-        M. Gutmann and A. Hyvärinen, "Noise-contrastive estimation: A new estimation
-        principle for unnormalized statistical models", AISTATS 2010,
-        https://proceedings.mlr.press/v9/gutmann10a.html; TensorFlow ``tf.nn.nce_loss``.
+        M. Gutmann and A. Hyvärinen, `Noise-contrastive estimation: A new estimation
+        principle for unnormalized statistical models
+        <https://proceedings.mlr.press/v9/gutmann10a.html>`_, AISTATS 2010.
+
+        TensorFlow, `Candidate Sampling Algorithms Reference
+        <https://www.tensorflow.org/extras/candidate_sampling.pdf>`_.
+
+        TensorFlow, tf.nn.nce_loss and tf.nn.sampled_softmax_loss,
+        https://www.tensorflow.org/api_docs/python/tf/nn/sampled_softmax_loss
     """
-    check_reduction(reduction)
     labels = _check_sampled_inputs(weight, bias, hidden, labels)
     sampled, true_count, sampled_count = _resolve_sample(
         labels,
@@ -308,19 +337,26 @@ def nce_loss(
     return reduce_loss(loss, reduction)
 
 
+@_SAMPLED.loss(
+    tasks=("language", "multiclass"),
+    formula=r"\log\sum_{j \in Y \cup S} e^{z_j} - \frac{1}{T}\sum_{t} z_{y_t},"
+    r"\ z_k = h \cdot w_k + b_k - \log Q(k)",
+    use_when="huge vocabularies: a sampled estimate of softmax CE",
+    peers={"TensorFlow": "tf.nn.sampled_softmax_loss: accidental hits removed as here"},
+)
 def sampled_softmax_loss(
     weight: Tensor,
     bias: Tensor | None,
     hidden: Tensor,
     labels: Tensor,
     *,
-    num_sampled: int | None = None,
-    sampler: str | CandidateSampler = "log_uniform",
+    num_sampled: PositiveInt | None = None,
+    sampler: SamplerName | CandidateSampler = "log_uniform",
     remove_accidental_hits: bool = True,
     unique: bool = True,
     generator: torch.Generator | None = None,
     sampled_values: SampledCandidates | tuple[Tensor, ...] | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Softmax cross-entropy over the true classes and one shared sample of classes.
 
@@ -375,11 +411,15 @@ def sampled_softmax_loss(
         tensor(1.4076)
 
     References:
-        S. Jean, K. Cho, R. Memisevic and Y. Bengio, "On Using Very Large Target Vocabulary
-        for Neural Machine Translation", ACL 2015, https://arxiv.org/abs/1412.2007;
-        TensorFlow ``tf.nn.sampled_softmax_loss``.
+        S. Jean, K. Cho, R. Memisevic and Y. Bengio, `On Using Very Large Target Vocabulary
+        for Neural Machine Translation <https://arxiv.org/abs/1412.2007>`_, ACL 2015.
+
+        TensorFlow, `Candidate Sampling Algorithms Reference
+        <https://www.tensorflow.org/extras/candidate_sampling.pdf>`_.
+
+        TensorFlow, tf.nn.nce_loss and tf.nn.sampled_softmax_loss,
+        https://www.tensorflow.org/api_docs/python/tf/nn/sampled_softmax_loss
     """
-    check_reduction(reduction)
     labels = _check_sampled_inputs(weight, bias, hidden, labels)
     sampled, true_count, sampled_count = _resolve_sample(
         labels,
@@ -405,12 +445,22 @@ def sampled_softmax_loss(
     return reduce_loss(loss, reduction)
 
 
+@_SAMPLED.loss(
+    tasks=("language", "metric-learning"),
+    input_kind="embeddings",
+    target_kind="context and negative embeddings",
+    target_type=TargetKind.EMBEDDINGS,
+    formula=r"-\log\sigma(c \cdot o) - \sum_k \log\sigma(-c \cdot n_k)",
+    examples=_sgns_example,
+    same_shape=(0, 1),
+    use_when="word2vec-style embeddings from co-occurrence pairs",
+)
 def negative_sampling_loss(
     center: Tensor,
     context: Tensor,
     negatives: Tensor,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Word2vec skip-gram negative-sampling loss (SGNS) on gathered embeddings.
 
@@ -445,10 +495,10 @@ def negative_sampling_loss(
         tensor(1.1333)
 
     References:
-        T. Mikolov et al., "Distributed Representations of Words and Phrases and their
-        Compositionality", NeurIPS 2013, https://arxiv.org/abs/1310.4546
+        T. Mikolov, I. Sutskever, K. Chen, G. Corrado and J. Dean, `Distributed
+        Representations of Words and Phrases and their Compositionality
+        <https://arxiv.org/abs/1310.4546>`_, NeurIPS 2013.
     """
-    check_reduction(reduction)
     check_floating("center", center)
     check_floating("context", context)
     check_floating("negatives", negatives)
@@ -482,18 +532,27 @@ class _SampledHead(LossModule):
         embedding_dim: int,
         *,
         num_sampled: int,
-        sampler: str | CandidateSampler,
+        sampler: SamplerName | CandidateSampler,
         remove_accidental_hits: bool,
         unique: bool,
         bias: bool,
-        reduction: str,
+        reduction: Reduction,
         device: torch.device | str | None,
         dtype: torch.dtype | None,
     ) -> None:
-        check_number("num_classes", num_classes, low=1, integer=True)
-        check_number("embedding_dim", embedding_dim, low=1, integer=True)
-        check_number("num_sampled", num_sampled, low=1, integer=True)
-        check_reduction(reduction)
+        check_value("num_classes", num_classes, PositiveInt)
+        check_value("embedding_dim", embedding_dim, PositiveInt)
+        check_value("bias", bias, bool)
+        options_of(type(self).functional).bind(
+            {
+                "num_sampled": num_sampled,
+                "sampler": sampler,
+                "remove_accidental_hits": remove_accidental_hits,
+                "unique": unique,
+                "reduction": reduction,
+            },
+            owner=f"{type(self).__name__}()",
+        )
         resolved = resolve_sampler(sampler, num_classes)
         if unique and num_sampled > resolved.support_size:
             raise ValueError(
@@ -571,11 +630,11 @@ class NCELoss(_SampledHead):
         embedding_dim: int,
         *,
         num_sampled: int,
-        sampler: str | CandidateSampler = "log_uniform",
+        sampler: SamplerName | CandidateSampler = "log_uniform",
         remove_accidental_hits: bool = False,
         unique: bool = True,
         bias: bool = True,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -616,11 +675,11 @@ class SampledSoftmaxLoss(_SampledHead):
         embedding_dim: int,
         *,
         num_sampled: int,
-        sampler: str | CandidateSampler = "log_uniform",
+        sampler: SamplerName | CandidateSampler = "log_uniform",
         remove_accidental_hits: bool = True,
         unique: bool = True,
         bias: bool = True,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -638,91 +697,8 @@ class SampledSoftmaxLoss(_SampledHead):
         )
 
 
-class NegativeSamplingLoss(LossModule):
+class NegativeSamplingLoss(LossModule, functional=negative_sampling_loss):
     """Module form of :func:`lossatlas.negative_sampling_loss`."""
-
-    functional = staticmethod(negative_sampling_loss)
-
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
 
 
 # --------------------------------------------------------------------------- declarations
-
-_VOCAB, _DIM, _NUM_TRUE, _NUM_SAMPLED = 12, 4, 2, 5
-
-
-def _sampled_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    # The sample is drawn once here and passed as sampled_values, so every call the harness
-    # makes with this example scores the same candidates (deterministic, compilable).
-    weight = ex.normal(generator, _VOCAB, _DIM, dtype=dtype)
-    bias = ex.normal(generator, _VOCAB, dtype=dtype)
-    hidden = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
-    labels = ex.class_indices(generator, batch, _NUM_TRUE, num_classes=_VOCAB)
-    sample = log_uniform(_VOCAB)(labels, _NUM_SAMPLED, generator=generator)
-    return Example((weight, bias, hidden, labels), {"sampled_values": sample}, grad_args=(0, 1, 2))
-
-
-def _sgns_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    center = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
-    context = ex.normal(generator, batch, _DIM, dtype=dtype)
-    negatives = ex.normal(generator, batch, 3, _DIM, dtype=dtype)
-    return Example((center, context, negatives), grad_args=(0, 1, 2))
-
-
-# The heads own their weight and bias, so their call (hidden, labels) differs from the
-# functional's (weight, bias, hidden, labels): the generic module == functional check cannot
-# build them from the example, and the declarations name no module. tests/test_sampled.py
-# checks NCELoss and SampledSoftmaxLoss against the functionals.
-declare(
-    LossSpec(
-        name="nce_loss",
-        function=nce_loss,
-        tasks=("language",),
-        input_kind="hidden activations with output embeddings",
-        target_kind="class indices (N, num_true)",
-        formula=r"\sum_t \mathrm{BCE}(z_{y_t}, \tfrac{1}{T}) + \sum_s \log(1 + e^{z_{k_s}}),"
-        r"\ z_k = h \cdot w_k + b_k - \log Q(k)",
-        references=_NCE_REFS,
-        properties=frozenset({"non_negative"}),
-        examples=_sampled_example,
-        twice_differentiable=True,
-    )
-)
-
-declare(
-    LossSpec(
-        name="sampled_softmax_loss",
-        function=sampled_softmax_loss,
-        tasks=("language", "multiclass"),
-        input_kind="hidden activations with output embeddings",
-        target_kind="class indices (N, num_true)",
-        formula=r"\log\sum_{j \in Y \cup S} e^{z_j} - \frac{1}{T}\sum_{t} z_{y_t},"
-        r"\ z_k = h \cdot w_k + b_k - \log Q(k)",
-        references=_SSM_REFS,
-        properties=frozenset({"non_negative"}),
-        examples=_sampled_example,
-        twice_differentiable=True,
-    )
-)
-
-declare(
-    LossSpec(
-        name="negative_sampling_loss",
-        function=negative_sampling_loss,
-        module=NegativeSamplingLoss,
-        tasks=("language", "metric-learning"),
-        input_kind="embeddings",
-        target_kind="context and negative embeddings",
-        formula=r"-\log\sigma(c \cdot o) - \sum_k \log\sigma(-c \cdot n_k)",
-        references=_SGNS_REFS,
-        properties=frozenset({"non_negative"}),
-        examples=_sgns_example,
-        same_shape=(0, 1),
-        twice_differentiable=True,
-    )
-)

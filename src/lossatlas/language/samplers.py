@@ -406,6 +406,16 @@ def unigram(counts: Tensor, *, distortion: float = 0.75) -> UnigramSampler:
     return UnigramSampler(counts, distortion=distortion)
 
 
+def check_sampler_name(name: str, value: str) -> None:
+    """Raise unless ``value`` names a sampler that needs nothing but the vocabulary size."""
+    if value == "unigram":
+        raise ValueError(
+            f"{name}='unigram' needs the id counts: pass "
+            "lossatlas.language.samplers.unigram(counts) instead of the name"
+        )
+    check_choice(name, value, ("log_uniform", "uniform"))
+
+
 def resolve_sampler(sampler: str | CandidateSampler, num_classes: int) -> CandidateSampler:
     """A sampler object from a name (``"log_uniform"``, ``"uniform"``) or a sampler."""
     if isinstance(sampler, CandidateSampler):
@@ -420,12 +430,7 @@ def resolve_sampler(sampler: str | CandidateSampler, num_classes: int) -> Candid
     if sampler == "uniform":
         return UniformSampler(num_classes)
     if isinstance(sampler, str):
-        if sampler == "unigram":
-            raise ValueError(
-                "sampler='unigram' needs the id counts: pass "
-                "lossatlas.language.samplers.unigram(counts) instead of the name"
-            )
-        check_choice("sampler", sampler, ("log_uniform", "uniform"))
+        check_sampler_name("sampler", sampler)
     raise TypeError(
         "sampler must be 'log_uniform', 'uniform' or a "
         f"lossatlas.language.samplers.CandidateSampler, got {describe(sampler)}"

@@ -23,14 +23,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import NonNegativeInt
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
-    check_bool,
     check_floating,
     check_integer,
-    check_number,
     check_shape,
     describe,
     value_checks_enabled,
@@ -41,6 +40,23 @@ __all__ = ["ctc_loss"]
 #: Largest ``|logsumexp|`` over the classes of a frame still accepted as a log-probability row.
 _NORMALISATION_TOL = {torch.float16: 5e-2, torch.bfloat16: 5e-2}
 _DEFAULT_TOL = 1e-3
+
+
+_FRAMES, _CLASSES, _MAX_LABELS = 12, 5, 4
+
+
+def _ctc_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    logits = ex.normal(generator, _FRAMES, batch, _CLASSES, dtype=torch.float64, scale=scale)
+    log_probs = torch.log_softmax(logits, dim=2).to(dtype)
+    target_lengths = torch.randint(1, _MAX_LABELS + 1, (batch,), generator=generator)
+    targets = torch.randint(1, _CLASSES, (batch, _MAX_LABELS), generator=generator)
+    # Padding past each length is blank (0), as is common; 2 * 4 labels always fit 9 frames.
+    padding = torch.arange(_MAX_LABELS).unsqueeze(0) >= target_lengths.unsqueeze(1)
+    targets = targets.masked_fill(padding, 0)
+    input_lengths = torch.randint(2 * _MAX_LABELS + 1, _FRAMES + 1, (batch,), generator=generator)
+    return Example((log_probs, targets, input_lengths, target_lengths))
 
 
 def _as_lengths(name: str, value: Tensor | Sequence[int], batch: int) -> Tensor:
@@ -142,14 +158,36 @@ def _check_values(
             )
 
 
+_CTC = Family(
+    tasks=("sequence",),
+    input_kind="log-probabilities (T, N, C)",
+    target_kind="label sequences with lengths",
+    target_type=TargetKind.SEQUENCE,
+)
+
+
+@_CTC.loss(
+    formula=r"-\log \sum_{\pi \in \mathcal{B}^{-1}(y)} \prod_t p_{t, \pi_t}",
+    properties={"non_negative"},
+    examples=_ctc_example,
+    # "mean" divides each sample by its target length before averaging (torch's).
+    mean_of_none=False,
+    oracle=F.ctc_loss,
+    # torch's CTC kernel (aten._ctc_loss) has an output whose shape depends on the target
+    # lengths' values, so Dynamo cannot capture it in one graph: F.ctc_loss itself fails
+    # under fullgraph=True. Compiling with graph breaks works (tests/test_ctc.py).
+    compile=False,
+    use_when="speech / handwriting: unaligned label sequences",
+    peers={"torch": "F.ctc_loss: same values; here the gradient is the true derivative"},
+)
 def ctc_loss(
     log_probs: Tensor,
     targets: Tensor,
     input_lengths: Tensor | Sequence[int],
     target_lengths: Tensor | Sequence[int],
     *,
-    blank: int = 0,
-    reduction: str = "mean",
+    blank: NonNegativeInt = 0,
+    reduction: Reduction = "mean",
     zero_infinity: bool = False,
 ) -> Tensor:
     r"""CTC loss: the negative log-probability of a label sequence summed over its alignments.
@@ -204,12 +242,13 @@ def ctc_loss(
         tensor(0.2877)
 
     References:
-        A. Graves et al., "Connectionist Temporal Classification: Labelling Unsegmented
-        Sequence Data with Recurrent Neural Networks", ICML 2006,
-        https://www.cs.toronto.edu/~graves/icml_2006.pdf
+        A. Graves et al., `Connectionist Temporal Classification: Labelling Unsegmented
+        Sequence Data with Recurrent Neural Networks
+        <https://www.cs.toronto.edu/~graves/icml_2006.pdf>`_, ICML 2006.
+
+        torch.nn.functional.ctc_loss,
+        https://pytorch.org/docs/stable/generated/torch.nn.functional.ctc_loss.html
     """
-    check_reduction(reduction)
-    check_bool("zero_infinity", zero_infinity)
     check_floating("log_probs", log_probs)
     check_shape("log_probs", log_probs, (None, None, None), what="(T, N, C)")
     frames, batch, num_classes = log_probs.shape
@@ -217,7 +256,6 @@ def ctc_loss(
         raise ValueError(
             f"log_probs must have at least one frame and one class, got {tuple(log_probs.shape)}"
         )
-    check_number("blank", blank, integer=True)
     if not 0 <= blank < num_classes:
         raise ValueError(f"blank must be in [0, {num_classes}) (C = {num_classes}), got {blank}")
     check_integer("targets", targets)
@@ -304,67 +342,8 @@ def _true_gradient(loss: Tensor, log_probs: Tensor, input_lengths: Tensor) -> Te
 # --------------------------------------------------------------------------- module
 
 
-class CTCLoss(LossModule):
+class CTCLoss(LossModule, functional=ctc_loss):
     """Module form of :func:`lossatlas.ctc_loss`.
 
     Called as ``loss(log_probs, targets, input_lengths, target_lengths)``.
     """
-
-    functional = staticmethod(ctc_loss)
-
-    def __init__(
-        self, *, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
-    ) -> None:
-        check_number("blank", blank, low=0, integer=True)
-        check_bool("zero_infinity", zero_infinity)
-        super().__init__(blank=blank, reduction=reduction, zero_infinity=zero_infinity)
-
-
-# --------------------------------------------------------------------------- declaration
-
-_FRAMES, _CLASSES, _MAX_LABELS = 12, 5, 4
-
-
-def _ctc_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, _FRAMES, batch, _CLASSES, dtype=torch.float64, scale=scale)
-    log_probs = torch.log_softmax(logits, dim=2).to(dtype)
-    target_lengths = torch.randint(1, _MAX_LABELS + 1, (batch,), generator=generator)
-    targets = torch.randint(1, _CLASSES, (batch, _MAX_LABELS), generator=generator)
-    # Padding past each length is blank (0), as is common; 2 * 4 labels always fit 9 frames.
-    padding = torch.arange(_MAX_LABELS).unsqueeze(0) >= target_lengths.unsqueeze(1)
-    targets = targets.masked_fill(padding, 0)
-    input_lengths = torch.randint(2 * _MAX_LABELS + 1, _FRAMES + 1, (batch,), generator=generator)
-    return Example((log_probs, targets, input_lengths, target_lengths))
-
-
-declare(
-    LossSpec(
-        name="ctc_loss",
-        function=ctc_loss,
-        module=CTCLoss,
-        tasks=("sequence",),
-        input_kind="log-probabilities (T, N, C)",
-        target_kind="label sequences with lengths",
-        formula=r"-\log \sum_{\pi \in \mathcal{B}^{-1}(y)} \prod_t p_{t, \pi_t}",
-        references=(
-            "A. Graves et al., Connectionist Temporal Classification: Labelling Unsegmented "
-            "Sequence Data with Recurrent Neural Networks, ICML 2006, "
-            "https://www.cs.toronto.edu/~graves/icml_2006.pdf",
-            "torch.nn.functional.ctc_loss: "
-            "https://pytorch.org/docs/stable/generated/torch.nn.functional.ctc_loss.html",
-        ),
-        properties=frozenset({"non_negative"}),
-        examples=_ctc_example,
-        # "mean" divides each sample by its target length before averaging (torch's).
-        mean_of_none=False,
-        # Inputs of different kinds and shapes ((T, N, C), (N, S), lengths): no same-shape pair.
-        same_shape=None,
-        oracle=F.ctc_loss,
-        # torch's CTC kernel (aten._ctc_loss) has an output whose shape depends on the target
-        # lengths' values, so Dynamo cannot capture it in one graph: F.ctc_loss itself fails
-        # under fullgraph=True. Compiling with graph breaks works (tests/test_ctc.py).
-        compile=False,
-    )
-)
