@@ -20,7 +20,7 @@ import lossatlas as la
 from lossatlas.cli import main
 from lossatlas.lab import data as lab_data
 from lossatlas.lab.adapters import Candidate, plain
-from lossatlas.lab.compare import run_comparison
+from lossatlas.lab.compare import resolve_candidates, run_comparison
 from lossatlas.lab.metrics import recall_at_1, segmentation_scores
 from lossatlas.lab.report import decisions
 from lossatlas.lab.tasks import COMPARE_TASKS
@@ -420,3 +420,291 @@ def test_segmentation_data_is_mostly_background_with_both_shapes():
     fractions = torch.bincount(data.train.y.flatten(), minlength=3).float() / data.train.y.numel()
     assert fractions[0] > 0.85 and fractions[1] > 0.005 and fractions[2] > 0.005
     assert data.train.x.shape[1:] == (1, 32, 32)
+
+
+# --------------------------------------------------------------------------- paired verdicts
+
+
+def heavy_tailed_csv(path, n=400, seed=0):
+    """A linear target with Student-t (1.5 degrees of freedom) noise: heavy tails both ways."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    y = x @ np.array([3.0, -2.0, 1.0, 0.5]) + rng.standard_t(1.5, size=n)
+    rows = [[*(f"{v:.5f}" for v in row), f"{t:.5f}"] for row, t in zip(x, y, strict=True)]
+    return write_csv(path, ["x1", "x2", "x3", "x4", "y"], rows), y
+
+
+def test_l1_beats_mse_on_heavy_tailed_noise(tmp_path):
+    csv, _ = heavy_tailed_csv(tmp_path / "heavy.csv")
+    out = tmp_path / "r"
+    result = run_cli(
+        "--data", str(csv), "--target", "y", "--losses", "mse_loss,l1_loss", "--seeds", "10",
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    mae = report["decisions"][0]
+    assert mae["metric"] == "mae" and mae["winner"] == "mae"  # the l1_loss candidate
+    assert {c["key"]: c["loss"] for c in report["candidates"]}["mae"] == "l1_loss"
+    pair = mae["pairs"][0]
+    assert pair["other"] == "mse" and pair["significant"] and pair["p_holm"] <= 0.05
+    assert pair["ci95"][0] > 0  # the whole interval says MSE is behind
+    assert "Use mae (l1_loss)" in " ".join(result.output.split())
+    assert "Use mae (l1_loss)" in report["verdict"]
+
+
+def test_huber_and_smooth_l1_are_one_candidate_and_no_winner(tmp_path):
+    csv, _ = heavy_tailed_csv(tmp_path / "heavy.csv")
+    out = tmp_path / "r"
+    result = run_cli(
+        "--data", str(csv), "--target", "y", "--losses", "huber_loss,smooth_l1_loss",
+        "--seeds", "2", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "huber_loss and smooth_l1_loss are the same loss on this task" in text
+    assert "nothing to decide" in text
+    report = json.loads((out / "report.json").read_text())
+    assert [c["key"] for c in report["candidates"]] == ["huber"]
+    assert report["candidates"][0]["same_as"] == [
+        {"key": "smooth_l1", "loss": "smooth_l1_loss", "factor": pytest.approx(1.0, rel=1e-5)}
+    ]
+    assert all(d["winner"] is None for d in report["decisions"])
+    assert len(report["runs"]) == 2  # run once per seed, not twice
+
+
+def test_identical_candidates_of_the_embedded_tasks_are_found():
+    from lossatlas.lab.identical import merge_identical
+
+    # huber = smooth_l1 (delta = beta = 1); quantile 0.5 = l1 / 2; balanced BCE with
+    # alpha = #neg/N = (pos share) x pos_weight BCE with pos_weight = #neg/#pos
+    for name, expected in [
+        ("regression-outliers", {"huber": [("smooth_l1", 1.0)], "mae": [("quantile_0.5", 0.5)]}),
+        ("binary-imbalanced", {"bce_pos_weight": [("balanced_bce", None)]}),
+        ("multiclass-longtail", {}),
+    ]:
+        task = COMPARE_TASKS[name]
+        data = task.load(0)
+        resolved, _ = resolve_candidates(task)
+        kept, merged = merge_identical(task, resolved, data)
+        assert {k: [m.key for m in v] for k, v in merged.items()} == {
+            k: [key for key, _ in v] for k, v in expected.items()
+        }, name
+        for key, pairs in expected.items():
+            for m, (_, factor) in zip(merged[key], pairs, strict=True):
+                if factor is None:  # the positives' share of the training split
+                    factor = float(data.train.y.mean())
+                assert m.factor == pytest.approx(factor, rel=1e-4), (name, m)
+        assert len(kept) == len(resolved) - sum(len(v) for v in expected.values())
+
+
+def test_a_seed_is_one_block_for_every_candidate():
+    from lossatlas.lab.compare import check_blocks
+
+    task = COMPARE_TASKS["binary-imbalanced"]
+    comparison = run_comparison(task, losses=["bce", "binary_focal", "ghmc"], seeds=2, epochs=1)
+    for seed in (0, 1):
+        blocks = [r["block"] for r in comparison.runs if r["seed"] == seed]
+        assert len(blocks) == 3 and all(b == blocks[0] for b in blocks)
+        assert set(blocks[0]) == {"data", "init", "batches"}
+    seed0 = [r for r in comparison.runs if r["seed"] == 0]
+    seed1 = [r for r in comparison.runs if r["seed"] == 1]
+    assert seed0[0]["block"]["data"] != seed1[0]["block"]["data"]  # seeds differ
+    broken = [dict(seed0[0]), dict(seed0[1], block=dict(seed0[1]["block"], init="0" * 16))]
+    with pytest.raises(RuntimeError, match="seed 0 is not one block: .* got different init"):
+        check_blocks(broken)
+
+
+def test_a_run_is_a_picklable_function_of_plain_inputs():
+    import pickle
+
+    from lossatlas.lab.compare import RunConfig, run_one
+
+    task = COMPARE_TASKS["regression-outliers"]
+    candidate = task.candidates[1]
+    config = RunConfig(epochs=2)
+    shipped = pickle.loads(pickle.dumps((task, candidate, 3, config)))
+    result = run_one(*shipped)
+    assert result["status"] == "ok" and set(result["metrics"]) == {"mae", "rmse"}
+    assert json.loads(json.dumps(result)) == result  # JSON-safe
+    again = run_one(task, candidate, 3, config)
+    assert again["metrics"] == result["metrics"] and again["block"] == result["block"]
+
+
+def test_quick_is_a_smoke_run_of_trained_models(tmp_path):
+    out = tmp_path / "r"
+    result = run_cli("--quick", "--losses", "mse,mae,huber", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "smoke run (--quick): 3 seeds of fully trained models" in text
+    assert "it is not a verdict" in text and "★" not in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["quick"] and report["config"]["seeds"] == [0, 1, 2]
+    assert report["config"]["epochs"] == COMPARE_TASKS["regression-outliers"].epochs
+    primary = report["decisions"][0]
+    assert primary["winner"] is None and primary["too_few_seeds"]
+    assert "rerun with --seeds 7 or more" in report["verdict"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", list(COMPARE_TASKS))
+def test_quick_agrees_with_the_full_run_or_says_it_cannot_tell(task_name, tmp_path):
+    task = COMPARE_TASKS[task_name]
+    quick = run_comparison(task, seeds=3, quick=True)
+    full = run_comparison(task, seeds=8)
+    q, f = decisions(quick)[0], decisions(full)[0]
+    assert q.winner is None  # 3 seeds can never reach p <= 0.05
+    assert q.too_few_seeds or q.best == f.best
+    # the quick runs are the full runs' first three seeds, run by run (same blocks)
+    first = {(r["candidate"], r["seed"]): r["metrics"] for r in full.runs if r["seed"] < 3}
+    assert {(r["candidate"], r["seed"]): r["metrics"] for r in quick.runs} == first
+
+
+def test_below_chance_is_a_warning_not_a_result():
+    from lossatlas.lab.report import below_chance, headline
+
+    task = COMPARE_TASKS["binary-imbalanced"]
+    comparison = run_comparison(task, losses=["bce", "binary_focal"], seeds=1, epochs=1)
+    for run in comparison.runs:  # the verdict is a function of the runs: set their ROC-AUC
+        auc = 0.42 if run["candidate"] == "binary_focal" else 0.9
+        run["metrics"] = {**run["metrics"], "roc_auc": auc}
+    warnings = below_chance(comparison)
+    assert [(w.candidate, w.metric) for w in warnings if w.metric == "roc_auc"] == [
+        ("binary_focal", "roc_auc")
+    ]
+    text = next(w.text for w in warnings if w.metric == "roc_auc")
+    assert "ROC-AUC 0.420 is no better than a random score (0.500)" in text
+    assert "binary_focal scored no better than chance" in headline(comparison)
+
+
+# --------------------------------------------------------------------------- your data, described
+
+
+def test_balanced_binary_csv_is_described_as_balanced(tmp_path):
+    csv = write_csv(
+        tmp_path / "cancer.csv", ["a", "b", "diagnosis"], blobs(120, classes=("B", "M"))
+    )
+    out = tmp_path / "r"
+    result = run_cli("--data", str(csv), "--target", "diagnosis", *PLUMBING, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "text target with 2 values ('B', 'M') -> binary" in text
+    assert "classes: 'B' 60 (50.0%), 'M' 60 (50.0%)" in text and "balanced" in text
+    assert "~2 %" not in text and "2 % positives" not in text  # not the embedded task's story
+    report = json.loads((out / "report.json").read_text())
+    facts = report["describe"]
+    assert facts["rows"] == 120 and facts["features"] == 2 and facts["kind"] == "binary"
+    assert facts["minority_share"] == 0.5 and not facts["imbalanced"]
+    assert [c["key"] for c in report["candidates"]] == ["bce", "binary_focal"]
+    assert all(c["why"] for c in report["candidates"])
+    assert set(facts["left_out"]) == {"bce_pos_weight", "class_balanced_sigmoid", "ghmc"}
+    assert "the classes are balanced" in facts["left_out"]["ghmc"]
+    assert report["task"]["description"].startswith("your data: cancer.csv, 120 rows x 2")
+    md = (out / "report.md").read_text()
+    assert "## Your data" in md and "## Why each loss is a candidate" in md
+
+
+def test_imbalanced_binary_csv_gets_imbalance_aware_losses(tmp_path):
+    rows = blobs(200, classes=("no", "yes"))
+    rows = [r for i, r in enumerate(rows) if r[2] == "no" or i % 20 == 1]  # 10 of the 100 yes
+    csv = write_csv(tmp_path / "rare.csv", ["a", "b", "y"], rows)
+    table = lab_data.load_csv(csv, "y")
+    from lossatlas.lab.describe import describe, own_data_task
+
+    facts = describe(table)
+    assert facts["class_counts"] == {"no": 100, "yes": 10} and facts["imbalanced"]
+    task, _ = own_data_task(COMPARE_TASKS["binary-imbalanced"], table)
+    assert task.defaults == (
+        "bce",
+        "binary_focal",
+        "bce_pos_weight",
+        "class_balanced_sigmoid",
+        "ghmc",
+    )
+    why = {c.key: c.why for c in task.candidates}
+    assert "minority share 9.1%" in why["bce_pos_weight"]
+
+
+def test_multiclass_csv_is_described_with_the_inference(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = [
+        [round(rng.normal(c, 0.7), 4), round(rng.normal(-c, 0.7), 4), c] for c in (1, 2, 3) * 40
+    ]
+    csv = write_csv(tmp_path / "iris.csv", ["f1", "f2", "species"], rows)
+    out = tmp_path / "r"
+    result = run_cli("--data", str(csv), "--target", "species", *PLUMBING, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "integer target with 3 values ('1', '2', '3'), at most 10 -> multiclass" in text
+    report = json.loads((out / "report.json").read_text())
+    facts = report["describe"]
+    assert facts["class_counts"] == {"1": 40, "2": 40, "3": 40} and facts["imbalance_ratio"] == 1
+    assert [c["key"] for c in report["candidates"]] == ["ce", "label_smoothing", "focal", "poly1"]
+    assert report["task"]["name"] == "multiclass (iris.csv)"
+
+
+def test_heavy_tailed_regression_csv_is_described_and_gets_robust_losses(tmp_path):
+    csv, y = heavy_tailed_csv(tmp_path / "heavy.csv")
+    out = tmp_path / "r"
+    result = run_cli("--data", str(csv), "--target", "y", *PLUMBING, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    facts = json.loads((out / "report.json").read_text())["describe"]
+    # the numbers, computed here from the generated target
+    median = np.median(y)
+    robust = 1.4826 * np.median(np.abs(y - median))
+    assert facts["median"] == pytest.approx(median, abs=1e-4)
+    assert facts["robust_deviation"] == pytest.approx(robust, rel=1e-3)
+    beyond = np.mean(np.abs(y - median) > 3 * robust)
+    assert facts["beyond_3_robust"] == pytest.approx(beyond) and beyond > 0.01
+    centred = y - y.mean()
+    assert facts["skew"] == pytest.approx((centred**3).mean() / centred.std() ** 3, rel=1e-3)
+    assert facts["heavy_tailed"]
+    report = json.loads((out / "report.json").read_text())
+    keys = [c["key"] for c in report["candidates"]]
+    assert keys == ["mse", "mae", "huber", "log_cosh", "pseudo_huber"]
+    why = {c["key"]: c["why"] for c in report["candidates"]}
+    assert "heavy-tailed" in why["log_cosh"] and "beyond 3 robust deviations" in why["log_cosh"]
+    # a Gaussian target is not heavy-tailed: the robust extras are left out, with the reason
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 2))
+    gauss = write_csv(
+        tmp_path / "gauss.csv",
+        ["a", "b", "t"],
+        [[f"{u:.4f}", f"{v:.4f}", f"{u + v + rng.normal(scale=0.3):.4f}"] for u, v in x],
+    )
+    from lossatlas.lab.describe import describe
+
+    facts = describe(lab_data.load_csv(gauss, "t"))
+    assert not facts["heavy_tailed"]
+
+
+def test_a_row_index_column_is_dropped_with_a_note(tmp_path):
+    # sorted by the label, as files often are: the index would give the label away
+    rows = sorted(blobs(60), key=lambda r: r[2])
+    pandas_style = tmp_path / "pandas.csv"
+    pandas_style.write_text(
+        ",a,b,y\n" + "".join(f"{i},{r[0]},{r[1]},{r[2]}\n" for i, r in enumerate(rows))
+    )
+    table = lab_data.load_csv(pandas_style, "y")
+    assert table.feature_names == ["a", "b"] and table.dropped_columns == ["(unnamed)"]
+    assert any("an empty header, as pandas writes its index" in n for n in table.notes)
+    ids = write_csv(
+        tmp_path / "ids.csv", ["id", "a", "b", "y"], [[i + 1, *r] for i, r in enumerate(rows)]
+    )
+    table = lab_data.load_csv(ids, "y")
+    assert table.feature_names == ["a", "b"] and table.dropped_columns == ["id"]
+    assert any("its values are the row numbers 1..60" in n for n in table.notes)
+    # a shuffled integer column is a feature, not an index
+    shuffled = write_csv(
+        tmp_path / "s.csv",
+        ["k", "a", "y"],
+        [[(7 * i) % 60, r[0], r[2]] for i, r in enumerate(rows)],
+    )
+    assert lab_data.load_csv(shuffled, "y").feature_names == ["k", "a"]
+    out = tmp_path / "r"
+    result = run_cli("--data", str(pandas_style), "--target", "y", *PLUMBING, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "dropped column '(unnamed)' of pandas.csv: a row index" in " ".join(
+        result.output.split()
+    )
+    assert json.loads((out / "report.json").read_text())["describe"]["features"] == 2

@@ -132,6 +132,12 @@ def _same_text(comparison: Comparison, key: str) -> str:
     )
 
 
+def _named(comparison: Comparison, key: str) -> str:
+    """``mae (l1_loss)``: the row and its catalog loss, where they differ."""
+    loss = next(c.loss for c in comparison.candidates if c.key == key)
+    return row_label(comparison, key) + ("" if loss == key else f" ({loss})")
+
+
 def _metric(comparison: Comparison, key: str) -> Metric:
     return next(m for m in comparison.task.metrics if m.key == key)
 
@@ -218,7 +224,7 @@ def headline(comparison: Comparison) -> str:
     elif primary.winner is not None:
         pair = primary.pairs[0]
         advice = (
-            f"Use {row_label(comparison, primary.winner)}: on {label} it beat every other loss, "
+            f"Use {_named(comparison, primary.winner)}: on {label} it beat every other loss, "
             f"the runner-up {row_label(comparison, pair.other)} by {_signed(pair.mean)} on "
             f"average (95 % interval {fmt(pair.interval[0])} to {fmt(pair.interval[1])}), "
             f"better on {pair.wins} of {pair.seeds} seeds."
@@ -227,7 +233,7 @@ def headline(comparison: Comparison) -> str:
         advice = (
             f"On {label}, {_group_text(comparison, primary.top_group)} are not significantly "
             f"different from the best ({row_label(comparison, primary.best)}): any of them will "
-            f"do; start with {row_label(comparison, primary.recommendation or primary.best)}, "
+            f"do; start with {_named(comparison, primary.recommendation or primary.best)}, "
             "the most familiar."
             + (
                 f" Avoid {_group_text(comparison, primary.behind)}: significantly worse."
@@ -282,7 +288,11 @@ def _digits(value: float) -> int:
 
 
 def _versus(decision: MetricDecision, key: str) -> tuple[str, str, str]:
-    """``(difference [CI], wins, Holm p)`` of a candidate against the best, as text."""
+    """``(difference ± CI half-width, wins, Holm p)`` of a candidate against the best.
+
+    The difference is the candidate's value minus the best's, as the metric reads (a worse
+    candidate has a larger MAE: ``+``; a lower AP: ``-``); the t interval is symmetric.
+    """
     if key == decision.best:
         return ("best", "", "")
     try:
@@ -290,14 +300,14 @@ def _versus(decision: MetricDecision, key: str) -> tuple[str, str, str]:
     except StopIteration:
         return ("", "", "")
     digits = _digits(decision.means[decision.best]) if decision.best else None
-    diff = -pair.mean  # the candidate minus the best, in the metric's direction
-    lo, hi = -pair.interval[1], -pair.interval[0]
-    ci = "" if math.isnan(lo) else f" [{_signed(lo, digits)}, {_signed(hi, digits)}]"
+    diff = -pair.mean if decision.higher_is_better else pair.mean
+    half = (pair.interval[1] - pair.interval[0]) / 2
+    ci = "" if math.isnan(half) else f" ± {fmt(half, digits)}"
     ties = f" ({pair.ties} tied)" if pair.ties else ""
     return (
         f"{_signed(diff, digits)}{ci}",
         f"{pair.losses}/{pair.seeds}{ties}",
-        f"{pair.p_holm:.3g}",
+        f"{pair.p_holm:.2g}",
     )
 
 
@@ -581,7 +591,8 @@ def plot_metrics(comparison: Comparison, path: Path) -> None:
     Top row (a critical-difference style plot): each candidate's rank averaged over the seeds
     (1 = best), green for a winner, blue for the top group (joined by a bar: not significantly
     different from the best), grey for those significantly behind. Bottom row: each
-    candidate's difference from the best under every seed (dots), their mean and 95 % t interval.
+    candidate's shortfall from the best under every seed (dots; positive = worse than the best),
+    their mean and 95 % t interval.
     """
     plt = pyplot()
     ds = decisions(comparison)
@@ -625,18 +636,21 @@ def plot_metrics(comparison: Comparison, path: Path) -> None:
                     pair = decision.pair(key)
                 except StopIteration:
                     continue
-                diffs = [-d for d in pair.differences]
-                dx.scatter(diffs, [row] * len(diffs), color=color, alpha=0.45, s=14)
+                dx.scatter(pair.differences, [row] * pair.seeds, color=color, alpha=0.45, s=14)
                 if not math.isnan(pair.interval[0]):
                     dx.errorbar(
-                        -pair.mean,
+                        pair.mean,
                         row,
-                        xerr=[[pair.interval[1] - pair.mean], [pair.mean - pair.interval[0]]],
+                        xerr=[[pair.mean - pair.interval[0]], [pair.interval[1] - pair.mean]],
                         fmt="D",
                         color=color,
                         capsize=4,
                         markersize=5,
                     )
+            elif key == decision.best and decision.pairs:
+                dx.plot([0.0], [row], "D", color=color, markersize=5)
+                dx.annotate("best", (0.0, row), textcoords="offset points", xytext=(6, -3),
+                            fontsize="small", color=color)
         top_rows = [rows.index(k) for k in decision.top_group if k in rows]
         if len(top_rows) > 1 and decision.pairs and not decision.too_few_seeds:
             ranks = [decision.ranks[rows[r]] for r in top_rows]
@@ -663,8 +677,7 @@ def plot_metrics(comparison: Comparison, path: Path) -> None:
         ax.set_title(title, fontsize="medium")
         ax.grid(True, axis="x", alpha=0.3)
         dx.axvline(0.0, color="black", linewidth=0.8)
-        better = "higher" if metric.higher_is_better else "lower"
-        dx.set_xlabel(f"{metric.label} minus the best's, per seed\n({better} is better)")
+        dx.set_xlabel(f"how far behind the best on {metric.label}\n(per seed; 0 = as good)")
         dx.grid(True, axis="x", alpha=0.3)
     for row_axes in axes:
         row_axes[0].set_yticks(range(len(rows)), labels)
