@@ -649,8 +649,14 @@ def plot_metrics(comparison: Comparison, path: Path) -> None:
                     )
             elif key == decision.best and decision.pairs:
                 dx.plot([0.0], [row], "D", color=color, markersize=5)
-                dx.annotate("best", (0.0, row), textcoords="offset points", xytext=(6, -3),
-                            fontsize="small", color=color)
+                dx.annotate(
+                    "best",
+                    (0.0, row),
+                    textcoords="offset points",
+                    xytext=(6, -3),
+                    fontsize="small",
+                    color=color,
+                )
         top_rows = [rows.index(k) for k in decision.top_group if k in rows]
         if len(top_rows) > 1 and decision.pairs and not decision.too_few_seeds:
             ranks = [decision.ranks[rows[r]] for r in top_rows]
