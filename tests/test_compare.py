@@ -546,18 +546,27 @@ def test_quick_is_a_smoke_run_of_trained_models(tmp_path):
     assert "rerun with --seeds 7 or more" in report["verdict"]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("task_name", list(COMPARE_TASKS))
-def test_quick_agrees_with_the_full_run_or_says_it_cannot_tell(task_name, tmp_path):
-    task = COMPARE_TASKS[task_name]
-    quick = run_comparison(task, seeds=3, quick=True)
-    full = run_comparison(task, seeds=8)
-    q, f = decisions(quick)[0], decisions(full)[0]
-    assert q.winner is None  # 3 seeds can never reach p <= 0.05
-    assert q.too_few_seeds or q.best == f.best
-    # the quick runs are the full runs' first three seeds, run by run (same blocks)
+def test_quick_runs_are_the_full_runs_first_seeds():
+    # the same blocks: a quick run's rows are exactly those of the full run's first 3 seeds,
+    # trained for as many epochs, so quick cannot rank on less-trained models
+    task = COMPARE_TASKS["regression-outliers"]
+    quick = run_comparison(task, losses=["mse", "mae"], seeds=3, quick=True)
+    full = run_comparison(task, losses=["mse", "mae"], seeds=4)
     first = {(r["candidate"], r["seed"]): r["metrics"] for r in full.runs if r["seed"] < 3}
     assert {(r["candidate"], r["seed"]): r["metrics"] for r in quick.runs} == first
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", list(COMPARE_TASKS))
+def test_quick_says_it_cannot_tell_on_every_task(task_name, tmp_path):
+    out = tmp_path / "r"
+    result = run_cli("--task", task_name, "--quick", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    for decision in report["decisions"]:
+        assert decision["winner"] is None
+        assert decision["too_few_seeds"] or len(decision["pairs"]) == 0
+    assert report["verdict"].startswith("Smoke run (--quick: 3 seeds, models fully trained)")
 
 
 def test_below_chance_is_a_warning_not_a_result():
