@@ -227,12 +227,6 @@ def test_modules():
 
 def test_bad_input():
     logits, labels = _softmax_inputs()
-    with pytest.raises(ValueError, match="Did you mean 'present'"):
-        la.lovasz_softmax_loss(logits, labels, classes="presnt")
-    with pytest.raises(ValueError, match="classes must be one of"):
-        la.nn.LovaszSoftmaxLoss(classes="some")
-    with pytest.raises(TypeError, match="per_image must be a bool"):
-        la.lovasz_hinge_loss(logits[:, 0], labels, per_image="yes")
     labels[2, 1, 1] = 9
     with pytest.raises(ValueError, match=r"class index 9 at position \(2, 1, 1\)"):
         la.lovasz_softmax_loss(logits, labels)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lossatlas._catalog import Example
+
 
 def normal(
     generator: torch.Generator, *shape: int, dtype: torch.dtype, scale: float = 1.0
@@ -45,3 +47,43 @@ def probability_rows(
 ) -> Tensor:
     """Random probability vectors (softmax of normal draws) along ``dim``."""
     return torch.softmax(normal(generator, *shape, dtype=torch.float64), dim=dim).to(dtype)
+
+
+# --------------------------------------------------------------------------- segmentation
+
+_SEG_CLASSES = 3
+_SEG_SIDE = 4
+
+
+def segmentation_logits(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Logits ``(batch, 3, 4, 4)`` and class indices ``(batch, 4, 4)``."""
+    logits = normal(generator, batch, _SEG_CLASSES, _SEG_SIDE, _SEG_SIDE, dtype=dtype, scale=scale)
+    target = class_indices(generator, batch, _SEG_SIDE, _SEG_SIDE, num_classes=_SEG_CLASSES)
+    return Example((logits, target))
+
+
+def segmentation_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Logits that put ``1 - 2e-26`` on the target class (softmax of a +-30 logit gap of 60)."""
+    target = class_indices(generator, batch, _SEG_SIDE, _SEG_SIDE, num_classes=_SEG_CLASSES)
+    onehot = torch.nn.functional.one_hot(target, _SEG_CLASSES).movedim(-1, 1)
+    return Example(((onehot * 60.0 - 30.0).to(dtype), target))
+
+
+def binary_mask_logits(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Logits ``(batch, 2, 4, 4)`` and {0, 1} masks of the same shape."""
+    logits = normal(generator, batch, 2, _SEG_SIDE, _SEG_SIDE, dtype=dtype, scale=scale)
+    return Example((logits, binary_labels(generator, batch, 2, _SEG_SIDE, _SEG_SIDE, dtype=dtype)))
+
+
+def binary_mask_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Logits of +-40 on the mask (sigmoid within 5e-18 of it)."""
+    mask = binary_labels(generator, batch, 2, _SEG_SIDE, _SEG_SIDE, dtype=dtype)
+    return Example(((mask * 80.0 - 40.0).to(dtype), mask))

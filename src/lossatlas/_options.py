@@ -207,8 +207,16 @@ def checker(hint: Any) -> Checker | None:
         base_check = checker(base)
         integer = base is int
         rules = [m for m in meta if isinstance(m, (Interval, Check))]
+        # On a choice, a loss's own rule runs first: it can say why a value is not among the
+        # choices (``reduction="none"`` of a compound loss).
+        first = (
+            [m for m in rules if isinstance(m, Check)] if typing.get_origin(base) is Literal else []
+        )
+        rules = [m for m in rules if m not in first]
 
         def check_annotated(name: str, value: Any) -> None:
+            for own in first:
+                own.function(name, value)
             if base_check is not None:
                 base_check(name, value)
             for rule in rules:
@@ -340,6 +348,8 @@ class Validator:
         hint = self.hints.get(option)
         arms = typing.get_args(hint) if hint is not None and _is_union(hint) else (hint,)
         for arm in arms:
+            if typing.get_origin(arm) is Annotated:
+                arm = typing.get_args(arm)[0]
             if typing.get_origin(arm) is Literal:
                 return typing.get_args(arm)
         return ()

@@ -5,10 +5,15 @@ from collections.abc import Sequence
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative
 from lossatlas._options import NonNegativeInt
+from lossatlas._options import Positive
 from lossatlas._options import UnitInterval
 from lossatlas._reduction import Reduction
 from lossatlas.classification.focal import ClassAlpha
+from lossatlas.compose import LossParts
 from lossatlas.distribution.divergence import KLReduction
+from lossatlas.segmentation.compound import ClassAlpha
+from lossatlas.segmentation.compound import CompoundReduction
+from lossatlas.segmentation.lovasz import LovaszClasses
 from torch import Tensor
 from typing import Any
 from lossatlas.classification.class_balanced import ClassBalancedLoss as ClassBalancedLoss
@@ -64,20 +69,6 @@ from lossatlas.regression.pointwise import SmoothL1Loss as SmoothL1Loss
 from lossatlas.regression.quantile import MAPELoss as MAPELoss
 from lossatlas.regression.quantile import QuantileLoss as QuantileLoss
 from lossatlas.regression.quantile import SMAPELoss as SMAPELoss
-from lossatlas.segmentation.compound import DiceCELoss as DiceCELoss
-from lossatlas.segmentation.compound import DiceFocalLoss as DiceFocalLoss
-from lossatlas.segmentation.dice import BinaryDiceLoss as BinaryDiceLoss
-from lossatlas.segmentation.dice import BinaryJaccardLoss as BinaryJaccardLoss
-from lossatlas.segmentation.dice import DiceLoss as DiceLoss
-from lossatlas.segmentation.dice import JaccardLoss as JaccardLoss
-from lossatlas.segmentation.dsc import BinaryDSCLoss as BinaryDSCLoss
-from lossatlas.segmentation.dsc import DSCLoss as DSCLoss
-from lossatlas.segmentation.lovasz import LovaszHingeLoss as LovaszHingeLoss
-from lossatlas.segmentation.lovasz import LovaszSoftmaxLoss as LovaszSoftmaxLoss
-from lossatlas.segmentation.tversky import BinaryFocalTverskyLoss as BinaryFocalTverskyLoss
-from lossatlas.segmentation.tversky import BinaryTverskyLoss as BinaryTverskyLoss
-from lossatlas.segmentation.tversky import FocalTverskyLoss as FocalTverskyLoss
-from lossatlas.segmentation.tversky import TverskyLoss as TverskyLoss
 
 __all__ = [
     "ArcFaceLoss",
@@ -162,9 +153,34 @@ class BalancedBinaryCrossEntropyLoss(LossModule):
     def __init__(self, *, alpha: UnitInterval = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class BinaryDSCLoss(LossModule):
+    """Module form of :func:`lossatlas.binary_dsc_loss`."""
+    def __init__(self, *, alpha: NonNegative = ..., gamma: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BinaryDiceLoss(LossModule):
+    """Module form of :func:`lossatlas.binary_dice_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class BinaryFocalLoss(LossModule):
     """Module form of :func:`lossatlas.binary_focal_loss`; ``pos_weight`` is a buffer."""
     def __init__(self, *, alpha: UnitInterval | None = ..., gamma: NonNegative = ..., pos_weight: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BinaryFocalTverskyLoss(LossModule):
+    """Module form of :func:`lossatlas.binary_focal_tversky_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., gamma: Positive = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BinaryJaccardLoss(LossModule):
+    """Module form of :func:`lossatlas.binary_jaccard_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BinaryTverskyLoss(LossModule):
+    """Module form of :func:`lossatlas.binary_tversky_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class CTCLoss(LossModule):
@@ -172,9 +188,34 @@ class CTCLoss(LossModule):
     def __init__(self, *, blank: NonNegativeInt = ..., reduction: Reduction = ..., zero_infinity: bool = ...) -> None: ...
     def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Tensor | Sequence[int], target_lengths: Tensor | Sequence[int]) -> Tensor: ...
 
+class DSCLoss(LossModule):
+    """Module form of :func:`lossatlas.dsc_loss`."""
+    def __init__(self, *, alpha: NonNegative = ..., gamma: Positive = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class DiceCELoss(LossModule):
+    """Module form of :func:`lossatlas.dice_ce_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, lambda_dice: NonNegative = ..., lambda_ce: NonNegative = ..., include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., label_smoothing: UnitInterval = ..., reduction: CompoundReduction = ..., return_parts: bool = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor | LossParts: ...
+
+class DiceFocalLoss(LossModule):
+    """Module form of :func:`lossatlas.dice_focal_loss`; tensor ``weight``/``alpha`` are buffers."""
+    def __init__(self, *, lambda_dice: NonNegative = ..., lambda_focal: NonNegative = ..., gamma: NonNegative = ..., alpha: ClassAlpha = ..., include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: CompoundReduction = ..., return_parts: bool = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor | LossParts: ...
+
+class DiceLoss(LossModule):
+    """Module form of :func:`lossatlas.dice_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class FocalLoss(LossModule):
     """Module form of :func:`lossatlas.focal_loss`; a per-class ``alpha`` is a buffer."""
     def __init__(self, *, alpha: ClassAlpha = ..., gamma: NonNegative = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class FocalTverskyLoss(LossModule):
+    """Module form of :func:`lossatlas.focal_tversky_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., gamma: Positive = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class JSDivLoss(LossModule):
@@ -182,12 +223,32 @@ class JSDivLoss(LossModule):
     def __init__(self, *, dim: int = ..., log_target: bool = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class JaccardLoss(LossModule):
+    """Module form of :func:`lossatlas.jaccard_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class KLDivLoss(LossModule):
     """Module form of :func:`lossatlas.kl_div` (default reduction ``"batchmean"``)."""
     def __init__(self, *, log_target: bool = ..., reduction: KLReduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class LovaszHingeLoss(LossModule):
+    """Module form of :func:`lossatlas.lovasz_hinge_loss`."""
+    def __init__(self, *, per_image: bool = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class LovaszSoftmaxLoss(LossModule):
+    """Module form of :func:`lossatlas.lovasz_softmax_loss`."""
+    def __init__(self, *, classes: LovaszClasses = ..., per_image: bool = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class NegativeSamplingLoss(LossModule):
     """Module form of :func:`lossatlas.negative_sampling_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
     def forward(self, center: Tensor, context: Tensor, negatives: Tensor) -> Tensor: ...
+
+class TverskyLoss(LossModule):
+    """Module form of :func:`lossatlas.tversky_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...

@@ -40,73 +40,59 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from lossatlas import _examples as ex
+from lossatlas._catalog import Family, TargetKind
 from lossatlas._fused import fused_enabled, use_custom_autograd
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._reduction import compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     binary_target,
-    check_bool,
     check_class_indices,
     check_class_weight,
     check_floating,
     check_in_range,
     check_index_target,
-    check_number,
     check_probabilities,
     check_same_shape,
     check_tensor,
-    describe,
     index_target,
 )
 
 Sums = tuple[Tensor, Tensor, Tensor]
 
-# --------------------------------------------------------------------------- options
+# --------------------------------------------------------------------------- families
 
+_OVERLAP_PROPERTIES = {"non_negative", "bounded", "zero_at_perfect"}
 
-def check_ignore_index(ignore_index: Any) -> None:
-    """Raise unless ``ignore_index`` is ``None`` or an int."""
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        raise TypeError(f"ignore_index must be None or an int, got {describe(ignore_index)}")
+#: The softmax overlap losses (Dice, Jaccard, Tversky and their compounds): logits over dim 1
+#: against class indices or one-hot / probability targets.
+SOFTMAX_OVERLAP = Family(
+    tasks=("segmentation", "imbalanced"),
+    input_kind="logits",
+    target_kind="class indices or one-hot / class probabilities",
+    target_type=TargetKind.CLASS_INDICES,
+    properties=_OVERLAP_PROPERTIES,
+    examples=ex.segmentation_logits,
+    perfect=ex.segmentation_perfect,
+)
 
-
-def check_overlap_options(
-    *,
-    include_background: Any = True,
-    smooth_nr: Any = 1e-5,
-    smooth_dr: Any = 1e-5,
-    batch: Any = False,
-    squared_pred: Any = False,
-    weight: Any = None,
-    ignore_index: Any = None,
-    reduction: Any = "mean",
-    **extra: Any,
-) -> None:
-    """Check the options shared by the overlap losses (``extra`` are the loss's own)."""
-    check_reduction(reduction)
-    check_bool("include_background", include_background)
-    check_bool("batch", batch)
-    check_bool("squared_pred", squared_pred)
-    check_number("smooth_nr", smooth_nr, low=0.0)
-    check_number("smooth_dr", smooth_dr, low=0.0, low_inclusive=False)
-    check_ignore_index(ignore_index)
-    if weight is not None:
-        check_floating("weight", weight)
-        if weight.dim() != 1:
-            raise ValueError(
-                f"weight must be a 1-D tensor with one weight per class, got shape "
-                f"{tuple(weight.shape)}"
-            )
-        check_in_range("weight", weight, 0.0, math.inf, what="non-negative class weights")
-    for name in ("alpha", "beta"):
-        if name in extra:
-            check_number(name, extra[name], low=0.0)
-    if "gamma" in extra:
-        check_number("gamma", extra["gamma"], low=0.0, low_inclusive=False)
-
+#: The sigmoid overlap losses: one binary mask per channel, same shape as the logits.
+SIGMOID_OVERLAP = SOFTMAX_OVERLAP.derive(
+    tasks=("segmentation", "binary", "imbalanced"),
+    target_kind="binary masks (or soft labels) in [0, 1], same shape",
+    target_type=TargetKind.PROBABILITIES,
+    examples=ex.binary_mask_logits,
+    perfect=ex.binary_mask_perfect,
+    same_shape=(0, 1),
+)
 
 # --------------------------------------------------------------------------- inputs
+
+
+def check_overlap_weight(weight: Tensor | None, num_classes: int) -> None:
+    """Raise unless ``weight`` is ``None`` or ``num_classes`` non-negative floating weights."""
+    check_class_weight("weight", weight, num_classes)
+    if weight is not None:
+        check_in_range("weight", weight, 0.0, math.inf, what="non-negative class weights")
 
 
 def check_softmax_inputs(
@@ -134,7 +120,7 @@ def check_softmax_inputs(
             f"input must hold C >= 2 class logits along dim 1 for a softmax loss, got C = "
             f"{num_classes}; for a single foreground channel use the binary_ (sigmoid) form"
         )
-    check_class_weight("weight", weight, num_classes)
+    check_overlap_weight(weight, num_classes)
     if target.is_floating_point():
         if target.shape != input.shape:
             index_shape = (input.shape[0], *input.shape[2:])
@@ -176,7 +162,7 @@ def check_sigmoid_inputs(
             "include_background=False drops channel 0, which leaves no channel for input "
             f"of shape {tuple(input.shape)}; it needs C >= 2 channels"
         )
-    check_class_weight("weight", weight, num_classes)
+    check_overlap_weight(weight, num_classes)
     check_probabilities("target", target)
 
 

@@ -10,96 +10,57 @@ unweighted terms for logging.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from torch import Tensor
 
-from lossatlas._catalog import LossSpec, declare
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction
-from lossatlas._validation import check_bool, check_number, index_target
+from lossatlas._options import Check, NonNegative, Positive, UnitInterval
+from lossatlas._validation import index_target
 from lossatlas.classification.cross_entropy import cross_entropy
-from lossatlas.classification.focal import check_class_alpha, focal_loss
+from lossatlas.classification.focal import ClassAlpha, focal_loss
 from lossatlas.compose import LossParts, weighted_sum
-from lossatlas.segmentation._overlap import check_overlap_options
-from lossatlas.segmentation.dice import dice_loss, seg_examples, seg_perfect
+from lossatlas.segmentation._overlap import SOFTMAX_OVERLAP
+from lossatlas.segmentation.dice import dice_loss
 
 __all__ = ["dice_ce_loss", "dice_focal_loss"]
 
-_REDUCTIONS = ("mean", "sum")
-_DICE_REF = (
-    "F. Milletari, N. Navab, S.-A. Ahmadi, V-Net: Fully Convolutional Neural Networks for "
-    "Volumetric Medical Image Segmentation, 3DV 2016, https://arxiv.org/abs/1606.04797"
-)
-_COMPOUND_REF = (
-    "J. Ma et al., Loss odyssey in medical image segmentation, Medical Image Analysis 71, 2021, "
-    "https://doi.org/10.1016/j.media.2021.102035"
-)
 
-
-def _check_compound(reduction: Any, lambdas: dict[str, Any], **options: Any) -> None:
-    if reduction == "none":
+def _no_unreduced(name: str, value: Any) -> None:
+    if value == "none":
         raise ValueError(
-            "reduction must be 'mean' or 'sum' for a compound loss, got 'none': the Dice term "
+            f"{name} must be 'mean' or 'sum' for a compound loss, got 'none': the Dice term "
             "is per image and class, the pixel term per pixel; call the two losses separately "
             "for unreduced values"
         )
-    check_reduction(reduction, _REDUCTIONS)
-    check_overlap_options(reduction=reduction, **options)
-    for name, value in lambdas.items():
-        check_number(name, value, low=0.0)
 
 
-def check_dice_ce_options(
-    *,
-    lambda_dice: Any = 1.0,
-    lambda_ce: Any = 1.0,
-    label_smoothing: Any = 0.0,
-    reduction: Any = "mean",
-    return_parts: Any = False,
-    **options: Any,
-) -> None:
-    """Check the options of :func:`dice_ce_loss`."""
-    check_bool("return_parts", return_parts)
-    _check_compound(reduction, {"lambda_dice": lambda_dice, "lambda_ce": lambda_ce}, **options)
-    check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
+#: ``"mean"`` or ``"sum"``: the two terms have different unreduced shapes.
+CompoundReduction = Annotated[Literal["mean", "sum"], Check(_no_unreduced, invalid=("none",))]
+
+_COMPOUND = SOFTMAX_OVERLAP.derive(properties={"non_negative", "zero_at_perfect"})
 
 
-def check_dice_focal_options(
-    *,
-    lambda_dice: Any = 1.0,
-    lambda_focal: Any = 1.0,
-    gamma: Any = 2.0,
-    alpha: Any = None,
-    reduction: Any = "mean",
-    return_parts: Any = False,
-    **options: Any,
-) -> None:
-    """Check the options of :func:`dice_focal_loss`."""
-    check_bool("return_parts", return_parts)
-    _check_compound(
-        reduction, {"lambda_dice": lambda_dice, "lambda_focal": lambda_focal}, **options
-    )
-    check_number("gamma", gamma, low=0.0)
-    check_class_alpha(alpha)
-
-
+@_COMPOUND.loss(
+    formula=r"\lambda_{dice} \mathcal{L}_{Dice} + \lambda_{ce} \mathcal{L}_{CE}",
+    use_when="segmentation: Dice's overlap with CE's steady gradient",
+    peers={"MONAI": "DiceCELoss(softmax=True): same where their options coincide"},
+)
 def dice_ce_loss(
     input: Tensor,
     target: Tensor,
     *,
-    lambda_dice: float = 1.0,
-    lambda_ce: float = 1.0,
+    lambda_dice: NonNegative = 1.0,
+    lambda_ce: NonNegative = 1.0,
     include_background: bool = True,
     squared_pred: bool = False,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
     batch: bool = False,
     weight: Tensor | None = None,
     ignore_index: int | None = None,
-    label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    label_smoothing: UnitInterval = 0.0,
+    reduction: CompoundReduction = "mean",
     return_parts: bool = False,
 ) -> Tensor | LossParts:
     r"""Weighted sum of the softmax Dice loss and cross-entropy, with both parts reported.
@@ -157,21 +118,10 @@ def dice_ce_loss(
     References:
         J. Ma et al., "Loss odyssey in medical image segmentation", Medical Image Analysis 71,
         2021, https://doi.org/10.1016/j.media.2021.102035
+
+        F. Milletari, N. Navab, S.-A. Ahmadi, "V-Net: Fully Convolutional Neural Networks for
+        Volumetric Medical Image Segmentation", 3DV 2016, https://arxiv.org/abs/1606.04797
     """
-    check_dice_ce_options(
-        lambda_dice=lambda_dice,
-        lambda_ce=lambda_ce,
-        label_smoothing=label_smoothing,
-        reduction=reduction,
-        return_parts=return_parts,
-        include_background=include_background,
-        squared_pred=squared_pred,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-    )
     target = index_target(target)  # a uint8 / bool mask: long for both terms
     dice = dice_loss(
         input,
@@ -198,22 +148,28 @@ def dice_ce_loss(
     )
 
 
+@_COMPOUND.loss(
+    target_kind="class indices",
+    formula=r"\lambda_{dice} \mathcal{L}_{Dice} + \lambda_{focal} \mathcal{L}_{focal}",
+    use_when="segmentation with hard, rare classes (Dice + focal)",
+    peers={"MONAI": "DiceFocalLoss: its focal term is a sigmoid one, here softmax"},
+)
 def dice_focal_loss(
     input: Tensor,
     target: Tensor,
     *,
-    lambda_dice: float = 1.0,
-    lambda_focal: float = 1.0,
-    gamma: float = 2.0,
-    alpha: float | Sequence[float] | Tensor | None = None,
+    lambda_dice: NonNegative = 1.0,
+    lambda_focal: NonNegative = 1.0,
+    gamma: NonNegative = 2.0,
+    alpha: ClassAlpha = None,
     include_background: bool = True,
     squared_pred: bool = False,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
     batch: bool = False,
     weight: Tensor | None = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: CompoundReduction = "mean",
     return_parts: bool = False,
 ) -> Tensor | LossParts:
     r"""Weighted sum of the softmax Dice loss and the softmax focal loss, with both parts.
@@ -271,22 +227,10 @@ def dice_focal_loss(
         W. Zhu et al., "AnatomyNet: Deep learning for fast and fully automated whole-volume
         segmentation of head and neck anatomy", Medical Physics 46(2), 2019,
         https://arxiv.org/abs/1808.05238
+
+        F. Milletari, N. Navab, S.-A. Ahmadi, "V-Net: Fully Convolutional Neural Networks for
+        Volumetric Medical Image Segmentation", 3DV 2016, https://arxiv.org/abs/1606.04797
     """
-    check_dice_focal_options(
-        lambda_dice=lambda_dice,
-        lambda_focal=lambda_focal,
-        gamma=gamma,
-        alpha=alpha,
-        reduction=reduction,
-        return_parts=return_parts,
-        include_background=include_background,
-        squared_pred=squared_pred,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-    )
     target = index_target(target)  # a uint8 / bool mask: long for both terms
     dice = dice_loss(
         input,
@@ -318,123 +262,9 @@ def dice_focal_loss(
 # --------------------------------------------------------------------------- modules
 
 
-class DiceCELoss(LossModule):
+class DiceCELoss(LossModule, functional=dice_ce_loss):
     """Module form of :func:`lossatlas.dice_ce_loss`; ``weight`` is a buffer."""
 
-    functional = staticmethod(dice_ce_loss)
-    check_options = staticmethod(check_dice_ce_options)
-    reductions = _REDUCTIONS
 
-    def __init__(
-        self,
-        *,
-        lambda_dice: float = 1.0,
-        lambda_ce: float = 1.0,
-        include_background: bool = True,
-        squared_pred: bool = False,
-        smooth_nr: float = 1e-5,
-        smooth_dr: float = 1e-5,
-        batch: bool = False,
-        weight: Tensor | None = None,
-        ignore_index: int | None = None,
-        label_smoothing: float = 0.0,
-        reduction: str = "mean",
-        return_parts: bool = False,
-    ) -> None:
-        super().__init__(
-            lambda_dice=lambda_dice,
-            lambda_ce=lambda_ce,
-            include_background=include_background,
-            squared_pred=squared_pred,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-            weight=weight,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            reduction=reduction,
-            return_parts=return_parts,
-        )
-
-
-class DiceFocalLoss(LossModule):
+class DiceFocalLoss(LossModule, functional=dice_focal_loss):
     """Module form of :func:`lossatlas.dice_focal_loss`; tensor ``weight``/``alpha`` are buffers."""
-
-    functional = staticmethod(dice_focal_loss)
-    check_options = staticmethod(check_dice_focal_options)
-    reductions = _REDUCTIONS
-
-    def __init__(
-        self,
-        *,
-        lambda_dice: float = 1.0,
-        lambda_focal: float = 1.0,
-        gamma: float = 2.0,
-        alpha: float | Sequence[float] | Tensor | None = None,
-        include_background: bool = True,
-        squared_pred: bool = False,
-        smooth_nr: float = 1e-5,
-        smooth_dr: float = 1e-5,
-        batch: bool = False,
-        weight: Tensor | None = None,
-        ignore_index: int | None = None,
-        reduction: str = "mean",
-        return_parts: bool = False,
-    ) -> None:
-        super().__init__(
-            lambda_dice=lambda_dice,
-            lambda_focal=lambda_focal,
-            gamma=gamma,
-            alpha=alpha,
-            include_background=include_background,
-            squared_pred=squared_pred,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-            weight=weight,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            return_parts=return_parts,
-        )
-
-
-# --------------------------------------------------------------------------- declarations
-
-declare(
-    LossSpec(
-        name="dice_ce_loss",
-        function=dice_ce_loss,
-        module=DiceCELoss,
-        tasks=("segmentation", "imbalanced"),
-        input_kind="logits",
-        target_kind="class indices or one-hot / class probabilities",
-        formula=r"\lambda_{dice} \mathcal{L}_{Dice} + \lambda_{ce} \mathcal{L}_{CE}",
-        references=(_COMPOUND_REF, _DICE_REF),
-        properties=frozenset({"non_negative", "zero_at_perfect"}),
-        examples=seg_examples,
-        perfect=seg_perfect,
-        reductions=_REDUCTIONS,
-    )
-)
-
-declare(
-    LossSpec(
-        name="dice_focal_loss",
-        function=dice_focal_loss,
-        module=DiceFocalLoss,
-        tasks=("segmentation", "imbalanced"),
-        input_kind="logits",
-        target_kind="class indices",
-        formula=r"\lambda_{dice} \mathcal{L}_{Dice} + \lambda_{focal} \mathcal{L}_{focal}",
-        references=(
-            "W. Zhu et al., AnatomyNet: Deep learning for fast and fully automated whole-volume "
-            "segmentation of head and neck anatomy, Medical Physics 46(2), 2019, "
-            "https://arxiv.org/abs/1808.05238",
-            _DICE_REF,
-        ),
-        properties=frozenset({"non_negative", "zero_at_perfect"}),
-        examples=seg_examples,
-        perfect=seg_perfect,
-        reductions=_REDUCTIONS,
-    )
-)

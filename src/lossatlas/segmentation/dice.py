@@ -12,14 +12,14 @@ target for backward (see :func:`lossatlas.set_fused`).
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
 from lossatlas._module import LossModule
+from lossatlas._options import NonNegative, Positive
+from lossatlas._reduction import Reduction
 from lossatlas.segmentation._overlap import (
-    check_overlap_options,
+    SIGMOID_OVERLAP,
+    SOFTMAX_OVERLAP,
     dice_score,
     sigmoid_overlap_loss,
     softmax_overlap_loss,
@@ -27,32 +27,25 @@ from lossatlas.segmentation._overlap import (
 
 __all__ = ["binary_dice_loss", "binary_jaccard_loss", "dice_loss", "jaccard_loss"]
 
-_DICE_REFS = (
-    "F. Milletari, N. Navab, S.-A. Ahmadi, V-Net: Fully Convolutional Neural Networks for "
-    "Volumetric Medical Image Segmentation, 3DV 2016, https://arxiv.org/abs/1606.04797",
-    "MONAI DiceLoss: https://docs.monai.io/en/stable/losses.html#diceloss",
-)
-_JACCARD_REFS = (
-    "M. A. Rahman, Y. Wang, Optimizing Intersection-Over-Union in Deep Neural Networks for "
-    "Image Segmentation, ISVC 2016, https://doi.org/10.1007/978-3-319-50835-1_22",
-    "Z. Wang, X. Ning, M. B. Blaschko, Jaccard Metric Losses: Optimizing the Jaccard Index "
-    "with Soft Labels, NeurIPS 2023, https://arxiv.org/abs/2302.05666",
-    _DICE_REFS[1],
-)
 
-
+@SOFTMAX_OVERLAP.loss(
+    formula=r"1 - \frac{2\sum_s p_{c,s} g_{c,s} + \epsilon_{nr}}"
+    r"{\sum_s p_{c,s} + \sum_s g_{c,s} + \epsilon_{dr}}",
+    use_when="multi-class segmentation, small or rare structures",
+    peers={"MONAI": "DiceLoss(softmax=True): weighted mean over N*C', not the weights' sum"},
+)
 def dice_loss(
     input: Tensor,
     target: Tensor,
     *,
     include_background: bool = True,
     squared_pred: bool = False,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
     batch: bool = False,
     weight: Tensor | None = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Soft Dice loss of softmax probabilities, per sample and class (V-Net, MONAI semantics).
 
@@ -60,8 +53,7 @@ def dice_loss(
     spatial positions ``s``; each class of each sample gets its own ratio (one ratio per class
     over the whole batch with ``batch=True``). ``squared_pred=True`` sums squares in the
     denominator (V-Net). With ``batch=True``, ``smooth_nr = smooth_dr = 1`` and a sigmoid
-    instead of the softmax this is the global binary Dice of ``seeds/002_*``
-    (:func:`binary_dice_loss`).
+    instead of the softmax this is the common "global" binary Dice (:func:`binary_dice_loss`).
 
     Empty masks: with the default ``smooth_nr = smooth_dr > 0``, a class absent from both the
     prediction and the ground truth scores ``1 - s/s = 0``; a confident prediction of a class
@@ -119,17 +111,9 @@ def dice_loss(
     References:
         F. Milletari, N. Navab, S.-A. Ahmadi, "V-Net: Fully Convolutional Neural Networks for
         Volumetric Medical Image Segmentation", 3DV 2016, https://arxiv.org/abs/1606.04797
+
+        MONAI DiceLoss, https://docs.monai.io/en/stable/losses.html#diceloss
     """
-    check_overlap_options(
-        include_background=include_background,
-        squared_pred=squared_pred,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-    )
     score = dice_score(smooth_nr=smooth_nr, smooth_dr=smooth_dr, jaccard=False)
     return softmax_overlap_loss(
         input,
@@ -144,18 +128,23 @@ def dice_loss(
     )
 
 
+@SOFTMAX_OVERLAP.loss(
+    formula=r"1 - \frac{2 I_c + \epsilon_{nr}}{2(P_c + G_c - I_c) + \epsilon_{dr}}",
+    use_when="multi-class segmentation scored by IoU",
+    peers={"MONAI": "DiceLoss(softmax=True, jaccard=True): same smoothing placement"},
+)
 def jaccard_loss(
     input: Tensor,
     target: Tensor,
     *,
     include_background: bool = True,
     squared_pred: bool = False,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
     batch: bool = False,
     weight: Tensor | None = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Soft Jaccard (IoU) loss of softmax probabilities, per sample and class.
 
@@ -200,18 +189,13 @@ def jaccard_loss(
 
     References:
         M. A. Rahman, Y. Wang, "Optimizing Intersection-Over-Union in Deep Neural Networks for
-        Image Segmentation", ISVC 2016.
+        Image Segmentation", ISVC 2016, https://doi.org/10.1007/978-3-319-50835-1_22
+
+        Z. Wang, X. Ning, M. B. Blaschko, "Jaccard Metric Losses: Optimizing the Jaccard Index
+        with Soft Labels", NeurIPS 2023, https://arxiv.org/abs/2302.05666
+
+        MONAI DiceLoss, https://docs.monai.io/en/stable/losses.html#diceloss
     """
-    check_overlap_options(
-        include_background=include_background,
-        squared_pred=squared_pred,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-    )
     score = dice_score(smooth_nr=smooth_nr, smooth_dr=smooth_dr, jaccard=True)
     return softmax_overlap_loss(
         input,
@@ -226,23 +210,29 @@ def jaccard_loss(
     )
 
 
+@SIGMOID_OVERLAP.loss(
+    formula=r"1 - \frac{2\sum_s \sigma(x_s) y_s + \epsilon_{nr}}"
+    r"{\sum_s \sigma(x_s) + \sum_s y_s + \epsilon_{dr}}",
+    use_when="binary or multi-label masks with a small foreground",
+    peers={"MONAI": "DiceLoss(sigmoid=True): same values; 'none' keeps singleton dims"},
+)
 def binary_dice_loss(
     input: Tensor,
     target: Tensor,
     *,
     include_background: bool = True,
     squared_pred: bool = False,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
     batch: bool = False,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Soft Dice loss of sigmoid probabilities, each channel a separate binary mask.
 
     For binary and multi-label segmentation: ``p = sigmoid(input)`` per channel against a
-    target of the same shape (masks in {0, 1}, or soft labels). The global binary Dice of
-    ``seeds/002_*`` (sigmoid, flatten everything, ``smooth=1``) is
+    target of the same shape (masks in {0, 1}, or soft labels). The common "global" binary Dice
+    (sigmoid, flatten everything, ``smooth=1``) is
     ``binary_dice_loss(x, y, batch=True, smooth_nr=1, smooth_dr=1)`` for one channel.
     Empty-mask policy as :func:`dice_loss`.
 
@@ -279,16 +269,9 @@ def binary_dice_loss(
     References:
         F. Milletari, N. Navab, S.-A. Ahmadi, "V-Net: Fully Convolutional Neural Networks for
         Volumetric Medical Image Segmentation", 3DV 2016, https://arxiv.org/abs/1606.04797
+
+        MONAI DiceLoss, https://docs.monai.io/en/stable/losses.html#diceloss
     """
-    check_overlap_options(
-        include_background=include_background,
-        squared_pred=squared_pred,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        reduction=reduction,
-    )
     score = dice_score(smooth_nr=smooth_nr, smooth_dr=smooth_dr, jaccard=False)
     return sigmoid_overlap_loss(
         input,
@@ -302,17 +285,22 @@ def binary_dice_loss(
     )
 
 
+@SIGMOID_OVERLAP.loss(
+    formula=r"1 - \frac{2 I_c + \epsilon_{nr}}{2(P_c + G_c - I_c) + \epsilon_{dr}}",
+    use_when="binary or multi-label masks scored by IoU",
+    peers={"MONAI": "DiceLoss(sigmoid=True, jaccard=True): same values"},
+)
 def binary_jaccard_loss(
     input: Tensor,
     target: Tensor,
     *,
     include_background: bool = True,
     squared_pred: bool = False,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
     batch: bool = False,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Soft Jaccard (IoU) loss of sigmoid probabilities, each channel a separate binary mask.
 
@@ -352,17 +340,13 @@ def binary_jaccard_loss(
 
     References:
         M. A. Rahman, Y. Wang, "Optimizing Intersection-Over-Union in Deep Neural Networks for
-        Image Segmentation", ISVC 2016.
+        Image Segmentation", ISVC 2016, https://doi.org/10.1007/978-3-319-50835-1_22
+
+        Z. Wang, X. Ning, M. B. Blaschko, "Jaccard Metric Losses: Optimizing the Jaccard Index
+        with Soft Labels", NeurIPS 2023, https://arxiv.org/abs/2302.05666
+
+        MONAI DiceLoss, https://docs.monai.io/en/stable/losses.html#diceloss
     """
-    check_overlap_options(
-        include_background=include_background,
-        squared_pred=squared_pred,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        reduction=reduction,
-    )
     score = dice_score(smooth_nr=smooth_nr, smooth_dr=smooth_dr, jaccard=True)
     return sigmoid_overlap_loss(
         input,
@@ -379,182 +363,17 @@ def binary_jaccard_loss(
 # --------------------------------------------------------------------------- modules
 
 
-class DiceLoss(LossModule):
+class DiceLoss(LossModule, functional=dice_loss):
     """Module form of :func:`lossatlas.dice_loss`; ``weight`` is a buffer."""
 
-    functional = staticmethod(dice_loss)
-    check_options = staticmethod(check_overlap_options)
 
-    def __init__(
-        self,
-        *,
-        include_background: bool = True,
-        squared_pred: bool = False,
-        smooth_nr: float = 1e-5,
-        smooth_dr: float = 1e-5,
-        batch: bool = False,
-        weight: Tensor | None = None,
-        ignore_index: int | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            include_background=include_background,
-            squared_pred=squared_pred,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-            weight=weight,
-            ignore_index=ignore_index,
-            reduction=reduction,
-        )
-
-
-class JaccardLoss(DiceLoss):
+class JaccardLoss(LossModule, functional=jaccard_loss):
     """Module form of :func:`lossatlas.jaccard_loss`; ``weight`` is a buffer."""
 
-    functional = staticmethod(jaccard_loss)
 
-
-class BinaryDiceLoss(LossModule):
+class BinaryDiceLoss(LossModule, functional=binary_dice_loss):
     """Module form of :func:`lossatlas.binary_dice_loss`; ``weight`` is a buffer."""
 
-    functional = staticmethod(binary_dice_loss)
-    check_options = staticmethod(check_overlap_options)
 
-    def __init__(
-        self,
-        *,
-        include_background: bool = True,
-        squared_pred: bool = False,
-        smooth_nr: float = 1e-5,
-        smooth_dr: float = 1e-5,
-        batch: bool = False,
-        weight: Tensor | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            include_background=include_background,
-            squared_pred=squared_pred,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-            weight=weight,
-            reduction=reduction,
-        )
-
-
-class BinaryJaccardLoss(BinaryDiceLoss):
+class BinaryJaccardLoss(LossModule, functional=binary_jaccard_loss):
     """Module form of :func:`lossatlas.binary_jaccard_loss`; ``weight`` is a buffer."""
-
-    functional = staticmethod(binary_jaccard_loss)
-
-
-# --------------------------------------------------------------------------- declarations
-
-_NUM_CLASSES = 3
-_SIDE = 4
-
-
-def seg_examples(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    """Logits ``(batch, 3, 4, 4)`` and class indices ``(batch, 4, 4)``."""
-    logits = ex.normal(generator, batch, _NUM_CLASSES, _SIDE, _SIDE, dtype=dtype, scale=scale)
-    target = ex.class_indices(generator, batch, _SIDE, _SIDE, num_classes=_NUM_CLASSES)
-    return Example((logits, target))
-
-
-def seg_perfect(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    """Logits that put ``1 - 2e-26`` on the target class (softmax of a +-30 logit gap of 60)."""
-    target = ex.class_indices(generator, batch, _SIDE, _SIDE, num_classes=_NUM_CLASSES)
-    onehot = torch.nn.functional.one_hot(target, _NUM_CLASSES).movedim(-1, 1)
-    return Example(((onehot * 60.0 - 30.0).to(dtype), target))
-
-
-def binary_seg_examples(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    """Logits ``(batch, 2, 4, 4)`` and {0, 1} masks of the same shape."""
-    logits = ex.normal(generator, batch, 2, _SIDE, _SIDE, dtype=dtype, scale=scale)
-    return Example((logits, ex.binary_labels(generator, batch, 2, _SIDE, _SIDE, dtype=dtype)))
-
-
-def binary_seg_perfect(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    """Logits of +-40 on the mask (sigmoid within 5e-18 of it)."""
-    mask = ex.binary_labels(generator, batch, 2, _SIDE, _SIDE, dtype=dtype)
-    return Example(((mask * 80.0 - 40.0).to(dtype), mask))
-
-
-_PROPS = frozenset({"non_negative", "bounded", "zero_at_perfect"})
-
-declare(
-    LossSpec(
-        name="dice_loss",
-        function=dice_loss,
-        module=DiceLoss,
-        tasks=("segmentation", "imbalanced"),
-        input_kind="logits",
-        target_kind="class indices or one-hot / class probabilities",
-        formula=r"1 - \frac{2\sum_s p_{c,s} g_{c,s} + \epsilon_{nr}}"
-        r"{\sum_s p_{c,s} + \sum_s g_{c,s} + \epsilon_{dr}}",
-        references=_DICE_REFS,
-        properties=_PROPS,
-        examples=seg_examples,
-        perfect=seg_perfect,
-    )
-)
-
-declare(
-    LossSpec(
-        name="jaccard_loss",
-        function=jaccard_loss,
-        module=JaccardLoss,
-        tasks=("segmentation", "imbalanced"),
-        input_kind="logits",
-        target_kind="class indices or one-hot / class probabilities",
-        formula=r"1 - \frac{2 I_c + \epsilon_{nr}}{2(P_c + G_c - I_c) + \epsilon_{dr}}",
-        references=_JACCARD_REFS,
-        properties=_PROPS,
-        examples=seg_examples,
-        perfect=seg_perfect,
-    )
-)
-
-declare(
-    LossSpec(
-        name="binary_dice_loss",
-        function=binary_dice_loss,
-        module=BinaryDiceLoss,
-        tasks=("segmentation", "binary", "imbalanced"),
-        input_kind="logits",
-        target_kind="binary masks (or soft labels) in [0, 1], same shape",
-        formula=r"1 - \frac{2\sum_s \sigma(x_s) y_s + \epsilon_{nr}}"
-        r"{\sum_s \sigma(x_s) + \sum_s y_s + \epsilon_{dr}}",
-        references=_DICE_REFS,
-        properties=_PROPS,
-        examples=binary_seg_examples,
-        perfect=binary_seg_perfect,
-        same_shape=(0, 1),
-    )
-)
-
-declare(
-    LossSpec(
-        name="binary_jaccard_loss",
-        function=binary_jaccard_loss,
-        module=BinaryJaccardLoss,
-        tasks=("segmentation", "binary", "imbalanced"),
-        input_kind="logits",
-        target_kind="binary masks (or soft labels) in [0, 1], same shape",
-        formula=r"1 - \frac{2 I_c + \epsilon_{nr}}{2(P_c + G_c - I_c) + \epsilon_{dr}}",
-        references=_JACCARD_REFS,
-        properties=_PROPS,
-        examples=binary_seg_examples,
-        perfect=binary_seg_perfect,
-        same_shape=(0, 1),
-    )
-)

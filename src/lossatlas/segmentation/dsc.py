@@ -5,7 +5,7 @@ probability ``p`` of the positive class is replaced by ``(1 - p)^alpha p``. The 
 the contribution of confident predictions, so easy examples stop dominating the gradient, and
 the loss no longer pushes ``p`` all the way to 1 (its minimum for a positive lies below 1).
 Unlike :func:`lossatlas.dice_loss` (one ratio per image and class), nothing is summed before
-the ratio; ``seeds/002_*``'s TensorFlow ``dsc_loss`` is the global-sum variant.
+the ratio (a "global" variant that sums everything first is also in circulation).
 """
 
 from __future__ import annotations
@@ -13,43 +13,39 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lossatlas._catalog import LossSpec, declare
+from lossatlas import _examples as ex
+from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import NonNegative, Positive
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     binary_target,
     check_class_indices,
     check_floating,
     check_index_target,
-    check_number,
     check_probabilities,
     check_same_shape,
     check_tensor,
     index_target,
 )
-from lossatlas.segmentation._overlap import check_ignore_index
-from lossatlas.segmentation.dice import binary_seg_examples, seg_examples
 
 __all__ = ["binary_dsc_loss", "dsc_loss"]
 
-_DSC_REF = (
-    "X. Li, X. Sun, Y. Meng, J. Liang, F. Wu, J. Li, Dice Loss for Data-imbalanced NLP Tasks, "
-    "ACL 2020, https://arxiv.org/abs/1911.02855"
+_FORMULA = (
+    r"1 - \frac{2 (1 - p)^{\alpha} p\, y + \gamma}"
+    r"{(1 - p)^{\alpha} p + y + \gamma}"
 )
 
-
-def check_dsc_options(
-    *,
-    alpha: float = 1.0,
-    gamma: float = 1.0,
-    ignore_index: int | None = None,
-    reduction: str = "mean",
-) -> None:
-    """Check ``alpha >= 0``, ``gamma > 0``, ``ignore_index`` and ``reduction``."""
-    check_reduction(reduction)
-    check_number("alpha", alpha, low=0.0)
-    check_number("gamma", gamma, low=0.0, low_inclusive=False)
-    check_ignore_index(ignore_index)
+_DSC = Family(
+    tasks=("binary", "segmentation", "imbalanced"),
+    input_kind="logits",
+    target_kind="labels in [0, 1], same shape",
+    target_type=TargetKind.PROBABILITIES,
+    properties={"non_negative", "bounded"},
+    examples=ex.binary_mask_logits,
+    same_shape=(0, 1),
+    twice_differentiable=True,
+)
 
 
 def _dsc_term(p: Tensor, one_minus_p: Tensor, y: Tensor, *, alpha: float, gamma: float) -> Tensor:
@@ -62,13 +58,18 @@ def _dsc_term(p: Tensor, one_minus_p: Tensor, y: Tensor, *, alpha: float, gamma:
     return 1.0 - (2.0 * q * y + gamma) / (q + y + gamma)
 
 
+@_DSC.loss(
+    formula=_FORMULA + r",\quad p = \sigma(x)",
+    curve="binary-logit",
+    use_when="imbalanced binary tagging; easy negatives dominate",
+)
 def binary_dsc_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float = 1.0,
-    gamma: float = 1.0,
-    reduction: str = "mean",
+    alpha: NonNegative = 1.0,
+    gamma: Positive = 1.0,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Self-adjusting Dice loss of sigmoid probabilities, per element (Li et al., ACL 2020).
 
@@ -111,7 +112,6 @@ def binary_dsc_loss(
         X. Li, X. Sun, Y. Meng, J. Liang, F. Wu, J. Li, "Dice Loss for Data-imbalanced NLP
         Tasks", ACL 2020, https://arxiv.org/abs/1911.02855
     """
-    check_dsc_options(alpha=alpha, gamma=gamma, reduction=reduction)
     target = binary_target(target, input)
     check_floating("input", input)
     check_floating("target", target)
@@ -129,14 +129,24 @@ def binary_dsc_loss(
     return reduce_loss(loss, reduction)
 
 
+@_DSC.loss(
+    tasks=("multiclass", "segmentation", "imbalanced"),
+    target_kind="class indices or class probabilities",
+    target_type=TargetKind.CLASS_INDICES,
+    formula=r"\frac{1}{C}\sum_c \left[" + _FORMULA + r"\right]_c,\quad p = "
+    r"\operatorname{softmax}(x)",
+    examples=ex.segmentation_logits,
+    same_shape=None,
+    use_when="imbalanced multi-class tagging (NER, MRC); per instance",
+)
 def dsc_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float = 1.0,
-    gamma: float = 1.0,
+    alpha: NonNegative = 1.0,
+    gamma: Positive = 1.0,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Self-adjusting Dice loss of softmax probabilities, per instance, one-vs-rest over classes.
 
@@ -179,7 +189,6 @@ def dsc_loss(
         X. Li, X. Sun, Y. Meng, J. Liang, F. Wu, J. Li, "Dice Loss for Data-imbalanced NLP
         Tasks", ACL 2020, https://arxiv.org/abs/1911.02855
     """
-    check_dsc_options(alpha=alpha, gamma=gamma, ignore_index=ignore_index, reduction=reduction)
     target = index_target(target)
     is_index = _check_softmax_pair(input, target, ignore_index=ignore_index)
     dtype = compute_dtype(input, target)
@@ -226,71 +235,9 @@ def _check_softmax_pair(input: Tensor, target: Tensor, *, ignore_index: int | No
 # --------------------------------------------------------------------------- modules
 
 
-class BinaryDSCLoss(LossModule):
+class BinaryDSCLoss(LossModule, functional=binary_dsc_loss):
     """Module form of :func:`lossatlas.binary_dsc_loss`."""
 
-    functional = staticmethod(binary_dsc_loss)
-    check_options = staticmethod(check_dsc_options)
 
-    def __init__(self, *, alpha: float = 1.0, gamma: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(alpha=alpha, gamma=gamma, reduction=reduction)
-
-
-class DSCLoss(LossModule):
+class DSCLoss(LossModule, functional=dsc_loss):
     """Module form of :func:`lossatlas.dsc_loss`."""
-
-    functional = staticmethod(dsc_loss)
-    check_options = staticmethod(check_dsc_options)
-
-    def __init__(
-        self,
-        *,
-        alpha: float = 1.0,
-        gamma: float = 1.0,
-        ignore_index: int | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(alpha=alpha, gamma=gamma, ignore_index=ignore_index, reduction=reduction)
-
-
-# --------------------------------------------------------------------------- declarations
-
-_FORMULA = (
-    r"1 - \frac{2 (1 - p)^{\alpha} p\, y + \gamma}"
-    r"{(1 - p)^{\alpha} p + y + \gamma}"
-)
-
-declare(
-    LossSpec(
-        name="binary_dsc_loss",
-        function=binary_dsc_loss,
-        module=BinaryDSCLoss,
-        tasks=("binary", "segmentation", "imbalanced"),
-        input_kind="logits",
-        target_kind="labels in [0, 1], same shape",
-        formula=_FORMULA + r",\quad p = \sigma(x)",
-        references=(_DSC_REF,),
-        properties=frozenset({"non_negative", "bounded"}),
-        examples=binary_seg_examples,
-        same_shape=(0, 1),
-        curve="binary-logit",
-        twice_differentiable=True,
-    )
-)
-
-declare(
-    LossSpec(
-        name="dsc_loss",
-        function=dsc_loss,
-        module=DSCLoss,
-        tasks=("multiclass", "segmentation", "imbalanced"),
-        input_kind="logits",
-        target_kind="class indices or class probabilities",
-        formula=r"\frac{1}{C}\sum_c \left[" + _FORMULA + r"\right]_c,\quad p = "
-        r"\operatorname{softmax}(x)",
-        references=(_DSC_REF,),
-        properties=frozenset({"non_negative", "bounded"}),
-        examples=seg_examples,
-        twice_differentiable=True,
-    )
-)

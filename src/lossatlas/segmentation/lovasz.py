@@ -14,16 +14,16 @@ removes them.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, safe_divide, upcast
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, safe_divide, upcast
 from lossatlas._validation import (
-    check_bool,
-    check_choice,
     check_class_indices,
     check_floating,
     check_index_target,
@@ -31,15 +31,35 @@ from lossatlas._validation import (
     check_same_shape,
     index_target,
 )
-from lossatlas.segmentation._overlap import check_ignore_index
-from lossatlas.segmentation.dice import seg_examples, seg_perfect
 
 __all__ = ["lovasz_hinge_loss", "lovasz_softmax_loss"]
 
-_LOVASZ_REF = (
-    "M. Berman, A. Rannen Triki, M. B. Blaschko, The Lovász-Softmax loss: A tractable "
-    "surrogate for the optimization of the intersection-over-union measure in neural networks, "
-    "CVPR 2018, https://arxiv.org/abs/1705.08790"
+#: Which classes Lovász-Softmax averages over.
+LovaszClasses = Literal["present", "all"]
+
+
+def _hinge_examples(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    logits = ex.normal(generator, batch, 4, 4, dtype=dtype, scale=scale)
+    return Example((logits, ex.class_indices(generator, batch, 4, 4, num_classes=2)))
+
+
+def _hinge_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    labels = ex.class_indices(generator, batch, 4, 4, num_classes=2)
+    return Example(((labels * 4.0 - 2.0).to(dtype), labels))  # margin 2 > 1: zero hinge
+
+
+_LOVASZ = Family(
+    tasks=("segmentation",),
+    input_kind="logits",
+    target_kind="class indices",
+    target_type=TargetKind.CLASS_INDICES,
+    properties={"non_negative", "bounded", "zero_at_perfect"},
+    examples=ex.segmentation_logits,
+    perfect=ex.segmentation_perfect,
 )
 
 
@@ -58,27 +78,23 @@ def _lovasz_extension(errors: Tensor, labels: Tensor) -> Tensor:
     return (errors_sorted * _lovasz_weights(labels.gather(-1, order))).sum(dim=-1)
 
 
-def check_lovasz_options(
-    *,
-    per_image: bool = True,
-    classes: str = "present",
-    ignore_index: int | None = None,
-    reduction: str = "mean",
-) -> None:
-    """Check the Lovász options."""
-    check_reduction(reduction)
-    check_bool("per_image", per_image)
-    check_choice("classes", classes, ("present", "all"))
-    check_ignore_index(ignore_index)
-
-
+@_LOVASZ.loss(
+    tasks=("segmentation", "binary"),
+    target_kind="binary labels {0, 1} (torch.long), same shape",
+    formula=r"\sum_i \max(0, e_{\pi(i)})\, g_i(\Delta_J),\quad e = 1 - x(2y - 1)",
+    properties={"non_negative", "zero_at_perfect"},
+    examples=_hinge_examples,
+    perfect=_hinge_perfect,
+    same_shape=(0, 1),
+    use_when="binary segmentation scored by IoU; fine-tuning",
+)
 def lovasz_hinge_loss(
     input: Tensor,
     target: Tensor,
     *,
     per_image: bool = True,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Lovász hinge loss for binary segmentation, on logits (Berman et al., CVPR 2018).
 
@@ -122,7 +138,6 @@ def lovasz_hinge_loss(
         surrogate for the optimization of the intersection-over-union measure in neural
         networks", CVPR 2018, https://arxiv.org/abs/1705.08790
     """
-    check_lovasz_options(per_image=per_image, ignore_index=ignore_index, reduction=reduction)
     check_floating("input", input)
     target = index_target(target)
     check_integer("target", target)
@@ -149,14 +164,20 @@ def lovasz_hinge_loss(
     return reduce_loss(loss if per_image else loss.squeeze(0), reduction)
 
 
+@_LOVASZ.loss(
+    formula=r"\frac{1}{|\mathcal{C}|}\sum_{c} \sum_i e_{c,\pi_c(i)}\, g_i(\Delta_{J_c}),"
+    r"\quad e_c = |g_c - p_c|",
+    use_when="multi-class segmentation scored by mean IoU",
+    peers={"kornia": "lovasz_softmax_loss: also takes logits and applies the softmax"},
+)
 def lovasz_softmax_loss(
     input: Tensor,
     target: Tensor,
     *,
-    classes: str = "present",
+    classes: LovaszClasses = "present",
     per_image: bool = False,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Lovász-Softmax loss for multi-class segmentation, on logits (Berman et al., CVPR 2018).
 
@@ -204,9 +225,6 @@ def lovasz_softmax_loss(
         surrogate for the optimization of the intersection-over-union measure in neural
         networks", CVPR 2018, https://arxiv.org/abs/1705.08790
     """
-    check_lovasz_options(
-        per_image=per_image, classes=classes, ignore_index=ignore_index, reduction=reduction
-    )
     check_floating("input", input)
     if input.dim() < 3 or input.shape[1] < 2:
         raise ValueError(
@@ -246,84 +264,9 @@ def lovasz_softmax_loss(
 # --------------------------------------------------------------------------- modules
 
 
-class LovaszHingeLoss(LossModule):
+class LovaszHingeLoss(LossModule, functional=lovasz_hinge_loss):
     """Module form of :func:`lossatlas.lovasz_hinge_loss`."""
 
-    functional = staticmethod(lovasz_hinge_loss)
-    check_options = staticmethod(check_lovasz_options)
 
-    def __init__(
-        self, *, per_image: bool = True, ignore_index: int | None = None, reduction: str = "mean"
-    ) -> None:
-        super().__init__(per_image=per_image, ignore_index=ignore_index, reduction=reduction)
-
-
-class LovaszSoftmaxLoss(LossModule):
+class LovaszSoftmaxLoss(LossModule, functional=lovasz_softmax_loss):
     """Module form of :func:`lossatlas.lovasz_softmax_loss`."""
-
-    functional = staticmethod(lovasz_softmax_loss)
-    check_options = staticmethod(check_lovasz_options)
-
-    def __init__(
-        self,
-        *,
-        classes: str = "present",
-        per_image: bool = False,
-        ignore_index: int | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            classes=classes, per_image=per_image, ignore_index=ignore_index, reduction=reduction
-        )
-
-
-# --------------------------------------------------------------------------- declarations
-
-
-def _hinge_examples(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, 4, 4, dtype=dtype, scale=scale)
-    return Example((logits, ex.class_indices(generator, batch, 4, 4, num_classes=2)))
-
-
-def _hinge_perfect(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    labels = ex.class_indices(generator, batch, 4, 4, num_classes=2)
-    return Example(((labels * 4.0 - 2.0).to(dtype), labels))  # margin 2 > 1: zero hinge
-
-
-declare(
-    LossSpec(
-        name="lovasz_hinge_loss",
-        function=lovasz_hinge_loss,
-        module=LovaszHingeLoss,
-        tasks=("segmentation", "binary"),
-        input_kind="logits",
-        target_kind="binary labels {0, 1} (torch.long), same shape",
-        formula=r"\sum_i \max(0, e_{\pi(i)})\, g_i(\Delta_J),\quad e = 1 - x(2y - 1)",
-        references=(_LOVASZ_REF,),
-        properties=frozenset({"non_negative", "zero_at_perfect"}),
-        examples=_hinge_examples,
-        perfect=_hinge_perfect,
-        same_shape=(0, 1),
-    )
-)
-
-declare(
-    LossSpec(
-        name="lovasz_softmax_loss",
-        function=lovasz_softmax_loss,
-        module=LovaszSoftmaxLoss,
-        tasks=("segmentation",),
-        input_kind="logits",
-        target_kind="class indices",
-        formula=r"\frac{1}{|\mathcal{C}|}\sum_{c} \sum_i e_{c,\pi_c(i)}\, g_i(\Delta_{J_c}),"
-        r"\quad e_c = |g_c - p_c|",
-        references=(_LOVASZ_REF,),
-        properties=frozenset({"non_negative", "bounded", "zero_at_perfect"}),
-        examples=seg_examples,
-        perfect=seg_perfect,
-    )
-)

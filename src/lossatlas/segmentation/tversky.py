@@ -14,19 +14,15 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from lossatlas._catalog import LossSpec, declare
 from lossatlas._module import LossModule
+from lossatlas._options import NonNegative, Positive
+from lossatlas._reduction import Reduction
 from lossatlas.segmentation._overlap import (
-    check_overlap_options,
+    SIGMOID_OVERLAP,
+    SOFTMAX_OVERLAP,
     sigmoid_overlap_loss,
     softmax_overlap_loss,
     tversky_index,
-)
-from lossatlas.segmentation.dice import (
-    binary_seg_examples,
-    binary_seg_perfect,
-    seg_examples,
-    seg_perfect,
 )
 
 __all__ = [
@@ -36,15 +32,7 @@ __all__ = [
     "tversky_loss",
 ]
 
-_TVERSKY_REF = (
-    "S. S. M. Salehi, D. Erdogmus, A. Gholipour, Tversky loss function for image segmentation "
-    "using 3D fully convolutional deep networks, MLMI 2017, https://arxiv.org/abs/1706.05721"
-)
-_FOCAL_TVERSKY_REF = (
-    "N. Abraham, N. M. Khan, A Novel Focal Tversky Loss Function with Improved Attention U-Net "
-    "for Lesion Segmentation, ISBI 2019, https://arxiv.org/abs/1810.07842"
-)
-_MONAI_REF = "MONAI TverskyLoss: https://docs.monai.io/en/stable/losses.html#tverskyloss"
+_TI = r"TI_c = \frac{I_c + \epsilon_{nr}}{I_c + \alpha FP_c + \beta FN_c + \epsilon_{dr}}"
 
 Score = Callable[[Tensor, Tensor, Tensor], Tensor]
 
@@ -65,19 +53,24 @@ def _tversky_score(
     return score
 
 
+@SOFTMAX_OVERLAP.loss(
+    formula=r"1 - TI_c,\quad " + _TI,
+    use_when="segmentation trading false positives against misses",
+    peers={"MONAI": "TverskyLoss(softmax=True): defaults alpha=beta=0.5, no class weight"},
+)
 def tversky_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float = 0.3,
-    beta: float = 0.7,
+    alpha: NonNegative = 0.3,
+    beta: NonNegative = 0.7,
     include_background: bool = True,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
     batch: bool = False,
     weight: Tensor | None = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Tversky loss of softmax probabilities, per sample and class (= MONAI ``TverskyLoss``).
 
@@ -129,18 +122,9 @@ def tversky_loss(
         S. S. M. Salehi, D. Erdogmus, A. Gholipour, "Tversky loss function for image
         segmentation using 3D fully convolutional deep networks", MLMI 2017,
         https://arxiv.org/abs/1706.05721
+
+        MONAI TverskyLoss, https://docs.monai.io/en/stable/losses.html#tverskyloss
     """
-    check_overlap_options(
-        alpha=alpha,
-        beta=beta,
-        include_background=include_background,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-    )
     score = _tversky_score(
         alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=None
     )
@@ -157,18 +141,23 @@ def tversky_loss(
     )
 
 
+@SIGMOID_OVERLAP.loss(
+    formula=r"1 - TI_c,\quad " + _TI,
+    use_when="binary masks where misses cost more than false alarms",
+    peers={"MONAI": "TverskyLoss(sigmoid=True): defaults alpha=beta=0.5"},
+)
 def binary_tversky_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float = 0.3,
-    beta: float = 0.7,
+    alpha: NonNegative = 0.3,
+    beta: NonNegative = 0.7,
     include_background: bool = True,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
     batch: bool = False,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Tversky loss of sigmoid probabilities, each channel a binary mask.
 
@@ -207,18 +196,11 @@ def binary_tversky_loss(
 
     References:
         S. S. M. Salehi, D. Erdogmus, A. Gholipour, "Tversky loss function for image
-        segmentation using 3D fully convolutional deep networks", MLMI 2017.
+        segmentation using 3D fully convolutional deep networks", MLMI 2017,
+        https://arxiv.org/abs/1706.05721
+
+        MONAI TverskyLoss, https://docs.monai.io/en/stable/losses.html#tverskyloss
     """
-    check_overlap_options(
-        alpha=alpha,
-        beta=beta,
-        include_background=include_background,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        reduction=reduction,
-    )
     score = _tversky_score(
         alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=None
     )
@@ -234,20 +216,24 @@ def binary_tversky_loss(
     )
 
 
+@SOFTMAX_OVERLAP.loss(
+    formula=r"(1 - TI_c)^{\gamma},\quad " + _TI,
+    use_when="small lesions that Tversky alone under-segments",
+)
 def focal_tversky_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float = 0.3,
-    beta: float = 0.7,
-    gamma: float = 0.75,
+    alpha: NonNegative = 0.3,
+    beta: NonNegative = 0.7,
+    gamma: Positive = 0.75,
     include_background: bool = True,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
     batch: bool = False,
     weight: Tensor | None = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Focal Tversky loss: each class's Tversky loss raised to ``gamma``, then averaged.
 
@@ -300,19 +286,11 @@ def focal_tversky_loss(
     References:
         N. Abraham, N. M. Khan, "A Novel Focal Tversky Loss Function with Improved Attention
         U-Net for Lesion Segmentation", ISBI 2019, https://arxiv.org/abs/1810.07842
+
+        S. S. M. Salehi, D. Erdogmus, A. Gholipour, "Tversky loss function for image
+        segmentation using 3D fully convolutional deep networks", MLMI 2017,
+        https://arxiv.org/abs/1706.05721
     """
-    check_overlap_options(
-        alpha=alpha,
-        beta=beta,
-        gamma=gamma,
-        include_background=include_background,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-    )
     score = _tversky_score(
         alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=gamma
     )
@@ -329,19 +307,23 @@ def focal_tversky_loss(
     )
 
 
+@SIGMOID_OVERLAP.loss(
+    formula=r"(1 - TI_c)^{\gamma},\quad " + _TI,
+    use_when="small binary lesions; focus on nearly-right cases",
+)
 def binary_focal_tversky_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float = 0.3,
-    beta: float = 0.7,
-    gamma: float = 0.75,
+    alpha: NonNegative = 0.3,
+    beta: NonNegative = 0.7,
+    gamma: Positive = 0.75,
     include_background: bool = True,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
     batch: bool = False,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Focal Tversky loss of sigmoid probabilities, each channel a binary mask.
 
@@ -382,18 +364,11 @@ def binary_focal_tversky_loss(
     References:
         N. Abraham, N. M. Khan, "A Novel Focal Tversky Loss Function with Improved Attention
         U-Net for Lesion Segmentation", ISBI 2019, https://arxiv.org/abs/1810.07842
+
+        S. S. M. Salehi, D. Erdogmus, A. Gholipour, "Tversky loss function for image
+        segmentation using 3D fully convolutional deep networks", MLMI 2017,
+        https://arxiv.org/abs/1706.05721
     """
-    check_overlap_options(
-        alpha=alpha,
-        beta=beta,
-        gamma=gamma,
-        include_background=include_background,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        reduction=reduction,
-    )
     score = _tversky_score(
         alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=gamma
     )
@@ -412,201 +387,17 @@ def binary_focal_tversky_loss(
 # --------------------------------------------------------------------------- modules
 
 
-class TverskyLoss(LossModule):
+class TverskyLoss(LossModule, functional=tversky_loss):
     """Module form of :func:`lossatlas.tversky_loss`; ``weight`` is a buffer."""
 
-    functional = staticmethod(tversky_loss)
-    check_options = staticmethod(check_overlap_options)
 
-    def __init__(
-        self,
-        *,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        include_background: bool = True,
-        smooth_nr: float = 1e-5,
-        smooth_dr: float = 1e-5,
-        batch: bool = False,
-        weight: Tensor | None = None,
-        ignore_index: int | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            alpha=alpha,
-            beta=beta,
-            include_background=include_background,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-            weight=weight,
-            ignore_index=ignore_index,
-            reduction=reduction,
-        )
-
-
-class BinaryTverskyLoss(LossModule):
+class BinaryTverskyLoss(LossModule, functional=binary_tversky_loss):
     """Module form of :func:`lossatlas.binary_tversky_loss`; ``weight`` is a buffer."""
 
-    functional = staticmethod(binary_tversky_loss)
-    check_options = staticmethod(check_overlap_options)
 
-    def __init__(
-        self,
-        *,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        include_background: bool = True,
-        smooth_nr: float = 1e-5,
-        smooth_dr: float = 1e-5,
-        batch: bool = False,
-        weight: Tensor | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            alpha=alpha,
-            beta=beta,
-            include_background=include_background,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-            weight=weight,
-            reduction=reduction,
-        )
-
-
-class FocalTverskyLoss(LossModule):
+class FocalTverskyLoss(LossModule, functional=focal_tversky_loss):
     """Module form of :func:`lossatlas.focal_tversky_loss`; ``weight`` is a buffer."""
 
-    functional = staticmethod(focal_tversky_loss)
-    check_options = staticmethod(check_overlap_options)
 
-    def __init__(
-        self,
-        *,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        gamma: float = 0.75,
-        include_background: bool = True,
-        smooth_nr: float = 1e-5,
-        smooth_dr: float = 1e-5,
-        batch: bool = False,
-        weight: Tensor | None = None,
-        ignore_index: int | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            alpha=alpha,
-            beta=beta,
-            gamma=gamma,
-            include_background=include_background,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-            weight=weight,
-            ignore_index=ignore_index,
-            reduction=reduction,
-        )
-
-
-class BinaryFocalTverskyLoss(LossModule):
+class BinaryFocalTverskyLoss(LossModule, functional=binary_focal_tversky_loss):
     """Module form of :func:`lossatlas.binary_focal_tversky_loss`; ``weight`` is a buffer."""
-
-    functional = staticmethod(binary_focal_tversky_loss)
-    check_options = staticmethod(check_overlap_options)
-
-    def __init__(
-        self,
-        *,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        gamma: float = 0.75,
-        include_background: bool = True,
-        smooth_nr: float = 1e-5,
-        smooth_dr: float = 1e-5,
-        batch: bool = False,
-        weight: Tensor | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            alpha=alpha,
-            beta=beta,
-            gamma=gamma,
-            include_background=include_background,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-            weight=weight,
-            reduction=reduction,
-        )
-
-
-# --------------------------------------------------------------------------- declarations
-
-_PROPS = frozenset({"non_negative", "bounded", "zero_at_perfect"})
-_TI = r"TI_c = \frac{I_c + \epsilon_{nr}}{I_c + \alpha FP_c + \beta FN_c + \epsilon_{dr}}"
-
-declare(
-    LossSpec(
-        name="tversky_loss",
-        function=tversky_loss,
-        module=TverskyLoss,
-        tasks=("segmentation", "imbalanced"),
-        input_kind="logits",
-        target_kind="class indices or one-hot / class probabilities",
-        formula=r"1 - TI_c,\quad " + _TI,
-        references=(_TVERSKY_REF, _MONAI_REF),
-        properties=_PROPS,
-        examples=seg_examples,
-        perfect=seg_perfect,
-    )
-)
-
-declare(
-    LossSpec(
-        name="binary_tversky_loss",
-        function=binary_tversky_loss,
-        module=BinaryTverskyLoss,
-        tasks=("segmentation", "binary", "imbalanced"),
-        input_kind="logits",
-        target_kind="binary masks (or soft labels) in [0, 1], same shape",
-        formula=r"1 - TI_c,\quad " + _TI,
-        references=(_TVERSKY_REF, _MONAI_REF),
-        properties=_PROPS,
-        examples=binary_seg_examples,
-        perfect=binary_seg_perfect,
-        same_shape=(0, 1),
-    )
-)
-
-declare(
-    LossSpec(
-        name="focal_tversky_loss",
-        function=focal_tversky_loss,
-        module=FocalTverskyLoss,
-        tasks=("segmentation", "imbalanced"),
-        input_kind="logits",
-        target_kind="class indices or one-hot / class probabilities",
-        formula=r"(1 - TI_c)^{\gamma},\quad " + _TI,
-        references=(_FOCAL_TVERSKY_REF, _TVERSKY_REF),
-        properties=_PROPS,
-        examples=seg_examples,
-        perfect=seg_perfect,
-    )
-)
-
-declare(
-    LossSpec(
-        name="binary_focal_tversky_loss",
-        function=binary_focal_tversky_loss,
-        module=BinaryFocalTverskyLoss,
-        tasks=("segmentation", "binary", "imbalanced"),
-        input_kind="logits",
-        target_kind="binary masks (or soft labels) in [0, 1], same shape",
-        formula=r"(1 - TI_c)^{\gamma},\quad " + _TI,
-        references=(_FOCAL_TVERSKY_REF, _TVERSKY_REF),
-        properties=_PROPS,
-        examples=binary_seg_examples,
-        perfect=binary_seg_perfect,
-        same_shape=(0, 1),
-    )
-)
