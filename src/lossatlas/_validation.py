@@ -251,6 +251,34 @@ def check_class_weight(name: str, weight: Tensor | None, num_classes: int) -> No
         )
 
 
+def check_class_counts(name: str, value: Any) -> Tensor:
+    """Per-class counts or probabilities as a checked 1-D float64 tensor of finite values > 0.
+
+    ``value`` is a sequence or a 1-D tensor with at least one entry. The positivity of a
+    tensor's entries is a value check (skipped when value checks are off).
+    """
+    if isinstance(value, Tensor):
+        if value.dtype == torch.bool or value.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got {describe(value)}")
+        counts = value.detach().to(torch.float64)
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        for i, entry in enumerate(value):
+            check_number(f"{name}[{i}]", entry, low=0.0, low_inclusive=False)
+        counts = torch.tensor([float(v) for v in value], dtype=torch.float64)
+    else:
+        raise TypeError(f"{name} must be a sequence or a 1-D tensor, got {describe(value)}")
+    if counts.dim() != 1 or counts.numel() == 0:
+        raise ValueError(
+            f"{name} must be 1-D with one entry per class, got shape {tuple(counts.shape)}"
+        )
+    if isinstance(value, Tensor) and value_checks_enabled():
+        bad = ~(counts > 0) | ~torch.isfinite(counts)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
+            raise ValueError(f"{name} must be finite and > 0, got {float(counts[i])!r} at {i}")
+    return counts
+
+
 def check_index_target(
     logits: Tensor, target: Tensor, *, logits_name: str = "input", target_name: str = "target"
 ) -> None:

@@ -19,6 +19,11 @@ from lossatlas.classification.focal import (
     FocalLoss,
     FocalWrapper,
 )
+from lossatlas.classification.long_tail import (
+    BalancedSoftmaxLoss,
+    LDAMLoss,
+    LogitAdjustedCrossEntropyLoss,
+)
 from lossatlas.classification.margin import (
     ExponentialLoss,
     HingeLoss,
@@ -32,6 +37,12 @@ from lossatlas.classification.margin import (
     ZeroOneLoss,
 )
 from lossatlas.classification.margin_softmax import ArcFaceLoss, CosFaceLoss, SphereFaceLoss
+from lossatlas.classification.noisy import (
+    BinaryBiTemperedLogisticLoss,
+    BiTemperedLogisticLoss,
+    GeneralizedCrossEntropyLoss,
+    SymmetricCrossEntropyLoss,
+)
 from lossatlas.classification.poly import Poly1CrossEntropyLoss
 from lossatlas.detection.ghm import GHMCLoss, GHMRLoss
 from lossatlas.detection.iou import CIoULoss, DIoULoss, GIoULoss, IoULoss
@@ -77,6 +88,9 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "BalancedBinaryCrossEntropyLoss",
+    "BalancedSoftmaxLoss",
+    "BiTemperedLogisticLoss",
+    "BinaryBiTemperedLogisticLoss",
     "BinaryDSCLoss",
     "BinaryDiceLoss",
     "BinaryFocalLoss",
@@ -105,6 +119,7 @@ __all__ = [
     "GHMRLoss",
     "GIoULoss",
     "GaussianNLLLoss",
+    "GeneralizedCrossEntropyLoss",
     "HingeEmbeddingLoss",
     "HingeLoss",
     "HuberLoss",
@@ -114,10 +129,12 @@ __all__ = [
     "JaccardLoss",
     "KLDivLoss",
     "L1Loss",
+    "LDAMLoss",
     "LabelSmoothingCrossEntropyLoss",
     "LinearCrossEntropyLoss",
     "LogCoshLoss",
     "LogisticLoss",
+    "LogitAdjustedCrossEntropyLoss",
     "LossModule",
     "LovaszHingeLoss",
     "LovaszSoftmaxLoss",
@@ -144,6 +161,7 @@ __all__ = [
     "SoftMarginLoss",
     "SphereFaceLoss",
     "SquaredHingeLoss",
+    "SymmetricCrossEntropyLoss",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "TverskyLoss",

@@ -6,9 +6,16 @@ from lossatlas._module import LossModule
 from lossatlas._options import NonNegative
 from lossatlas._options import NonNegativeInt
 from lossatlas._options import Positive
+from lossatlas._options import PositiveInt
 from lossatlas._options import UnitInterval
 from lossatlas._reduction import Reduction
 from lossatlas.classification.focal import ClassAlpha
+from lossatlas.classification.long_tail import ClassCounts
+from lossatlas.classification.long_tail import ClassPrior
+from lossatlas.classification.noisy import GCEExponent
+from lossatlas.classification.noisy import LogZero
+from lossatlas.classification.noisy import T1
+from lossatlas.classification.noisy import T2
 from lossatlas.compose import LossParts
 from lossatlas.distribution.divergence import KLReduction
 from lossatlas.segmentation.compound import ClassAlpha
@@ -75,6 +82,9 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "BalancedBinaryCrossEntropyLoss",
+    "BalancedSoftmaxLoss",
+    "BiTemperedLogisticLoss",
+    "BinaryBiTemperedLogisticLoss",
     "BinaryDSCLoss",
     "BinaryDiceLoss",
     "BinaryFocalLoss",
@@ -103,6 +113,7 @@ __all__ = [
     "GHMRLoss",
     "GIoULoss",
     "GaussianNLLLoss",
+    "GeneralizedCrossEntropyLoss",
     "HingeEmbeddingLoss",
     "HingeLoss",
     "HuberLoss",
@@ -112,10 +123,12 @@ __all__ = [
     "JaccardLoss",
     "KLDivLoss",
     "L1Loss",
+    "LDAMLoss",
     "LabelSmoothingCrossEntropyLoss",
     "LinearCrossEntropyLoss",
     "LogCoshLoss",
     "LogisticLoss",
+    "LogitAdjustedCrossEntropyLoss",
     "LossModule",
     "LovaszHingeLoss",
     "LovaszSoftmaxLoss",
@@ -142,6 +155,7 @@ __all__ = [
     "SoftMarginLoss",
     "SphereFaceLoss",
     "SquaredHingeLoss",
+    "SymmetricCrossEntropyLoss",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "TverskyLoss",
@@ -151,6 +165,21 @@ __all__ = [
 class BalancedBinaryCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.balanced_binary_cross_entropy`."""
     def __init__(self, *, alpha: UnitInterval = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BalancedSoftmaxLoss(LossModule):
+    """Module form of :func:`lossatlas.balanced_softmax_loss`; the counts are a buffer."""
+    def __init__(self, *, samples_per_class: ClassCounts = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BiTemperedLogisticLoss(LossModule):
+    """Module form of :func:`lossatlas.bi_tempered_logistic_loss`."""
+    def __init__(self, *, t1: T1 = ..., t2: T2 = ..., label_smoothing: UnitInterval = ..., num_iters: PositiveInt = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BinaryBiTemperedLogisticLoss(LossModule):
+    """Module form of :func:`lossatlas.binary_bi_tempered_logistic_loss`."""
+    def __init__(self, *, t1: T1 = ..., t2: T2 = ..., num_iters: PositiveInt = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class BinaryDSCLoss(LossModule):
@@ -218,6 +247,11 @@ class FocalTverskyLoss(LossModule):
     def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., gamma: Positive = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class GeneralizedCrossEntropyLoss(LossModule):
+    """Module form of :func:`lossatlas.generalized_cross_entropy`."""
+    def __init__(self, *, q: GCEExponent = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class JSDivLoss(LossModule):
     """Module form of :func:`lossatlas.js_div`."""
     def __init__(self, *, dim: int = ..., log_target: bool = ..., reduction: Reduction = ...) -> None: ...
@@ -231,6 +265,16 @@ class JaccardLoss(LossModule):
 class KLDivLoss(LossModule):
     """Module form of :func:`lossatlas.kl_div` (default reduction ``"batchmean"``)."""
     def __init__(self, *, log_target: bool = ..., reduction: KLReduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class LDAMLoss(LossModule):
+    """Module form of :func:`lossatlas.ldam_loss`; counts and weights are buffers."""
+    def __init__(self, *, samples_per_class: ClassCounts = ..., max_margin: Positive = ..., scale: Positive = ..., weight: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class LogitAdjustedCrossEntropyLoss(LossModule):
+    """Module form of :func:`lossatlas.logit_adjusted_cross_entropy`; the prior is a buffer."""
+    def __init__(self, *, class_prior: ClassPrior | None = ..., samples_per_class: ClassCounts | None = ..., tau: NonNegative = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class LovaszHingeLoss(LossModule):
@@ -247,6 +291,11 @@ class NegativeSamplingLoss(LossModule):
     """Module form of :func:`lossatlas.negative_sampling_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
     def forward(self, center: Tensor, context: Tensor, negatives: Tensor) -> Tensor: ...
+
+class SymmetricCrossEntropyLoss(LossModule):
+    """Module form of :func:`lossatlas.symmetric_cross_entropy`."""
+    def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., log_zero: LogZero = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class TverskyLoss(LossModule):
     """Module form of :func:`lossatlas.tversky_loss`; ``weight`` is a buffer."""
