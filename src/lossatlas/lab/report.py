@@ -100,8 +100,8 @@ def below_chance(comparison: Comparison) -> list[Warning_]:
             if metric.no_better_than(mean, chance):
                 text = (
                     f"{key}: {metric.label} {fmt(mean)} is no better than {metric.chance_text} "
-                    f"({fmt(chance)}): this loss did not learn the task here, its "
-                    f"{metric.label} is not a result to act on"
+                    f"({fmt(chance)}): on this metric it is worth no more than a model that "
+                    "learned nothing"
                 )
                 out.append(Warning_(key, metric.key, mean, chance, text))
     return out
@@ -109,27 +109,17 @@ def below_chance(comparison: Comparison) -> list[Warning_]:
 
 def row_label(comparison: Comparison, key: str) -> str:
     """``huber = smooth_l1`` for a candidate with identical ones merged into it."""
-    merged = comparison.merged.get(key, [])
-    parts = [key]
-    for m in merged:
-        parts.append(
-            m.key if math.isclose(m.factor, 1.0, rel_tol=1e-3) else f"{m.key}/{m.factor:.3g}"
-        )
-    return " = ".join(parts)
+    return " = ".join([key, *(m.key for m in comparison.merged.get(key, []))])
 
 
 def _same_text(comparison: Comparison, key: str) -> str:
-    """``huber_loss and smooth_l1_loss are the same loss here (x1): run once as huber``."""
+    """``smooth_l1_loss = huber_loss``; ``quantile_loss = 0.5 x l1_loss`` (factor not 1)."""
     kept = next(c for c in comparison.candidates if c.key == key)
     parts = []
     for m in comparison.merged[key]:
-        factor = "" if math.isclose(m.factor, 1.0, rel_tol=1e-3) else f" = {m.factor:.3g} x {key}"
-        parts.append(f"{m.key} ({m.loss}{factor})")
-    return (
-        f"{' and '.join(parts)} compute{'s' if len(parts) == 1 else ''} the same loss as {key} "
-        f"({kept.loss}) on this task's inputs (up to a constant factor), so it was run once, as "
-        f"{key}."
-    )
+        factor = "" if math.isclose(m.factor, 1.0, rel_tol=1e-3) else f"{m.factor:.3g} x "
+        parts.append(f"{m.loss} = {factor}{kept.loss}")
+    return "; ".join(parts)
 
 
 def _named(comparison: Comparison, key: str) -> str:
@@ -173,7 +163,9 @@ def verdict_text(comparison: Comparison, decision: MetricDecision) -> str:
             f"{best}"
         )
     runner = decision.pairs[0]
-    diff = f"{_signed(runner.mean)} [{fmt(runner.interval[0])}, {fmt(runner.interval[1])}]"
+    digits = _digits(decision.means[decision.best])
+    lo, hi = (fmt(v, digits) for v in runner.interval)
+    diff = f"{_signed(runner.mean, digits)} [{lo}, {hi}]"
     ties = f", {runner.ties} tie{'s' if runner.ties != 1 else ''}" if runner.ties else ""
     if decision.winner is not None:
         worst_p = max(p.p_holm for p in decision.pairs)
@@ -223,10 +215,12 @@ def headline(comparison: Comparison) -> str:
         )
     elif primary.winner is not None:
         pair = primary.pairs[0]
+        digits = _digits(primary.means[primary.winner])
         advice = (
             f"Use {_named(comparison, primary.winner)}: on {label} it beat every other loss, "
-            f"the runner-up {row_label(comparison, pair.other)} by {_signed(pair.mean)} on "
-            f"average (95 % interval {fmt(pair.interval[0])} to {fmt(pair.interval[1])}), "
+            f"the runner-up {row_label(comparison, pair.other)} by {_signed(pair.mean, digits)} "
+            f"on average (95 % interval {fmt(pair.interval[0], digits)} to "
+            f"{fmt(pair.interval[1], digits)}), "
             f"better on {pair.wins} of {pair.seeds} seeds."
         )
     else:
@@ -242,17 +236,16 @@ def headline(comparison: Comparison) -> str:
             )
         )
     merged = [_same_text(comparison, k) for k in comparison.merged]
+    same = f" Same loss on this task's inputs, so run once: {'; '.join(merged)}." if merged else ""
     warnings = below_chance(comparison)
-    tail = ""
-    if merged:
-        tail += " " + " ".join(merged)
+    tail = same
     if warnings:
         tail += (
             " Warning: "
             + ", ".join(sorted({w.candidate for w in warnings}))
             + " scored no better than chance on some metric (see the notes)."
         )
-    return smoke + advice + (" " + design if primary.pairs else "") + tail
+    return smoke + advice + (" " + design.rstrip() if primary.pairs else "") + tail
 
 
 def verdict_lines(comparison: Comparison) -> list[str]:
