@@ -215,32 +215,18 @@ class TestEmbeddingErrors:
             r"pair\) for inputs of shape \(3, 2\), got \(3, 1\)",
         ):
             la.cosine_embedding_loss(torch.ones(3, 2), torch.ones(3, 2), torch.ones(3, 1))
-        with pytest.raises(ValueError, match=r"margin must be in \[-1, 1\], got 1.5"):
-            la.cosine_embedding_loss(torch.ones(3, 2), torch.ones(3, 2), torch.ones(3), margin=1.5)
         with pytest.raises(ValueError, match=r"input1 must have shape \(N, D\) or \(D,\)"):
             la.cosine_embedding_loss(torch.ones(3, 2, 2), torch.ones(3, 2, 2), torch.ones(3, 2))
 
     def test_triplet_options(self):
         x = torch.ones(2, 3)
-        with pytest.raises(ValueError, match=r"margin must be in \(0, inf\], got 0.0"):
-            la.triplet_margin_loss(x, x, x, margin=0.0)
-        with pytest.raises(ValueError, match=r"p must be in \(0, inf\], got -1.0"):
-            la.nn.TripletMarginLoss(p=-1.0)
-        with pytest.raises(ValueError, match=r"eps must be in \[0, inf\]"):
-            la.triplet_margin_loss(x, x, x, eps=-1e-3)
-        with pytest.raises(TypeError, match="swap must be a bool, got int 1"):
-            la.triplet_margin_loss(x, x, x, swap=1)
         with pytest.raises(ValueError, match=r"negative must have the same shape as anchor"):
             la.triplet_margin_loss(x, x, torch.ones(2, 4))
 
     def test_distance_function_errors(self):
         x = torch.ones(2, 3)
-        with pytest.raises(TypeError, match="distance_function must be a callable"):
-            la.triplet_margin_with_distance_loss(x, x, x, distance_function="l2")
         with pytest.raises(TypeError, match="distance_function must return a floating tensor"):
             la.triplet_margin_with_distance_loss(x, x, x, distance_function=lambda a, b: 1.0)
-        with pytest.raises(ValueError, match="margin must be in"):
-            la.nn.TripletMarginWithDistanceLoss(margin=-1.0)
 
 
 # --------------------------------------------------------------------------- contrastive
@@ -299,8 +285,6 @@ class TestContrastive:
             la.contrastive_loss(x, x, torch.tensor([1.0, -1.0, 0.0]))
         with pytest.raises(TypeError, match="same must be a floating or bool tensor"):
             la.contrastive_loss(x, x, torch.tensor([1, 0, 1]))
-        with pytest.raises(ValueError, match=r"margin must be in \(0, inf\], got 0.0"):
-            la.nn.ContrastiveLoss(margin=0.0)
         with pytest.raises(ValueError, match=r"x2 must have the same shape as x1 \(3, 2\)"):
             la.contrastive_loss(x, torch.ones(3, 3), torch.ones(3))
 
@@ -414,19 +398,12 @@ class TestInfoNCE:
 
     def test_errors(self):
         x = torch.ones(3, 4)
-        for bad in (0.0, -0.1):
-            with pytest.raises(ValueError, match=r"temperature must be in \(0, inf\]"):
-                la.info_nce_loss(x, x, temperature=bad)
-        with pytest.raises(ValueError, match="temperature must be in"):
-            la.nn.InfoNCELoss(temperature=0.0)
         with pytest.raises(ValueError, match=r"negatives must have shape \(\*, 4\)"):
             la.info_nce_loss(x, x, negatives=torch.ones(5, 3))
         with pytest.raises(ValueError, match=r"query must have shape \(\*, \*\) \(N, D\)"):
             la.info_nce_loss(torch.ones(4), torch.ones(4))
         with pytest.raises(ValueError, match=r"key must have the same shape as query \(3, 4\)"):
             la.info_nce_loss(x, torch.ones(2, 4))
-        with pytest.raises(TypeError, match="symmetric must be a bool"):
-            la.info_nce_loss(x, x, symmetric="yes")
 
 
 def test_info_nce_with_every_option_compiles_fullgraph():

@@ -385,6 +385,8 @@ def _candidates(hint: Any) -> list[Any]:
     if origin is Literal:
         choices = typing.get_args(hint)
         return [f"{choices[0]}x"] if all(isinstance(c, str) for c in choices) else []
+    if origin is collections.abc.Callable or hint is collections.abc.Callable:
+        return ["not callable"]
     if hint is bool:
         return ["False"]
     if hint is int:

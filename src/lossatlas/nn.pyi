@@ -18,6 +18,8 @@ from lossatlas.classification.noisy import T1
 from lossatlas.classification.noisy import T2
 from lossatlas.compose import LossParts
 from lossatlas.distribution.divergence import KLReduction
+from lossatlas.ranking.embedding import CosineMargin
+from lossatlas.ranking.embedding import DistanceFunction
 from lossatlas.segmentation.compound import ClassAlpha
 from lossatlas.segmentation.compound import CompoundReduction
 from lossatlas.segmentation.lovasz import LovaszClasses
@@ -57,13 +59,6 @@ from lossatlas.generative.perceptual import PerceptualLoss as PerceptualLoss
 from lossatlas.language.linear_cross_entropy import LinearCrossEntropyLoss as LinearCrossEntropyLoss
 from lossatlas.language.sampled import NCELoss as NCELoss
 from lossatlas.language.sampled import SampledSoftmaxLoss as SampledSoftmaxLoss
-from lossatlas.ranking.contrastive import ContrastiveLoss as ContrastiveLoss
-from lossatlas.ranking.contrastive import InfoNCELoss as InfoNCELoss
-from lossatlas.ranking.embedding import CosineEmbeddingLoss as CosineEmbeddingLoss
-from lossatlas.ranking.embedding import HingeEmbeddingLoss as HingeEmbeddingLoss
-from lossatlas.ranking.embedding import MarginRankingLoss as MarginRankingLoss
-from lossatlas.ranking.embedding import TripletMarginLoss as TripletMarginLoss
-from lossatlas.ranking.embedding import TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss
 from lossatlas.regression.likelihood import GaussianNLLLoss as GaussianNLLLoss
 from lossatlas.regression.likelihood import PoissonNLLLoss as PoissonNLLLoss
 from lossatlas.regression.pointwise import HuberLoss as HuberLoss
@@ -217,6 +212,16 @@ class CTCLoss(LossModule):
     def __init__(self, *, blank: NonNegativeInt = ..., reduction: Reduction = ..., zero_infinity: bool = ...) -> None: ...
     def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Tensor | Sequence[int], target_lengths: Tensor | Sequence[int]) -> Tensor: ...
 
+class ContrastiveLoss(LossModule):
+    """Module form of :func:`lossatlas.contrastive_loss`."""
+    def __init__(self, *, margin: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, x1: Tensor, x2: Tensor, same: Tensor) -> Tensor: ...
+
+class CosineEmbeddingLoss(LossModule):
+    """Module form of :func:`lossatlas.cosine_embedding_loss`."""
+    def __init__(self, *, margin: CosineMargin = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor: ...
+
 class DSCLoss(LossModule):
     """Module form of :func:`lossatlas.dsc_loss`."""
     def __init__(self, *, alpha: NonNegative = ..., gamma: Positive = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
@@ -251,6 +256,16 @@ class GeneralizedCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.generalized_cross_entropy`."""
     def __init__(self, *, q: GCEExponent = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class HingeEmbeddingLoss(LossModule):
+    """Module form of :func:`lossatlas.hinge_embedding_loss`."""
+    def __init__(self, *, margin: float = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class InfoNCELoss(LossModule):
+    """Module form of :func:`lossatlas.info_nce_loss`; ``forward(query, key, negatives=None)``."""
+    def __init__(self, *, temperature: Positive = ..., symmetric: bool = ..., negatives: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, query: Tensor, key: Tensor) -> Tensor: ...
 
 class JSDivLoss(LossModule):
     """Module form of :func:`lossatlas.js_div`."""
@@ -287,6 +302,11 @@ class LovaszSoftmaxLoss(LossModule):
     def __init__(self, *, classes: LovaszClasses = ..., per_image: bool = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class MarginRankingLoss(LossModule):
+    """Module form of :func:`lossatlas.margin_ranking_loss`."""
+    def __init__(self, *, margin: float = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor: ...
+
 class NegativeSamplingLoss(LossModule):
     """Module form of :func:`lossatlas.negative_sampling_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
@@ -296,6 +316,16 @@ class SymmetricCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.symmetric_cross_entropy`."""
     def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., log_zero: LogZero = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class TripletMarginLoss(LossModule):
+    """Module form of :func:`lossatlas.triplet_margin_loss`."""
+    def __init__(self, *, margin: Positive = ..., p: Positive = ..., eps: NonNegative = ..., swap: bool = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor: ...
+
+class TripletMarginWithDistanceLoss(LossModule):
+    """Module form of :func:`lossatlas.triplet_margin_with_distance_loss`."""
+    def __init__(self, *, distance_function: DistanceFunction | None = ..., margin: Positive = ..., swap: bool = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor: ...
 
 class TverskyLoss(LossModule):
     """Module form of :func:`lossatlas.tversky_loss`; ``weight`` is a buffer."""

@@ -12,12 +12,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import Positive
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_floating,
-    check_number,
     check_probabilities,
     check_same_shape,
     check_shape,
@@ -27,17 +27,60 @@ from lossatlas._validation import (
 
 __all__ = ["contrastive_loss", "info_nce_loss"]
 
+_DIM = 4
+
+
+def _pairs(generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float) -> Example:
+    x1 = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    x2 = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    same = ex.binary_labels(generator, batch, dtype=dtype)
+    return Example((x1, x2, same), grad_args=(0, 1))
+
+
+def _perfect_pairs(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Similar pairs identical, dissimilar pairs 2 * sqrt(D) = 4 apart (> margin 1)."""
+    x1 = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    same = ex.binary_labels(generator, batch, dtype=dtype)
+    return Example((x1, x1 + 2.0 * (1.0 - same)[:, None], same), grad_args=(0, 1))
+
+
+def _query_keys(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    query = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    key = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    return Example((query, key), grad_args=(0, 1))
+
+
+_CONTRASTIVE = Family(
+    tasks=("metric-learning", "ranking"),
+    input_kind="embeddings",
+    same_shape=(0, 1),
+    twice_differentiable=True,
+)
+
 
 # --------------------------------------------------------------------------- contrastive
 
 
+@_CONTRASTIVE.loss(
+    target_kind="pair labels (1 similar, 0 dissimilar)",
+    target_type=TargetKind.PROBABILITIES,
+    formula=r"\tfrac12 [s\, d^2 + (1 - s) \max(0, m - d)^2],\ d = \|x_1 - x_2\|_2",
+    properties={"non_negative", "zero_at_perfect", "symmetric"},
+    examples=_pairs,
+    perfect=_perfect_pairs,
+    use_when="siamese embeddings from labelled similar/dissimilar pairs",
+)
 def contrastive_loss(
     x1: Tensor,
     x2: Tensor,
     same: Tensor,
     *,
-    margin: float = 1.0,
-    reduction: str = "mean",
+    margin: Positive = 1.0,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Pairwise contrastive loss: pull similar pairs together, push others ``margin`` apart.
 
@@ -84,8 +127,6 @@ def contrastive_loss(
         R. Hadsell, S. Chopra, Y. LeCun, "Dimensionality Reduction by Learning an Invariant
         Mapping", CVPR 2006, https://doi.org/10.1109/CVPR.2006.100
     """
-    check_reduction(reduction)
-    check_number("margin", margin, low=0.0, low_inclusive=False)
     check_floating("x1", x1)
     check_floating("x2", x2)
     if x1.dim() == 0:
@@ -115,14 +156,23 @@ def contrastive_loss(
 # --------------------------------------------------------------------------- InfoNCE
 
 
+@_CONTRASTIVE.loss(
+    input_kind="embeddings (queries)",
+    target_kind="embeddings (keys; row i is query i's positive)",
+    target_type=TargetKind.EMBEDDINGS,
+    formula=r"-\log \frac{e^{q_i \cdot k_i / t}}{\sum_j e^{q_i \cdot k_j / t}}",
+    properties={"non_negative"},
+    examples=_query_keys,
+    use_when="self-supervised or paired (CLIP) embeddings, in-batch negatives",
+)
 def info_nce_loss(
     query: Tensor,
     key: Tensor,
     *,
-    temperature: float = 0.07,
+    temperature: Positive = 0.07,
     symmetric: bool = False,
     negatives: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""InfoNCE with in-batch negatives: each query must pick its own key among all keys.
 
@@ -172,14 +222,14 @@ def info_nce_loss(
 
     References:
         A. van den Oord, Y. Li, O. Vinyals, "Representation Learning with Contrastive
-        Predictive Coding", 2018, https://arxiv.org/abs/1807.03748;
+        Predictive Coding", 2018, https://arxiv.org/abs/1807.03748
+
         A. Radford et al., "Learning Transferable Visual Models From Natural Language
-        Supervision" (CLIP), ICML 2021, https://arxiv.org/abs/2103.00020;
+        Supervision" (CLIP), ICML 2021, https://arxiv.org/abs/2103.00020
+
         T. Chen et al., "A Simple Framework for Contrastive Learning of Visual
         Representations" (SimCLR), ICML 2020, https://arxiv.org/abs/2002.05709
     """
-    check_reduction(reduction)
-    _check_info_nce_options(temperature, symmetric)
     check_floating("query", query)
     check_floating("key", key)
     check_shape("query", query, (None, None), "(N, D)")
@@ -202,108 +252,22 @@ def info_nce_loss(
     return reduce_loss(loss, reduction)
 
 
-def _check_info_nce_options(temperature: float, symmetric: bool) -> None:
-    check_number("temperature", temperature, low=0.0, low_inclusive=False)
-    if not isinstance(symmetric, bool):
-        raise TypeError(f"symmetric must be a bool, got {describe(symmetric)}")
-
-
 # --------------------------------------------------------------------------- modules
 
 
-class ContrastiveLoss(LossModule):
+class ContrastiveLoss(LossModule, functional=contrastive_loss):
     """Module form of :func:`lossatlas.contrastive_loss`."""
 
-    functional = staticmethod(contrastive_loss)
 
-    def __init__(self, *, margin: float = 1.0, reduction: str = "mean") -> None:
-        check_number("margin", margin, low=0.0, low_inclusive=False)
-        super().__init__(margin=margin, reduction=reduction)
+class InfoNCELoss(LossModule, functional=info_nce_loss):
+    """Module form of :func:`lossatlas.info_nce_loss`; ``forward(query, key, negatives=None)``.
 
-
-class InfoNCELoss(LossModule):
-    """Module form of :func:`lossatlas.info_nce_loss`; ``forward(query, key, negatives=None)``."""
-
-    functional = staticmethod(info_nce_loss)
-
-    def __init__(
-        self, *, temperature: float = 0.07, symmetric: bool = False, reduction: str = "mean"
-    ) -> None:
-        _check_info_nce_options(temperature, symmetric)
-        super().__init__(temperature=temperature, symmetric=symmetric, reduction=reduction)
+    ``negatives`` given to the constructor is a fixed bank (a buffer); given to ``forward`` it
+    replaces it for that call (a MoCo queue that changes every step).
+    """
 
     def forward(self, query: Tensor, key: Tensor, negatives: Tensor | None = None) -> Tensor:
-        return info_nce_loss(query, key, negatives=negatives, **self.options())
-
-
-# --------------------------------------------------------------------------- declarations
-
-_DIM = 4
-
-
-def _pairs(generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float) -> Example:
-    x1 = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
-    x2 = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
-    same = ex.binary_labels(generator, batch, dtype=dtype)
-    return Example((x1, x2, same), grad_args=(0, 1))
-
-
-def _perfect_pairs(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    """Similar pairs identical, dissimilar pairs 2 * sqrt(D) = 4 apart (> margin 1)."""
-    x1 = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
-    same = ex.binary_labels(generator, batch, dtype=dtype)
-    return Example((x1, x1 + 2.0 * (1.0 - same)[:, None], same), grad_args=(0, 1))
-
-
-def _query_keys(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    query = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
-    key = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
-    return Example((query, key), grad_args=(0, 1))
-
-
-declare(
-    LossSpec(
-        name="contrastive_loss",
-        function=contrastive_loss,
-        module=ContrastiveLoss,
-        tasks=("metric-learning", "ranking"),
-        input_kind="embeddings",
-        target_kind="pair labels (1 similar, 0 dissimilar)",
-        formula=r"\tfrac12 [s\, d^2 + (1 - s) \max(0, m - d)^2],\ d = \|x_1 - x_2\|_2",
-        references=(
-            "R. Hadsell, S. Chopra, Y. LeCun, Dimensionality Reduction by Learning an Invariant "
-            "Mapping, CVPR 2006, https://doi.org/10.1109/CVPR.2006.100",
-        ),
-        properties=frozenset({"non_negative", "zero_at_perfect", "symmetric"}),
-        examples=_pairs,
-        perfect=_perfect_pairs,
-        same_shape=(0, 1),
-        twice_differentiable=True,
-    )
-)
-
-declare(
-    LossSpec(
-        name="info_nce_loss",
-        function=info_nce_loss,
-        module=InfoNCELoss,
-        tasks=("metric-learning", "ranking"),
-        input_kind="embeddings (queries)",
-        target_kind="embeddings (keys; row i is query i's positive)",
-        formula=r"-\log \frac{e^{q_i \cdot k_i / t}}{\sum_j e^{q_i \cdot k_j / t}}",
-        references=(
-            "A. van den Oord, Y. Li, O. Vinyals, Representation Learning with Contrastive "
-            "Predictive Coding, 2018, https://arxiv.org/abs/1807.03748",
-            "A. Radford et al., Learning Transferable Visual Models From Natural Language "
-            "Supervision, ICML 2021, https://arxiv.org/abs/2103.00020",
-        ),
-        properties=frozenset({"non_negative"}),
-        examples=_query_keys,
-        same_shape=(0, 1),
-        twice_differentiable=True,
-    )
-)
+        options = self.options()
+        if negatives is not None:
+            options["negatives"] = negatives
+        return info_nce_loss(query, key, **options)
