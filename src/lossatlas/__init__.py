@@ -35,7 +35,7 @@ from lossatlas.activations import (
 )
 from lossatlas.compose import CombinedLoss, LossParts, combine
 from lossatlas.monitor import LossHistory
-from lossatlas.plot import loss_curve, plot_activation, plot_loss
+from lossatlas.plot import loss_curve, loss_path, plot_activation, plot_loss, plot_loss_path
 
 # Classification (binary, multi-label, multi-class, imbalance)
 from lossatlas.classification.cross_entropy import (

@@ -11,7 +11,12 @@ curve of one variable:
 * ``margin`` -- margin losses, ``loss(score=m, target=+1)`` against the margin ``y f = m``.
 
 The gradient panel shows ``d loss / d input`` (the residual, the logit or the score), the
-quantity backpropagation sees. Matplotlib is optional (the ``plot`` extra) and imported lazily.
+quantity backpropagation sees.
+
+A loss of many inputs (Dice on masks, IoU on boxes, InfoNCE on embeddings) has no such curve;
+:func:`loss_path` and :func:`plot_loss_path` draw it along a path through its declared example
+inputs instead: from the example to a perfect prediction where the declaration gives one, else
+through the example along its steepest descent. Matplotlib is optional (the ``plot`` extra) and imported lazily.
 
 The seeds' pictures::
 
@@ -28,7 +33,7 @@ import inspect
 import itertools
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +44,7 @@ from lossatlas._catalog import CURVES, LossSpec, get
 from lossatlas._fused import fused
 from lossatlas._optional import pyplot
 
-__all__ = ["loss_curve", "plot_activation", "plot_loss"]
+__all__ = ["loss_curve", "loss_path", "plot_activation", "plot_loss", "plot_loss_path"]
 
 PathLike = str | os.PathLike[str]
 
@@ -309,6 +314,219 @@ def plot_loss(
         if a.get_legend_handles_labels()[0]:
             a.legend(fontsize="small")
     fig.suptitle(title or ", ".join(name_list))
+    if path is not None:
+        fig.savefig(path)
+        plt.close(fig)
+    return fig
+
+
+#: x-axis labels of the two kinds of path (:func:`loss_path`).
+_PATH_LABELS = {
+    "perfect": "t: declared example (t = 0) → perfect prediction (t = 1)",
+    "descent": "s: step from the declared example (s = 0) along its steepest descent",
+    "scale": "s: scale of the declared example's predictions",
+}
+
+
+def loss_path(name: str, *, points: int = 101, seed: int = 0) -> Curve:
+    """Sample a catalog loss and its derivative along a path through its declared examples.
+
+    Every declaration makes valid example inputs; the path moves the arguments that carry a
+    gradient (the predictions, embeddings or boxes):
+
+    * ``"perfect"``: with a declared perfect prediction, ``x(t) = (1 - t) x_example + t
+      x_perfect`` for ``t`` in ``[0, 1]``, the other arguments (targets) taken from the perfect
+      example, so the path ends at a perfect prediction; the derivative ``d loss / d t`` is
+      autograd's;
+    * ``"descent"``: otherwise a slice through the example along its steepest descent,
+      ``x(s) = x_example + s d`` with ``d`` the negative gradient at the example scaled to
+      the inputs' norm, for ``s`` in ``[-0.25, 0.25]`` (narrower where that range leaves the
+      inputs' domain, as boxes do); ``d loss / d s`` by autograd;
+    * ``"scale"``: where every slice leaves the inputs' domain (log-probabilities), the example
+      made at ``scale=s`` for ``s`` in ``[0.05, 3]`` (the declaration's own knob for the size
+      of its predictions, which keeps them valid); ``d loss / d s`` by central differences.
+
+    The loss is reduced with ``"mean"`` (or the first reduction the loss accepts).
+
+    Args:
+        name: A catalog name with declared examples.
+        points: Number of samples along the path.
+        seed: Seed of the example inputs (the perfect example uses ``seed + 1``).
+
+    Returns:
+        A :class:`Curve` in float64 whose ``x`` is ``t`` or ``s``; its ``label`` is the kind
+        of path, ``"perfect"``, ``"descent"`` or ``"scale"``.
+
+    Raises:
+        KeyError: If ``name`` is not in the catalog.
+        ValueError: If the loss declares no examples.
+
+    Example:
+        >>> from lossatlas.plot import loss_path
+        >>> path = loss_path("mse_loss", points=3)
+        >>> path.label, path.x
+        ('perfect', tensor([0.0000, 0.5000, 1.0000], dtype=torch.float64))
+        >>> path.loss / path.loss[0]  # (1 - t)^2
+        tensor([1.0000, 0.2500, 0.0000], dtype=torch.float64)
+    """
+    spec = get(name)
+    example = spec.make_example(seed=seed)
+    reduction = "mean" if "mean" in spec.reductions else spec.reductions[0]
+    perfect = None
+    if spec.perfect is not None:
+        generator = torch.Generator().manual_seed(seed + 1)
+        perfect = spec.perfect(generator, batch=4, dtype=torch.float64, scale=1.0)
+        if len(perfect.args) != len(example.args) or not all(
+            _same_shape(example.args[i], perfect.args[i]) for i in example.grad_args
+        ):
+            perfect = None
+
+    def value(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Tensor:
+        out = spec.function(*args, **kwargs, reduction=reduction)
+        return (out[0] if isinstance(out, tuple) else out).to(torch.float64)
+
+    losses: list[Tensor] = []
+    grads: list[Tensor] = []
+    with fused(False):  # a hundred small calls: compiling a fused kernel would cost more
+        if perfect is not None:
+            x = torch.linspace(0.0, 1.0, points, dtype=torch.float64)
+            kwargs = {**example.kwargs, **perfect.kwargs}
+            for point in x:
+                t = point.clone().requires_grad_(spec.differentiable)
+                args = list(perfect.args)
+                for i in example.grad_args:
+                    args[i] = (1 - t) * example.args[i].detach() + t * perfect.args[i].detach()
+                loss = value(args, kwargs)
+                losses.append(loss.detach())
+                if spec.differentiable:
+                    grads.append(torch.autograd.grad(loss, t)[0])
+            kind = "perfect"
+        else:
+            kind = "scale"
+            # the widest slice that stays in the inputs' domain (boxes keep x2 >= x1)
+            for width in (0.25, 0.1, 0.025) if spec.differentiable else ():
+                x = torch.linspace(-width, width, points, dtype=torch.float64)
+                try:
+                    losses, grads = _descent_slice(example, value, x)
+                except ValueError:
+                    continue
+                kind = "descent"
+                break
+            if kind == "scale":  # no slice stays valid (log-probabilities)
+                x = torch.linspace(0.05, 3.0, points, dtype=torch.float64)
+                losses, grads = _scale_path(spec, seed, value, x)
+    grad = torch.stack(grads) if grads else None
+    return Curve(x=x, loss=torch.stack(losses), grad=grad, label=kind)
+
+
+def _descent_slice(
+    example: Any, value: Callable[..., Tensor], x: Tensor
+) -> tuple[list[Tensor], list[Tensor]]:
+    """The loss along ``x_example + s d`` and ``d loss / d s`` (autograd).
+
+    ``d`` is the steepest descent at the example, as long as the inputs (``|d| = |x|``).
+    """
+    leaves = [example.args[i].detach().clone().requires_grad_(True) for i in example.grad_args]
+    args = list(example.args)
+    for i, leaf in zip(example.grad_args, leaves, strict=True):
+        args[i] = leaf
+    grads_at = torch.autograd.grad(value(args, example.kwargs), leaves, allow_unused=True)
+    steps = [-(g if g is not None else torch.zeros_like(a)) for g, a in zip(grads_at, leaves)]
+    norm = torch.sqrt(sum((d.detach() ** 2).sum() for d in steps))
+    size = torch.sqrt(sum((a.detach() ** 2).sum() for a in leaves))
+    scale = size / norm if norm > 0 else torch.zeros(())
+    losses, grads = [], []
+    for point in x:
+        s = point.clone().requires_grad_(True)
+        for i, leaf, d in zip(example.grad_args, leaves, steps, strict=True):
+            args[i] = leaf.detach() + s * scale * d.detach()
+        loss = value(args, example.kwargs)
+        losses.append(loss.detach())
+        (grad,) = torch.autograd.grad(loss, s, allow_unused=True)
+        grads.append(grad if grad is not None else torch.zeros((), dtype=torch.float64))
+    return losses, grads
+
+
+def _scale_path(
+    spec: LossSpec, seed: int, value: Callable[..., Tensor], x: Tensor
+) -> tuple[list[Tensor], list[Tensor]]:
+    """The loss of the example made at ``scale=s``, ``d loss / d s`` by central differences."""
+
+    def at(s: float) -> Tensor:
+        made = spec.make_example(seed=seed, scale=s)
+        return value(made.args, made.kwargs).detach()
+
+    step = 1e-4
+    losses = [at(s) for s in x.tolist()]
+    grads = [(at(s + step) - at(s - step)) / (2 * step) for s in x.tolist()]
+    return losses, grads
+
+
+def _same_shape(a: Any, b: Any) -> bool:
+    return isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape == b.shape
+
+
+def plot_loss_path(
+    name: str,
+    *,
+    ax: Any = None,
+    path: PathLike | None = None,
+    points: int = 101,
+    title: str | None = None,
+) -> Any:
+    """Draw a catalog loss and its derivative along the path of :func:`loss_path`.
+
+    For the losses that declare no one-variable curve (overlap losses on masks, box losses,
+    embedding losses); :func:`plot_loss` draws the others.
+
+    Args:
+        name: A catalog name with declared examples.
+        ax: Two matplotlib ``Axes`` ``(loss_ax, grad_ax)``; default a new figure.
+        path: Where to save the figure.
+        points: Samples along the path.
+        title: Figure title; default the name.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        KeyError: For a name not in the catalog (with a suggestion).
+        ValueError: If the loss declares no examples.
+        ImportError: If matplotlib is not installed (``pip install 'lossatlas[plot]'``).
+
+    Example:
+        >>> import lossatlas as la
+        >>> fig = la.plot_loss_path("dice_loss")
+        >>> fig.axes[1].get_ylabel()
+        'd loss / d t'
+    """
+    curve = loss_path(name, points=points)
+    variable = "t" if curve.label == "perfect" else "s"
+    plt = pyplot()
+    if ax is None:
+        fig, (loss_ax, grad_ax) = plt.subplots(
+            1, 2, figsize=(11.0, 4.2), dpi=100, layout="constrained"
+        )
+    else:
+        loss_ax, grad_ax = ax
+        fig = loss_ax.figure
+    (line,) = loss_ax.plot(curve.x, curve.loss, linewidth=1.6)
+    if curve.grad is not None:
+        grad_ax.plot(curve.x, curve.grad, color=line.get_color(), linewidth=1.6)
+    else:
+        grad_ax.text(
+            0.5, 0.5, "not differentiable", ha="center", va="center", transform=grad_ax.transAxes
+        )
+    for a, ylabel, heading in (
+        (loss_ax, "loss", "Loss"),
+        (grad_ax, f"d loss / d {variable}", "Derivative along the path"),
+    ):
+        a.set_xlabel(_PATH_LABELS[curve.label])
+        a.set_ylabel(ylabel)
+        a.set_title(heading)
+        a.grid(True, alpha=0.3)
+        a.axhline(0.0, color="0.6", linewidth=0.8)
+    fig.suptitle(title or name)
     if path is not None:
         fig.savefig(path)
         plt.close(fig)
