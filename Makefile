@@ -7,7 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.lossatlas-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast demo lint format readme bench clean
+DOCS_STAMP := $(VENV)/.lossatlas-docs-installed
+KATEX := docs/node_modules/katex/package.json
+SPHINX_JOBS ?= 2
+
+.PHONY: install test test-fast demo lint format readme bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,5 +51,22 @@ readme: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/lossatlas bench
 
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,docs]"
+	touch $(DOCS_STAMP)
+
+# KaTeX pre-renders the formulas at build time (no CDN, no JavaScript in the pages)
+$(KATEX): docs/package.json docs/package-lock.json
+	npm ci --prefix docs --no-audit --no-fund --loglevel=error
+	touch $(KATEX)
+
+## The documentation site, from the catalog, into docs/_build/html (warnings are errors); then
+## the doctests of every page.
+docs: $(DOCS_STAMP) $(KATEX)
+	MPLBACKEND=Agg $(BIN)/sphinx-build -b html -W --keep-going -j $(SPHINX_JOBS) -q docs docs/_build/html
+	MPLBACKEND=Agg $(BIN)/sphinx-build -b doctest -W --keep-going -q docs docs/_build/doctest
+	@echo "docs: file://$(CURDIR)/docs/_build/html/index.html"
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis lossatlas-report
+	rm -rf docs/_build docs/node_modules docs/losses docs/tasks docs/_plots

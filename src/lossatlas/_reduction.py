@@ -65,9 +65,10 @@ def reduce_loss(
 
     Examples:
         >>> import torch
-        >>> reduce_loss(torch.tensor([1.0, 2.0, 6.0]), "mean")
+        >>> import lossatlas as la
+        >>> la.reduce_loss(torch.tensor([1.0, 2.0, 6.0]), "mean")
         tensor(3.)
-        >>> reduce_loss(torch.zeros(0), "mean")
+        >>> la.reduce_loss(torch.zeros(0), "mean")
         tensor(0.)
     """
     check_reduction(reduction, allowed)

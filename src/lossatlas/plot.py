@@ -16,7 +16,8 @@ quantity backpropagation sees.
 A loss of many inputs (Dice on masks, IoU on boxes, InfoNCE on embeddings) has no such curve;
 :func:`loss_path` and :func:`plot_loss_path` draw it along a path through its declared example
 inputs instead: from the example to a perfect prediction where the declaration gives one, else
-through the example along its steepest descent. Matplotlib is optional (the ``plot`` extra) and imported lazily.
+through the example along its steepest descent. Matplotlib is optional (the ``plot`` extra) and
+imported lazily.
 
 The seeds' pictures::
 
@@ -431,9 +432,12 @@ def _descent_slice(
     for i, leaf in zip(example.grad_args, leaves, strict=True):
         args[i] = leaf
     grads_at = torch.autograd.grad(value(args, example.kwargs), leaves, allow_unused=True)
-    steps = [-(g if g is not None else torch.zeros_like(a)) for g, a in zip(grads_at, leaves)]
-    norm = torch.sqrt(sum((d.detach() ** 2).sum() for d in steps))
-    size = torch.sqrt(sum((a.detach() ** 2).sum() for a in leaves))
+    steps = [
+        -(g if g is not None else torch.zeros_like(a))
+        for g, a in zip(grads_at, leaves, strict=True)
+    ]
+    norm = torch.cat([d.detach().flatten() for d in steps]).norm()
+    size = torch.cat([a.detach().flatten() for a in leaves]).norm()
     scale = size / norm if norm > 0 else torch.zeros(())
     losses, grads = [], []
     for point in x:

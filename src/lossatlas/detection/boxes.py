@@ -51,7 +51,7 @@ def check_corner_boxes(name: str, boxes: Tensor, *, strict: bool = False) -> Non
     bad |= ~torch.isfinite(boxes).all(dim=-1)
     if bool(bad.any()):
         position = tuple(int(i) for i in bad.nonzero()[0])
-        box = [round(float(v), 6) for v in boxes[position]]
+        box = [round(float(v), 6) for v in boxes[position].detach()]
         rule = "x2 > x1 and y2 > y1" if strict else "x2 >= x1 and y2 >= y1"
         raise ValueError(
             f"{name} must hold finite (x1, y1, x2, y2) boxes with {rule}, got {box} at "
