@@ -88,14 +88,9 @@ IDENTITIES: dict[str, str] = {
 _TORCH_MODULES = ("torch.nn.functional", "torch")
 
 
-def oracle(spec: LossSpec) -> object | None:
-    """The declaration's independent implementation (``reference``, renamed ``oracle``)."""
-    return getattr(spec, "oracle", None) or getattr(spec, "reference", None)
-
-
 def torch_equivalent(spec: LossSpec) -> str | None:
     """``torch.nn.functional.<name>`` when the declared oracle is torch's own function."""
-    function = oracle(spec)
+    function = spec.oracle
     module = getattr(function, "__module__", "") or ""
     name = getattr(function, "__name__", "")
     if module in _TORCH_MODULES and name and not name.startswith("_"):
