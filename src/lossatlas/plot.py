@@ -205,6 +205,17 @@ def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _two_panels(ax: Any) -> tuple[Any, Any, Any]:
+    """``(figure, left, right)``: the given pair of axes, or a new 11 x 4.2 in figure."""
+    if ax is None:
+        fig, (left, right) = pyplot().subplots(
+            1, 2, figsize=(11.0, 4.2), dpi=100, layout="constrained"
+        )
+        return fig, left, right
+    left, right = ax
+    return left.figure, left, right
+
+
 def plot_loss(
     names: str | Sequence[str],
     *,
@@ -283,14 +294,7 @@ def plot_loss(
                 )
             )
 
-    plt = pyplot()
-    if ax is None:
-        fig, (loss_ax, grad_ax) = plt.subplots(
-            1, 2, figsize=(11.0, 4.2), dpi=100, layout="constrained"
-        )
-    else:
-        loss_ax, grad_ax = ax
-        fig = loss_ax.figure
+    fig, loss_ax, grad_ax = _two_panels(ax)
     for curve in curves:
         if len(specs) == 1 and curve.label != specs[0].name:  # the title names the loss
             curve.label = curve.label[len(specs[0].name) :].strip(" ()")
@@ -317,7 +321,7 @@ def plot_loss(
     fig.suptitle(title or ", ".join(name_list))
     if path is not None:
         fig.savefig(path)
-        plt.close(fig)
+        pyplot().close(fig)
     return fig
 
 
@@ -506,14 +510,7 @@ def plot_loss_path(
     """
     curve = loss_path(name, points=points)
     variable = "t" if curve.label == "perfect" else "s"
-    plt = pyplot()
-    if ax is None:
-        fig, (loss_ax, grad_ax) = plt.subplots(
-            1, 2, figsize=(11.0, 4.2), dpi=100, layout="constrained"
-        )
-    else:
-        loss_ax, grad_ax = ax
-        fig = loss_ax.figure
+    fig, loss_ax, grad_ax = _two_panels(ax)
     (line,) = loss_ax.plot(curve.x, curve.loss, linewidth=1.6)
     if curve.grad is not None:
         grad_ax.plot(curve.x, curve.grad, color=line.get_color(), linewidth=1.6)
@@ -533,7 +530,7 @@ def plot_loss_path(
     fig.suptitle(title or name)
     if path is not None:
         fig.savefig(path)
-        plt.close(fig)
+        pyplot().close(fig)
     return fig
 
 
@@ -575,14 +572,7 @@ def plot_activation(
     if not name_list:
         raise ValueError("plot_activation needs at least one activation name, got none")
     functions = [(name, activation(name)) for name in name_list]
-    plt = pyplot()
-    if ax is None:
-        fig, (value_ax, grad_ax) = plt.subplots(
-            1, 2, figsize=(11.0, 4.2), dpi=100, layout="constrained"
-        )
-    else:
-        value_ax, grad_ax = ax
-        fig = value_ax.figure
+    fig, value_ax, grad_ax = _two_panels(ax)
     for name, function in functions:
         x = torch.linspace(*x_range, points, dtype=torch.float64, requires_grad=True)
         y = function(x)
@@ -602,5 +592,5 @@ def plot_activation(
     fig.suptitle(title or ", ".join(name_list))
     if path is not None:
         fig.savefig(path)
-        plt.close(fig)
+        pyplot().close(fig)
     return fig
