@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossatlas._catalog import LossSpec, TargetKind
+from lossatlas.compose import LossParts
 from lossatlas.lab.batching import PK_SAMPLES
 from lossatlas.lab.data import Dataset
 from lossatlas.lab.models import EMBEDDING_DIM
@@ -45,6 +46,7 @@ __all__ = [
     "output_and_target_forms",
     "plain",
     "quantile_median",
+    "total_loss",
     "triplet_batch_hard",
     "with_options",
 ]
@@ -72,6 +74,15 @@ class Candidate:
     build: Builder
     setting: str = "library defaults"
     why: str = ""
+
+
+def total_loss(value: Any) -> Tensor:
+    """The tensor to back-propagate from a loss's return value (a composite's ``total``)."""
+    if isinstance(value, LossParts):
+        return value.total
+    if isinstance(value, tuple):
+        return value[0]
+    return value
 
 
 def _bind(spec: LossSpec, **options: Any) -> LossFn:

@@ -30,8 +30,7 @@ from torch import Tensor, nn
 
 from lossatlas._catalog import LossSpec, catalog, get
 from lossatlas._fused import fused
-from lossatlas.compose import LossParts
-from lossatlas.lab.adapters import Candidate, generic_candidate
+from lossatlas.lab.adapters import Candidate, generic_candidate, total_loss
 from lossatlas.lab.data import Dataset
 from lossatlas.lab.identical import Merged, merge_identical
 from lossatlas.lab.tasks import Task
@@ -116,14 +115,6 @@ class Comparison:
         """The metric's chance level, averaged over the seeds (``None`` if it has none)."""
         values = [r["chance"][metric] for r in self.runs if metric in r.get("chance", {})]
         return sum(values) / len(values) if values else None
-
-
-def _total(value: Any) -> Tensor:
-    if isinstance(value, LossParts):
-        return value.total
-    if isinstance(value, tuple):
-        return value[0]
-    return value
 
 
 @contextmanager
@@ -229,7 +220,7 @@ def _train(
             if epoch == 0:
                 batches.update(target.cpu().contiguous().numpy().tobytes())
             value = loss_fn(model(inputs), target)
-            total = _total(value)
+            total = total_loss(value)
             if not torch.isfinite(total.detach()).all():
                 result["block"]["batches"] = batches.hexdigest()[:16]
                 result.update(

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossatlas._catalog import LossSpec
-from lossatlas.compose import LossParts
-from lossatlas.lab.adapters import Candidate, LossFn
+from lossatlas.lab.adapters import Candidate, LossFn, total_loss
 from lossatlas.lab.data import Dataset
 from lossatlas.lab.tasks import Task
 
@@ -46,14 +44,6 @@ class Merged:
     key: str
     loss: str
     factor: float
-
-
-def _total(value: Any) -> Tensor:
-    if isinstance(value, LossParts):
-        return value.total
-    if isinstance(value, tuple):
-        return value[0]
-    return value
 
 
 def probes(task: Task, data: Dataset, seed: int = 0) -> list[tuple[Tensor, Tensor]]:
@@ -78,7 +68,7 @@ def probes(task: Task, data: Dataset, seed: int = 0) -> list[tuple[Tensor, Tenso
 
 def _value_and_grad(loss_fn: LossFn, output: Tensor, target: Tensor) -> tuple[float, Tensor]:
     leaf = output.detach().clone().requires_grad_(True)
-    value = _total(loss_fn(leaf, target.clone()))
+    value = total_loss(loss_fn(leaf, target.clone()))
     (grad,) = torch.autograd.grad(value, leaf, allow_unused=True)
     return float(value.detach()), torch.zeros_like(leaf) if grad is None else grad
 

@@ -330,22 +330,18 @@ def decide(
     n_complete = int(np.count_nonzero(complete))
     m = len(finished) - 1
     needed = seeds_needed(m, alpha)
-    if m == 0:
+    if m == 0:  # one candidate: nothing to compare it with
         return MetricDecision(
             metric,
             higher_is_better,
             means,
             ranks,
             best,
-            (),
-            (best,),
-            (),
-            None,
-            best,
-            n_complete,
-            needed,
-            False,
-            alpha,
+            top_group=(best,),
+            recommendation=best,
+            seeds=n_complete,
+            seeds_needed=needed,
+            alpha=alpha,
         )
     raw: list[tuple[str, np.ndarray, float]] = []
     for other in by_mean[1:]:
