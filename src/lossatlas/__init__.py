@@ -175,6 +175,17 @@ from lossatlas.detection.ghm import (
 )
 
 # Large vocabularies, sequences, generative models
+from lossatlas.language.distillation import (
+    distillation_loss,
+    generalized_jsd_loss,
+)
+from lossatlas.language.preference import (
+    dpo_loss,
+    kto_loss,
+    orpo_loss,
+    sequence_log_probs,
+    simpo_loss,
+)
 from lossatlas.language.sampled import (
     nce_loss,
     negative_sampling_loss,
@@ -239,6 +250,8 @@ __all__ = [
     "dice_focal_loss",
     "dice_loss",
     "diou_loss",
+    "distillation_loss",
+    "dpo_loss",
     "drw_weights",
     "dsc_loss",
     "encode_boxes",
@@ -253,6 +266,7 @@ __all__ = [
     "gan_generator_loss",
     "gaussian_nll_loss",
     "generalized_cross_entropy",
+    "generalized_jsd_loss",
     "get",
     "ghmc_loss",
     "ghmr_loss",
@@ -267,6 +281,7 @@ __all__ = [
     "jaccard_loss",
     "js_div",
     "kl_div",
+    "kto_loss",
     "l1_loss",
     "label_smoothing_cross_entropy",
     "ldam_loss",
@@ -289,6 +304,7 @@ __all__ = [
     "negative_sampling_loss",
     "nll_loss",
     "nn",
+    "orpo_loss",
     "perceptron_loss",
     "perceptual_loss",
     "plot_activation",
@@ -302,8 +318,10 @@ __all__ = [
     "register",
     "rmse_loss",
     "sampled_softmax_loss",
+    "sequence_log_probs",
     "set_fused",
     "set_value_checks",
+    "simpo_loss",
     "smape_loss",
     "smooth_l1_loss",
     "soft_margin_loss",

@@ -64,7 +64,7 @@ def _class_stub(cls: type, imports: set[str]) -> str:
     returns = inspect.signature(functional).return_annotation
     returned = "Any" if returns is inspect.Parameter.empty else str(returns)
     for text in (*used, returned):
-        for name in _NAME.findall(text):
+        for name in _NAME.findall(re.sub(r"'[^']*'|\"[^\"]*\"", "", text)):
             line = _import_for(name, namespace)
             if line:
                 imports.add(line)

@@ -50,7 +50,17 @@ from lossatlas.detection.ssd import SSDLoss
 from lossatlas.distribution.divergence import JSDivLoss, KLDivLoss
 from lossatlas.generative.gan import GANDiscriminatorLoss, GANGeneratorLoss
 from lossatlas.generative.perceptual import PerceptualLoss
+from lossatlas.language.distillation import (
+    DistillationLoss,
+    GeneralizedJSDLoss,
+)
 from lossatlas.language.linear_cross_entropy import LinearCrossEntropyLoss
+from lossatlas.language.preference import (
+    DPOLoss,
+    KTOLoss,
+    ORPOLoss,
+    SimPOLoss,
+)
 from lossatlas.language.sampled import NCELoss, NegativeSamplingLoss, SampledSoftmaxLoss
 from lossatlas.ranking.contrastive import ContrastiveLoss, InfoNCELoss
 from lossatlas.ranking.embedding import (
@@ -105,10 +115,12 @@ __all__ = [
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "DIoULoss",
+    "DPOLoss",
     "DSCLoss",
     "DiceCELoss",
     "DiceFocalLoss",
     "DiceLoss",
+    "DistillationLoss",
     "ExponentialLoss",
     "FocalLoss",
     "FocalTverskyLoss",
@@ -120,6 +132,7 @@ __all__ = [
     "GIoULoss",
     "GaussianNLLLoss",
     "GeneralizedCrossEntropyLoss",
+    "GeneralizedJSDLoss",
     "HingeEmbeddingLoss",
     "HingeLoss",
     "HuberLoss",
@@ -128,6 +141,7 @@ __all__ = [
     "JSDivLoss",
     "JaccardLoss",
     "KLDivLoss",
+    "KTOLoss",
     "L1Loss",
     "LDAMLoss",
     "LabelSmoothingCrossEntropyLoss",
@@ -147,6 +161,7 @@ __all__ = [
     "NCELoss",
     "NLLLoss",
     "NegativeSamplingLoss",
+    "ORPOLoss",
     "PerceptronLoss",
     "PerceptualLoss",
     "PoissonNLLLoss",
@@ -157,6 +172,7 @@ __all__ = [
     "SMAPELoss",
     "SSDLoss",
     "SampledSoftmaxLoss",
+    "SimPOLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
     "SphereFaceLoss",

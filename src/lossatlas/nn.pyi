@@ -18,6 +18,7 @@ from lossatlas.classification.noisy import T1
 from lossatlas.classification.noisy import T2
 from lossatlas.compose import LossParts
 from lossatlas.distribution.divergence import KLReduction
+from lossatlas.language.preference import HalfUnitInterval
 from lossatlas.ranking.embedding import CosineMargin
 from lossatlas.ranking.embedding import DistanceFunction
 from lossatlas.segmentation.compound import ClassAlpha
@@ -25,6 +26,7 @@ from lossatlas.segmentation.compound import CompoundReduction
 from lossatlas.segmentation.lovasz import LovaszClasses
 from torch import Tensor
 from typing import Any
+from typing import Literal
 from lossatlas.classification.class_balanced import ClassBalancedLoss as ClassBalancedLoss
 from lossatlas.classification.cross_entropy import BCELoss as BCELoss
 from lossatlas.classification.cross_entropy import BCEWithLogitsLoss as BCEWithLogitsLoss
@@ -94,10 +96,12 @@ __all__ = [
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "DIoULoss",
+    "DPOLoss",
     "DSCLoss",
     "DiceCELoss",
     "DiceFocalLoss",
     "DiceLoss",
+    "DistillationLoss",
     "ExponentialLoss",
     "FocalLoss",
     "FocalTverskyLoss",
@@ -109,6 +113,7 @@ __all__ = [
     "GIoULoss",
     "GaussianNLLLoss",
     "GeneralizedCrossEntropyLoss",
+    "GeneralizedJSDLoss",
     "HingeEmbeddingLoss",
     "HingeLoss",
     "HuberLoss",
@@ -117,6 +122,7 @@ __all__ = [
     "JSDivLoss",
     "JaccardLoss",
     "KLDivLoss",
+    "KTOLoss",
     "L1Loss",
     "LDAMLoss",
     "LabelSmoothingCrossEntropyLoss",
@@ -136,6 +142,7 @@ __all__ = [
     "NCELoss",
     "NLLLoss",
     "NegativeSamplingLoss",
+    "ORPOLoss",
     "PerceptronLoss",
     "PerceptualLoss",
     "PoissonNLLLoss",
@@ -146,6 +153,7 @@ __all__ = [
     "SMAPELoss",
     "SSDLoss",
     "SampledSoftmaxLoss",
+    "SimPOLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
     "SphereFaceLoss",
@@ -222,6 +230,11 @@ class CosineEmbeddingLoss(LossModule):
     def __init__(self, *, margin: CosineMargin = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor: ...
 
+class DPOLoss(LossModule):
+    """Module form of :func:`lossatlas.dpo_loss`."""
+    def __init__(self, *, beta: Positive = ..., label_smoothing: HalfUnitInterval = ..., loss_type: Literal['sigmoid', 'ipo'] = ..., return_parts: bool = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, policy_chosen_logps: Tensor, policy_rejected_logps: Tensor, reference_chosen_logps: Tensor, reference_rejected_logps: Tensor) -> Tensor: ...
+
 class DSCLoss(LossModule):
     """Module form of :func:`lossatlas.dsc_loss`."""
     def __init__(self, *, alpha: NonNegative = ..., gamma: Positive = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
@@ -242,6 +255,11 @@ class DiceLoss(LossModule):
     def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class DistillationLoss(LossModule):
+    """Module form of :func:`lossatlas.distillation_loss`."""
+    def __init__(self, *, temperature: Positive = ..., alpha: UnitInterval = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, student_logits: Tensor, teacher_logits: Tensor, labels: Tensor | None) -> Tensor: ...
+
 class FocalLoss(LossModule):
     """Module form of :func:`lossatlas.focal_loss`; a per-class ``alpha`` is a buffer."""
     def __init__(self, *, alpha: ClassAlpha = ..., gamma: NonNegative = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
@@ -256,6 +274,11 @@ class GeneralizedCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.generalized_cross_entropy`."""
     def __init__(self, *, q: GCEExponent = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class GeneralizedJSDLoss(LossModule):
+    """Module form of :func:`lossatlas.generalized_jsd_loss`."""
+    def __init__(self, *, beta: UnitInterval = ..., temperature: Positive = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, student_logits: Tensor, teacher_logits: Tensor, labels: Tensor | None) -> Tensor: ...
 
 class HingeEmbeddingLoss(LossModule):
     """Module form of :func:`lossatlas.hinge_embedding_loss`."""
@@ -281,6 +304,11 @@ class KLDivLoss(LossModule):
     """Module form of :func:`lossatlas.kl_div` (default reduction ``"batchmean"``)."""
     def __init__(self, *, log_target: bool = ..., reduction: KLReduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class KTOLoss(LossModule):
+    """Module form of :func:`lossatlas.kto_loss`."""
+    def __init__(self, *, beta: Positive = ..., desirable_weight: NonNegative = ..., undesirable_weight: NonNegative = ..., return_parts: bool = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, policy_chosen_logps: Tensor, policy_rejected_logps: Tensor, reference_chosen_logps: Tensor, reference_rejected_logps: Tensor, policy_kl_logps: Tensor, reference_kl_logps: Tensor) -> Tensor: ...
 
 class LDAMLoss(LossModule):
     """Module form of :func:`lossatlas.ldam_loss`; counts and weights are buffers."""
@@ -311,6 +339,16 @@ class NegativeSamplingLoss(LossModule):
     """Module form of :func:`lossatlas.negative_sampling_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
     def forward(self, center: Tensor, context: Tensor, negatives: Tensor) -> Tensor: ...
+
+class ORPOLoss(LossModule):
+    """Module form of :func:`lossatlas.orpo_loss`."""
+    def __init__(self, *, chosen_nll: Tensor | None = ..., beta: NonNegative = ..., return_parts: bool = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, chosen_logps: Tensor, rejected_logps: Tensor) -> Tensor: ...
+
+class SimPOLoss(LossModule):
+    """Module form of :func:`lossatlas.simpo_loss`."""
+    def __init__(self, *, beta: Positive = ..., gamma: NonNegative = ..., label_smoothing: HalfUnitInterval = ..., return_parts: bool = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, chosen_logps: Tensor, rejected_logps: Tensor) -> Tensor: ...
 
 class SymmetricCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.symmetric_cross_entropy`."""
