@@ -180,12 +180,13 @@ def loss_curve(
 
 
 def _example_needs(spec: LossSpec) -> tuple[dict[str, Any], int]:
-    """Options without a default that the declaration's example sets, and its class count.
+    """Options the loss needs that the declaration's example sets, and its class count.
 
-    A loss such as ``class_balanced_loss`` needs ``samples_per_class``; it is taken from the
-    declared example, and a class-logit curve then uses that example's number of classes
-    (the true class 0 against equal logits for the others). Options that have defaults keep
-    them.
+    A loss such as ``class_balanced_loss`` needs ``samples_per_class`` (no default), and
+    ``logit_adjusted_cross_entropy`` one of ``class_prior`` or ``samples_per_class`` (both
+    default ``None``); they are taken from the declared example, and a class-logit curve then
+    uses that example's number of classes (the true class 0 against equal logits for the
+    others). Options with a real default keep it.
     """
     if spec.examples is None:
         return {}, 2
@@ -194,7 +195,8 @@ def _example_needs(spec: LossSpec) -> tuple[dict[str, Any], int]:
     required = {
         k: v
         for k, v in example.kwargs.items()
-        if k in params and params[k].default is inspect.Parameter.empty
+        if k in params
+        and (params[k].default is inspect.Parameter.empty or params[k].default is None)
     }
     first = example.args[0] if example.args else None
     classes = int(first.shape[1]) if isinstance(first, Tensor) and first.dim() >= 2 else 2
