@@ -113,12 +113,11 @@ def row_label(comparison: Comparison, key: str) -> str:
 
 
 def _same_text(comparison: Comparison, key: str) -> str:
-    """``smooth_l1_loss = huber_loss``; ``quantile_loss = 0.5 x l1_loss`` (factor not 1)."""
-    kept = next(c for c in comparison.candidates if c.key == key)
+    """``smooth_l1 = huber``; ``quantile_0.5 = 0.5 x mae`` where the factor is not 1."""
     parts = []
     for m in comparison.merged[key]:
         factor = "" if math.isclose(m.factor, 1.0, rel_tol=1e-3) else f"{m.factor:.3g} x "
-        parts.append(f"{m.loss} = {factor}{kept.loss}")
+        parts.append(f"{m.key} = {factor}{key}")
     return "; ".join(parts)
 
 
@@ -599,7 +598,7 @@ def plot_metrics(comparison: Comparison, path: Path) -> None:
         dpi=100,
         layout="constrained",
         squeeze=False,
-        sharey=True,
+        sharey="row",
     )
     labels = [row_label(comparison, k) for k in rows]
     n = len(keys)
@@ -650,17 +649,25 @@ def plot_metrics(comparison: Comparison, path: Path) -> None:
                     fontsize="small",
                     color=color,
                 )
-        top_rows = [rows.index(k) for k in decision.top_group if k in rows]
-        if len(top_rows) > 1 and decision.pairs and not decision.too_few_seeds:
-            ranks = [decision.ranks[rows[r]] for r in top_rows]
-            x = min(ranks) - 0.25
+        # the top group joined on the rank axis, as in a critical-difference diagram
+        group = [decision.ranks[k] for k in decision.top_group if not math.isnan(decision.ranks[k])]
+        if len(group) > 1 and decision.pairs and not decision.too_few_seeds:
+            y = len(rows) - 0.35
             ax.plot(
-                [x, x],
-                [min(top_rows) - 0.2, max(top_rows) + 0.2],
+                [min(group), max(group)],
+                [y, y],
                 color="tab:blue",
                 linewidth=4,
                 solid_capstyle="round",
                 alpha=0.6,
+            )
+            ax.annotate(
+                "top group",
+                (max(group), y),
+                textcoords="offset points",
+                xytext=(6, -3),
+                fontsize="x-small",
+                color="tab:blue",
             )
         ax.set_xlim(0.5, n + 0.5)
         ax.set_xticks(range(1, n + 1))
@@ -680,7 +687,8 @@ def plot_metrics(comparison: Comparison, path: Path) -> None:
         dx.grid(True, axis="x", alpha=0.3)
     for row_axes in axes:
         row_axes[0].set_yticks(range(len(rows)), labels)
-        row_axes[0].set_ylim(-0.6, len(rows) - 0.4)
+    axes[0][0].set_ylim(-0.6, len(rows) - 0.1)
+    axes[1][0].set_ylim(-0.6, len(rows) - 0.4)
     handles = [
         plt.Line2D([], [], marker="o", linestyle="", color="tab:green", label="winner"),
         plt.Line2D(
