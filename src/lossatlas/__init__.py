@@ -38,6 +38,10 @@ from lossatlas.monitor import LossHistory
 from lossatlas.plot import loss_curve, loss_path, plot_activation, plot_loss, plot_loss_path
 
 # Classification (binary, multi-label, multi-class, imbalance)
+from lossatlas.classification.asymmetric import (
+    asymmetric_loss,
+    asymmetric_single_label_loss,
+)
 from lossatlas.classification.cross_entropy import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -207,7 +211,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
-    "TASKS",
     "CombinedLoss",
     "Example",
     "LossHistory",
@@ -215,10 +218,13 @@ __all__ = [
     "LossSpec",
     "Maxout",
     "Swish",
+    "TASKS",
     "activation",
     "adjust_logits",
     "arcface_logits",
     "arcface_loss",
+    "asymmetric_loss",
+    "asymmetric_single_label_loss",
     "balanced_binary_cross_entropy",
     "balanced_softmax_loss",
     "bi_tempered_logistic_loss",
@@ -290,6 +296,7 @@ __all__ = [
     "logistic_loss",
     "logit_adjusted_cross_entropy",
     "loss_curve",
+    "loss_path",
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
     "mape_loss",
@@ -309,6 +316,7 @@ __all__ = [
     "perceptual_loss",
     "plot_activation",
     "plot_loss",
+    "plot_loss_path",
     "poisson_nll_loss",
     "poly1_cross_entropy",
     "pseudo_huber_loss",

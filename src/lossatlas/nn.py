@@ -5,6 +5,10 @@ registered buffers, and ``forward`` calls the functional. See the functional for
 """
 
 from lossatlas._module import LossModule
+from lossatlas.classification.asymmetric import (
+    AsymmetricLoss,
+    AsymmetricSingleLabelLoss,
+)
 from lossatlas.classification.class_balanced import ClassBalancedLoss
 from lossatlas.classification.cross_entropy import (
     BCELoss,
@@ -95,6 +99,8 @@ from lossatlas.sequence.ctc import CTCLoss
 
 __all__ = [
     "ArcFaceLoss",
+    "AsymmetricLoss",
+    "AsymmetricSingleLabelLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BalancedBinaryCrossEntropyLoss",

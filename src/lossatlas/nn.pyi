@@ -76,6 +76,8 @@ from lossatlas.regression.quantile import SMAPELoss as SMAPELoss
 
 __all__ = [
     "ArcFaceLoss",
+    "AsymmetricLoss",
+    "AsymmetricSingleLabelLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BalancedBinaryCrossEntropyLoss",
@@ -164,6 +166,16 @@ __all__ = [
     "TverskyLoss",
     "ZeroOneLoss",
 ]
+
+class AsymmetricLoss(LossModule):
+    """Module form of :func:`lossatlas.asymmetric_loss`."""
+    def __init__(self, *, gamma_pos: NonNegative = ..., gamma_neg: NonNegative = ..., clip: UnitInterval = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class AsymmetricSingleLabelLoss(LossModule):
+    """Module form of :func:`lossatlas.asymmetric_single_label_loss`."""
+    def __init__(self, *, gamma_pos: NonNegative = ..., gamma_neg: NonNegative = ..., label_smoothing: UnitInterval = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class BalancedBinaryCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.balanced_binary_cross_entropy`."""

@@ -153,6 +153,11 @@ def _class_balanced(
     return _bind(spec, samples_per_class=_class_counts(data), loss_type=loss_type)
 
 
+def with_class_counts(spec: LossSpec, data: Dataset, device: torch.device) -> LossFn:
+    """The loss with ``samples_per_class`` from the training split (long-tail losses)."""
+    return _bind(spec, samples_per_class=_class_counts(data))
+
+
 def class_balanced(loss_type: str) -> Builder:
     """Class-balanced loss of ``loss_type`` with the training split's class counts."""
     return partial(_class_balanced, loss_type=loss_type)

@@ -38,6 +38,7 @@ from lossatlas.lab.adapters import (
     plain,
     quantile_median,
     triplet_batch_hard,
+    with_class_counts,
     with_options,
 )
 from lossatlas.lab.batching import PK_CLASSES, PK_SAMPLES, pk_batches, shuffled_batches
@@ -278,6 +279,18 @@ _add(
                 "class_balanced_loss",
                 class_balanced("focal"),
                 "loss_type='focal', samples_per_class from train",
+            ),
+            Candidate(
+                "logit_adjusted",
+                "logit_adjusted_cross_entropy",
+                with_class_counts,
+                "tau 1, samples_per_class from train",
+            ),
+            Candidate(
+                "balanced_softmax",
+                "balanced_softmax_loss",
+                with_class_counts,
+                "samples_per_class from train",
             ),
         ),
         metrics=MULTICLASS_METRICS,
