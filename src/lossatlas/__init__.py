@@ -211,6 +211,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "TASKS",
     "CombinedLoss",
     "Example",
     "LossHistory",
@@ -218,7 +219,6 @@ __all__ = [
     "LossSpec",
     "Maxout",
     "Swish",
-    "TASKS",
     "activation",
     "adjust_logits",
     "arcface_logits",
