@@ -170,7 +170,7 @@ def test_typo_in_a_twin_option_is_a_type_error_naming_it():
 
 def test_derived_twin_shows_the_real_signature():
     sig = inspect.signature(la.nn.FocalLoss)
-    assert list(sig.parameters) == ["alpha", "gamma", "ignore_index", "reduction"]
+    assert list(sig.parameters) == ["alpha", "gamma", "ignore_index", "reduction", "process_group"]
     assert sig.parameters["gamma"].default == 2.0
     assert sig.parameters["gamma"].kind is inspect.Parameter.KEYWORD_ONLY
 

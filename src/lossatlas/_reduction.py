@@ -12,6 +12,10 @@ Every loss computes its unreduced values and hands them to :func:`reduce_loss`. 
   nothing for ``torch.compile`` to break on.
 * ``"batchmean"`` (only where a loss allows it, e.g. KL divergence) divides the sum by the
   size of the first dimension.
+
+With ``process_group`` (see :mod:`lossatlas.distributed`) ``"sum"`` and ``"mean"`` are over
+the whole batch of every rank of the group: the sum and the denominator are all-summed in one
+differentiable collective, so each loss states its local denominator and gets the global one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 from torch import Tensor
 
 from lossatlas._validation import check_choice
+from lossatlas.distributed import ProcessGroup, active_group, all_sum
 
 Reduction = Literal["none", "mean", "sum"]
 REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
@@ -48,8 +53,10 @@ def reduce_loss(
     *,
     denominator: Tensor | float | None = None,
     allowed: tuple[str, ...] = REDUCTIONS,
+    process_group: ProcessGroup | None = None,
+    global_denominator: bool = False,
 ) -> Tensor:
-    """Reduce unreduced loss values.
+    """Reduce unreduced loss values, on this process or over a process group.
 
     Args:
         loss: Unreduced loss values, any shape; weights and masks already applied.
@@ -59,9 +66,15 @@ def reduce_loss(
             elements of ``loss``. Losses with weights pass the sum of the weights of the
             elements that count; losses with ``ignore_index`` pass the number of kept ones.
         allowed: The reductions the calling loss accepts.
+        process_group: ``None`` (this process), or a group over which ``"sum"`` adds and
+            ``"mean"`` divides the global sum by the global denominator (this rank's
+            ``denominator`` or element count, all-summed). ``"none"`` stays local.
+        global_denominator: ``denominator`` is already the same global value on every rank
+            (only the sum is all-summed).
 
     Returns:
-        ``loss`` itself for ``"none"``, otherwise a 0-dim tensor. A zero denominator gives 0.
+        ``loss`` itself for ``"none"``, otherwise a 0-dim tensor, the same on every rank of
+        ``process_group``. A zero denominator gives 0.
 
     Examples:
         >>> import torch
@@ -75,13 +88,20 @@ def reduce_loss(
     if reduction == "none":
         return loss
     total = loss.sum()
+    group = active_group(process_group)
     if reduction == "sum":
-        return total
+        return total if group is None else all_sum(total, group)
     if reduction == "batchmean":
-        return safe_divide(total, loss.shape[0] if loss.dim() > 0 else 1)
-    if denominator is None:
+        denominator = loss.shape[0] if loss.dim() > 0 else 1
+    elif denominator is None:
         denominator = loss.numel()
-    return safe_divide(total, denominator)
+    if group is None:
+        return safe_divide(total, denominator)
+    denominator = torch.as_tensor(denominator, dtype=total.dtype, device=total.device)
+    if global_denominator:
+        return safe_divide(all_sum(total, group), denominator)
+    both = all_sum(torch.stack([total, denominator]), group)
+    return safe_divide(both[0], both[1])
 
 
 def compute_dtype(*tensors: Tensor | None) -> torch.dtype:

@@ -28,6 +28,7 @@ from lossatlas._validation import (
     check_tensor,
     describe,
 )
+from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = [
     "binary_cross_entropy",
@@ -110,6 +111,7 @@ def cross_entropy(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Softmax cross-entropy between logits and class indices or class probabilities.
 
@@ -134,6 +136,10 @@ def cross_entropy(
             by the sum of ``weight[target]`` over non-ignored elements (the count when no
             weight); with probability targets by the number of elements ``N * d1 * ...``.
             Zero kept elements give 0.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         The loss; shape ``(N, d1, ...)`` for ``"none"``, else a scalar. Float32 for
@@ -164,6 +170,7 @@ def cross_entropy(
     is_index = check_class_target(
         input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=True
     )
+    check_shards(process_group, "input", input, dims=(1,))
     dtype = compute_dtype(input, weight)
     input = upcast(input, dtype)
     weight = None if weight is None else upcast(weight, dtype)
@@ -178,9 +185,9 @@ def cross_entropy(
         reduction="none",
     )
     if not is_index:
-        return reduce_loss(loss, reduction)
+        return reduce_loss(loss, reduction, process_group=process_group)
     denominator = kept_weight(target, weight=weight, ignore_index=ignore_index, dtype=dtype).sum()
-    return reduce_loss(loss, reduction, denominator=denominator)
+    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
 
 
 def nll_loss(
@@ -190,6 +197,7 @@ def nll_loss(
     weight: Tensor | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Negative log-likelihood of class indices given log-probabilities.
 
@@ -208,6 +216,10 @@ def nll_loss(
         ignore_index: Targets equal to it contribute nothing.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the sum of
             ``weight[target]`` over non-ignored elements (0 when there are none).
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         Shape ``(N, d1, ...)`` for ``"none"``, else a scalar.
@@ -233,12 +245,13 @@ def nll_loss(
     check_class_target(
         input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=False
     )
+    check_shards(process_group, "input", input, dims=(1,))
     dtype = compute_dtype(input, weight)
     input = upcast(input, dtype)
     weight = None if weight is None else upcast(weight, dtype)
     loss = F.nll_loss(input, target, weight=weight, ignore_index=ignore_index, reduction="none")
     denominator = kept_weight(target, weight=weight, ignore_index=ignore_index, dtype=dtype).sum()
-    return reduce_loss(loss, reduction, denominator=denominator)
+    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
 
 
 def label_smoothing_cross_entropy(
@@ -249,6 +262,7 @@ def label_smoothing_cross_entropy(
     weight: Tensor | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Cross-entropy with label smoothing, written out as in the seeds.
 
@@ -268,6 +282,10 @@ def label_smoothing_cross_entropy(
         ignore_index: Targets equal to it contribute nothing.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the sum of
             ``weight[target]`` over non-ignored elements, as torch does.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         Shape ``(N, d1, ...)`` for ``"none"``, else a scalar.
@@ -292,6 +310,7 @@ def label_smoothing_cross_entropy(
     check_class_target(
         input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=False
     )
+    check_shards(process_group, "input", input, dims=(1,))
     dtype = compute_dtype(input, weight)
     log_p = torch.log_softmax(upcast(input, dtype), dim=1 if input.dim() >= 2 else 0)
     weight = None if weight is None else upcast(weight, dtype)
@@ -306,7 +325,7 @@ def label_smoothing_cross_entropy(
     nll = -log_p_true * w_true
     smooth = -weighted_log_p.mean(dim=class_dim) * kept.to(dtype)
     loss = (1.0 - epsilon) * nll + epsilon * smooth
-    return reduce_loss(loss, reduction, denominator=w_true.sum())
+    return reduce_loss(loss, reduction, denominator=w_true.sum(), process_group=process_group)
 
 
 def binary_cross_entropy(
@@ -315,6 +334,7 @@ def binary_cross_entropy(
     *,
     weight: Tensor | None = None,
     reduction: str = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Binary cross-entropy between probabilities and (soft) targets in [0, 1].
 
@@ -331,6 +351,10 @@ def binary_cross_entropy(
         weight: Rescaling weight broadcastable to ``input`` (torch semantics).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements (the weight is not in the denominator, as in torch).
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar.
@@ -365,7 +389,7 @@ def binary_cross_entropy(
         weight=None if weight is None else upcast(weight, dtype),
         reduction="none",
     )
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction, process_group=process_group)
 
 
 def binary_cross_entropy_with_logits(
@@ -375,6 +399,7 @@ def binary_cross_entropy_with_logits(
     weight: Tensor | None = None,
     pos_weight: Tensor | None = None,
     reduction: str = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Binary cross-entropy on logits (sigmoid inside, computed stably), soft targets allowed.
 
@@ -392,6 +417,10 @@ def binary_cross_entropy_with_logits(
             (e.g. ``(C,)`` for ``(N, C)``).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar.
@@ -427,7 +456,7 @@ def binary_cross_entropy_with_logits(
         pos_weight=None if pos_weight is None else upcast(pos_weight, dtype),
         reduction="none",
     )
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction, process_group=process_group)
 
 
 def _check_binary_pair(input: Tensor, target: Tensor, weight: Tensor | None) -> None:

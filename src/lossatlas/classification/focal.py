@@ -39,6 +39,7 @@ from lossatlas.classification._fused_focal import (
     sigmoid_focal_values,
     softmax_focal_values,
 )
+from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = [
     "balanced_binary_cross_entropy",
@@ -174,6 +175,7 @@ def binary_focal_loss(
     gamma: NonNegative = 2.0,
     pos_weight: Tensor | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Sigmoid focal loss on logits (Lin et al. 2017), equal to torchvision's.
 
@@ -202,6 +204,10 @@ def binary_focal_loss(
             ``(N, C)``).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.
@@ -247,7 +253,7 @@ def binary_focal_loss(
         gamma=float(gamma),
         reduce=reduction != "none",
     )
-    return reduce_loss(loss, reduction, denominator=input.numel())
+    return reduce_loss(loss, reduction, denominator=input.numel(), process_group=process_group)
 
 
 @_BINARY.loss(
@@ -262,6 +268,7 @@ def balanced_binary_cross_entropy(
     *,
     alpha: UnitInterval = 0.75,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Alpha-balanced BCE on logits: ``alpha`` on positives, ``1 - alpha`` on negatives.
 
@@ -281,6 +288,10 @@ def balanced_binary_cross_entropy(
         alpha: Weight of the positive term in ``[0, 1]``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.
@@ -315,7 +326,7 @@ def balanced_binary_cross_entropy(
         gamma=0.0,
         reduce=reduction != "none",
     )
-    return reduce_loss(loss, reduction, denominator=input.numel())
+    return reduce_loss(loss, reduction, denominator=input.numel(), process_group=process_group)
 
 
 @_BINARY.loss(
@@ -341,6 +352,7 @@ def focal_loss(
     gamma: NonNegative = 2.0,
     ignore_index: int = -100,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Softmax focal loss on logits over dim 1, per element, with ``ignore_index``.
 
@@ -368,6 +380,10 @@ def focal_loss(
             ``alpha`` (``alpha`` is a focusing weight, as in the paper, not torch's class
             weight). For torch's weighted mean use ``"sum"`` and divide by
             ``alpha[target].sum()``. Zero kept elements give 0.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         Shape ``(N, d1, ...)`` for ``"none"`` (0 where ignored), else a scalar.
@@ -400,6 +416,7 @@ def focal_loss(
     check_index_target(input, target)
     num_classes = input.shape[1]
     check_class_indices("target", target, num_classes, ignore_index=ignore_index)
+    check_shards(process_group, "input", input, dims=(1,))
     dtype = compute_dtype(input)
     x = upcast(input, dtype)
     loss, count = softmax_focal_values(
@@ -412,7 +429,7 @@ def focal_loss(
     )
     if reduction == "mean" and count is None:
         count = (target != ignore_index).sum()
-    return reduce_loss(loss, reduction, denominator=count)
+    return reduce_loss(loss, reduction, denominator=count, process_group=process_group)
 
 
 # --------------------------------------------------------------------------- focal wrapper

@@ -18,6 +18,7 @@ from lossatlas._module import LossModule
 from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import check_number
 from lossatlas.classification.cross_entropy import check_class_target, kept_weight
+from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = ["poly1_cross_entropy"]
 
@@ -37,6 +38,7 @@ def poly1_cross_entropy(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Poly-1 cross-entropy: ``CE + epsilon * (1 - p_t)`` on logits (PolyLoss, ICLR 2022).
 
@@ -64,6 +66,10 @@ def poly1_cross_entropy(
             by the sum of ``weight[target]`` over non-ignored elements (their count without
             weights), as torch's cross-entropy; with probability targets by the number of
             elements.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         Shape ``(N, d1, ...)`` for ``"none"``, else a scalar; float32 for half precision.
@@ -93,6 +99,7 @@ def poly1_cross_entropy(
     is_index = check_class_target(
         input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=True
     )
+    check_shards(process_group, "input", input, dims=(1,))
     dtype = compute_dtype(input, weight)
     class_dim = 1 if input.dim() >= 2 else 0
     num_classes = input.shape[class_dim]
@@ -105,7 +112,7 @@ def poly1_cross_entropy(
     smooth = label_smoothing / num_classes
     if not is_index:
         q = (1.0 - label_smoothing) * upcast(target, dtype) + smooth
-        return reduce_loss((q * terms).sum(class_dim), reduction)
+        return reduce_loss((q * terms).sum(class_dim), reduction, process_group=process_group)
     kept = target != ignore_index
     safe_target = torch.where(kept, target, torch.zeros_like(target)).unsqueeze(class_dim)
     loss = (1.0 - label_smoothing) * terms.gather(class_dim, safe_target).squeeze(class_dim)
@@ -113,7 +120,7 @@ def poly1_cross_entropy(
         loss = loss + smooth * terms.sum(class_dim)
     loss = loss * kept.to(dtype)
     denominator = kept_weight(target, weight=weight, ignore_index=ignore_index, dtype=dtype).sum()
-    return reduce_loss(loss, reduction, denominator=denominator)
+    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
 
 
 class Poly1CrossEntropyLoss(LossModule):

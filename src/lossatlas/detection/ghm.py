@@ -31,6 +31,7 @@ from lossatlas._validation import (
     check_same_shape,
     check_tensor,
 )
+from lossatlas.distributed import ProcessGroup, active_group, all_sum
 
 __all__ = ["ghmc_loss", "ghmr_loss"]
 
@@ -61,22 +62,28 @@ def ghm_weights(
     *,
     acc_sum: Tensor | None = None,
     momentum: float = 0.0,
-) -> tuple[Tensor, Tensor]:
+    process_group: ProcessGroup | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """GHM weights of the elements with gradient norms ``g`` (no gradient flows through them).
 
     Args:
         g: Gradient norms, any shape (detached).
         valid: Bool mask of the same shape; invalid elements get weight 0 and are not counted.
-        tot: The normaliser ``tot`` (a 0-dim tensor, at least 1).
+        tot: This batch's count (or weight sum) of valid elements, a 0-dim tensor; the
+            normaliser is ``max(tot, 1)``, taken after the sum over ``process_group``.
         edges: ``bins + 1`` increasing bin edges; ``edges[b] <= g < edges[b + 1]`` is bin ``b``.
         acc_sum: Running bin counts ``(bins,)`` for the moving average, or ``None``.
         momentum: EMA momentum in ``[0, 1)``, used with ``acc_sum``.
+        process_group: With a group, the histogram and ``tot`` are every rank's (one
+            all-sum of ``bins + 1`` numbers), so the weights and the running counts are
+            those of the concatenated batch, identical on every rank.
 
     Returns:
-        ``(weights, new_acc_sum)``: ``tot / (density_b * n)`` per valid element (0 elsewhere),
-        where ``density_b`` is the bin's count (or its updated running count) and ``n`` the
-        number of non-empty bins in this batch; and the updated running counts (the batch's
-        counts when ``acc_sum`` is ``None``). Only non-empty bins update their running count.
+        ``(weights, new_acc_sum, tot)``: ``tot / (density_b * n)`` per valid element (0
+        elsewhere), where ``density_b`` is the bin's count (or its updated running count) and
+        ``n`` the number of non-empty bins in this batch; the updated running counts (the
+        batch's counts when ``acc_sum`` is ``None``; only non-empty bins update theirs); and
+        the normaliser ``max(tot, 1)``.
     """
     bins = edges.numel() - 1
     index = torch.bucketize(g, edges, right=True) - 1
@@ -84,6 +91,11 @@ def ghm_weights(
     index = torch.where(counted, index, torch.full_like(index, bins)).reshape(-1)
     counts = torch.zeros(bins + 1, dtype=g.dtype, device=g.device)
     counts = counts.scatter_add(0, index, counted.reshape(-1).to(g.dtype))[:bins]
+    group = active_group(process_group)
+    if group is not None:
+        counts, tot = all_sum(torch.cat([counts, tot.reshape(1).to(g.dtype)]), group).split(bins)
+        tot = tot.reshape(())
+    tot = tot.clamp(min=1.0)
     nonempty = counts > 0
     if acc_sum is None:
         density = counts
@@ -97,7 +109,7 @@ def ghm_weights(
     weights = torch.where(
         counted, tot / per_element / num_nonempty.clamp(min=1.0), torch.zeros_like(g)
     )
-    return weights, density
+    return weights, density, tot
 
 
 def _check_label_weight(label_weight: Tensor | None, input: Tensor) -> Tensor:
@@ -130,6 +142,7 @@ def _ghmc(
     reduction: str,
     acc_sum: Tensor | None = None,
     momentum: float = 0.0,
+    process_group: ProcessGroup | None = None,
 ) -> tuple[Tensor, Tensor]:
     check_reduction(reduction)
     _check_bins(bins)
@@ -142,11 +155,22 @@ def _ghmc(
     input, target = upcast(input, dtype), upcast(target, dtype)
     with torch.no_grad():
         g = (torch.sigmoid(input) - target).abs()
-        tot = valid.sum().to(dtype).clamp(min=1.0)
+        tot = valid.sum().to(dtype)
         edges = _edges(bins, 1.0 + 1e-6, dtype, input.device)
-        weights, density = ghm_weights(g, valid, tot, edges, acc_sum=acc_sum, momentum=momentum)
+        weights, density, tot = ghm_weights(
+            g, valid, tot, edges, acc_sum=acc_sum, momentum=momentum, process_group=process_group
+        )
     loss = F.binary_cross_entropy_with_logits(input, target, reduction="none") * weights
-    return reduce_loss(loss, reduction, denominator=tot), density
+    return _reduce(loss, reduction, tot, process_group), density
+
+
+def _reduce(
+    loss: Tensor, reduction: str, tot: Tensor, process_group: ProcessGroup | None
+) -> Tensor:
+    """``"mean"`` divides by ``tot``, which is already the global one with a group."""
+    return reduce_loss(
+        loss, reduction, denominator=tot, process_group=process_group, global_denominator=True
+    )
 
 
 def ghmc_loss(
@@ -156,6 +180,7 @@ def ghmc_loss(
     label_weight: Tensor | None = None,
     bins: int = 10,
     reduction: str = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""GHM-C: binary cross-entropy on logits reweighted by gradient-norm density.
 
@@ -181,6 +206,11 @@ def ghmc_loss(
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides the weighted sum by
             ``tot``, the number of valid elements (the sum of the weights; 0 when none is valid,
             never NaN), as mmdetection does.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group: the
+            histogram, ``tot`` and ``"mean"``/``"sum"`` are then over every rank's elements, so
+            the value on every rank and, after DDP's gradient averaging, the gradients equal
+            one process on the concatenated batch (see :mod:`lossatlas.distributed`).
+            ``"none"`` gives this rank's elements, weighted by the global histogram.
 
     Returns:
         The weighted BCE, same shape as ``input`` for ``"none"``, else a scalar. Float32 for
@@ -205,7 +235,7 @@ def ghmc_loss(
         B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,
         https://arxiv.org/abs/1811.05181
     """
-    loss, _ = _ghmc(input, target, label_weight, bins, reduction)
+    loss, _ = _ghmc(input, target, label_weight, bins, reduction, process_group=process_group)
     return loss
 
 
@@ -221,6 +251,7 @@ def _ghmr(
     reduction: str,
     acc_sum: Tensor | None = None,
     momentum: float = 0.0,
+    process_group: ProcessGroup | None = None,
 ) -> tuple[Tensor, Tensor]:
     check_reduction(reduction)
     check_number("mu", mu, low=0.0, low_inclusive=False)
@@ -239,11 +270,12 @@ def _ghmr(
             tot = torch.tensor(float(input.numel()), dtype=dtype, device=input.device)
         else:
             tot = label_weight.to(dtype).sum()
-        tot = tot.clamp(min=1.0)
         edges = _edges(bins, 1e3, dtype, input.device)
-        weights, density = ghm_weights(g, valid, tot, edges, acc_sum=acc_sum, momentum=momentum)
+        weights, density, tot = ghm_weights(
+            g, valid, tot, edges, acc_sum=acc_sum, momentum=momentum, process_group=process_group
+        )
     loss = (root - mu) * weights
-    return reduce_loss(loss, reduction, denominator=tot), density
+    return _reduce(loss, reduction, tot, process_group), density
 
 
 def ghmr_loss(
@@ -254,6 +286,7 @@ def ghmr_loss(
     bins: int = 10,
     label_weight: Tensor | None = None,
     reduction: str = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""GHM-R: Authentic Smooth-L1 reweighted by gradient-norm density, for box regression.
 
@@ -277,6 +310,11 @@ def ghmr_loss(
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides the weighted sum by
             ``tot = max(sum(label_weight), 1)`` (the number of elements without
             ``label_weight``), as mmdetection does.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group: the
+            histogram, ``tot`` and ``"mean"``/``"sum"`` are then over every rank's elements, so
+            the value on every rank and, after DDP's gradient averaging, the gradients equal
+            one process on the concatenated batch (see :mod:`lossatlas.distributed`).
+            ``"none"`` gives this rank's elements, weighted by the global histogram.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar.
@@ -296,7 +334,7 @@ def ghmr_loss(
         B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,
         https://arxiv.org/abs/1811.05181
     """
-    loss, _ = _ghmr(input, target, label_weight, mu, bins, reduction)
+    loss, _ = _ghmr(input, target, label_weight, mu, bins, reduction, process_group=process_group)
     return loss
 
 
@@ -311,7 +349,8 @@ _STATE_DOC = """
     ``forward`` updates the buffer in training mode only, without gradient; in eval mode the
     weights use the updated counts but the buffer is left as it is. ``acc_sum`` is a buffer, so
     it moves with ``.to()`` and is saved in ``state_dict()``. With ``momentum=0`` (the default)
-    the module is the functional and holds no state.
+    the module is the functional and holds no state. With ``process_group`` the counts are
+    the whole group's, so ``acc_sum`` stays identical on every rank.
 
     Called as ``loss(input, target, label_weight=None)``.
 """
@@ -324,6 +363,7 @@ class _GHMModule(LossModule):
     bins: int
     reduction: str
     momentum: float
+    process_group: ProcessGroup | None
 
     def _init_state(self, bins: int, momentum: float) -> None:
         self.momentum = float(momentum)
@@ -349,10 +389,17 @@ class GHMCLoss(_GHMModule):
 
     functional = staticmethod(ghmc_loss)
 
-    def __init__(self, *, bins: int = 10, momentum: float = 0.0, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        *,
+        bins: int = 10,
+        momentum: float = 0.0,
+        reduction: str = "mean",
+        process_group: ProcessGroup | None = None,
+    ) -> None:
         _check_bins(bins)
         _check_momentum(momentum)
-        super().__init__(bins=bins, reduction=reduction)
+        super().__init__(bins=bins, reduction=reduction, process_group=process_group)
         self._init_state(bins, momentum)
 
     def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
@@ -365,6 +412,7 @@ class GHMCLoss(_GHMModule):
             self.reduction,
             acc_sum=acc,
             momentum=self.momentum,
+            process_group=self.process_group,
         )
         self._store(density)
         return loss
@@ -382,12 +430,18 @@ class GHMRLoss(_GHMModule):
     mu: float
 
     def __init__(
-        self, *, mu: float = 0.02, bins: int = 10, momentum: float = 0.0, reduction: str = "mean"
+        self,
+        *,
+        mu: float = 0.02,
+        bins: int = 10,
+        momentum: float = 0.0,
+        reduction: str = "mean",
+        process_group: ProcessGroup | None = None,
     ) -> None:
         check_number("mu", mu, low=0.0, low_inclusive=False)
         _check_bins(bins)
         _check_momentum(momentum)
-        super().__init__(mu=mu, bins=bins, reduction=reduction)
+        super().__init__(mu=mu, bins=bins, reduction=reduction, process_group=process_group)
         self._init_state(bins, momentum)
 
     def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
@@ -401,6 +455,7 @@ class GHMRLoss(_GHMModule):
             self.reduction,
             acc_sum=acc,
             momentum=self.momentum,
+            process_group=self.process_group,
         )
         self._store(density)
         return loss

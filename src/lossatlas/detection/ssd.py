@@ -30,6 +30,7 @@ from lossatlas.detection.boxes import (
     match_batch,
     pad_ground_truth,
 )
+from lossatlas.distributed import ProcessGroup, active_group, all_sum, check_shards
 
 __all__ = ["ssd_loss"]
 
@@ -113,6 +114,7 @@ def ssd_loss(
     variances: Sequence[float] = (0.1, 0.2),
     loc_weight: float = 1.0,
     reduction: str = "mean",
+    process_group: ProcessGroup | None = None,
     return_parts: bool = False,
 ) -> Tensor | LossParts:
     r"""SSD MultiBox loss: Smooth-L1 localisation plus softmax confidence with hard negatives.
@@ -149,8 +151,13 @@ def ssd_loss(
         variances: Encoding variances ``(v0, v1)`` (see :func:`encode_boxes`).
         loc_weight: ``lambda``, the weight of the localisation part, ``>= 0``.
         reduction: ``"mean"`` divides the sums by ``max(P, 1)`` (the paper's loss); ``"sum"``
-            returns the sums over the batch, to be normalised by the caller (e.g. by the
-            positives of all ranks); ``"none"`` returns each image's sums, shape ``(N,)``.
+            returns the sums over the batch, to be normalised by the caller; ``"none"``
+            returns each image's sums, shape ``(N,)``.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group: ``P``
+            and the sums are then every rank's (one all-sum of three numbers), so the value
+            on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`). Hard
+            negatives are mined per image, so they need nothing from the other ranks.
         return_parts: Return :class:`lossatlas.LossParts` ``(total, {"loc": ..., "conf":
             ...})`` instead of the total alone (the same single computation).
 
@@ -223,9 +230,17 @@ def ssd_loss(
     kept = positive | negative
     conf = torch.where(kept, ce, torch.zeros_like(ce)).sum(dim=1)
 
-    denominator = positive.sum().to(dtype).clamp(min=1.0)
-    loc = reduce_loss(loc, reduction, denominator=denominator)
-    conf = reduce_loss(conf, reduction, denominator=denominator)
+    group = active_group(process_group)
+    if group is not None and reduction != "none":
+        check_shards(group, "conf_logits", conf_logits, dims=(1, 2))
+        totals = torch.stack([loc.sum(), conf.sum(), positive.sum().to(dtype)])
+        loc, conf, count = all_sum(totals, group).unbind(0)
+        if reduction == "mean":
+            loc, conf = loc / count.clamp(min=1.0), conf / count.clamp(min=1.0)
+    else:
+        denominator = positive.sum().to(dtype).clamp(min=1.0)
+        loc = reduce_loss(loc, reduction, denominator=denominator)
+        conf = reduce_loss(conf, reduction, denominator=denominator)
     return weighted_sum(
         {"loc": loc, "conf": conf}, {"loc": loc_weight, "conf": 1.0}, return_parts=return_parts
     )
@@ -250,6 +265,7 @@ class SSDLoss(LossModule):
         variances: Sequence[float] = (0.1, 0.2),
         loc_weight: float = 1.0,
         reduction: str = "mean",
+        process_group: ProcessGroup | None = None,
         return_parts: bool = False,
     ) -> None:
         check_number("iou_threshold", iou_threshold, low=0.0, high=1.0)
@@ -266,6 +282,7 @@ class SSDLoss(LossModule):
             variances=variances,
             loc_weight=loc_weight,
             reduction=reduction,
+            process_group=process_group,
             return_parts=return_parts,
         )
 

@@ -35,6 +35,7 @@ from lossatlas._validation import (
     check_shape,
     describe,
 )
+from lossatlas.distributed import ProcessGroup, active_group, check_shards
 
 __all__ = ["linear_cross_entropy"]
 
@@ -56,6 +57,7 @@ def linear_cross_entropy(
     z_loss: float = 0.0,
     logit_softcap: float | None = None,
     reduction: str = "mean",
+    process_group: ProcessGroup | None = None,
     chunk_size: int | None = None,
 ) -> Tensor:
     r"""Softmax cross-entropy of the logits ``hidden @ weight.T + bias``, computed in chunks.
@@ -106,6 +108,10 @@ def linear_cross_entropy(
             alike); with none kept it is 0 with zero gradients.
         chunk_size: Tokens per chunk. ``None`` picks about 64 MiB of float32 logits per chunk
             (``max(1, 2**24 // V)`` rows). The result does not depend on it beyond rounding.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         The loss: shape ``(N,)`` for ``"none"`` (0 for ignored tokens), else a scalar. Float64
@@ -152,6 +158,25 @@ def linear_cross_entropy(
     num_classes = weight.shape[0]
     check_class_indices("target", target, num_classes, ignore_index=ignore_index)
 
+    group = active_group(process_group)
+    if group is not None and reduction != "none":
+        # Each rank's kernel computes its tokens' sum (and its gradients); the global mean
+        # divides it by the all-summed count of kept tokens.
+        check_shards(group, "weight", weight, dims=(0, 1))
+        local = linear_cross_entropy(
+            hidden,
+            weight,
+            target,
+            bias=bias,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            z_loss=z_loss,
+            logit_softcap=logit_softcap,
+            reduction="sum",
+            chunk_size=chunk_size,
+        )
+        count = _kept(target, ignore_index).sum()
+        return reduce_loss(local, reduction, denominator=count, process_group=group)
     chunk = _chunk_rows(hidden.shape[0], num_classes, chunk_size)
     options = _Options(
         ignore_index=ignore_index,

@@ -24,6 +24,7 @@ from lossatlas._validation import (
     check_tensor,
     describe,
 )
+from lossatlas.distributed import ProcessGroup, active_group, gather_rows, rank
 
 __all__ = ["contrastive_loss", "info_nce_loss"]
 
@@ -173,6 +174,7 @@ def info_nce_loss(
     symmetric: bool = False,
     negatives: Tensor | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""InfoNCE with in-batch negatives: each query must pick its own key among all keys.
 
@@ -200,6 +202,16 @@ def info_nce_loss(
         symmetric: Average with the key-to-query direction (CLIP).
         negatives: Extra negative keys ``(M, D)`` shared by every query, or ``None``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.
+        process_group: ``None`` (in-batch negatives of this process) or a
+            ``torch.distributed`` group: each rank's queries are scored against the keys of
+            every rank (gathered with gradient, shards of any size), the positive of local
+            query ``i`` being key ``offset + i`` with ``offset`` the rows of the lower ranks;
+            the symmetric form gathers the queries too. ``negatives`` are used as given on
+            each rank (a MoCo queue is the same on every rank). The value on every rank and,
+            after DDP's gradient averaging, the gradients equal one process on the
+            concatenated batch (see :mod:`lossatlas.distributed`); ``"none"`` gives this
+            rank's rows. The shard sizes are read on the host, so ``torch.compile`` breaks the
+            graph there (``fullgraph=True`` refuses the group path).
 
     Returns:
         Shape ``(N,)`` for ``"none"`` (with ``symmetric``, each sample's mean of the two
@@ -240,6 +252,11 @@ def info_nce_loss(
     dtype = compute_dtype(query, key, negatives)
     q = F.normalize(upcast(query, dtype), dim=1)
     k = F.normalize(upcast(key, dtype), dim=1)
+    group = active_group(process_group)
+    if group is not None:
+        n = None if negatives is None else F.normalize(upcast(negatives, dtype), dim=1)
+        loss = _info_nce_across(q, k, n, temperature=temperature, symmetric=symmetric, group=group)
+        return reduce_loss(loss, reduction, process_group=group)
     in_batch = q @ k.T / temperature
     positive = in_batch.diagonal()
     logits = in_batch
@@ -250,6 +267,29 @@ def info_nce_loss(
     if symmetric:
         loss = 0.5 * (loss + torch.logsumexp(in_batch, dim=0) - positive)
     return reduce_loss(loss, reduction)
+
+
+def _info_nce_across(
+    q: Tensor,
+    k: Tensor,
+    negatives: Tensor | None,
+    *,
+    temperature: float,
+    symmetric: bool,
+    group: ProcessGroup,
+) -> Tensor:
+    """Per-row InfoNCE of this rank's normalised queries against every rank's keys."""
+    keys, sizes = gather_rows(k, group, name="key")
+    offset = sum(sizes[: rank(group)])
+    rows = torch.arange(q.shape[0], device=q.device)
+    scores = q @ keys.T / temperature
+    positive = scores[rows, offset + rows]
+    logits = scores if negatives is None else torch.cat([scores, q @ negatives.T / temperature], 1)
+    loss = torch.logsumexp(logits, dim=1) - positive
+    if symmetric:  # each local key against every rank's queries
+        queries, _ = gather_rows(q, group, name="query")
+        loss = 0.5 * (loss + torch.logsumexp(k @ queries.T / temperature, dim=1) - positive)
+    return loss
 
 
 # --------------------------------------------------------------------------- modules

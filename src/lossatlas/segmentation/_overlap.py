@@ -56,6 +56,7 @@ from lossatlas._validation import (
     check_tensor,
     index_target,
 )
+from lossatlas.distributed import ProcessGroup, active_group, all_sum, check_shards
 
 Sums = tuple[Tensor, Tensor, Tensor]
 
@@ -345,6 +346,7 @@ def finish(
     batch: bool,
     weight: Tensor | None,
     reduction: str,
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     """The per-class loss from the sums, weighted and reduced.
 
@@ -352,20 +354,28 @@ def finish(
     ``score`` to get the ``(N, C')`` (or ``(C',)``) loss; multiplies by ``weight``; reduces.
     ``"mean"`` divides by the number of values, or with ``weight`` by the sum of the weights
     of the values (``N * sum(weight[classes kept])``).
+
+    With ``process_group`` the batch is every rank's: with ``batch`` the ``(3, C')`` class
+    sums are all-summed before the ratio (one collective; the ``(C',)`` loss is then the same
+    on every rank and is reduced locally), without it the per-sample values are reduced over
+    the group.
     """
     inter, pred, truth = sums
     if not include_background:
         inter, pred, truth = inter[:, 1:], pred[:, 1:], truth[:, 1:]
         weight = None if weight is None else weight[1:]
+    group = active_group(process_group)
     if batch:
-        inter, pred, truth = inter.sum(dim=0), pred.sum(dim=0), truth.sum(dim=0)
+        totals = torch.stack([inter.sum(dim=0), pred.sum(dim=0), truth.sum(dim=0)])
+        inter, pred, truth = all_sum(totals, group).unbind(0)
+        group = None
     loss = score(inter, pred, truth)
     if weight is None:
-        return reduce_loss(loss, reduction)
+        return reduce_loss(loss, reduction, process_group=group)
     weight = upcast(weight, loss.dtype)
     loss = loss * weight
     rows = 1 if batch else loss.shape[0]
-    return reduce_loss(loss, reduction, denominator=weight.sum() * rows)
+    return reduce_loss(loss, reduction, denominator=weight.sum() * rows, process_group=group)
 
 
 def dice_score(
@@ -408,6 +418,7 @@ def softmax_overlap_loss(
     weight: Tensor | None,
     ignore_index: int | None,
     reduction: str,
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     """Validate, sum (softmax over dim 1) and finish an overlap loss; options already checked."""
     target = index_target(target)
@@ -417,6 +428,7 @@ def softmax_overlap_loss(
         weight=weight,
         ignore_index=ignore_index,
     )
+    check_shards(process_group, "input", input, dims=(1,))
     sums = overlap_sums(
         input, target, activation="softmax", ignore_index=ignore_index, squared=squared_pred
     )
@@ -427,6 +439,7 @@ def softmax_overlap_loss(
         batch=batch,
         weight=weight,
         reduction=reduction,
+        process_group=process_group,
     )
 
 
@@ -440,10 +453,12 @@ def sigmoid_overlap_loss(
     batch: bool,
     weight: Tensor | None,
     reduction: str,
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     """Validate, sum (sigmoid per channel) and finish an overlap loss; options already checked."""
     target = binary_target(target, input)
     check_sigmoid_inputs(input, target, weight=weight, include_background=include_background)
+    check_shards(process_group, "input", input, dims=(1,))
     sums = overlap_sums(input, target, activation="sigmoid", squared=squared_pred)
     return finish(
         score,
@@ -452,4 +467,5 @@ def sigmoid_overlap_loss(
         batch=batch,
         weight=weight,
         reduction=reduction,
+        process_group=process_group,
     )

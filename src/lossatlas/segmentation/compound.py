@@ -20,6 +20,7 @@ from lossatlas._validation import index_target
 from lossatlas.classification.cross_entropy import cross_entropy
 from lossatlas.classification.focal import ClassAlpha, focal_loss
 from lossatlas.compose import LossParts, weighted_sum
+from lossatlas.distributed import ProcessGroup
 from lossatlas.segmentation._overlap import SOFTMAX_OVERLAP
 from lossatlas.segmentation.dice import dice_loss
 
@@ -61,6 +62,7 @@ def dice_ce_loss(
     ignore_index: int | None = None,
     label_smoothing: UnitInterval = 0.0,
     reduction: CompoundReduction = "mean",
+    process_group: ProcessGroup | None = None,
     return_parts: bool = False,
 ) -> Tensor | LossParts:
     r"""Weighted sum of the softmax Dice loss and cross-entropy, with both parts reported.
@@ -90,6 +92,11 @@ def dice_ce_loss(
         reduction: ``"mean"`` or ``"sum"`` for both terms (each as its own function defines
             it: :func:`lossatlas.dice_loss`, :func:`lossatlas.cross_entropy`). There is no
             ``"none"``: the terms have different shapes.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which the loss is exact: with ``batch=True`` the class sums are all-summed before
+            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
+            value on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`).
         return_parts: Return :class:`lossatlas.LossParts` instead of the total alone (the same
             single computation).
 
@@ -134,6 +141,7 @@ def dice_ce_loss(
         weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
+        process_group=process_group,
     )
     ce = cross_entropy(
         input,
@@ -142,6 +150,7 @@ def dice_ce_loss(
         ignore_index=-100 if ignore_index is None else ignore_index,
         label_smoothing=label_smoothing,
         reduction=reduction,
+        process_group=process_group,
     )
     return weighted_sum(
         {"dice": dice, "ce": ce}, {"dice": lambda_dice, "ce": lambda_ce}, return_parts=return_parts
@@ -170,6 +179,7 @@ def dice_focal_loss(
     weight: Tensor | None = None,
     ignore_index: int | None = None,
     reduction: CompoundReduction = "mean",
+    process_group: ProcessGroup | None = None,
     return_parts: bool = False,
 ) -> Tensor | LossParts:
     r"""Weighted sum of the softmax Dice loss and the softmax focal loss, with both parts.
@@ -201,6 +211,11 @@ def dice_focal_loss(
         ignore_index: Pixels with this label count in neither term.
         reduction: ``"mean"`` or ``"sum"`` for both terms; the focal mean is over the
             non-ignored pixels.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which the loss is exact: with ``batch=True`` the class sums are all-summed before
+            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
+            value on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`).
         return_parts: Return :class:`lossatlas.LossParts` instead of the total alone (the same
             single computation).
 
@@ -243,6 +258,7 @@ def dice_focal_loss(
         weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
+        process_group=process_group,
     )
     focal = focal_loss(
         input,
@@ -251,6 +267,7 @@ def dice_focal_loss(
         gamma=gamma,
         ignore_index=-100 if ignore_index is None else ignore_index,
         reduction=reduction,
+        process_group=process_group,
     )
     return weighted_sum(
         {"dice": dice, "focal": focal},

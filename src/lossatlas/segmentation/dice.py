@@ -17,6 +17,7 @@ from torch import Tensor
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction
+from lossatlas.distributed import ProcessGroup
 from lossatlas.segmentation._overlap import (
     SIGMOID_OVERLAP,
     SOFTMAX_OVERLAP,
@@ -46,6 +47,7 @@ def dice_loss(
     weight: Tensor | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Soft Dice loss of softmax probabilities, per sample and class (V-Net, MONAI semantics).
 
@@ -85,6 +87,11 @@ def dice_loss(
             values; with ``weight`` it divides their weighted sum by the sum of the weights,
             ``N * sum_c w_c`` (MONAI divides by ``N * C'``: equal when the weights sum to
             ``C'``; ``"none"`` and ``"sum"`` equal MONAI's).
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which the loss is exact: with ``batch=True`` the class sums are all-summed before
+            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
+            value on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`).
 
     Returns:
         ``(N, C')`` for ``"none"`` (``(C',)`` with ``batch=True``), ``C' = C`` or ``C - 1``
@@ -125,6 +132,7 @@ def dice_loss(
         weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
+        process_group=process_group,
     )
 
 
@@ -145,6 +153,7 @@ def jaccard_loss(
     weight: Tensor | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Soft Jaccard (IoU) loss of softmax probabilities, per sample and class.
 
@@ -170,6 +179,11 @@ def jaccard_loss(
         weight: Per-class weights ``(C,)``.
         ignore_index: Class-index targets equal to it are excluded from every sum.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` as in :func:`dice_loss`.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which the loss is exact: with ``batch=True`` the class sums are all-summed before
+            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
+            value on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`).
 
     Returns:
         ``(N, C')`` (or ``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -207,6 +221,7 @@ def jaccard_loss(
         weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
+        process_group=process_group,
     )
 
 
@@ -227,6 +242,7 @@ def binary_dice_loss(
     batch: bool = False,
     weight: Tensor | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Soft Dice loss of sigmoid probabilities, each channel a separate binary mask.
 
@@ -250,6 +266,11 @@ def binary_dice_loss(
         batch: One ratio per channel over the whole batch.
         weight: Per-channel weights ``(C,)``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` as in :func:`dice_loss`.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which the loss is exact: with ``batch=True`` the class sums are all-summed before
+            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
+            value on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`).
 
     Returns:
         ``(N, C')`` (or ``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -282,6 +303,7 @@ def binary_dice_loss(
         batch=batch,
         weight=weight,
         reduction=reduction,
+        process_group=process_group,
     )
 
 
@@ -301,6 +323,7 @@ def binary_jaccard_loss(
     batch: bool = False,
     weight: Tensor | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Soft Jaccard (IoU) loss of sigmoid probabilities, each channel a separate binary mask.
 
@@ -322,6 +345,11 @@ def binary_jaccard_loss(
         batch: One ratio per channel over the whole batch.
         weight: Per-channel weights ``(C,)``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` as in :func:`dice_loss`.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which the loss is exact: with ``batch=True`` the class sums are all-summed before
+            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
+            value on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`).
 
     Returns:
         ``(N, C')`` (or ``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -357,6 +385,7 @@ def binary_jaccard_loss(
         batch=batch,
         weight=weight,
         reduction=reduction,
+        process_group=process_group,
     )
 
 

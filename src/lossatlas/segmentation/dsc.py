@@ -28,6 +28,7 @@ from lossatlas._validation import (
     check_tensor,
     index_target,
 )
+from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = ["binary_dsc_loss", "dsc_loss"]
 
@@ -70,6 +71,7 @@ def binary_dsc_loss(
     alpha: NonNegative = 1.0,
     gamma: Positive = 1.0,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Self-adjusting Dice loss of sigmoid probabilities, per element (Li et al., ACL 2020).
 
@@ -91,6 +93,10 @@ def binary_dsc_loss(
         gamma: Smoothing, ``> 0``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar.
@@ -126,7 +132,7 @@ def binary_dsc_loss(
         alpha=alpha,
         gamma=gamma,
     )
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction, process_group=process_group)
 
 
 @_DSC.loss(
@@ -147,6 +153,7 @@ def dsc_loss(
     gamma: Positive = 1.0,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Self-adjusting Dice loss of softmax probabilities, per instance, one-vs-rest over classes.
 
@@ -169,6 +176,10 @@ def dsc_loss(
             denominator either). Only for class-index targets.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             kept instances (0 when there are none).
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
+            gradient averaging, the gradients equal one process on the concatenated batch
+            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         ``(N,)`` or ``(N, d1, ...)`` for ``"none"`` (0 at ignored positions), else a scalar.
@@ -191,6 +202,7 @@ def dsc_loss(
     """
     target = index_target(target)
     is_index = _check_softmax_pair(input, target, ignore_index=ignore_index)
+    check_shards(process_group, "input", input, dims=(1,))
     dtype = compute_dtype(input, target)
     probs = torch.softmax(upcast(input, dtype), dim=1)
     keep = None
@@ -205,9 +217,9 @@ def dsc_loss(
         y = upcast(target, dtype)
     loss = _dsc_term(probs, 1.0 - probs, y, alpha=alpha, gamma=gamma).mean(dim=1)
     if keep is None:
-        return reduce_loss(loss, reduction)
+        return reduce_loss(loss, reduction, process_group=process_group)
     kept = keep.to(dtype)
-    return reduce_loss(loss * kept, reduction, denominator=kept.sum())
+    return reduce_loss(loss * kept, reduction, denominator=kept.sum(), process_group=process_group)
 
 
 def _check_softmax_pair(input: Tensor, target: Tensor, *, ignore_index: int | None) -> bool:

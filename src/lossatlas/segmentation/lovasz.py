@@ -31,6 +31,7 @@ from lossatlas._validation import (
     check_same_shape,
     index_target,
 )
+from lossatlas.distributed import ProcessGroup, active_group, gather_rows
 
 __all__ = ["lovasz_hinge_loss", "lovasz_softmax_loss"]
 
@@ -95,6 +96,7 @@ def lovasz_hinge_loss(
     per_image: bool = True,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Lovász hinge loss for binary segmentation, on logits (Berman et al., CVPR 2018).
 
@@ -116,6 +118,14 @@ def lovasz_hinge_loss(
             ``N`` image losses and ``"mean"`` divides by ``N`` (an image whose pixels are all
             ignored scores 0 and still counts, as in the reference code); without, the
             batch's single loss is returned by every reduction.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group. With
+            ``per_image`` the image losses are reduced over every rank's images; without, the
+            pixels of every rank are gathered (with gradient) and each rank computes the one
+            loss of the whole batch -- the Lovász extension sorts all pixels, so nothing less
+            is exact. The value on every rank and, after DDP's gradient averaging, the
+            gradients equal one process on the concatenated batch (see
+            :mod:`lossatlas.distributed`). Gathering reads the shard sizes on the host:
+            ``torch.compile`` breaks the graph there (``fullgraph=True`` refuses it).
 
     Returns:
         ``(N,)`` for ``"none"`` with ``per_image``, else a scalar.
@@ -151,8 +161,12 @@ def lovasz_hinge_loss(
     dtype = compute_dtype(input)
     logits = upcast(input, dtype).flatten(1)
     labels = target.flatten(1)
-    if not per_image:  # the whole batch as one image
+    group = active_group(process_group)
+    if not per_image:  # the whole batch as one image (every rank's, with a group)
+        logits, _ = gather_rows(logits.reshape(-1), group, name="input")
+        labels, _ = gather_rows(labels.reshape(-1), group, name="target")
         logits, labels = logits.reshape(1, -1), labels.reshape(1, -1)
+        group = None
     if ignore_index is not None:
         keep = labels != ignore_index
         labels = torch.where(keep, labels, torch.zeros_like(labels))
@@ -161,7 +175,7 @@ def lovasz_hinge_loss(
     if ignore_index is not None:
         errors = errors * keep.to(dtype)
     loss = _lovasz_extension(errors, labels)
-    return reduce_loss(loss if per_image else loss.squeeze(0), reduction)
+    return reduce_loss(loss if per_image else loss.squeeze(0), reduction, process_group=group)
 
 
 @_LOVASZ.loss(
@@ -178,6 +192,7 @@ def lovasz_softmax_loss(
     per_image: bool = False,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Lovász-Softmax loss for multi-class segmentation, on logits (Berman et al., CVPR 2018).
 
@@ -202,6 +217,14 @@ def lovasz_softmax_loss(
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. With ``per_image`` the values are the
             ``N`` image losses and ``"mean"`` divides by ``N``; without, the batch's single
             loss is returned by every reduction.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group. With
+            ``per_image`` the image losses are reduced over every rank's images; without, the
+            pixels of every rank are gathered (with gradient) and each rank computes the one
+            loss of the whole batch -- the Lovász extension sorts all pixels, so nothing less
+            is exact. The value on every rank and, after DDP's gradient averaging, the
+            gradients equal one process on the concatenated batch (see
+            :mod:`lossatlas.distributed`). Gathering reads the shard sizes on the host:
+            ``torch.compile`` breaks the graph there (``fullgraph=True`` refuses it).
 
     Returns:
         ``(N,)`` for ``"none"`` with ``per_image``, else a scalar.
@@ -239,9 +262,13 @@ def lovasz_softmax_loss(
     dtype = compute_dtype(input)
     probs = torch.softmax(upcast(input, dtype), dim=1).flatten(2)
     labels = target.flatten(1)
-    if not per_image:  # the whole batch as one image
-        probs = probs.transpose(0, 1).reshape(1, num_classes, -1)
+    group = active_group(process_group)
+    if not per_image:  # the whole batch as one image (every rank's, with a group)
+        pixels, _ = gather_rows(probs.transpose(1, 2).reshape(-1, num_classes), group, name="input")
+        probs = pixels.T.unsqueeze(0)
+        labels, _ = gather_rows(labels.reshape(-1), group, name="target")
         labels = labels.reshape(1, -1)
+        group = None
     keep = None
     if ignore_index is not None:
         keep = (labels != ignore_index).to(dtype).unsqueeze(1)
@@ -258,7 +285,7 @@ def lovasz_softmax_loss(
     else:
         present = (foreground.sum(dim=-1) > 0).to(dtype)
         loss = safe_divide((per_class * present).sum(dim=1), present.sum(dim=1))
-    return reduce_loss(loss if per_image else loss.squeeze(0), reduction)
+    return reduce_loss(loss if per_image else loss.squeeze(0), reduction, process_group=group)
 
 
 # --------------------------------------------------------------------------- modules

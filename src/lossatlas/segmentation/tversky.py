@@ -17,6 +17,7 @@ from torch import Tensor
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction
+from lossatlas.distributed import ProcessGroup
 from lossatlas.segmentation._overlap import (
     SIGMOID_OVERLAP,
     SOFTMAX_OVERLAP,
@@ -71,6 +72,7 @@ def tversky_loss(
     weight: Tensor | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Tversky loss of softmax probabilities, per sample and class (= MONAI ``TverskyLoss``).
 
@@ -100,6 +102,11 @@ def tversky_loss(
         ignore_index: Class-index targets equal to it are excluded from every sum.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` averages the ``(N, C')``
             values, dividing by ``N * sum_c w_c`` with ``weight``.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which the loss is exact: with ``batch=True`` the class sums are all-summed before
+            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
+            value on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`).
 
     Returns:
         ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -138,6 +145,7 @@ def tversky_loss(
         weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
+        process_group=process_group,
     )
 
 
@@ -158,6 +166,7 @@ def binary_tversky_loss(
     batch: bool = False,
     weight: Tensor | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Tversky loss of sigmoid probabilities, each channel a binary mask.
 
@@ -178,6 +187,11 @@ def binary_tversky_loss(
         batch: One index per channel over the whole batch.
         weight: Per-channel weights ``(C,)``.
         reduction: As :func:`tversky_loss`.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which the loss is exact: with ``batch=True`` the class sums are all-summed before
+            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
+            value on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`).
 
     Returns:
         ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -213,6 +227,7 @@ def binary_tversky_loss(
         batch=batch,
         weight=weight,
         reduction=reduction,
+        process_group=process_group,
     )
 
 
@@ -234,6 +249,7 @@ def focal_tversky_loss(
     weight: Tensor | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Focal Tversky loss: each class's Tversky loss raised to ``gamma``, then averaged.
 
@@ -265,6 +281,11 @@ def focal_tversky_loss(
         weight: Per-class weights ``(C,)``, applied after the exponent.
         ignore_index: Class-index targets equal to it are excluded from every sum.
         reduction: As :func:`tversky_loss`.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which the loss is exact: with ``batch=True`` the class sums are all-summed before
+            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
+            value on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`).
 
     Returns:
         ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -304,6 +325,7 @@ def focal_tversky_loss(
         weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
+        process_group=process_group,
     )
 
 
@@ -324,6 +346,7 @@ def binary_focal_tversky_loss(
     batch: bool = False,
     weight: Tensor | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Focal Tversky loss of sigmoid probabilities, each channel a binary mask.
 
@@ -345,6 +368,11 @@ def binary_focal_tversky_loss(
         batch: One index per channel over the whole batch.
         weight: Per-channel weights ``(C,)``.
         reduction: As :func:`tversky_loss`.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which the loss is exact: with ``batch=True`` the class sums are all-summed before
+            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
+            value on every rank and, after DDP's gradient averaging, the gradients equal one
+            process on the concatenated batch (see :mod:`lossatlas.distributed`).
 
     Returns:
         ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -381,6 +409,7 @@ def binary_focal_tversky_loss(
         batch=batch,
         weight=weight,
         reduction=reduction,
+        process_group=process_group,
     )
 
 
