@@ -341,7 +341,7 @@ def check_in_range(
         return
     bad = ~((value >= low) & (value <= high))
     position = tuple(int(i) for i in bad.nonzero()[0])
-    got = float(value[position])
+    got = float(value[position].detach())
     raise ValueError(
         f"{name} must hold {what} in [{low:g}, {high:g}], got {got!r} at position {position}"
     )
