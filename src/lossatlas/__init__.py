@@ -38,6 +38,10 @@ from lossatlas.monitor import LossHistory
 from lossatlas.plot import loss_curve, loss_path, plot_activation, plot_loss, plot_loss_path
 
 # Classification (binary, multi-label, multi-class, imbalance)
+from lossatlas.classification.seesaw import (
+    eqlv2_loss,
+    seesaw_loss,
+)
 from lossatlas.classification.asymmetric import (
     asymmetric_loss,
     asymmetric_single_label_loss,
@@ -261,6 +265,7 @@ __all__ = [
     "drw_weights",
     "dsc_loss",
     "encode_boxes",
+    "eqlv2_loss",
     "exponential_loss",
     "focal_loss",
     "focal_tversky_loss",
@@ -326,6 +331,7 @@ __all__ = [
     "register",
     "rmse_loss",
     "sampled_softmax_loss",
+    "seesaw_loss",
     "sequence_log_probs",
     "set_fused",
     "set_value_checks",

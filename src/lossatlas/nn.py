@@ -48,6 +48,10 @@ from lossatlas.classification.noisy import (
     SymmetricCrossEntropyLoss,
 )
 from lossatlas.classification.poly import Poly1CrossEntropyLoss
+from lossatlas.classification.seesaw import (
+    EQLv2Loss,
+    SeesawLoss,
+)
 from lossatlas.detection.ghm import GHMCLoss, GHMRLoss
 from lossatlas.detection.iou import CIoULoss, DIoULoss, GIoULoss, IoULoss
 from lossatlas.detection.ssd import SSDLoss
@@ -127,6 +131,7 @@ __all__ = [
     "DiceFocalLoss",
     "DiceLoss",
     "DistillationLoss",
+    "EQLv2Loss",
     "ExponentialLoss",
     "FocalLoss",
     "FocalTverskyLoss",
@@ -178,6 +183,7 @@ __all__ = [
     "SMAPELoss",
     "SSDLoss",
     "SampledSoftmaxLoss",
+    "SeesawLoss",
     "SimPOLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",

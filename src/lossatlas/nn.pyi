@@ -49,6 +49,8 @@ from lossatlas.classification.margin_softmax import ArcFaceLoss as ArcFaceLoss
 from lossatlas.classification.margin_softmax import CosFaceLoss as CosFaceLoss
 from lossatlas.classification.margin_softmax import SphereFaceLoss as SphereFaceLoss
 from lossatlas.classification.poly import Poly1CrossEntropyLoss as Poly1CrossEntropyLoss
+from lossatlas.classification.seesaw import EQLv2Loss as EQLv2Loss
+from lossatlas.classification.seesaw import SeesawLoss as SeesawLoss
 from lossatlas.detection.ghm import GHMCLoss as GHMCLoss
 from lossatlas.detection.ghm import GHMRLoss as GHMRLoss
 from lossatlas.detection.iou import CIoULoss as CIoULoss
@@ -105,6 +107,7 @@ __all__ = [
     "DiceFocalLoss",
     "DiceLoss",
     "DistillationLoss",
+    "EQLv2Loss",
     "ExponentialLoss",
     "FocalLoss",
     "FocalTverskyLoss",
@@ -156,6 +159,7 @@ __all__ = [
     "SMAPELoss",
     "SSDLoss",
     "SampledSoftmaxLoss",
+    "SeesawLoss",
     "SimPOLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
