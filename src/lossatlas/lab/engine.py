@@ -27,8 +27,9 @@ import os
 import queue as queue_module
 import signal
 import socket
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -210,9 +211,12 @@ def _run_processes(
     )
     clean = False
     try:
-        futures: dict[Future[dict[str, Any]], RunSpec] = {
-            pool.submit(_call_in_worker, run, spec): spec for spec in specs
-        }
+        # the workers start during the first submit: they inherit an ignored SIGINT, so a
+        # Ctrl-C while they import torch does not print a traceback from each of them
+        with _sigint_ignored():
+            futures: dict[Future[dict[str, Any]], RunSpec] = {
+                pool.submit(_call_in_worker, run, spec): spec for spec in specs
+            }
         pending: set[Future[dict[str, Any]]] = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -227,6 +231,18 @@ def _run_processes(
         pool.shutdown(wait=True, cancel_futures=True)
         ticks.close()
         ticks.join_thread()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -334,13 +350,15 @@ def _run_ray(
                 tick(spec.epochs)
                 finished(spec, result)
     except BaseException:
-        for ref in refs:
-            with contextlib.suppress(Exception):
-                ray.cancel(ref, force=True)
+        with _sigint_ignored():  # a second Ctrl-C must not break the clean-up
+            for ref in refs:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
         raise
     finally:
         if started:
-            ray.shutdown()
+            with _sigint_ignored():
+                ray.shutdown()
 
 
 def pending_specs(specs: Iterable[RunSpec], done: Iterable[tuple[str, int]]) -> list[RunSpec]:
