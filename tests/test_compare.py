@@ -38,7 +38,8 @@ def png_size(path) -> tuple[int, int]:
 
 
 def run_cli(*args: str):
-    result = CliRunner().invoke(main, ["compare", *args])
+    # in this process: --jobs' worker processes are tested in test_compare_grid.py
+    result = CliRunner().invoke(main, ["compare", "--jobs", "1", *args])
     return result
 
 

@@ -192,10 +192,35 @@ def plot_command(
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=Path("lossatlas-report"),
     show_default=True,
-    help="Directory for report.json, report.md and the plots.",
+    help="Directory for report.html, report.json, report.md, the plots and tb/.",
+)
+@click.option(
+    "--jobs",
+    type=int,
+    help="Worker processes, one torch thread each (default: the usable cores).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the runs execute: here, or as Ray tasks (pip install 'lossatlas[ray]').",
+)
+@click.option("--address", help="A running Ray cluster (HOST:6379 or ray://HOST:10001).")
+@click.option("--resume", is_flag=True, help="Keep the runs in OUT/report.json; run the rest.")
+@click.option(
+    "--serve", is_flag=True, help="Serve TensorBoard on OUT/tb while comparing (Ctrl-C stops)."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where --serve binds.")
+@click.option("--port", type=int, default=0, help="--serve's port (default: a free one).")
+@click.option(
+    "--tensorboard/--no-tensorboard",
+    default=True,
+    show_default=True,
+    help="Write TensorBoard events under OUT/tb.",
 )
 def compare_command(
     task_name: str | None,
@@ -207,6 +232,14 @@ def compare_command(
     device: str,
     quick: bool,
     out: Path,
+    jobs: int | None,
+    engine: str,
+    address: str | None,
+    resume: bool,
+    serve: bool,
+    host: str,
+    port: int,
+    tensorboard: bool,
 ) -> None:
     """Train a small model with each candidate loss and report which one wins on the task.
 
@@ -228,9 +261,21 @@ def compare_command(
       lossatlas compare
       lossatlas compare --task binary-imbalanced --losses bce,binary_focal,ghmc
       lossatlas compare --data mydata.csv --target price --quick
+      lossatlas compare --serve --jobs 2     # watch it live in TensorBoard
+      lossatlas compare --out R --resume     # finish an interrupted comparison
     """  # noqa: D301 (click's backspace marker keeps the lists' line breaks)
-    from lossatlas.lab.command import compare_cli
+    from lossatlas.lab.command import RunOptions, compare_cli
 
+    run = RunOptions(
+        jobs=jobs,
+        engine=engine,  # type: ignore[arg-type]
+        address=address,
+        tensorboard=tensorboard,
+        serve=serve,
+        host=host,
+        port=port,
+        resume=resume,
+    )
     compare_cli(
         console,
         task_name=task_name,
@@ -242,6 +287,7 @@ def compare_command(
         device=device,
         quick=quick,
         out=out,
+        run=run,
     )
 
 

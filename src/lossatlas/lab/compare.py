@@ -32,6 +32,7 @@ from lossatlas._catalog import LossSpec, catalog, get
 from lossatlas._fused import fused
 from lossatlas.lab.adapters import Candidate, generic_candidate, total_loss
 from lossatlas.lab.data import Dataset
+from lossatlas.lab.grid import Grid, execute
 from lossatlas.lab.identical import Merged, merge_identical
 from lossatlas.lab.tasks import Task
 from lossatlas.monitor import LossHistory
@@ -117,6 +118,10 @@ class Comparison:
         return sum(values) / len(values) if values else None
 
 
+#: ``observe(epoch, model, mean_loss, mean_parts)``, called after every epoch of a run.
+Observer = Callable[[int, nn.Module, float, dict[str, float]], None]
+
+
 @contextmanager
 def _lab_kernels() -> Iterator[None]:
     """One intra-op thread and uncompiled fused kernels for the duration of a block."""
@@ -144,6 +149,7 @@ def run_one(
     *,
     data: Dataset | None = None,
     on_epoch: Callable[[], None] | None = None,
+    observe: Observer | None = None,
 ) -> dict[str, Any]:
     """Train the task's model with one candidate loss under one seed; test it.
 
@@ -154,6 +160,8 @@ def run_one(
         config: Epochs and device.
         data: ``task.load(seed)`` if already built (it is built otherwise).
         on_epoch: Called after every epoch (a progress bar).
+        observe: ``observe(epoch, model, mean_loss, mean_parts)`` after every epoch (the
+            TensorBoard view); it must leave the model and the random state as it found them.
 
     Returns:
         A JSON-safe dict: ``candidate``, ``loss``, ``seed``, ``status`` (``"ok"``,
@@ -182,7 +190,16 @@ def run_one(
     with _lab_kernels():
         try:
             _train(
-                task, candidate, get(candidate.loss), data, seed, config, device, result, on_epoch
+                task,
+                candidate,
+                get(candidate.loss),
+                data,
+                seed,
+                config,
+                device,
+                result,
+                on_epoch,
+                observe,
             )
         except (TypeError, ValueError, RuntimeError, IndexError) as error:
             # the loss could not be called this way (its signature or input contract differs
@@ -202,6 +219,7 @@ def _train(
     device: torch.device,
     result: dict[str, Any],
     on_epoch: Callable[[], None] | None,
+    observe: Observer | None = None,
 ) -> None:
     torch.manual_seed(seed)
     model = task.make_model(data).to(device)
@@ -239,6 +257,9 @@ def _train(
         result["epoch_loss"].append(sum(columns["total"]) / n)
         for name in epoch_history.part_names:
             result["epoch_parts"].setdefault(name, []).append(sum(columns[name]) / n)
+        if observe is not None:
+            parts = {name: values[-1] for name, values in result["epoch_parts"].items()}
+            observe(epoch + 1, model, result["epoch_loss"][-1], parts)
         if on_epoch is not None:
             on_epoch()
     result["metrics"] = task.evaluate(model, data, device)
@@ -314,6 +335,7 @@ def run_comparison(
     quick: bool = False,
     merge: bool = True,
     progress: Any = None,
+    grid: Grid | None = None,
 ) -> Comparison:
     """Train the task's model with each candidate loss over ``seeds`` seeds.
 
@@ -330,6 +352,8 @@ def run_comparison(
             models are trained exactly as in a full run).
         merge: Whether to merge identical candidates.
         progress: A ``rich.progress.Progress`` to report to (one step per epoch).
+        grid: Where and how the runs execute (worker processes, Ray, TensorBoard events,
+            runs kept from an interrupted comparison); default: one after another here.
 
     Returns:
         The :class:`Comparison`.
@@ -337,6 +361,8 @@ def run_comparison(
     Raises:
         ValueError: For ``seeds < 1``, ``epochs < 1`` or an unknown loss name.
         RuntimeError: If the candidates of a seed did not share its block (a bug).
+        lossatlas.lab.grid.Interrupted: On Ctrl-C, with the runs that finished.
+        lossatlas.lab.engine.EngineError: If the engine cannot start.
     """
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
@@ -375,18 +401,17 @@ def run_comparison(
     if progress is not None:
         bar = progress.add_task("training", total=len(resolved) * seeds * n_epochs)
 
-    def advance() -> None:
-        if progress is not None:
-            progress.advance(bar)
+    def advance(epochs: int) -> None:
+        if progress is not None and epochs:
+            progress.advance(bar, epochs)
 
+    grid = grid if grid is not None else Grid()
+    results = execute(grid, task, [c for c, _ in resolved], range(seeds), config, datasets, advance)
+    comparison.notes += grid.notes
     for candidate, _ in resolved:
         runs: list[dict[str, Any]] = []
         for seed in range(seeds):
-            if progress is not None:
-                progress.update(bar, description=f"{candidate.key} · seed {seed}")
-            result = run_one(task, candidate, seed, config, data=datasets[seed], on_epoch=advance)
-            if progress is not None:
-                progress.advance(bar, n_epochs - len(result["epoch_loss"]))
+            result = results[(candidate.key, seed)]
             if result["status"] == "error":
                 comparison.skipped.append(
                     {
@@ -397,8 +422,6 @@ def run_comparison(
                 )
                 comparison.candidates.remove(candidate)
                 comparison.merged.pop(candidate.key, None)
-                if progress is not None:
-                    progress.advance(bar, (seeds - seed - 1) * n_epochs)
                 runs = []
                 break
             if result["status"] == "diverged":

@@ -41,6 +41,7 @@ __all__ = [
     "EngineError",
     "GridOutcome",
     "RunSpec",
+    "check_ray",
     "default_jobs",
     "run_grid",
 ]
@@ -267,6 +268,20 @@ def _call_in_ray(run: RunFunction, spec: RunSpec) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     return run(spec, lambda: None)
+
+
+def check_ray(address: str | None) -> None:
+    """Fail now, in one line, if Ray is missing or ``address`` does not answer.
+
+    Raises:
+        EngineError: Saying which.
+    """
+    try:
+        require("ray", "ray", purpose="--engine ray")
+    except ImportError as error:
+        raise EngineError(str(error)) from None
+    if address is not None:
+        _check_reachable(address)
 
 
 def start_ray(jobs: int, address: str | None) -> tuple[Any, bool]:

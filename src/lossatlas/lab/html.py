@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Figure", "Page", "Table", "embed_image", "render_page", "write_page"]
+__all__ = ["Figure", "Page", "Table", "comparison_page", "embed_image", "render_page", "write_page"]
 
 _STYLE = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
@@ -200,83 +200,68 @@ def write_page(page: Page, path: str | Path) -> Path:
     return path
 
 
-def figures_of(out_dir: Path, files: Mapping[str, str], order: Sequence[str]) -> list[Figure]:
-    """The metrics plot and each candidate's curves, as listed in ``report.json["files"]``."""
-    out = []
-    if "metrics" in files:
-        out.append(Figure(out_dir / files["metrics"], "Each metric per seed, mean ± std"))
-    for key in order:
-        if key in files:
-            out.append(Figure(out_dir / files[key], f"{key}: training loss per epoch"))
-    return out
+def comparison_page(comparison: Any, out_dir: str | Path, images: Mapping[str, str]) -> Page:
+    """The :class:`Page` of a finished comparison whose PNGs ``images`` are under ``out_dir``.
 
+    The cells are :mod:`lossatlas.lab.report`'s own (the same as ``report.md``'s).
+    """
+    from lossatlas.lab import report as rp
 
-def _stat_text(entry: Mapping[str, Any] | None) -> str:
-    if not entry or entry.get("mean") is None:
-        return "n/a"
-    mean, std = float(entry["mean"]), entry.get("std")
-    magnitude = len(str(int(abs(mean)))) - 1 if abs(mean) >= 1 else 0
-    digits = min(3, max(0, 3 - magnitude))
-    if std is None:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {float(std):.{digits}f}"
-
-
-def report_page(report: Mapping[str, Any], out_dir: str | Path) -> Page:
-    """The :class:`Page` of a ``report.json`` payload whose images are under ``out_dir``."""
     out_dir = Path(out_dir)
-    task = report["task"]
-    metrics = task["metrics"]
-    summary = report.get("summary", {})
-    verdicts = {v["metric"]: v for v in report.get("verdicts", [])}
-    labels = {m["key"]: m["label"] for m in metrics}
-    candidates = report.get("candidates", [])
-    primary = metrics[0]
-
-    def rank(candidate: Mapping[str, Any]) -> tuple[bool, float]:
-        entry = summary.get(primary["key"], {}).get(candidate["key"]) or {}
-        mean = entry.get("mean")
-        if mean is None:
-            return (True, 0.0)
-        return (False, -mean if primary["higher_is_better"] else mean)
-
-    ordered = sorted(candidates, key=rank)
-    header = ["loss", "catalog loss", "setting"] + [
-        f"{m['label']} {'↑' if m['higher_is_better'] else '↓'}" for m in metrics
-    ]
+    task, config = comparison.task, comparison.config
+    ds = rp.decisions(comparison)
+    primary = ds[0]
+    header = ["loss", "catalog loss", "setting"]
+    header += [f"{m.label} {'↑' if m.higher_is_better else '↓'}" for m in task.metrics]
+    header += [f"vs best ({task.primary.label})", "wins", "p (Holm)"]
+    tables = {m.key: comparison.table(m.key) for m in task.metrics}
+    by_key = {c.key: c for c in comparison.candidates}
+    order = rp._ranked(comparison, primary)
     rows, marks = [], {}
-    for i, cand in enumerate(ordered):
-        row = [cand["key"], cand["loss"], cand.get("setting", "")]
-        for j, metric in enumerate(metrics):
-            row.append(_stat_text(summary.get(metric["key"], {}).get(cand["key"])))
-            verdict = verdicts.get(metric["key"], {})
-            if verdict.get("winner") == cand["key"]:
+    for i, key in enumerate(order):
+        cand = by_key[key]
+        loss = " = ".join([cand.loss, *(m.loss for m in comparison.merged.get(key, []))])
+        row = [rp.row_label(comparison, key), loss, cand.setting]
+        for j, (metric, decision) in enumerate(zip(task.metrics, ds, strict=True)):
+            row.append(rp._mean_std(tables[metric.key][key]))
+            if decision.winner == key:
                 marks[(i, 3 + j)] = "winner"
-            elif verdict.get("best") == cand["key"]:
+            elif key in decision.top_group and len(decision.top_group) > 1 and decision.pairs:
                 marks[(i, 3 + j)] = "best"
+        row += list(rp._versus(primary, key))
         rows.append(row)
-    config = report.get("config", {})
-    seeds = config.get("seeds", [])
-    verdict_lines = [
-        f"{labels.get(v['metric'], v['metric'])}: {v['reason']}" for v in report.get("verdicts", [])
+    notes = [f"warning: {w.text}" for w in rp.below_chance(comparison)]
+    notes += [f"skipped {s['candidate']} ({s['loss']}): {s['reason']}" for s in comparison.skipped]
+    notes += list(comparison.notes)
+    data = [f"seed {d['seed']}: {d.get('description', '')}" for d in comparison.data[:1]]
+    data += [
+        f"seed {d['seed']}: train {d.get('train')}, validation {d.get('val')}, test {d.get('test')}"
+        for d in comparison.data
     ]
-    data_lines = [
-        f"seed {d.get('seed')}: {d.get('description', '')}".strip() for d in report.get("data", [])
+    if comparison.describe:
+        data[:0] = list(comparison.describe.get("lines", []))
+    figures = []
+    if "metrics" in images:
+        figures.append(Figure(out_dir / images["metrics"], "Every metric, every loss (see the table)"))
+    figures += [
+        Figure(out_dir / images[key], f"{key}: training loss per epoch")
+        for key in order
+        if key in images
     ]
-    notes = [
-        f"skipped {s['candidate']} ({s['loss']}): {s['reason']}" for s in report.get("skipped", [])
-    ] + list(report.get("notes", []))
-    if report.get("complete") is False:
-        notes.insert(0, "incomplete: the comparison was interrupted; --resume finishes it")
     return Page(
-        title=f"lossatlas compare: {task['name']}",
-        lead=f"{task.get('description', '')}. {len(seeds)} seeds x {config.get('epochs')} epochs.",
-        verdict=verdict_lines or ["no verdict: no run finished"],
+        title=f"lossatlas compare: {task.name}",
+        lead=f"{task.description}. {len(config['seeds'])} seeds x {config['epochs']} epochs, "
+        f"batch {config['batch_size']}, {config['optimizer']}, device {config['device']}"
+        + (", smoke run (--quick)" if config.get("quick") else "")
+        + ".",
+        verdict=[f"Verdict. {rp.headline(comparison)}", *rp.verdict_lines(comparison)],
         table=Table(header, rows, marks, text_columns=(0, 1, 2)),
-        table_note="Metrics on the test split, mean ± std over seeds; ★ marks a clear winner, "
-        "bold the best mean.",
-        figures=figures_of(out_dir, report.get("files", {}), [c["key"] for c in ordered]),
-        data=data_lines,
+        table_note="Metrics on the test split, mean ± std over seeds. vs best: the paired "
+        "difference from the best with its 95 % t interval; wins: seeds on which the loss beat "
+        "the best; p (Holm): the exact sign-flip test against the best, Holm-corrected. "
+        "★ a winner, bold the top group.",
+        figures=figures,
+        data=data,
         notes=notes,
         config=config,
     )

@@ -28,6 +28,7 @@ from typing import Any
 
 from lossatlas._optional import pyplot
 from lossatlas.lab.compare import Comparison
+from lossatlas.lab.html import comparison_page, write_page
 from lossatlas.lab.metrics import Metric
 from lossatlas.lab.stats import ALPHA, MetricDecision, decide, min_p
 
@@ -717,7 +718,7 @@ def _file_name(key: str) -> str:
 
 
 def write_report(comparison: Comparison, out_dir: str | Path) -> Path:
-    """Write ``report.json``, ``report.md`` and the PNGs to ``out_dir``; return its path."""
+    """Write ``report.json``, ``report.md``, ``report.html`` and the PNGs to ``out_dir``."""
     out = Path(out_dir)
     (out / "curves").mkdir(parents=True, exist_ok=True)
     images: dict[str, str] = {}
@@ -728,10 +729,12 @@ def write_report(comparison: Comparison, out_dir: str | Path) -> Path:
         name = f"curves/{_file_name(candidate.key)}"
         plot_curves(comparison, candidate.key, out / name)
         images[candidate.key] = name
-    payload = report_dict(comparison)
-    payload["files"] = {"markdown": "report.md", **images}
-    (out / "report.json").write_text(
-        json.dumps(_clean(payload), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
+    payload = {"complete": True, **report_dict(comparison)}
+    payload["files"] = {"markdown": "report.md", "html": "report.html", **images}
     (out / "report.md").write_text(markdown(comparison, images) + "\n", encoding="utf-8")
+    write_page(comparison_page(comparison, out, images), out / "report.html")
+    # report.json last, whole (a temporary file renamed): "complete" means everything is there
+    tmp = out / "report.json.tmp"
+    tmp.write_text(json.dumps(_clean(payload), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(out / "report.json")
     return out

@@ -34,6 +34,7 @@ __all__ = [
     "read_scalars",
     "run_dir",
     "serve",
+    "task_dir",
     "write_layout",
 ]
 
@@ -45,6 +46,11 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]", "_", name) or "_"
 
 
+def task_dir(root: str | Path, task: str) -> Path:
+    """``root/<task>``: the runs of one task, and its chart layout."""
+    return Path(root) / _safe(task)
+
+
 def run_dir(root: str | Path, task: str, loss: str, seed: int) -> Path:
     """``root/<task>/<loss>/seed<k>``: where one run's events go.
 
@@ -53,7 +59,7 @@ def run_dir(root: str | Path, task: str, loss: str, seed: int) -> Path:
         >>> run_dir("out/tb", "regression-outliers", "quantile_0.5", 2).as_posix()
         'out/tb/regression-outliers/quantile_0.5/seed2'
     """
-    return Path(root) / _safe(task) / _safe(loss) / f"seed{seed}"
+    return task_dir(root, task) / _safe(loss) / f"seed{seed}"
 
 
 def _summary_writer(log_dir: Path) -> Any:
@@ -75,6 +81,9 @@ class RunWriter:
     def __init__(self, root: str | Path, task: str, loss: str, seed: int) -> None:
         self.log_dir = run_dir(root, task, loss, seed)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        # a run written again (--resume after it was cut short) starts a clean curve
+        for old in self.log_dir.glob("events.out.tfevents.*"):
+            old.unlink()
         self._writer = _summary_writer(self.log_dir)
 
     def epoch(
@@ -138,7 +147,7 @@ def write_layout(
         The directory the layout was written to (``root/<task>``).
     """
     summary = require("torch.utils.tensorboard.summary", "lab", purpose=_PURPOSE)
-    directory = Path(root) / _safe(task)
+    directory = task_dir(root, task)
     directory.mkdir(parents=True, exist_ok=True)
     charts: dict[str, list[Any]] = {
         f"{label} (validation, every candidate and seed)": [
@@ -245,7 +254,6 @@ def serve(
     # its per-request security notes and werkzeug's access log would bury compare's output
     for name in ("tensorboard", "werkzeug"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    Path(logdir).mkdir(parents=True, exist_ok=True)
     board = program.TensorBoard()
     board.configure(
         argv=[
@@ -271,6 +279,7 @@ def serve(
         raise ServeError(str(getattr(error, "msg", error))) from None
     except OSError as error:
         raise ServeError(f"TensorBoard could not bind to {host}:{port}: {error.strerror}") from None
+    Path(logdir).mkdir(parents=True, exist_ok=True)
     return TensorBoardServer(server)
 
 
