@@ -25,7 +25,7 @@ from lossatlas.cli import main
 pytest.importorskip("tensorboard", reason="compare's live view needs tensorboard (the lab extra)")
 pytest.importorskip("sklearn", reason="compare needs scikit-learn (the lab extra)")
 
-from lossatlas.lab.tensorboard import read_scalars  # noqa: E402
+from lossatlas.lab.tensorboard import read_scalars
 
 SMALL = ["--task", "regression-outliers", "--losses", "mse,huber", "--seeds", "2", "--epochs", "3"]
 # what a run computes, as opposed to how long it took
@@ -272,3 +272,27 @@ def test_resume_refuses_a_report_of_another_comparison(tmp_path):
     (out / "report.json").write_text("{not json")
     result = CliRunner().invoke(main, ["compare", *SMALL, "--out", str(out), "--resume"])
     assert "is not a lossatlas compare report" in result.output
+
+
+def test_engine_arguments_and_resume_bookkeeping():
+    from lossatlas.lab.engine import RunSpec, default_jobs, pending_specs, run_grid
+
+    specs = [RunSpec("mse", 0, 2), RunSpec("mse", 1, 2), RunSpec("huber", 0, 2)]
+    assert pending_specs(specs, [("mse", 1)]) == [specs[0], specs[2]]
+    assert default_jobs() == len(os.sched_getaffinity(0))
+    with pytest.raises(ValueError, match="jobs must be a positive number of processes, got 0"):
+        run_grid(lambda spec, tick: {}, specs, jobs=0)
+    with pytest.raises(ValueError, match="engine must be one of local, ray"):
+        run_grid(lambda spec, tick: {}, specs, engine="dask")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="address names a Ray cluster"):
+        run_grid(lambda spec, tick: {}, specs, address="127.0.0.1:6379")
+    ticks: list[int] = []
+
+    def run(spec, tick):
+        for _ in range(spec.epochs):
+            tick()
+        return {"key": spec.key}
+
+    outcome = run_grid(run, specs, on_tick=ticks.append)
+    assert list(outcome.results) == [s.key for s in specs] and not outcome.interrupted
+    assert sum(ticks) == 6

@@ -90,7 +90,7 @@ def get_json(url: str, timeout: float = 30.0):
 
 def test_serve_answers_on_loopback_and_refuses_a_taken_port(tmp_path):
     expected = write_runs(tmp_path)
-    tb.write_layout(tmp_path, "regression-outliers", [("mae", "MAE")])
+    tb.write_layout(tmp_path, "regression-outliers", [("mae", "test MAE")])
     with tb.serving(tmp_path) as server:
         assert server.url.startswith("http://127.0.0.1:")
         port = int(server.url.rstrip("/").rsplit(":", 1)[1])
@@ -98,7 +98,7 @@ def test_serve_answers_on_loopback_and_refuses_a_taken_port(tmp_path):
         assert {f"regression-outliers/{loss}/seed{seed}" for loss, seed in expected} <= set(runs)
         layout = get_json(server.url + "data/plugin/custom_scalars/layout")
         titles = [c["title"] for c in layout["category"][0]["chart"]]
-        assert "MAE (validation, every candidate and seed)" in titles
+        assert "MAE on the validation split, every loss and seed" in titles
         with pytest.raises(tb.ServeError, match=f"could not bind to port {port}"):
             tb.serve(tmp_path, port=port)
     with socket.socket() as probe:  # stopped: the port is free again

@@ -8,8 +8,8 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,10 @@ import click
 import torch
 
 from lossatlas._optional import require
-
 from lossatlas.lab.data import DataError, load_csv
-from lossatlas.lab.engine import Engine, EngineError, default_jobs, check_ray
-from lossatlas.lab.grid import Grid, Interrupted, ResumeError, load_done, save_partial
 from lossatlas.lab.describe import own_data_task
+from lossatlas.lab.engine import Engine, EngineError, check_ray, default_jobs
+from lossatlas.lab.grid import Grid, Interrupted, ResumeError, load_done, save_partial
 from lossatlas.lab.tasks import Task, get_task
 
 __all__ = ["DEFAULT_TASK", "RunOptions", "compare_cli", "parse_params", "plot_cli"]

@@ -12,7 +12,7 @@ import base64
 import html
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,7 +242,9 @@ def comparison_page(comparison: Any, out_dir: str | Path, images: Mapping[str, s
         data[:0] = list(comparison.describe.get("lines", []))
     figures = []
     if "metrics" in images:
-        figures.append(Figure(out_dir / images["metrics"], "Every metric, every loss (see the table)"))
+        figures.append(
+            Figure(out_dir / images["metrics"], "Every metric, every loss (see the table)")
+        )
     figures += [
         Figure(out_dir / images[key], f"{key}: training loss per epoch")
         for key in order

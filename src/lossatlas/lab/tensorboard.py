@@ -46,6 +46,10 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]", "_", name) or "_"
 
 
+def _plain(label: str) -> str:
+    return label[5:] if label.startswith("test ") else label
+
+
 def task_dir(root: str | Path, task: str) -> Path:
     """``root/<task>``: the runs of one task, and its chart layout."""
     return Path(root) / _safe(task)
@@ -150,13 +154,17 @@ def write_layout(
     directory = task_dir(root, task)
     directory.mkdir(parents=True, exist_ok=True)
     charts: dict[str, list[Any]] = {
-        f"{label} (validation, every candidate and seed)": [
+        # the task's labels name the test split ("test MAE"); these curves are validation's
+        f"{_plain(label)} on the validation split, every loss and seed": [
             "Multiline",
             [f"^val/{re.escape(key)}$"],
         ]
         for key, label in metrics
     }
-    charts["training loss (epoch mean)"] = ["Multiline", [r"^train/loss/total$"]]
+    charts["training loss (epoch mean), every loss and seed"] = [
+        "Multiline",
+        [r"^train/loss/total$"],
+    ]
     for name in parts:
         charts[f"training loss part {name}"] = ["Multiline", [f"^train/loss/{re.escape(name)}$"]]
     writer = _summary_writer(directory)
