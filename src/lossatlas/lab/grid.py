@@ -225,21 +225,13 @@ def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
     tmp.replace(path)  # whole or not at all
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def save_partial(out: Path, config: Mapping[str, Any], runs: Sequence[dict[str, Any]]) -> Path:
     """Write ``out/report.json`` with the runs so far, marked ``"complete": false``."""
+    from lossatlas.lab.report import _clean  # report imports this module
+
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.json"
-    _write_json(path, _json_safe({"complete": False, "config": dict(config), "runs": list(runs)}))
+    _write_json(path, _clean({"complete": False, "config": dict(config), "runs": list(runs)}))
     return path
 
 

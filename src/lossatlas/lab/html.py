@@ -21,7 +21,7 @@ __all__ = ["Figure", "Page", "Table", "comparison_page", "embed_image", "render_
 
 _STYLE = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
-       max-width: 1100px; margin: 2em auto; padding: 0 1.2em; }
+       max-width: 1200px; margin: 2em auto; padding: 0 1.2em; }
 h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { font-size: 1.25em; margin-top: 1.8em;
      border-bottom: 1px solid #d0d7de; padding-bottom: .2em; }
 .lead { color: #59636e; margin-top: 0; }
@@ -30,6 +30,7 @@ h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { font-size: 1.25em; margin-top
 table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #d0d7de; padding: .3em .7em; text-align: right; }
 th:first-child, td:first-child, .text { text-align: left; }
+td:not(.text) { white-space: nowrap; }
 thead th { background: #f6f8fa; }
 td.best { font-weight: 600; } td.winner { font-weight: 700; color: #1a7f37; }
 figure { margin: 1.2em 0; } figure img, figure svg { max-width: 100%; height: auto; }
