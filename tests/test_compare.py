@@ -478,11 +478,12 @@ def test_identical_candidates_of_the_embedded_tasks_are_found():
     from lossatlas.lab.identical import merge_identical
 
     # huber = smooth_l1 (delta = beta = 1); quantile 0.5 = l1 / 2; balanced BCE with
-    # alpha = #neg/N = (pos share) x pos_weight BCE with pos_weight = #neg/#pos
+    # alpha = #neg/N = (pos share) x pos_weight BCE with pos_weight = #neg/#pos;
+    # logit adjustment at tau = 1 = balanced softmax (log n_c and log pi_c differ by a constant)
     for name, expected in [
         ("regression-outliers", {"huber": [("smooth_l1", 1.0)], "mae": [("quantile_0.5", 0.5)]}),
         ("binary-imbalanced", {"bce_pos_weight": [("balanced_bce", None)]}),
-        ("multiclass-longtail", {}),
+        ("multiclass-longtail", {"logit_adjusted": [("balanced_softmax", 1.0)]}),
     ]:
         task = COMPARE_TASKS[name]
         data = task.load(0)
