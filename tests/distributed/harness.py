@@ -120,8 +120,12 @@ def _summary(world_size: int) -> None:
             for reduction in ("mean", "sum"):
                 got = checks[reduction]
                 worst[0] = max(worst[0], got["value_err"], got["grad_err"])
-                worst[1] = max(worst[1], got["naive_value_err"])
-                worst[2] = max(worst[2], got["naive_grad_err"])
+            # The naive alternative of the usual reduction, "mean": its value on the worst rank
+            # and its DDP-averaged gradient, relative to one process on the whole batch.
+            worst[1] = max(worst[1], checks["mean"]["naive_value_err"])
+            worst[2] = max(worst[2], checks["mean"]["naive_grad_err"])
+    print("relative errors (max-norm); exact: value and gradients of mean and sum;")
+    print("naive: the local loss (a mean of per-rank means after DDP), reduction='mean'")
     print(f"{'loss':42s} {'shards':10s} {'exact':>9s} {'naive value':>12s} {'naive grad':>11s}")
     for (case, sizes), (exact, value, grad) in rows.items():
         print(f"{case:42s} {sizes:10s} {exact:9.1e} {value:12.3f} {grad:11.3f}")
