@@ -134,6 +134,11 @@ def active_group(process_group: ProcessGroup | None) -> ProcessGroup | None:
         RuntimeError: A group was given but ``torch.distributed`` is not available or not
             initialised, or this process is not a member of the group.
         TypeError: ``process_group`` is not a ``ProcessGroup``.
+
+    Examples:
+        >>> import lossatlas.distributed as ld
+        >>> ld.active_group(None) is None, ld.world_size(None), ld.rank(None)
+        (True, 1, 0)
     """
     if process_group is None:
         return None

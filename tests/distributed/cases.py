@@ -346,20 +346,10 @@ def loss_cases() -> list[Case]:
             for fn in (la.dice_loss, la.jaccard_loss, la.tversky_loss, la.focal_tversky_loss)
         ],
         # The Dice family's fast path (a custom autograd function, not compiled).
-        Case(
-            "dice_loss/batch,fused",
-            _segmentation(),
-            la.dice_loss,
-            options={"batch": True},
-            fused=True,
-        ),
-        Case(
-            "binary_dice_loss/batch,fused",
-            _masks(),
-            la.binary_dice_loss,
-            options={"batch": True},
-            fused=True,
-        ),
+        *[
+            Case(f"{fn.__name__}/batch,fused", make, fn, options={"batch": True}, fused=True)
+            for fn, make in ((la.dice_loss, _segmentation()), (la.binary_dice_loss, _masks()))
+        ],
         Case(
             "dice_loss/batch,ignore,squared",
             _segmentation(ignore=True),

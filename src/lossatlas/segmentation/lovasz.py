@@ -217,14 +217,9 @@ def lovasz_softmax_loss(
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. With ``per_image`` the values are the
             ``N`` image losses and ``"mean"`` divides by ``N``; without, the batch's single
             loss is returned by every reduction.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group. With
-            ``per_image`` the image losses are reduced over every rank's images; without, the
-            pixels of every rank are gathered (with gradient) and each rank computes the one
-            loss of the whole batch -- the Lovász extension sorts all pixels, so nothing less
-            is exact. The value on every rank and, after DDP's gradient averaging, the
-            gradients equal one process on the concatenated batch (see
-            :mod:`lossatlas.distributed`). Gathering reads the shard sizes on the host:
-            ``torch.compile`` breaks the graph there (``fullgraph=True`` refuses it).
+        process_group: ``None`` or a ``torch.distributed`` group, exact over the group as
+            in :func:`lovasz_hinge_loss` (every rank's pixels gathered with gradient when not
+            ``per_image``; the graph breaks there under ``torch.compile``).
 
     Returns:
         ``(N,)`` for ``"none"`` with ``per_image``, else a scalar.
