@@ -196,13 +196,6 @@ class TestSafeReductions:
         ):
             assert float(loss.detach()) == 0.0
 
-    def test_empty_batch(self):
-        logits = torch.randn(0, 3, requires_grad=True)
-        loss = la.cross_entropy(logits, torch.zeros(0, dtype=torch.long))
-        assert float(loss.detach()) == 0.0
-        loss.backward()
-        assert logits.grad.shape == (0, 3)
-
     @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
     def test_extreme_logits_finite(self, dtype):
         logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5.0]], dtype=dtype, requires_grad=True)
@@ -262,12 +255,6 @@ class TestErrors:
         with pytest.raises(ValueError, match="Did you mean 'sum'"):
             la.cross_entropy(torch.randn(2, 3), torch.tensor([0, 1]), reduction="summ")
 
-    def test_module_checks_at_construction(self):
-        with pytest.raises(ValueError, match="label_smoothing must be in"):
-            la.nn.CrossEntropyLoss(label_smoothing=1.5)
-        with pytest.raises(ValueError, match="reduction must be one of"):
-            la.nn.BCELoss(reduction="avg")
-
     def test_weight_shape(self):
         with pytest.raises(ValueError, match=r"weight must have shape \(3,\)"):
             la.cross_entropy(torch.randn(2, 3), torch.tensor([0, 1]), weight=torch.ones(4))
@@ -284,10 +271,3 @@ def test_module_buffers_move_and_save():
     assert "pos_weight=[2.0, 3.0]" in repr(
         la.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([2.0, 3.0]))
     )
-
-
-def test_nothing_mutated():
-    logits, target = _ce_case((), False)
-    before = (logits.clone(), target.clone())
-    la.cross_entropy(logits, target, label_smoothing=0.1)
-    assert torch.equal(logits, before[0]) and torch.equal(target, before[1])

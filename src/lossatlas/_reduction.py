@@ -126,3 +126,17 @@ def upcast(tensor: Tensor, dtype: torch.dtype) -> Tensor:
     if tensor.is_floating_point() and tensor.dtype != dtype:
         return tensor.to(dtype)
     return tensor
+
+
+def kept_weight(
+    target: Tensor, *, weight: Tensor | None, ignore_index: int, dtype: torch.dtype
+) -> Tensor:
+    """Per-element weight of class-index targets: ``weight[target]``, 0 where ignored.
+
+    Its sum is the denominator of a weighted ``"mean"`` (torch's definition).
+    """
+    kept = target != ignore_index
+    if weight is None:
+        return kept.to(dtype)
+    safe_target = torch.where(kept, target, torch.zeros_like(target))
+    return weight.to(dtype)[safe_target] * kept.to(dtype)

@@ -295,6 +295,44 @@ def check_index_target(
         )
 
 
+def check_class_target(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int,
+    allow_probabilities: bool,
+) -> bool:
+    """Validate a class-index or class-probability target against ``(N, C, ...)`` scores.
+
+    Returns:
+        ``True`` when ``target`` holds class indices, ``False`` for probabilities.
+    """
+    check_floating("input", input)
+    check_tensor("target", target)
+    if input.dim() == 0:
+        raise ValueError("input must have a class dimension, got a 0-dim tensor")
+    num_classes = input.shape[1] if input.dim() >= 2 else input.shape[0]
+    check_class_weight("weight", weight, num_classes)
+    if target.is_floating_point():
+        if not allow_probabilities:
+            raise TypeError(f"target must hold class indices (torch.long), got {describe(target)}")
+        if target.shape != input.shape:
+            expected = (input.shape[0], *input.shape[2:]) if input.dim() >= 2 else ()
+            if tuple(target.shape) == tuple(expected):
+                raise TypeError(
+                    f"target has the shape of class indices {tuple(target.shape)} but dtype "
+                    f"{target.dtype}; class indices must be torch.long, and class "
+                    f"probabilities must have the input's shape {tuple(input.shape)}"
+                )
+            check_same_shape("input", input, "target", target)
+        check_probabilities("target", target)
+        return False
+    check_index_target(input, target)
+    check_class_indices("target", target, num_classes, ignore_index=ignore_index)
+    return True
+
+
 # --------------------------------------------------------------------------- values
 
 

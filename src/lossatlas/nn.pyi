@@ -16,6 +16,7 @@ from lossatlas.classification.noisy import GCEExponent
 from lossatlas.classification.noisy import LogZero
 from lossatlas.classification.noisy import T1
 from lossatlas.classification.noisy import T2
+from lossatlas.classification.poly import PolyEpsilon
 from lossatlas.compose import LossParts
 from lossatlas.distribution.divergence import KLReduction
 from lossatlas.language.preference import HalfUnitInterval
@@ -29,11 +30,6 @@ from torch.distributed.distributed_c10d import ProcessGroup
 from typing import Any
 from typing import Literal
 from lossatlas.classification.class_balanced import ClassBalancedLoss as ClassBalancedLoss
-from lossatlas.classification.cross_entropy import BCELoss as BCELoss
-from lossatlas.classification.cross_entropy import BCEWithLogitsLoss as BCEWithLogitsLoss
-from lossatlas.classification.cross_entropy import CrossEntropyLoss as CrossEntropyLoss
-from lossatlas.classification.cross_entropy import LabelSmoothingCrossEntropyLoss as LabelSmoothingCrossEntropyLoss
-from lossatlas.classification.cross_entropy import NLLLoss as NLLLoss
 from lossatlas.classification.focal import FocalWrapper as FocalWrapper
 from lossatlas.classification.margin import ExponentialLoss as ExponentialLoss
 from lossatlas.classification.margin import HingeLoss as HingeLoss
@@ -48,7 +44,6 @@ from lossatlas.classification.margin import ZeroOneLoss as ZeroOneLoss
 from lossatlas.classification.margin_softmax import ArcFaceLoss as ArcFaceLoss
 from lossatlas.classification.margin_softmax import CosFaceLoss as CosFaceLoss
 from lossatlas.classification.margin_softmax import SphereFaceLoss as SphereFaceLoss
-from lossatlas.classification.poly import Poly1CrossEntropyLoss as Poly1CrossEntropyLoss
 from lossatlas.classification.seesaw import EQLv2Loss as EQLv2Loss
 from lossatlas.classification.seesaw import SeesawLoss as SeesawLoss
 from lossatlas.detection.ghm import GHMCLoss as GHMCLoss
@@ -182,6 +177,16 @@ class AsymmetricSingleLabelLoss(LossModule):
     def __init__(self, *, gamma_pos: NonNegative = ..., gamma_neg: NonNegative = ..., label_smoothing: UnitInterval = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class BCELoss(LossModule):
+    """Module form of :func:`lossatlas.binary_cross_entropy`; ``weight`` is a buffer."""
+    def __init__(self, *, weight: Tensor | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BCEWithLogitsLoss(LossModule):
+    """Module form of :func:`lossatlas.binary_cross_entropy_with_logits`; weights are buffers."""
+    def __init__(self, *, weight: Tensor | None = ..., pos_weight: Tensor | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class BalancedBinaryCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.balanced_binary_cross_entropy`."""
     def __init__(self, *, alpha: UnitInterval = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
@@ -246,6 +251,11 @@ class CosineEmbeddingLoss(LossModule):
     """Module form of :func:`lossatlas.cosine_embedding_loss`."""
     def __init__(self, *, margin: CosineMargin = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor: ...
+
+class CrossEntropyLoss(LossModule):
+    """Module form of :func:`lossatlas.cross_entropy`; ``weight`` is a buffer."""
+    def __init__(self, *, weight: Tensor | None = ..., ignore_index: int = ..., label_smoothing: UnitInterval = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class DPOLoss(LossModule):
     """Module form of :func:`lossatlas.dpo_loss`."""
@@ -332,6 +342,11 @@ class LDAMLoss(LossModule):
     def __init__(self, *, samples_per_class: ClassCounts = ..., max_margin: Positive = ..., scale: Positive = ..., weight: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class LabelSmoothingCrossEntropyLoss(LossModule):
+    """Module form of :func:`lossatlas.label_smoothing_cross_entropy`; ``weight`` is a buffer."""
+    def __init__(self, *, epsilon: UnitInterval = ..., weight: Tensor | None = ..., ignore_index: int = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class LogitAdjustedCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.logit_adjusted_cross_entropy`; the prior is a buffer."""
     def __init__(self, *, class_prior: ClassPrior | None = ..., samples_per_class: ClassCounts | None = ..., tau: NonNegative = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
@@ -352,6 +367,11 @@ class MarginRankingLoss(LossModule):
     def __init__(self, *, margin: float = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor: ...
 
+class NLLLoss(LossModule):
+    """Module form of :func:`lossatlas.nll_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, weight: Tensor | None = ..., ignore_index: int = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class NegativeSamplingLoss(LossModule):
     """Module form of :func:`lossatlas.negative_sampling_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
@@ -361,6 +381,11 @@ class ORPOLoss(LossModule):
     """Module form of :func:`lossatlas.orpo_loss`."""
     def __init__(self, *, chosen_nll: Tensor | None = ..., beta: NonNegative = ..., return_parts: bool = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, chosen_logps: Tensor, rejected_logps: Tensor) -> Tensor: ...
+
+class Poly1CrossEntropyLoss(LossModule):
+    """Module form of :func:`lossatlas.poly1_cross_entropy`; ``weight`` is a buffer."""
+    def __init__(self, *, epsilon: PolyEpsilon = ..., weight: Tensor | None = ..., ignore_index: int = ..., label_smoothing: UnitInterval = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class SimPOLoss(LossModule):
     """Module form of :func:`lossatlas.simpo_loss`."""

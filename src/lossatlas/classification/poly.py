@@ -8,36 +8,78 @@ cross-entropy has: class weights, ``ignore_index``, label smoothing, class-proba
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
-from lossatlas._validation import check_number
-from lossatlas.classification.cross_entropy import check_class_target, kept_weight
+from lossatlas._options import Interval, UnitInterval
+from lossatlas._reduction import Reduction, compute_dtype, kept_weight, reduce_loss, upcast
+from lossatlas._validation import check_class_target
 from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = ["poly1_cross_entropy"]
 
-_LENG_2022 = (
-    "Z. Leng, M. Tan, C. Liu, E. D. Cubuk, X. Shi, S. Cheng, D. Anguelov, PolyLoss: A Polynomial "
-    "Expansion Perspective of Classification Loss Functions, ICLR 2022, "
-    "https://arxiv.org/abs/2204.12511"
-)
+#: ``epsilon >= -1`` keeps the loss non-negative.
+PolyEpsilon = Annotated[float, Interval(-1.0)]
 
 
-def poly1_cross_entropy(
+def _paper_poly1(
     input: Tensor,
     target: Tensor,
     *,
     epsilon: float = 1.0,
-    weight: Tensor | None = None,
-    ignore_index: int = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
+) -> Tensor:
+    """The paper's ``poly1_cross_entropy`` (one-hot labels) with torch ops: the reference."""
+    num_classes = input.shape[1]
+    labels = F.one_hot(target, num_classes).to(input.dtype)
+    smooth_labels = labels * (1 - label_smoothing) + label_smoothing / num_classes
+    one_minus_pt = (smooth_labels * (1 - torch.softmax(input, dim=1))).sum(1)
+    ce = F.cross_entropy(input, target, label_smoothing=label_smoothing, reduction="none")
+    loss = ce + epsilon * one_minus_pt
+    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
+
+
+def _class_logits(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    logits = ex.normal(generator, batch, 5, dtype=dtype, scale=scale)
+    target = ex.class_indices(generator, batch, num_classes=5)
+    return Example((logits, target), {"epsilon": 2.0, "label_smoothing": 0.1})
+
+
+_POLY = Family(
+    tasks=("multiclass", "imbalanced"),
+    input_kind="logits",
+    target_kind="class indices or class probabilities",
+    target_type=TargetKind.CLASS_INDICES,
+    properties={"non_negative"},
+    examples=_class_logits,
+    curve="class-logit",
+)
+
+
+@_POLY.loss(
+    formula=r"-\log p_{y} + \epsilon\,(1 - p_{y})",
+    oracle=_paper_poly1,
+    twice_differentiable=True,
+    use_when="a one-knob tweak of cross-entropy to tune per task",
+)
+def poly1_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    *,
+    epsilon: PolyEpsilon = 1.0,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: UnitInterval = 0.0,
+    reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Poly-1 cross-entropy: ``CE + epsilon * (1 - p_t)`` on logits (PolyLoss, ICLR 2022).
@@ -90,12 +132,10 @@ def poly1_cross_entropy(
         tensor(0.5224)
 
     References:
-        Z. Leng et al., `PolyLoss: A Polynomial Expansion Perspective of Classification Loss
-        Functions <https://arxiv.org/abs/2204.12511>`_, ICLR 2022.
+        Z. Leng, M. Tan, C. Liu, E. D. Cubuk, X. Shi, S. Cheng, D. Anguelov, `PolyLoss: A
+        Polynomial Expansion Perspective of Classification Loss Functions
+        <https://arxiv.org/abs/2204.12511>`_, ICLR 2022.
     """
-    check_reduction(reduction)
-    check_number("epsilon", epsilon, low=-1.0)
-    check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
     is_index = check_class_target(
         input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=True
     )
@@ -123,71 +163,5 @@ def poly1_cross_entropy(
     return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
 
 
-class Poly1CrossEntropyLoss(LossModule):
+class Poly1CrossEntropyLoss(LossModule, functional=poly1_cross_entropy):
     """Module form of :func:`lossatlas.poly1_cross_entropy`; ``weight`` is a buffer."""
-
-    functional = staticmethod(poly1_cross_entropy)
-
-    def __init__(
-        self,
-        *,
-        epsilon: float = 1.0,
-        weight: Tensor | None = None,
-        ignore_index: int = -100,
-        label_smoothing: float = 0.0,
-        reduction: str = "mean",
-    ) -> None:
-        check_number("epsilon", epsilon, low=-1.0)
-        check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
-        super().__init__(
-            epsilon=epsilon,
-            weight=weight,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            reduction=reduction,
-        )
-
-
-def _paper_poly1(
-    input: Tensor,
-    target: Tensor,
-    *,
-    epsilon: float = 1.0,
-    label_smoothing: float = 0.0,
-    reduction: str = "mean",
-) -> Tensor:
-    """The paper's ``poly1_cross_entropy`` (one-hot labels) with torch ops: the reference."""
-    num_classes = input.shape[1]
-    labels = F.one_hot(target, num_classes).to(input.dtype)
-    smooth_labels = labels * (1 - label_smoothing) + label_smoothing / num_classes
-    one_minus_pt = (smooth_labels * (1 - torch.softmax(input, dim=1))).sum(1)
-    ce = F.cross_entropy(input, target, label_smoothing=label_smoothing, reduction="none")
-    loss = ce + epsilon * one_minus_pt
-    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
-
-
-def _class_logits(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, 5, dtype=dtype, scale=scale)
-    target = ex.class_indices(generator, batch, num_classes=5)
-    return Example((logits, target), {"epsilon": 2.0, "label_smoothing": 0.1})
-
-
-declare(
-    LossSpec(
-        name="poly1_cross_entropy",
-        function=poly1_cross_entropy,
-        module=Poly1CrossEntropyLoss,
-        tasks=("multiclass", "imbalanced"),
-        input_kind="logits",
-        target_kind="class indices or class probabilities",
-        formula=r"-\log p_{y} + \epsilon\,(1 - p_{y})",
-        references=(_LENG_2022,),
-        properties=frozenset({"non_negative"}),
-        examples=_class_logits,
-        oracle=_paper_poly1,
-        curve="class-logit",
-        twice_differentiable=True,
-    )
-)
