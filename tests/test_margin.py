@@ -178,10 +178,6 @@ class TestExtremes:
         assert out.dtype == torch.float32
         assert float(out) == pytest.approx(math.exp(20.0), rel=1e-6)
 
-    def test_empty_mean_is_zero(self):
-        for name in ("hinge_loss", "exponential_loss", "zero_one_loss"):
-            assert float(getattr(la, name)(torch.zeros(0), torch.zeros(0))) == 0.0
-
 
 class TestBinaryErrors:
     def test_label_zero_is_rejected_with_position(self):
@@ -197,10 +193,6 @@ class TestBinaryErrors:
             out = la.hinge_loss(torch.zeros(2), torch.tensor([0.0, 1.0]), reduction="none")
         close(out, torch.tensor([1.0, 1.0]))
 
-    def test_shape_mismatch(self):
-        with pytest.raises(ValueError, match=r"target must have the same shape as input \(3, 1\)"):
-            la.logistic_loss(torch.zeros(3, 1), torch.ones(3))
-
     def test_bool_target(self):
         with pytest.raises(TypeError, match="target must be a real tensor of labels"):
             la.perceptron_loss(torch.zeros(2), torch.tensor([True, False]))
@@ -212,8 +204,6 @@ class TestBinaryErrors:
     def test_negative_margin(self):
         with pytest.raises(ValueError, match=r"margin must be in \[0, inf\], got -1.0"):
             la.hinge_loss(torch.zeros(2), torch.ones(2), margin=-1.0)
-        with pytest.raises(ValueError, match="margin must be in"):
-            la.nn.SquaredHingeLoss(margin=-0.5)
 
     def test_unknown_reduction_suggests(self):
         with pytest.raises(ValueError, match="Did you mean 'mean'"):
@@ -354,8 +344,6 @@ class TestTorchParityErrors:
     def test_multi_margin_bad_p(self):
         with pytest.raises(ValueError, match="p must be 1 or 2, got 3"):
             la.multi_margin_loss(torch.zeros(2, 4), torch.tensor([0, 1]), p=3)
-        with pytest.raises(ValueError, match="p must be 1 or 2"):
-            la.nn.MultiMarginLoss(p=3)
         with pytest.raises(TypeError, match="p must be an int"):
             la.multi_margin_loss(torch.zeros(2, 4), torch.tensor([0, 1]), p=1.0)
 

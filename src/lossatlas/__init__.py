@@ -81,13 +81,15 @@ from lossatlas.classification.margin import (
     exponential_loss,
     hinge_loss,
     logistic_loss,
+    perceptron_loss,
+    squared_hinge_loss,
+    zero_one_loss,
+)
+from lossatlas.classification.multi_margin import (
     multi_margin_loss,
     multilabel_margin_loss,
     multilabel_soft_margin_loss,
-    perceptron_loss,
     soft_margin_loss,
-    squared_hinge_loss,
-    zero_one_loss,
 )
 from lossatlas.classification.margin_softmax import (
     arcface_logits,

@@ -42,6 +42,14 @@ def sign_labels(generator: torch.Generator, *shape: int, dtype: torch.dtype) -> 
     return (torch.randint(0, 2, shape, generator=generator) * 2 - 1).to(dtype)
 
 
+def sign_scores(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """An example of margin losses: normal scores ``(batch, 3)`` and {-1, +1} labels."""
+    scores = normal(generator, batch, 3, dtype=dtype, scale=scale)
+    return Example((scores, sign_labels(generator, batch, 3, dtype=dtype)))
+
+
 def probability_rows(
     generator: torch.Generator, *shape: int, dtype: torch.dtype, dim: int = 1
 ) -> Tensor:

@@ -340,6 +340,13 @@ class Validator:
                     f"{owner} got an unexpected keyword argument {name!r}."
                     f"{suggest(name, list(self.defaults))}"
                 )
+        missing = [
+            name
+            for name, default in self.defaults.items()
+            if default is inspect.Parameter.empty and name not in options
+        ]
+        if missing:
+            raise TypeError(f"{owner} missing required keyword argument {missing[0]!r}")
         self(options)
         return {**self.defaults, **options}
 

@@ -32,15 +32,17 @@ from lossatlas.classification.margin import (
     ExponentialLoss,
     HingeLoss,
     LogisticLoss,
-    MultiLabelMarginLoss,
-    MultiLabelSoftMarginLoss,
-    MultiMarginLoss,
     PerceptronLoss,
-    SoftMarginLoss,
     SquaredHingeLoss,
     ZeroOneLoss,
 )
 from lossatlas.classification.margin_softmax import ArcFaceLoss, CosFaceLoss, SphereFaceLoss
+from lossatlas.classification.multi_margin import (
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    SoftMarginLoss,
+)
 from lossatlas.classification.noisy import (
     BinaryBiTemperedLogisticLoss,
     BiTemperedLogisticLoss,

@@ -10,18 +10,18 @@ its sigmoid focal loss, exactly as the paper's official (TensorFlow) code does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import Interval, NonNegative, Positive, check_value
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
-    check_choice,
     check_class_indices,
     check_floating,
     check_index_target,
@@ -33,16 +33,12 @@ from lossatlas.classification._fused_focal import sigmoid_focal_values
 
 __all__ = ["class_balanced_loss", "class_balanced_weights"]
 
-_CUI_2019 = (
-    "Y. Cui, M. Jia, T.-Y. Lin, Y. Song, S. Belongie, Class-Balanced Loss Based on Effective "
-    "Number of Samples, CVPR 2019, https://arxiv.org/abs/1901.05555; official code "
-    "https://github.com/richardaecn/class-balanced-loss"
-)
-LOSS_TYPES = ("softmax", "sigmoid", "focal")
-
-
-def _check_beta(beta: Any) -> None:
-    check_number("beta", beta, low=0.0, high=1.0, high_inclusive=False)
+#: The effective-number hyperparameter, in [0, 1).
+EffectiveNumberBeta = Annotated[float, Interval(0.0, 1.0, high_inclusive=False)]
+#: Per-class training counts: positive numbers, or a 1-D tensor of them.
+ClassCounts = Sequence[Positive] | Tensor
+#: The base loss the class weights multiply.
+BaseLoss = Literal["softmax", "sigmoid", "focal"]
 
 
 def _samples_tensor(samples_per_class: Any) -> Tensor:
@@ -80,7 +76,7 @@ def _samples_tensor(samples_per_class: Any) -> Tensor:
 
 
 def class_balanced_weights(
-    samples_per_class: Sequence[float] | Tensor, *, beta: float = 0.9999
+    samples_per_class: ClassCounts, *, beta: EffectiveNumberBeta = 0.9999
 ) -> Tensor:
     r"""Per-class weights ``1 / E_n``, normalised to sum to ``C`` (Cui et al. 2019).
 
@@ -113,159 +109,13 @@ def class_balanced_weights(
         Y. Cui, M. Jia, T.-Y. Lin, Y. Song, S. Belongie, `Class-Balanced Loss Based on
         Effective Number of Samples <https://arxiv.org/abs/1901.05555>`_, CVPR 2019.
     """
-    _check_beta(beta)
+    check_value("beta", beta, EffectiveNumberBeta)
     return _weights(_samples_tensor(samples_per_class), beta).to(torch.get_default_dtype())
 
 
 def _weights(counts: Tensor, beta: float) -> Tensor:
     inverse_effective = 1.0 / -torch.expm1(counts * torch.log(counts.new_tensor(beta)))
     return inverse_effective / inverse_effective.sum() * counts.numel()
-
-
-def class_balanced_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    samples_per_class: Sequence[float] | Tensor,
-    beta: float = 0.9999,
-    loss_type: str = "softmax",
-    gamma: float = 2.0,
-    reduction: str = "mean",
-) -> Tensor:
-    r"""Class-balanced loss on logits: the class weight ``1 / E_n`` times a base loss.
-
-    With ``w = class_balanced_weights(samples_per_class, beta=beta)`` and ``y`` the sample's
-    class, as in the official code:
-
-    * ``"softmax"``: ``w_y * CE`` -- per element, ``cross_entropy(weight=w,
-      reduction="none")``;
-    * ``"sigmoid"``: ``w_y * sum_c BCE(x_c, onehot_c)`` (C independent sigmoids);
-    * ``"focal"``: ``w_y * sum_c (1 - p_t)^gamma BCE(x_c, onehot_c)`` --
-      :func:`binary_focal_loss` with ``alpha=None`` against the one-hot target, summed over
-      classes.
-
-    ``"mean"`` divides by the number of samples (the official code's normaliser for all three:
-    ``tf.losses.softmax_cross_entropy``'s count of non-zero weights, or the number of positive
-    labels), not by the sum of the weights as torch's weighted cross-entropy does.
-
-    The seed's PyTorch port (``seeds/002_*``, from ``vandit15/Class-balanced-loss-pytorch``)
-    differs: its ``"softmax"`` feeds softmax probabilities to ``binary_cross_entropy`` against the
-    one-hot target (adding ``-log(1 - p_c)`` of every other class, averaged over ``N * C``)
-    instead of softmax cross-entropy; its ``"sigmoid"`` passes ``weights=`` (not an argument of
-    ``binary_cross_entropy_with_logits``) and would average over ``N * C``; its ``"focal"``
-    modulator uses ``log(1 + exp(-x))``, which overflows for large negative logits.
-
-    .. math::
-        \ell_n = w_{y_n}\,L(x_n, y_n),\qquad
-        w_c \propto \frac{1 - \beta}{1 - \beta^{n_c}},\ \sum_c w_c = C
-
-    Args:
-        input: Logits ``(N, C)`` or ``(N, C, d1, ...)``.
-        target: Class indices ``(N,)`` or ``(N, d1, ...)`` in ``[0, C)``.
-        samples_per_class: ``C`` positive training counts.
-        beta: In ``[0, 1)``; 0 gives plain (unweighted) losses.
-        loss_type: ``"softmax"`` | ``"sigmoid"`` | ``"focal"``.
-        gamma: Focusing parameter ``>= 0`` of ``"focal"`` (unused otherwise).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N * d1 * ...``.
-
-    Returns:
-        Shape ``(N, d1, ...)`` for ``"none"``, else a scalar; float32 for half precision.
-
-    Raises:
-        TypeError: Non-floating input, non-integer target.
-        ValueError: ``beta`` outside [0, 1), a count <= 0, ``samples_per_class`` of the wrong
-            length, an unknown ``loss_type``, ``gamma < 0``, a class index out of range.
-
-    Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
-        >>> target = torch.tensor([0, 2])
-        >>> la.class_balanced_loss(logits, target, samples_per_class=[100, 10, 1],
-        ...                        beta=0.99, reduction="none")
-        tensor([0.0102, 4.1543])
-
-    References:
-        Y. Cui, M. Jia, T.-Y. Lin, Y. Song, S. Belongie, `Class-Balanced Loss Based on
-        Effective Number of Samples <https://arxiv.org/abs/1901.05555>`_, CVPR 2019.
-    """
-    check_reduction(reduction)
-    _check_beta(beta)
-    check_choice("loss_type", loss_type, LOSS_TYPES)
-    check_number("gamma", gamma, low=0.0)
-    check_floating("input", input)
-    if input.dim() < 2:
-        raise ValueError(
-            f"input must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}"
-        )
-    check_index_target(input, target)
-    counts = _samples_tensor(samples_per_class)
-    num_classes = input.shape[1]
-    if counts.numel() != num_classes:
-        raise ValueError(
-            f"samples_per_class must have one count per class ({num_classes} for input of shape "
-            f"{tuple(input.shape)}), got {counts.numel()}"
-        )
-    check_class_indices("target", target, num_classes)
-    dtype = compute_dtype(input)
-    x = upcast(input, dtype)
-    weight = _weights(counts.to(x.device), beta).to(dtype)
-    if loss_type == "softmax":
-        loss = F.cross_entropy(x, target, weight=weight, reduction="none")
-    else:
-        onehot = F.one_hot(target, num_classes).movedim(-1, 1).to(dtype)
-        per_class = sigmoid_focal_values(
-            x,
-            onehot,
-            None,
-            a1=1.0,
-            a0=1.0,
-            b1=1.0,
-            b0=1.0,
-            gamma=float(gamma) if loss_type == "focal" else 0.0,
-            reduce=False,
-        )
-        loss = weight[target] * per_class.sum(1)
-    return reduce_loss(loss, reduction)
-
-
-class ClassBalancedLoss(LossModule):
-    """Module form of :func:`lossatlas.class_balanced_loss`; ``samples_per_class`` is a buffer.
-
-    The weights it implies are :attr:`weight`.
-    """
-
-    functional = staticmethod(class_balanced_loss)
-
-    def __init__(
-        self,
-        *,
-        samples_per_class: Sequence[float] | Tensor,
-        beta: float = 0.9999,
-        loss_type: str = "softmax",
-        gamma: float = 2.0,
-        reduction: str = "mean",
-    ) -> None:
-        _check_beta(beta)
-        check_choice("loss_type", loss_type, LOSS_TYPES)
-        check_number("gamma", gamma, low=0.0)
-        counts = _samples_tensor(samples_per_class)
-        super().__init__(
-            samples_per_class=counts,
-            beta=beta,
-            loss_type=loss_type,
-            gamma=gamma,
-            reduction=reduction,
-        )
-
-    @property
-    def weight(self) -> Tensor:
-        """The class weights ``class_balanced_weights(samples_per_class, beta)``."""
-        counts = self.samples_per_class
-        assert isinstance(counts, Tensor)
-        return _weights(counts.to(torch.float64), self.options()["beta"]).to(
-            torch.get_default_dtype()
-        )
 
 
 def _official_softmax(
@@ -304,19 +154,138 @@ def _long_tail(
     return Example((logits, target), {"samples_per_class": list(_COUNTS), "beta": 0.99})
 
 
-declare(
-    LossSpec(
-        name="class_balanced_loss",
-        function=class_balanced_loss,
-        module=ClassBalancedLoss,
-        tasks=("multiclass", "imbalanced"),
-        input_kind="logits",
-        target_kind="class indices",
-        formula=r"\frac{1 - \beta}{1 - \beta^{n_y}}\, L(x, y)",
-        references=(_CUI_2019,),
-        properties=frozenset({"non_negative"}),
-        examples=_long_tail,
-        oracle=_official_softmax,
-        curve="class-logit",
-    )
+_CLASS_BALANCED = Family(
+    tasks=("multiclass", "imbalanced"),
+    input_kind="logits",
+    target_kind="class indices",
+    target_type=TargetKind.CLASS_INDICES,
+    properties={"non_negative"},
+    examples=_long_tail,
+    curve="class-logit",
 )
+
+
+@_CLASS_BALANCED.loss(
+    formula=r"\frac{1 - \beta}{1 - \beta^{n_y}}\, L(x, y)",
+    oracle=_official_softmax,
+    use_when="long-tailed classes with known training counts",
+)
+def class_balanced_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    samples_per_class: ClassCounts,
+    beta: EffectiveNumberBeta = 0.9999,
+    loss_type: BaseLoss = "softmax",
+    gamma: NonNegative = 2.0,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Class-balanced loss on logits: the class weight ``1 / E_n`` times a base loss.
+
+    With ``w = class_balanced_weights(samples_per_class, beta=beta)`` and ``y`` the sample's
+    class, as in the official code:
+
+    * ``"softmax"``: ``w_y * CE`` -- per element, ``cross_entropy(weight=w,
+      reduction="none")``;
+    * ``"sigmoid"``: ``w_y * sum_c BCE(x_c, onehot_c)`` (C independent sigmoids);
+    * ``"focal"``: ``w_y * sum_c (1 - p_t)^gamma BCE(x_c, onehot_c)`` --
+      :func:`binary_focal_loss` with ``alpha=None`` against the one-hot target, summed over
+      classes.
+
+    ``"mean"`` divides by the number of samples (the official code's normaliser for all three:
+    ``tf.losses.softmax_cross_entropy``'s count of non-zero weights, or the number of positive
+    labels), not by the sum of the weights as torch's weighted cross-entropy does.
+
+    The popular PyTorch port ``vandit15/Class-balanced-loss-pytorch`` differs: its
+    ``"softmax"`` feeds softmax probabilities to ``binary_cross_entropy`` against the one-hot
+    target (adding ``-log(1 - p_c)`` of every other class, averaged over ``N * C``) instead of
+    softmax cross-entropy; its ``"sigmoid"`` passes ``weights=`` (not an argument of
+    ``binary_cross_entropy_with_logits``) and would average over ``N * C``; its ``"focal"``
+    modulator uses ``log(1 + exp(-x))``, which overflows for large negative logits.
+
+    .. math::
+        \ell_n = w_{y_n}\,L(x_n, y_n),\qquad
+        w_c \propto \frac{1 - \beta}{1 - \beta^{n_c}},\ \sum_c w_c = C
+
+    Args:
+        input: Logits ``(N, C)`` or ``(N, C, d1, ...)``.
+        target: Class indices ``(N,)`` or ``(N, d1, ...)`` in ``[0, C)``.
+        samples_per_class: ``C`` positive training counts.
+        beta: In ``[0, 1)``; 0 gives plain (unweighted) losses.
+        loss_type: ``"softmax"`` | ``"sigmoid"`` | ``"focal"``.
+        gamma: Focusing parameter ``>= 0`` of ``"focal"`` (unused otherwise).
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N * d1 * ...``.
+
+    Returns:
+        Shape ``(N, d1, ...)`` for ``"none"``, else a scalar; float32 for half precision.
+
+    Raises:
+        TypeError: Non-floating input, non-integer target.
+        ValueError: ``beta`` outside [0, 1), a count <= 0, ``samples_per_class`` of the wrong
+            length, an unknown ``loss_type``, ``gamma < 0``, a class index out of range.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+        >>> target = torch.tensor([0, 2])
+        >>> la.class_balanced_loss(logits, target, samples_per_class=[100, 10, 1],
+        ...                        beta=0.99, reduction="none")
+        tensor([0.0102, 4.1543])
+
+    References:
+        Y. Cui, M. Jia, T.-Y. Lin, Y. Song, S. Belongie, `Class-Balanced Loss Based on
+        Effective Number of Samples <https://arxiv.org/abs/1901.05555>`_, CVPR 2019.
+
+        Official code (TensorFlow), https://github.com/richardaecn/class-balanced-loss
+    """
+    check_floating("input", input)
+    if input.dim() < 2:
+        raise ValueError(
+            f"input must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}"
+        )
+    check_index_target(input, target)
+    counts = _samples_tensor(samples_per_class)
+    num_classes = input.shape[1]
+    if counts.numel() != num_classes:
+        raise ValueError(
+            f"samples_per_class must have one count per class ({num_classes} for input of shape "
+            f"{tuple(input.shape)}), got {counts.numel()}"
+        )
+    check_class_indices("target", target, num_classes)
+    dtype = compute_dtype(input)
+    x = upcast(input, dtype)
+    weight = _weights(counts.to(x.device), beta).to(dtype)
+    if loss_type == "softmax":
+        loss = F.cross_entropy(x, target, weight=weight, reduction="none")
+    else:
+        onehot = F.one_hot(target, num_classes).movedim(-1, 1).to(dtype)
+        per_class = sigmoid_focal_values(
+            x,
+            onehot,
+            None,
+            a1=1.0,
+            a0=1.0,
+            b1=1.0,
+            b0=1.0,
+            gamma=float(gamma) if loss_type == "focal" else 0.0,
+            reduce=False,
+        )
+        loss = weight[target] * per_class.sum(1)
+    return reduce_loss(loss, reduction)
+
+
+class ClassBalancedLoss(LossModule, functional=class_balanced_loss):
+    """Module form of :func:`lossatlas.class_balanced_loss`; ``samples_per_class`` is a buffer.
+
+    The weights it implies are :attr:`weight`.
+    """
+
+    @property
+    def weight(self) -> Tensor:
+        """The class weights ``class_balanced_weights(samples_per_class, beta)``."""
+        counts = self.samples_per_class
+        assert isinstance(counts, Tensor)
+        return _weights(counts.to(torch.float64), self.options()["beta"]).to(
+            torch.get_default_dtype()
+        )

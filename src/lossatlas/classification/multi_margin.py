@@ -1,0 +1,399 @@
+"""torch's margin losses beyond the binary ones: multi-class and multi-label hinges, soft margin.
+
+These equal ``torch.nn.functional`` where torch is finite (``soft_margin_loss``,
+``multilabel_soft_margin_loss``, ``multilabel_margin_loss``, ``multi_margin_loss``); lossatlas
+adds exact-shape and label checks, float32 accumulation of half-precision inputs, an empty
+``"mean"`` of 0, and (for ``soft_margin_loss``) a softplus form that stays finite where torch's
+``log(1 + exp(-y x))`` overflows. The binary losses of the margin ``y f`` are in
+:mod:`lossatlas.classification.margin`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lossatlas import _examples as ex
+from lossatlas._catalog import Example, Family, TargetKind
+from lossatlas._module import LossModule
+from lossatlas._options import Check
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import (
+    check_class_indices,
+    check_class_weight,
+    check_floating,
+    check_index_target,
+    check_integer,
+    check_probabilities,
+    check_same_shape,
+    check_shape,
+    value_checks_enabled,
+)
+from lossatlas.classification.margin import logistic_loss
+
+__all__ = [
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
+    "soft_margin_loss",
+]
+
+
+# --------------------------------------------------------------------------- shared checks
+
+
+def _one_or_two(name: str, value: Any) -> None:
+    if value not in (1, 2):
+        raise ValueError(f"{name} must be 1 or 2, got {value!r}")
+
+
+#: The power of the multi-class hinge: 1 or 2 (an int, as torch requires).
+MultiMarginPower = Annotated[int, Check(_one_or_two, invalid=(0, 3), description="1 or 2")]
+
+
+def _check_rows(name: str, input: Tensor) -> None:
+    if input.dim() not in (1, 2):
+        raise ValueError(f"{name} must have shape (N, C) or (C,), got {tuple(input.shape)}")
+
+
+def _check_padded_labels(target: Tensor, num_classes: int) -> None:
+    """Every entry must be a class index in ``[0, C)`` or the end-of-labels marker ``-1``."""
+    if not value_checks_enabled() or target.numel() == 0:
+        return
+    bad = (target < -1) | (target >= num_classes)
+    if bool(bad.any()):
+        position = tuple(int(i) for i in bad.nonzero()[0])
+        value = int(target[position])
+        raise ValueError(
+            f"target has class index {value} at position {position}; expected values in "
+            f"[0, {num_classes}) or -1 (the end-of-labels marker)"
+        )
+
+
+# --------------------------------------------------------------------------- declarations
+
+_NUM_CLASSES = 5
+
+
+def _multilabel_logits(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    logits = ex.normal(generator, batch, _NUM_CLASSES, dtype=dtype, scale=scale)
+    labels = ex.binary_labels(generator, batch, _NUM_CLASSES, dtype=dtype)
+    weight = ex.uniform(generator, _NUM_CLASSES, dtype=dtype, low=0.5, high=2.0)
+    return Example((logits, labels), {"weight": weight})
+
+
+def _padded_labels(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    scores = ex.normal(generator, batch, _NUM_CLASSES, dtype=dtype, scale=scale)
+    order = torch.rand(batch, _NUM_CLASSES, generator=generator).argsort(dim=1)
+    count = torch.randint(0, _NUM_CLASSES, (batch, 1), generator=generator)
+    target = torch.where(torch.arange(_NUM_CLASSES) < count, order, torch.full_like(order, -1))
+    return Example((scores, target))
+
+
+def _class_scores(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    scores = ex.normal(generator, batch, _NUM_CLASSES, dtype=dtype, scale=scale)
+    return Example((scores, ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)))
+
+
+_TORCH_MARGIN = Family(
+    tasks=("multilabel",),
+    input_kind="scores",
+    properties={"non_negative"},
+    same_shape=(0, 1),
+)
+
+# --------------------------------------------------------------------------- losses
+
+
+@_TORCH_MARGIN.loss(
+    tasks=("binary",),
+    target_kind="labels in {-1, +1}",
+    target_type=TargetKind.SIGNS,
+    formula=r"\log(1 + e^{-y x})",
+    examples=ex.sign_scores,
+    oracle=F.soft_margin_loss,
+    twice_differentiable=True,
+    use_when="torch's SoftMarginLoss, finite for any score",
+    peers={"torch": "F.soft_margin_loss: same value; overflows to inf at -y x > 88.7"},
+)
+def soft_margin_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
+    r"""Torch's two-class logistic loss ``log(1 + exp(-y x))`` on scores and {-1, +1} labels.
+
+    The value of ``torch.nn.functional.soft_margin_loss`` (the same loss as
+    :func:`logistic_loss`, under torch's name), computed as ``softplus(-y x)``: torch's kernel
+    evaluates ``log1p(exp(-y x))`` and returns ``inf`` (and a NaN gradient) once ``-y x``
+    passes about 88.7 in float32; this stays finite.
+
+    .. math::
+        \ell_n = \log\left(1 + e^{-y_n x_n}\right)
+
+    Args:
+        input: Real scores, any shape.
+        target: Labels in {-1, +1}, same shape.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements.
+
+    Returns:
+        Same shape as ``input`` for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating ``input``, a boolean or complex ``target``.
+        ValueError: Shapes that differ, a label other than -1 or +1.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> la.soft_margin_loss(torch.tensor([2.0, -100.0]), torch.tensor([1.0, 1.0]),
+        ...                     reduction="none")
+        tensor([  0.1269, 100.0000])
+
+    References:
+        torch.nn.functional.soft_margin_loss,
+        https://pytorch.org/docs/stable/generated/torch.nn.SoftMarginLoss.html
+    """
+    return logistic_loss(input, target, reduction=reduction)
+
+
+@_TORCH_MARGIN.loss(
+    input_kind="logits",
+    target_kind="multi-hot labels in [0, 1]",
+    target_type=TargetKind.PROBABILITIES,
+    formula=r"-\frac{1}{C}\sum_c w_c [y_c \log \sigma(x_c) + (1 - y_c) \log \sigma(-x_c)]",
+    examples=_multilabel_logits,
+    oracle=F.multilabel_soft_margin_loss,
+    twice_differentiable=True,
+    use_when="multi-label tags, one sigmoid per class, mean over C",
+    peers={"torch": "F.multilabel_soft_margin_loss: same values"},
+)
+def multilabel_soft_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Multi-label one-versus-all logistic loss: the per-class sigmoid BCE averaged over classes.
+
+    Torch semantics: each sample's loss is the mean over its C classes of
+    ``binary_cross_entropy_with_logits`` (times ``weight[c]``), so it equals
+    ``binary_cross_entropy_with_logits(input, target, weight=weight, reduction="none")
+    .mean(-1)``. Targets may be soft (in [0, 1]).
+
+    .. math::
+        \ell_n = -\frac{1}{C} \sum_c w_c \left[y_{nc} \log \sigma(x_{nc})
+                 + (1 - y_{nc}) \log \sigma(-x_{nc})\right]
+
+    Args:
+        input: Logits ``(N, C)`` or ``(C,)``.
+        target: Labels in [0, 1] (usually {0, 1}), same shape.
+        weight: Per-class weights ``(C,)``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            samples ``N`` (the weights are not in the denominator, as in torch).
+
+    Returns:
+        Shape ``(N,)`` (or ``()``) for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating tensors.
+        ValueError: Shapes that differ, ``input`` not 1-D or 2-D, a ``weight`` not ``(C,)``,
+            a target outside [0, 1].
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([[2.0, -1.0, 0.0], [0.5, 0.5, -3.0]])
+        >>> labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+        >>> la.multilabel_soft_margin_loss(logits, labels, reduction="none")
+        tensor([0.3778, 0.4989])
+
+    References:
+        torch.nn.functional.multilabel_soft_margin_loss,
+        https://pytorch.org/docs/stable/generated/torch.nn.MultiLabelSoftMarginLoss.html
+    """
+    check_floating("input", input)
+    check_floating("target", target)
+    _check_rows("input", input)
+    check_same_shape("input", input, "target", target)
+    check_class_weight("weight", weight, input.shape[-1])
+    check_probabilities("target", target)
+    dtype = compute_dtype(input, target, weight)
+    loss = F.multilabel_soft_margin_loss(
+        upcast(input, dtype),
+        upcast(target, dtype),
+        weight=None if weight is None else upcast(weight, dtype),
+        reduction="none",
+    )
+    return reduce_loss(loss, reduction)
+
+
+@_TORCH_MARGIN.loss(
+    target_kind="class indices padded with -1",
+    formula=r"\frac{1}{C}\sum_{j \in Y}\sum_{i \notin Y} \max(0, 1 - (x_j - x_i))",
+    examples=_padded_labels,
+    oracle=F.multilabel_margin_loss,
+    use_when="multi-label ranking: true classes above all others",
+    peers={"torch": "F.multilabel_margin_loss: same values and target format"},
+)
+def multilabel_margin_loss(
+    input: Tensor, target: Tensor, *, reduction: Reduction = "mean"
+) -> Tensor:
+    r"""Multi-label hinge: every target class must outscore every non-target class by 1.
+
+    Torch semantics, including its target format: ``target`` has the input's shape and lists
+    each sample's target class indices first, ended by ``-1`` (entries after the first ``-1``
+    are ignored, though, as torch checks, they too must be in ``[-1, C)``): ``[3, 0, -1, 1]``
+    means classes {3, 0}. A sample with no target class costs 0.
+
+    .. math::
+        \ell_n = \frac{1}{C} \sum_{j \in Y_n} \sum_{i \notin Y_n}
+                 \max(0,\ 1 - (x_{n, j} - x_{n, i}))
+
+    Args:
+        input: Scores ``(N, C)`` or ``(C,)``.
+        target: Class indices (``torch.long``), same shape, in ``[0, C)`` up to the first
+            ``-1``; every entry in ``[-1, C)``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            samples.
+
+    Returns:
+        Shape ``(N,)`` (or ``()``) for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating ``input``, a non-integer ``target``.
+        ValueError: Shapes that differ, ``input`` not 1-D or 2-D, an entry outside ``[-1, C)``
+            (value and position named).
+
+    Example:
+        The example of ``torch.nn.MultiLabelMarginLoss``:
+
+        >>> import torch
+        >>> import lossatlas as la
+        >>> scores = torch.tensor([[0.1, 0.2, 0.4, 0.8]])
+        >>> la.multilabel_margin_loss(scores, torch.tensor([[3, 0, -1, 1]]))
+        tensor(0.8500)
+
+    References:
+        torch.nn.functional.multilabel_margin_loss,
+        https://pytorch.org/docs/stable/generated/torch.nn.MultiLabelMarginLoss.html
+    """
+    check_floating("input", input)
+    check_integer("target", target)
+    _check_rows("input", input)
+    check_same_shape("input", input, "target", target)
+    _check_padded_labels(target, input.shape[-1])
+    dtype = compute_dtype(input)
+    loss = F.multilabel_margin_loss(upcast(input, dtype), target, reduction="none")
+    return reduce_loss(loss, reduction)
+
+
+@_TORCH_MARGIN.loss(
+    tasks=("multiclass",),
+    target_kind="class indices",
+    target_type=TargetKind.CLASS_INDICES,
+    formula=r"\frac{1}{C}\sum_{i \ne y} \max(0, w_y (m - x_y + x_i))^p",
+    examples=_class_scores,
+    same_shape=None,
+    oracle=F.multi_margin_loss,
+    use_when="multi-class SVM (Weston-Watkins) on raw scores",
+    peers={"torch": "F.multi_margin_loss: same values; mean is over N here too"},
+)
+def multi_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    p: MultiMarginPower = 1,
+    margin: float = 1.0,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Multi-class hinge summed over the wrong classes (Weston-Watkins), torch's semantics.
+
+    Each wrong class ``i`` that comes within ``margin`` of the true class's score costs the
+    shortfall (``p=1``) or its square (``p=2``), summed over wrong classes and divided by C.
+    ``weight[y]`` multiplies the shortfall before the power, as torch does.
+
+    .. math::
+        \ell_n = \frac{1}{C} \sum_{i \ne y_n}
+                 \max\left(0,\ w_{y_n} (\mathrm{margin} - x_{n, y_n} + x_{n, i})\right)^p
+
+    Args:
+        input: Scores ``(N, C)`` or ``(C,)``.
+        target: Class indices ``(N,)`` (or ``()``) in ``[0, C)``.
+        p: 1 or 2.
+        margin: The required margin (any finite real; torch's default 1).
+        weight: Per-class weights ``(C,)``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            samples ``N`` (not by the weights' sum, as in torch).
+
+    Returns:
+        Shape ``(N,)`` (or ``()``) for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating ``input``, a non-integer ``target``, a non-integer ``p``.
+        ValueError: ``p`` not 1 or 2, a class index out of range (value and position named),
+            ``input`` not 1-D or 2-D, a target of the wrong shape, a ``weight`` not ``(C,)``.
+
+    Example:
+        The example of ``torch.nn.MultiMarginLoss``:
+
+        >>> import torch
+        >>> import lossatlas as la
+        >>> scores = torch.tensor([[0.1, 0.2, 0.4, 0.8]])
+        >>> la.multi_margin_loss(scores, torch.tensor([3]))
+        tensor(0.3250)
+
+    References:
+        J. Weston, C. Watkins, "Support Vector Machines for Multi-Class Pattern Recognition",
+        ESANN 1999.
+
+        torch.nn.functional.multi_margin_loss,
+        https://pytorch.org/docs/stable/generated/torch.nn.MultiMarginLoss.html
+    """
+    check_floating("input", input)
+    _check_rows("input", input)
+    if input.dim() == 1:
+        check_integer("target", target)
+        check_shape("target", target, (), "(one class index for a (C,) input)")
+    else:
+        check_index_target(input, target)
+    num_classes = input.shape[-1]
+    check_class_weight("weight", weight, num_classes)
+    check_class_indices("target", target, num_classes)
+    dtype = compute_dtype(input, weight)
+    loss = F.multi_margin_loss(
+        upcast(input, dtype),
+        target,
+        p=p,
+        margin=margin,
+        weight=None if weight is None else upcast(weight, dtype),
+        reduction="none",
+    )
+    return reduce_loss(loss, reduction)
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class SoftMarginLoss(LossModule, functional=soft_margin_loss):
+    """Module form of :func:`lossatlas.soft_margin_loss`."""
+
+
+class MultiLabelSoftMarginLoss(LossModule, functional=multilabel_soft_margin_loss):
+    """Module form of :func:`lossatlas.multilabel_soft_margin_loss`; ``weight`` is a buffer."""
+
+
+class MultiLabelMarginLoss(LossModule, functional=multilabel_margin_loss):
+    """Module form of :func:`lossatlas.multilabel_margin_loss`."""
+
+
+class MultiMarginLoss(LossModule, functional=multi_margin_loss):
+    """Module form of :func:`lossatlas.multi_margin_loss`; ``weight`` is a buffer."""
