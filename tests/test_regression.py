@@ -387,15 +387,6 @@ def test_quantile_module_registers_tensor_quantiles_as_buffer():
     assert module.double().quantile.dtype == F64
 
 
-@pytest.mark.parametrize("bad", [0.0, 1.0, 1.5, -0.1])
-def test_quantile_outside_open_interval_raises(bad):
-    x, y = pair((4,))
-    with pytest.raises(ValueError, match=r"quantile must be in \(0, 1\)"):
-        la.quantile_loss(x, y, quantile=bad)
-    with pytest.raises(ValueError, match=r"quantile must be in \(0, 1\)"):
-        la.nn.QuantileLoss(quantile=bad)
-
-
 def test_quantile_tensor_errors():
     x = torch.randn(4, 2, dtype=F64)
     y = torch.randn(4, dtype=F64)
@@ -415,7 +406,7 @@ def test_quantile_tensor_errors():
         la.quantile_loss(x, y.unsqueeze(1), quantile=torch.tensor([0.1, 0.9], dtype=F64))
     with pytest.raises(ValueError, match=r"quantile must have shape \(\*\)"):
         la.quantile_loss(x, y, quantile=torch.full((2, 1), 0.5, dtype=F64))
-    with pytest.raises(TypeError, match="quantile must be a float"):
+    with pytest.raises(TypeError, match=r"quantile must be a real number in \(0, 1\) or a torch"):
         la.quantile_loss(x, y, quantile="0.5")
     with la.value_checks(False):  # the range of a tensor's entries is a value check
         la.quantile_loss(x, y, quantile=torch.tensor([0.5, 1.0], dtype=F64))
@@ -523,19 +514,6 @@ TWO_TENSOR = [
 ]
 
 
-@pytest.mark.parametrize("name", TWO_TENSOR)
-def test_column_against_vector_raises(name):
-    # The silent (N, 1) x (N,) -> (N, N) broadcast torch only warns about.
-    x = torch.rand(4, 1, dtype=F64) + 0.5
-    y = torch.rand(4, dtype=F64) + 0.5
-    with pytest.raises(
-        ValueError,
-        match=r"target must have the same shape as input \(4, 1\), "
-        r"got \(4,\)",
-    ):
-        getattr(la, name)(x, y)
-
-
 def test_gaussian_shapes_raise():
     x, y = pair((4, 3))
     with pytest.raises(ValueError, match="target must have the same shape as input"):
@@ -569,30 +547,6 @@ def test_unknown_reduction_suggests(name):
         r"Did you mean 'mean'\?",
     ):
         getattr(la, name)(*args, reduction="meen")
-
-
-@pytest.mark.parametrize(
-    ("fn", "module", "option", "bad", "message"),
-    [
-        (la.huber_loss, la.nn.HuberLoss, "delta", 0.0, r"delta must be in \(0, inf\]"),
-        (
-            la.pseudo_huber_loss,
-            la.nn.PseudoHuberLoss,
-            "delta",
-            -1.0,
-            r"delta must be in \(0, inf\]",
-        ),
-        (la.smooth_l1_loss, la.nn.SmoothL1Loss, "beta", -0.5, r"beta must be in \[0, inf\]"),
-        (la.poisson_nll_loss, la.nn.PoissonNLLLoss, "eps", 0.0, r"eps must be in \(0, inf\]"),
-        (la.mape_loss, la.nn.MAPELoss, "eps", -1.0, r"eps must be in \(0, inf\]"),
-    ],
-)
-def test_bad_options_raise_in_functional_and_module(fn, module, option, bad, message):
-    x, y = pair((3,))
-    with pytest.raises(ValueError, match=message):
-        fn(x, y.abs(), **{option: bad})
-    with pytest.raises(ValueError, match=message):
-        module(**{option: bad})
 
 
 def test_poisson_value_checks():

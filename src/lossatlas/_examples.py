@@ -50,6 +50,23 @@ def sign_scores(
     return Example((scores, sign_labels(generator, batch, 3, dtype=dtype)))
 
 
+def residual_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """An example of regression losses: predictions ``(batch, 3)`` at ``scale``, targets at 1."""
+    input = normal(generator, batch, 3, dtype=dtype, scale=scale)
+    target = normal(generator, batch, 3, dtype=dtype)
+    return Example((input, target))
+
+
+def residual_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Predictions equal to their targets."""
+    target = normal(generator, batch, 3, dtype=dtype, scale=scale)
+    return Example((target.clone(), target))
+
+
 def probability_rows(
     generator: torch.Generator, *shape: int, dtype: torch.dtype, dim: int = 1
 ) -> Tensor:

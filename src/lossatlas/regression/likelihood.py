@@ -15,42 +15,63 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import compute_dtype, reduce_loss, upcast
-from lossatlas._validation import (
-    check_bool,
-    check_floating,
-    check_in_range,
-    check_number,
-    describe,
-)
-from lossatlas.regression.pointwise import prepare_pair
+from lossatlas._options import Positive
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import check_floating, check_in_range, describe
+from lossatlas.regression._pair import prepare_pair
 
 __all__ = ["gaussian_nll_loss", "poisson_nll_loss"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def _check_poisson_options(log_input: bool, full: bool, eps: float) -> None:
-    check_bool("log_input", log_input)
-    check_bool("full", full)
-    check_number("eps", eps, low=0.0, low_inclusive=False)
+def _poisson_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    # The prediction is the rate, so ``scale`` multiplies the rate: the log-rate moves by
+    # log(scale) (a log-rate of 1e4 would mean a rate of e^10000, beyond every float).
+    rate = ex.uniform(generator, batch, 3, dtype=torch.float64, low=0.5, high=3.0)
+    counts = torch.poisson(rate, generator=generator)
+    return Example(((rate * scale).log().to(dtype), counts.to(dtype)))
 
 
-def _check_gaussian_options(full: bool, eps: float) -> None:
-    check_bool("full", full)
-    check_number("eps", eps, low=0.0, low_inclusive=False)
+def _gaussian_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    mean = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
+    target = ex.normal(generator, batch, 3, dtype=dtype)
+    var = ex.uniform(generator, batch, 3, dtype=dtype, low=0.5, high=2.0)
+    return Example((mean, target, var), grad_args=(0, 2))
 
 
+_LIKELIHOOD = Family(
+    tasks=("regression",),
+    target_kind="real values",
+    target_type=TargetKind.REAL,
+    same_shape=(0, 1),
+    twice_differentiable=True,
+)
+
+
+@_LIKELIHOOD.loss(
+    input_kind="log-rates (or rates with log_input=False)",
+    target_kind="counts",
+    formula=r"e^{x} - y\, x",
+    examples=_poisson_example,
+    oracle=F.poisson_nll_loss,
+    use_when="count targets (events, clicks) with a Poisson rate",
+    peers={"torch": "F.poisson_nll_loss: same values"},
+)
 def poisson_nll_loss(
     input: Tensor,
     target: Tensor,
     *,
     log_input: bool = True,
     full: bool = False,
-    eps: float = 1e-8,
-    reduction: str = "mean",
+    eps: Positive = 1e-8,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Negative log-likelihood of counts under a Poisson distribution, torch parity.
 
@@ -92,8 +113,7 @@ def poisson_nll_loss(
         torch.nn.functional.poisson_nll_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.functional.poisson_nll_loss.html
     """
-    _check_poisson_options(log_input, full, eps)
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     check_in_range("target", target, 0.0, math.inf, what="counts")
     if not log_input:
         check_in_range("input", input, 0.0, math.inf, what="rates (log_input=False)")
@@ -127,14 +147,22 @@ def _variance_like(var: Tensor | float, input: Tensor) -> Tensor:
     )
 
 
+@_LIKELIHOOD.loss(
+    input_kind="predicted means (and variances)",
+    formula=r"\tfrac{1}{2}\left(\log \sigma^2 + (x - y)^2 / \sigma^2\right)",
+    examples=_gaussian_example,
+    oracle=F.gaussian_nll_loss,
+    use_when="predicting a mean and its uncertainty (a variance)",
+    peers={"torch": "F.gaussian_nll_loss: same values"},
+)
 def gaussian_nll_loss(
     input: Tensor,
     target: Tensor,
     var: Tensor | float,
     *,
     full: bool = False,
-    eps: float = 1e-6,
-    reduction: str = "mean",
+    eps: Positive = 1e-6,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Negative log-likelihood of targets under a Gaussian with predicted mean and variance.
 
@@ -178,9 +206,11 @@ def gaussian_nll_loss(
     References:
         D. A. Nix and A. S. Weigend, "Estimating the mean and variance of the target
         probability distribution", ICNN 1994, https://doi.org/10.1109/ICNN.1994.374138
+
+        torch.nn.functional.gaussian_nll_loss,
+        https://pytorch.org/docs/stable/generated/torch.nn.functional.gaussian_nll_loss.html
     """
-    _check_gaussian_options(full, eps)
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     variance = _variance_like(var, input)
     check_in_range("var", variance, 0.0, math.inf, what="variances")
     variance = upcast(variance, compute_dtype(input, variance))
@@ -195,96 +225,12 @@ def gaussian_nll_loss(
 # --------------------------------------------------------------------------- modules
 
 
-class PoissonNLLLoss(LossModule):
+class PoissonNLLLoss(LossModule, functional=poisson_nll_loss):
     """Module form of :func:`lossatlas.poisson_nll_loss`."""
 
-    functional = staticmethod(poisson_nll_loss)
 
-    def __init__(
-        self,
-        *,
-        log_input: bool = True,
-        full: bool = False,
-        eps: float = 1e-8,
-        reduction: str = "mean",
-    ) -> None:
-        _check_poisson_options(log_input, full, eps)
-        super().__init__(log_input=log_input, full=full, eps=eps, reduction=reduction)
-
-
-class GaussianNLLLoss(LossModule):
+class GaussianNLLLoss(LossModule, functional=gaussian_nll_loss):
     """Module form of :func:`lossatlas.gaussian_nll_loss`, called as ``loss(input, target, var)``.
 
     The variance is an input, not an option.
     """
-
-    functional = staticmethod(gaussian_nll_loss)
-
-    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
-        _check_gaussian_options(full, eps)
-        super().__init__(full=full, eps=eps, reduction=reduction)
-
-
-# --------------------------------------------------------------------------- declarations
-
-
-def _poisson_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    # The prediction is the rate, so ``scale`` multiplies the rate: the log-rate moves by
-    # log(scale) (a log-rate of 1e4 would mean a rate of e^10000, beyond every float).
-    rate = ex.uniform(generator, batch, 3, dtype=torch.float64, low=0.5, high=3.0)
-    counts = torch.poisson(rate, generator=generator)
-    return Example(((rate * scale).log().to(dtype), counts.to(dtype)))
-
-
-def _gaussian_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    mean = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
-    target = ex.normal(generator, batch, 3, dtype=dtype)
-    var = ex.uniform(generator, batch, 3, dtype=dtype, low=0.5, high=2.0)
-    return Example((mean, target, var), grad_args=(0, 2))
-
-
-declare(
-    LossSpec(
-        name="poisson_nll_loss",
-        function=poisson_nll_loss,
-        module=PoissonNLLLoss,
-        tasks=("regression",),
-        input_kind="log-rates (or rates with log_input=False)",
-        target_kind="counts",
-        formula=r"e^{x} - y\, x",
-        references=(
-            "torch.nn.functional.poisson_nll_loss: https://pytorch.org/docs/stable/generated/"
-            "torch.nn.functional.poisson_nll_loss.html",
-        ),
-        examples=_poisson_example,
-        same_shape=(0, 1),
-        oracle=F.poisson_nll_loss,
-        twice_differentiable=True,
-    )
-)
-
-declare(
-    LossSpec(
-        name="gaussian_nll_loss",
-        function=gaussian_nll_loss,
-        module=GaussianNLLLoss,
-        tasks=("regression",),
-        input_kind="predicted means (and variances)",
-        target_kind="real values",
-        formula=r"\tfrac{1}{2}\left(\log \sigma^2 + (x - y)^2 / \sigma^2\right)",
-        references=(
-            "D. A. Nix and A. S. Weigend, Estimating the mean and variance of the target "
-            "probability distribution, ICNN 1994, https://doi.org/10.1109/ICNN.1994.374138",
-            "torch.nn.functional.gaussian_nll_loss: https://pytorch.org/docs/stable/generated/"
-            "torch.nn.functional.gaussian_nll_loss.html",
-        ),
-        examples=_gaussian_example,
-        same_shape=(0, 1),
-        oracle=F.gaussian_nll_loss,
-        twice_differentiable=True,
-    )
-)

@@ -18,10 +18,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
-from lossatlas._validation import check_floating, check_number, check_same_shape
+from lossatlas._options import NonNegative, Positive
+from lossatlas._reduction import Reduction, reduce_loss
+from lossatlas.regression._pair import prepare_pair
 
 __all__ = [
     "huber_loss",
@@ -36,24 +37,32 @@ __all__ = [
 _LOG2 = math.log(2.0)
 
 
-def prepare_pair(input: Tensor, target: Tensor, reduction: str) -> tuple[Tensor, Tensor]:
-    """Validate a prediction/target pair of one shape and bring both to the compute dtype.
+_POINTWISE = Family(
+    tasks=("regression",),
+    input_kind="predictions",
+    target_kind="real values",
+    target_type=TargetKind.REAL,
+    properties={"non_negative", "zero_at_perfect", "symmetric"},
+    examples=ex.residual_example,
+    perfect=ex.residual_perfect,
+    same_shape=(0, 1),
+    curve="residual",
+)
 
-    Shared by the regression losses: floating tensors of exactly the same shape (no
-    broadcast), a known reduction; half precision is computed in float32.
-    """
-    check_reduction(reduction)
-    check_floating("input", input)
-    check_floating("target", target)
-    check_same_shape("input", input, "target", target)
-    dtype = compute_dtype(input, target)
-    return upcast(input, dtype), upcast(target, dtype)
-
+# L1, smooth L1, Huber and RMSE have a kink or a jump in the second derivative, so they are not
+# declared twice differentiable.
 
 # --------------------------------------------------------------------------- functionals
 
 
-def mse_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+@_POINTWISE.loss(
+    formula=r"(x - y)^2",
+    oracle=F.mse_loss,
+    twice_differentiable=True,
+    use_when="Gaussian noise; the default for clean regression",
+    peers={"torch": "F.mse_loss: same values; an empty mean is NaN there, 0 here"},
+)
+def mse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
     r"""Mean squared error (squared L2), torch parity.
 
     The maximum-likelihood loss for Gaussian noise; it punishes large errors quadratically, so
@@ -85,11 +94,17 @@ def mse_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tenso
         torch.nn.functional.mse_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.functional.mse_loss.html
     """
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     return reduce_loss(F.mse_loss(input, target, reduction="none"), reduction)
 
 
-def l1_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+@_POINTWISE.loss(
+    formula=r"|x - y|",
+    oracle=F.l1_loss,
+    use_when="outliers in the targets; predicts the median",
+    peers={"torch": "F.l1_loss: same values"},
+)
+def l1_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
     r"""Mean absolute error (L1, MAE), torch parity.
 
     Robust to outliers (the gradient is ``sign(r)`` whatever the error's size), but that
@@ -121,12 +136,20 @@ def l1_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor
         torch.nn.functional.l1_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.functional.l1_loss.html
     """
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     return reduce_loss(F.l1_loss(input, target, reduction="none"), reduction)
 
 
+@_POINTWISE.loss(
+    tasks=("regression", "detection"),
+    formula=r"\begin{cases} 0.5\, r^2 / \beta & |r| < \beta \\ |r| - 0.5\, \beta "
+    r"& \text{otherwise} \end{cases}",
+    oracle=F.smooth_l1_loss,
+    use_when="box regression (Fast R-CNN); bounded gradient",
+    peers={"torch": "F.smooth_l1_loss: same values"},
+)
 def smooth_l1_loss(
-    input: Tensor, target: Tensor, *, beta: float = 1.0, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, beta: NonNegative = 1.0, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Smooth L1 (Fast R-CNN's box loss), torch parity.
 
@@ -161,14 +184,24 @@ def smooth_l1_loss(
 
     References:
         R. Girshick, "Fast R-CNN", ICCV 2015, https://arxiv.org/abs/1504.08083
+
+        torch.nn.functional.smooth_l1_loss,
+        https://pytorch.org/docs/stable/generated/torch.nn.functional.smooth_l1_loss.html
     """
-    check_number("beta", beta, low=0.0)
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     return reduce_loss(F.smooth_l1_loss(input, target, beta=beta, reduction="none"), reduction)
 
 
+@_POINTWISE.loss(
+    tasks=("regression", "detection"),
+    formula=r"\begin{cases} 0.5\, r^2 & |r| \le \delta \\ \delta (|r| - 0.5\, \delta) "
+    r"& \text{otherwise} \end{cases}",
+    oracle=F.huber_loss,
+    use_when="a few outliers; MSE near 0, MAE far away",
+    peers={"torch": "F.huber_loss: same values"},
+)
 def huber_loss(
-    input: Tensor, target: Tensor, *, delta: float = 1.0, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, delta: Positive = 1.0, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Huber loss: quadratic for small errors, linear for large ones, torch parity.
 
@@ -203,13 +236,20 @@ def huber_loss(
     References:
         P. J. Huber, "Robust Estimation of a Location Parameter", The Annals of Mathematical
         Statistics 35(1), 1964, https://doi.org/10.1214/aoms/1177703732
+
+        torch.nn.functional.huber_loss,
+        https://pytorch.org/docs/stable/generated/torch.nn.functional.huber_loss.html
     """
-    check_number("delta", delta, low=0.0, low_inclusive=False)
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     return reduce_loss(F.huber_loss(input, target, delta=delta, reduction="none"), reduction)
 
 
-def rmse_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+@_POINTWISE.loss(
+    formula=r"\sqrt{\tfrac{1}{N} \sum_n (x_n - y_n)^2}",
+    mean_of_none=False,
+    use_when="an MSE reported in the target's units",
+)
+def rmse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
     r"""Root mean squared error, with a finite (zero) gradient at zero error.
 
     ``reduction="mean"`` is the RMSE, ``sqrt(mean(r^2))``, in the target's units. The root is
@@ -249,7 +289,7 @@ def rmse_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tens
         International Journal of Forecasting 22(4), 2006,
         https://doi.org/10.1016/j.ijforecast.2006.03.001
     """
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     residual = input - target
     if reduction != "mean":
         return reduce_loss(residual.abs(), reduction)
@@ -259,8 +299,14 @@ def rmse_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tens
     return torch.where(positive, safe.sqrt(), torch.zeros_like(mean_square))
 
 
+@_POINTWISE.loss(
+    formula=r"\delta^2 \left(\sqrt{1 + (r / \delta)^2} - 1\right)",
+    twice_differentiable=True,
+    use_when="a Huber with second derivatives (boosting)",
+    peers={"XGBoost": "reg:pseudohubererror: same loss, huber_slope is delta"},
+)
 def pseudo_huber_loss(
-    input: Tensor, target: Tensor, *, delta: float = 1.0, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, delta: Positive = 1.0, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Pseudo-Huber loss: a smooth Huber, ``r^2 / 2`` near 0 and ``delta |r|`` far away.
 
@@ -294,18 +340,25 @@ def pseudo_huber_loss(
         tensor([0.0000, 0.4142, 2.1623])
 
     References:
-        P. J. Huber, "Robust Estimation of a Location Parameter", 1964; P. Charbonnier et al.,
-        "Deterministic edge-preserving regularization in computed imaging", IEEE Transactions
-        on Image Processing 6(2), 1997, https://doi.org/10.1109/83.551699
+        P. J. Huber, "Robust Estimation of a Location Parameter", The Annals of Mathematical
+        Statistics 35(1), 1964, https://doi.org/10.1214/aoms/1177703732
+
+        P. Charbonnier et al., "Deterministic edge-preserving regularization in computed
+        imaging", IEEE Transactions on Image Processing 6(2), 1997,
+        https://doi.org/10.1109/83.551699
     """
-    check_number("delta", delta, low=0.0, low_inclusive=False)
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     residual = input - target
     root = torch.hypot(torch.ones_like(residual), residual / delta)
     return reduce_loss(residual.square() / (1.0 + root), reduction)
 
 
-def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+@_POINTWISE.loss(
+    formula=r"\log\cosh(x - y)",
+    twice_differentiable=True,
+    use_when="smooth and robust; MSE near 0, MAE far away",
+)
+def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
     r"""Log-cosh loss: ``r^2 / 2`` for small errors, ``|r| - log 2`` for large ones.
 
     Smooth (twice differentiable, gradient ``tanh(r)`` bounded by 1) and robust to outliers.
@@ -341,7 +394,7 @@ def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> 
         P. Chen et al., "Log Hyperbolic Cosine Loss Improves Variational Auto-Encoder",
         ICLR 2019 submission, https://openreview.net/forum?id=rkglvsC9Ym
     """
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     residual = input - target
     positive = residual + F.softplus(-2.0 * residual)
     negative = -residual + F.softplus(2.0 * residual)
@@ -351,257 +404,29 @@ def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> 
 # --------------------------------------------------------------------------- modules
 
 
-class MSELoss(LossModule):
+class MSELoss(LossModule, functional=mse_loss):
     """Module form of :func:`lossatlas.mse_loss`."""
 
-    functional = staticmethod(mse_loss)
 
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-
-
-class L1Loss(LossModule):
+class L1Loss(LossModule, functional=l1_loss):
     """Module form of :func:`lossatlas.l1_loss`."""
 
-    functional = staticmethod(l1_loss)
 
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-
-
-class SmoothL1Loss(LossModule):
+class SmoothL1Loss(LossModule, functional=smooth_l1_loss):
     """Module form of :func:`lossatlas.smooth_l1_loss`."""
 
-    functional = staticmethod(smooth_l1_loss)
 
-    def __init__(self, *, beta: float = 1.0, reduction: str = "mean") -> None:
-        check_number("beta", beta, low=0.0)
-        super().__init__(beta=beta, reduction=reduction)
-
-
-class HuberLoss(LossModule):
+class HuberLoss(LossModule, functional=huber_loss):
     """Module form of :func:`lossatlas.huber_loss`."""
 
-    functional = staticmethod(huber_loss)
 
-    def __init__(self, *, delta: float = 1.0, reduction: str = "mean") -> None:
-        check_number("delta", delta, low=0.0, low_inclusive=False)
-        super().__init__(delta=delta, reduction=reduction)
-
-
-class RMSELoss(LossModule):
+class RMSELoss(LossModule, functional=rmse_loss):
     """Module form of :func:`lossatlas.rmse_loss`."""
 
-    functional = staticmethod(rmse_loss)
 
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-
-
-class PseudoHuberLoss(LossModule):
+class PseudoHuberLoss(LossModule, functional=pseudo_huber_loss):
     """Module form of :func:`lossatlas.pseudo_huber_loss`."""
 
-    functional = staticmethod(pseudo_huber_loss)
 
-    def __init__(self, *, delta: float = 1.0, reduction: str = "mean") -> None:
-        check_number("delta", delta, low=0.0, low_inclusive=False)
-        super().__init__(delta=delta, reduction=reduction)
-
-
-class LogCoshLoss(LossModule):
+class LogCoshLoss(LossModule, functional=log_cosh_loss):
     """Module form of :func:`lossatlas.log_cosh_loss`."""
-
-    functional = staticmethod(log_cosh_loss)
-
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-
-
-# --------------------------------------------------------------------------- declarations
-
-
-def residual_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    """Predictions ``(batch, 3)`` drawn at ``scale`` and targets at unit scale."""
-    input = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
-    target = ex.normal(generator, batch, 3, dtype=dtype)
-    return Example((input, target))
-
-
-def residual_perfect(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    """Predictions equal to their targets."""
-    target = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
-    return Example((target.clone(), target))
-
-
-_EVEN = frozenset({"non_negative", "zero_at_perfect", "symmetric"})
-
-
-def _torch_doc(name: str) -> str:
-    return (
-        f"torch.nn.functional.{name}: "
-        f"https://pytorch.org/docs/stable/generated/torch.nn.functional.{name}.html"
-    )
-
-
-_HUBER_REF = (
-    "P. J. Huber, Robust Estimation of a Location Parameter, The Annals of Mathematical "
-    "Statistics 35(1), 1964, https://doi.org/10.1214/aoms/1177703732"
-)
-
-declare(
-    LossSpec(
-        name="mse_loss",
-        function=mse_loss,
-        module=MSELoss,
-        tasks=("regression",),
-        input_kind="predictions",
-        target_kind="real values",
-        formula=r"(x - y)^2",
-        references=(_torch_doc("mse_loss"),),
-        properties=_EVEN,
-        examples=residual_example,
-        perfect=residual_perfect,
-        same_shape=(0, 1),
-        oracle=F.mse_loss,
-        curve="residual",
-        twice_differentiable=True,
-    )
-)
-
-# L1, smooth L1, Huber and RMSE have a kink or a jump in the second derivative, so they are not
-# declared twice differentiable.
-declare(
-    LossSpec(
-        name="l1_loss",
-        function=l1_loss,
-        module=L1Loss,
-        tasks=("regression",),
-        input_kind="predictions",
-        target_kind="real values",
-        formula=r"|x - y|",
-        references=(_torch_doc("l1_loss"),),
-        properties=_EVEN,
-        examples=residual_example,
-        perfect=residual_perfect,
-        same_shape=(0, 1),
-        oracle=F.l1_loss,
-        curve="residual",
-    )
-)
-
-declare(
-    LossSpec(
-        name="smooth_l1_loss",
-        function=smooth_l1_loss,
-        module=SmoothL1Loss,
-        tasks=("regression", "detection"),
-        input_kind="predictions",
-        target_kind="real values",
-        formula=r"\begin{cases} 0.5\, r^2 / \beta & |r| < \beta \\ |r| - 0.5\, \beta "
-        r"& \text{otherwise} \end{cases}",
-        references=(
-            "R. Girshick, Fast R-CNN, ICCV 2015, https://arxiv.org/abs/1504.08083",
-            _torch_doc("smooth_l1_loss"),
-        ),
-        properties=_EVEN,
-        examples=residual_example,
-        perfect=residual_perfect,
-        same_shape=(0, 1),
-        oracle=F.smooth_l1_loss,
-        curve="residual",
-    )
-)
-
-declare(
-    LossSpec(
-        name="huber_loss",
-        function=huber_loss,
-        module=HuberLoss,
-        tasks=("regression", "detection"),
-        input_kind="predictions",
-        target_kind="real values",
-        formula=r"\begin{cases} 0.5\, r^2 & |r| \le \delta \\ \delta (|r| - 0.5\, \delta) "
-        r"& \text{otherwise} \end{cases}",
-        references=(_HUBER_REF, _torch_doc("huber_loss")),
-        properties=_EVEN,
-        examples=residual_example,
-        perfect=residual_perfect,
-        same_shape=(0, 1),
-        oracle=F.huber_loss,
-        curve="residual",
-    )
-)
-
-declare(
-    LossSpec(
-        name="rmse_loss",
-        function=rmse_loss,
-        module=RMSELoss,
-        tasks=("regression",),
-        input_kind="predictions",
-        target_kind="real values",
-        formula=r"\sqrt{\tfrac{1}{N} \sum_n (x_n - y_n)^2}",
-        references=(
-            "R. J. Hyndman and A. B. Koehler, Another look at measures of forecast accuracy, "
-            "International Journal of Forecasting 22(4), 2006, "
-            "https://doi.org/10.1016/j.ijforecast.2006.03.001",
-        ),
-        properties=_EVEN,
-        examples=residual_example,
-        perfect=residual_perfect,
-        # "mean" is the root of the mean square, not the mean of the per-element |r| of "none".
-        mean_of_none=False,
-        same_shape=(0, 1),
-        curve="residual",
-    )
-)
-
-declare(
-    LossSpec(
-        name="pseudo_huber_loss",
-        function=pseudo_huber_loss,
-        module=PseudoHuberLoss,
-        tasks=("regression",),
-        input_kind="predictions",
-        target_kind="real values",
-        formula=r"\delta^2 \left(\sqrt{1 + (r / \delta)^2} - 1\right)",
-        references=(
-            _HUBER_REF,
-            "P. Charbonnier et al., Deterministic edge-preserving regularization in computed "
-            "imaging, IEEE Transactions on Image Processing 6(2), 1997, "
-            "https://doi.org/10.1109/83.551699",
-        ),
-        properties=_EVEN,
-        examples=residual_example,
-        perfect=residual_perfect,
-        same_shape=(0, 1),
-        curve="residual",
-        twice_differentiable=True,
-    )
-)
-
-declare(
-    LossSpec(
-        name="log_cosh_loss",
-        function=log_cosh_loss,
-        module=LogCoshLoss,
-        tasks=("regression",),
-        input_kind="predictions",
-        target_kind="real values",
-        formula=r"\log\cosh(x - y)",
-        references=(
-            "P. Chen et al., Log Hyperbolic Cosine Loss Improves Variational Auto-Encoder, "
-            "ICLR 2019 submission, https://openreview.net/forum?id=rkglvsC9Ym",
-        ),
-        properties=_EVEN,
-        examples=residual_example,
-        perfect=residual_perfect,
-        same_shape=(0, 1),
-        curve="residual",
-        twice_differentiable=True,
-    )
-)

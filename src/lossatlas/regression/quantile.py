@@ -9,24 +9,21 @@ both 0.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import OpenUnitInterval, Positive
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_floating,
-    check_number,
     check_same_shape,
     check_shape,
-    describe,
     value_checks_enabled,
 )
-from lossatlas.regression.pointwise import prepare_pair, residual_example, residual_perfect
+from lossatlas.regression._pair import prepare_pair
 
 __all__ = ["mape_loss", "quantile_loss", "smape_loss"]
 
@@ -34,41 +31,90 @@ __all__ = ["mape_loss", "quantile_loss", "smape_loss"]
 SKLEARN_MAPE_EPS = float(torch.finfo(torch.float64).eps)
 
 
-def check_quantile(quantile: Any) -> None:
-    """Raise unless ``quantile`` is a number in (0, 1) or a 1-D floating tensor of them.
+#: One quantile in (0, 1), or a 1-D tensor of them (one per entry of the input's last axis).
+Quantile = OpenUnitInterval | Tensor
 
-    The range of a tensor's entries is a value check (it can be switched off).
-    """
-    if isinstance(quantile, Tensor):
-        check_floating("quantile", quantile)
-        check_shape("quantile", quantile, (None,), what="(one quantile per entry of the last axis)")
-        if quantile.numel() == 0:
-            raise ValueError("quantile must hold at least one quantile, got an empty tensor")
-        if value_checks_enabled():
-            bad = ~((quantile > 0) & (quantile < 1))
-            if bool(bad.any()):
-                position = int(bad.nonzero()[0, 0])
-                raise ValueError(
-                    f"quantile must hold values in (0, 1), got {float(quantile[position])!r} "
-                    f"at position {position}"
-                )
-        return
-    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)):
-        raise TypeError(
-            f"quantile must be a float in (0, 1) or a 1-D tensor of them, got {describe(quantile)}"
-        )
-    check_number("quantile", quantile, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
 
+def _check_quantile_tensor(quantile: Tensor) -> None:
+    """A tensor of quantiles: 1-D, floating, not empty, entries in (0, 1) (a value check)."""
+    check_floating("quantile", quantile)
+    check_shape("quantile", quantile, (None,), what="(one quantile per entry of the last axis)")
+    if quantile.numel() == 0:
+        raise ValueError("quantile must hold at least one quantile, got an empty tensor")
+    if value_checks_enabled():
+        bad = ~((quantile > 0) & (quantile < 1))
+        if bool(bad.any()):
+            position = int(bad.nonzero()[0, 0])
+            raise ValueError(
+                f"quantile must hold values in (0, 1), got {float(quantile[position])!r} "
+                f"at position {position}"
+            )
+
+
+def _quantile_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    example = ex.residual_example(generator, batch=batch, dtype=dtype, scale=scale)
+    return Example(example.args, {"quantile": 0.3})
+
+
+def _quantile_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    example = ex.residual_perfect(generator, batch=batch, dtype=dtype, scale=scale)
+    return Example(example.args, {"quantile": 0.3})
+
+
+def _nonzero_targets(generator: torch.Generator, batch: int, dtype: torch.dtype) -> Tensor:
+    """Targets with ``0.5 <= |y| < 2`` (percentage errors need targets away from 0)."""
+    magnitude = ex.uniform(generator, batch, 3, dtype=torch.float64, low=0.5, high=2.0)
+    return (magnitude * ex.sign_labels(generator, batch, 3, dtype=torch.float64)).to(dtype)
+
+
+def _percentage_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    target = _nonzero_targets(generator, batch, dtype)
+    return Example((ex.normal(generator, batch, 3, dtype=dtype, scale=scale), target))
+
+
+def _percentage_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    target = _nonzero_targets(generator, batch, dtype)
+    return Example((target.clone(), target))
+
+
+_ERRORS = Family(
+    tasks=("regression",),
+    input_kind="predictions",
+    target_kind="real values",
+    target_type=TargetKind.REAL,
+    properties={"non_negative", "zero_at_perfect"},
+    same_shape=(0, 1),
+)
+
+# MAPE and SMAPE have no residual curve: with a zero target they are degenerate (|x| / eps and
+# the constant 2).
 
 # --------------------------------------------------------------------------- functionals
 
 
+@_ERRORS.loss(
+    input_kind="predictions (one per quantile)",
+    formula=r"\max\left(q (y - x),\, (q - 1)(y - x)\right)",
+    examples=_quantile_example,
+    perfect=_quantile_perfect,
+    curve="residual",
+    use_when="prediction intervals; a percentile, not the mean",
+    peers={"scikit-learn": "metrics.mean_pinball_loss(alpha=quantile): same mean"},
+)
 def quantile_loss(
     input: Tensor,
     target: Tensor,
     *,
-    quantile: float | Tensor = 0.5,
-    reduction: str = "mean",
+    quantile: Quantile = 0.5,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Quantile (pinball) loss, whose minimiser is the ``quantile``-th conditional quantile.
 
@@ -111,12 +157,14 @@ def quantile_loss(
     References:
         R. Koenker and G. Bassett, "Regression Quantiles", Econometrica 46(1), 1978,
         https://doi.org/10.2307/1913643
+
+        scikit-learn metrics,
+        https://scikit-learn.org/stable/modules/model_evaluation.html
     """
-    check_reduction(reduction)
-    check_quantile(quantile)
     check_floating("input", input)
     check_floating("target", target)
     if isinstance(quantile, Tensor):
+        _check_quantile_tensor(quantile)
         (count,) = quantile.shape
         if input.dim() == 0 or input.shape[-1] != count:
             raise ValueError(
@@ -141,18 +189,26 @@ def quantile_loss(
     return reduce_loss(loss, reduction)
 
 
+@_ERRORS.loss(
+    target_kind="real values (away from 0)",
+    formula=r"\frac{|x - y|}{\max(|y|, \epsilon)}",
+    examples=_percentage_example,
+    perfect=_percentage_perfect,
+    use_when="relative errors of positive targets away from 0",
+    peers={"scikit-learn": "metrics.mean_absolute_percentage_error: same mean and eps"},
+)
 def mape_loss(
     input: Tensor,
     target: Tensor,
     *,
-    eps: float = SKLEARN_MAPE_EPS,
-    reduction: str = "mean",
+    eps: Positive = SKLEARN_MAPE_EPS,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Mean absolute percentage error as a fraction (scikit-learn's definition).
 
     The error relative to the target. Where ``|y| < eps`` the denominator is ``eps``
     (scikit-learn's guard: float64's machine epsilon), so a zero target gives a huge but finite
-    loss rather than ``inf``. Multiply by 100 for the percentage of ``seeds/002_*``. Not
+    loss rather than ``inf``. Multiply by 100 for a percentage. Not
     symmetric: over-predictions are unbounded, under-predictions of a positive target cost at
     most 1.
 
@@ -182,22 +238,30 @@ def mape_loss(
     References:
         R. J. Hyndman and A. B. Koehler, "Another look at measures of forecast accuracy",
         International Journal of Forecasting 22(4), 2006,
-        https://doi.org/10.1016/j.ijforecast.2006.03.001; scikit-learn
-        ``mean_absolute_percentage_error``.
+        https://doi.org/10.1016/j.ijforecast.2006.03.001
+
+        scikit-learn metrics,
+        https://scikit-learn.org/stable/modules/model_evaluation.html
     """
-    check_number("eps", eps, low=0.0, low_inclusive=False)
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     loss = (input - target).abs() / target.abs().clamp_min(eps)
     return reduce_loss(loss, reduction)
 
 
-def smape_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+@_ERRORS.loss(
+    formula=r"\frac{2 |x - y|}{|x| + |y|}",
+    properties={"non_negative", "zero_at_perfect", "symmetric", "bounded"},
+    examples=ex.residual_example,
+    perfect=_percentage_perfect,
+    use_when="a bounded relative error (forecasting competitions)",
+)
+def smape_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
     r"""Symmetric mean absolute percentage error, in [0, 2], with 0/0 counted as 0.
 
     The absolute error relative to the mean magnitude of prediction and target. Bounded by 2
     (reached when the two have opposite signs or one is 0) and symmetric in its arguments. Where
     both are exactly 0 the error is 0 and so is its gradient (never NaN). Multiply by 100 for
-    the percentage of ``seeds/002_*``.
+    a percentage.
 
     .. math::
         \ell_n = \frac{2\,|x_n - y_n|}{|x_n| + |y_n|}, \qquad \ell_n = 0 \text{ if }
@@ -226,8 +290,12 @@ def smape_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Ten
     References:
         S. Makridakis, "Accuracy measures: theoretical and practical concerns", International
         Journal of Forecasting 9(4), 1993, https://doi.org/10.1016/0169-2070(93)90079-3
+
+        R. J. Hyndman and A. B. Koehler, "Another look at measures of forecast accuracy",
+        International Journal of Forecasting 22(4), 2006,
+        https://doi.org/10.1016/j.ijforecast.2006.03.001
     """
-    input, target = prepare_pair(input, target, reduction)
+    input, target = prepare_pair(input, target)
     denominator = input.abs() + target.abs()
     zero = denominator == 0
     safe = torch.where(zero, torch.ones_like(denominator), denominator)
@@ -238,137 +306,13 @@ def smape_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Ten
 # --------------------------------------------------------------------------- modules
 
 
-class QuantileLoss(LossModule):
+class QuantileLoss(LossModule, functional=quantile_loss):
     """Module form of :func:`lossatlas.quantile_loss`; a tensor of quantiles is a buffer."""
 
-    functional = staticmethod(quantile_loss)
 
-    def __init__(self, *, quantile: float | Tensor = 0.5, reduction: str = "mean") -> None:
-        check_quantile(quantile)
-        super().__init__(quantile=quantile, reduction=reduction)
-
-
-class MAPELoss(LossModule):
+class MAPELoss(LossModule, functional=mape_loss):
     """Module form of :func:`lossatlas.mape_loss`."""
 
-    functional = staticmethod(mape_loss)
 
-    def __init__(self, *, eps: float = SKLEARN_MAPE_EPS, reduction: str = "mean") -> None:
-        check_number("eps", eps, low=0.0, low_inclusive=False)
-        super().__init__(eps=eps, reduction=reduction)
-
-
-class SMAPELoss(LossModule):
+class SMAPELoss(LossModule, functional=smape_loss):
     """Module form of :func:`lossatlas.smape_loss`."""
-
-    functional = staticmethod(smape_loss)
-
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-
-
-# --------------------------------------------------------------------------- declarations
-
-
-def _quantile_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    example = residual_example(generator, batch=batch, dtype=dtype, scale=scale)
-    return Example(example.args, {"quantile": 0.3})
-
-
-def _quantile_perfect(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    example = residual_perfect(generator, batch=batch, dtype=dtype, scale=scale)
-    return Example(example.args, {"quantile": 0.3})
-
-
-def _nonzero_targets(generator: torch.Generator, batch: int, dtype: torch.dtype) -> Tensor:
-    """Targets with ``0.5 <= |y| < 2`` (percentage errors need targets away from 0)."""
-    magnitude = ex.uniform(generator, batch, 3, dtype=torch.float64, low=0.5, high=2.0)
-    return (magnitude * ex.sign_labels(generator, batch, 3, dtype=torch.float64)).to(dtype)
-
-
-def _percentage_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    target = _nonzero_targets(generator, batch, dtype)
-    return Example((ex.normal(generator, batch, 3, dtype=dtype, scale=scale), target))
-
-
-def _percentage_perfect(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    target = _nonzero_targets(generator, batch, dtype)
-    return Example((target.clone(), target))
-
-
-_MAKRIDAKIS = (
-    "S. Makridakis, Accuracy measures: theoretical and practical concerns, International "
-    "Journal of Forecasting 9(4), 1993, https://doi.org/10.1016/0169-2070(93)90079-3"
-)
-_HYNDMAN = (
-    "R. J. Hyndman and A. B. Koehler, Another look at measures of forecast accuracy, "
-    "International Journal of Forecasting 22(4), 2006, "
-    "https://doi.org/10.1016/j.ijforecast.2006.03.001"
-)
-_SKLEARN = "scikit-learn metrics: https://scikit-learn.org/stable/modules/model_evaluation.html"
-
-declare(
-    LossSpec(
-        name="quantile_loss",
-        function=quantile_loss,
-        module=QuantileLoss,
-        tasks=("regression",),
-        input_kind="predictions (one per quantile)",
-        target_kind="real values",
-        formula=r"\max\left(q (y - x),\, (q - 1)(y - x)\right)",
-        references=(
-            "R. Koenker and G. Bassett, Regression Quantiles, Econometrica 46(1), 1978, "
-            "https://doi.org/10.2307/1913643",
-            _SKLEARN,
-        ),
-        properties=frozenset({"non_negative", "zero_at_perfect"}),
-        examples=_quantile_example,
-        perfect=_quantile_perfect,
-        same_shape=(0, 1),
-        curve="residual",
-    )
-)
-
-# MAPE and SMAPE have no residual curve: with a zero target they are degenerate (|x| / eps and
-# the constant 2).
-declare(
-    LossSpec(
-        name="mape_loss",
-        function=mape_loss,
-        module=MAPELoss,
-        tasks=("regression",),
-        input_kind="predictions",
-        target_kind="real values (away from 0)",
-        formula=r"\frac{|x - y|}{\max(|y|, \epsilon)}",
-        references=(_HYNDMAN, _SKLEARN),
-        properties=frozenset({"non_negative", "zero_at_perfect"}),
-        examples=_percentage_example,
-        perfect=_percentage_perfect,
-        same_shape=(0, 1),
-    )
-)
-
-declare(
-    LossSpec(
-        name="smape_loss",
-        function=smape_loss,
-        module=SMAPELoss,
-        tasks=("regression",),
-        input_kind="predictions",
-        target_kind="real values",
-        formula=r"\frac{2 |x - y|}{|x| + |y|}",
-        references=(_MAKRIDAKIS, _HYNDMAN),
-        properties=frozenset({"non_negative", "zero_at_perfect", "symmetric", "bounded"}),
-        examples=residual_example,
-        perfect=_percentage_perfect,
-        same_shape=(0, 1),
-    )
-)
