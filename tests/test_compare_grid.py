@@ -255,9 +255,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path):
         if importlib.util.find_spec("ray") is not None
         else "pip install 'lossatlas[ray]'"
     )
-    one_line(
-        ["--out", str(out), "--engine", "ray", "--address", f"127.0.0.1:{port}"], ray_message
-    )
+    one_line(["--out", str(out), "--engine", "ray", "--address", f"127.0.0.1:{port}"], ray_message)
     one_line(["--out", str(out), "--address", "127.0.0.1:6379"], "add --engine ray")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
