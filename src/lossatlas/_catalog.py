@@ -138,6 +138,11 @@ class LossSpec:
             by ``lossatlas list``/``show``, the README and the docs.
         peers: Peer libraries that have the loss, each with a short note on how their
             semantics differ (``{"MONAI": "DiceLoss(softmax=True); smooth terms differ"}``).
+        dynamic_shapes: Whether ``torch.compile(dynamic=True)`` compiles once for every batch
+            size; ``False`` only with ``dynamic_shapes_reason`` saying why not.
+        dynamic_shapes_reason: Why the loss recompiles per batch size (when it does).
+        nan_exempt: Arguments (positions or keywords) whose NaN the loss may legitimately not
+            propagate, with the reason in the family tests (e.g. a mask the loss never reads).
     """
 
     name: str
@@ -167,6 +172,9 @@ class LossSpec:
     custom: bool = False
     use_when: str = ""
     peers: Mapping[str, str] = field(default_factory=dict)
+    dynamic_shapes: bool = True
+    dynamic_shapes_reason: str = ""
+    nan_exempt: tuple[int | str, ...] = ()
 
     def __post_init__(self) -> None:
         for task in self.tasks:

@@ -43,8 +43,14 @@ def safe_divide(numerator: Tensor, denominator: Tensor | float) -> Tensor:
     Unlike a clamp, an exact zero is replaced by one, so fractional weight sums such as 0.5
     still divide exactly.
     """
-    denominator = torch.as_tensor(denominator, dtype=numerator.dtype, device=numerator.device)
-    return numerator / torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+    if isinstance(denominator, Tensor):
+        return numerator / torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+    if isinstance(denominator, (int, torch.SymInt)):
+        # An element count: under ``torch.compile(dynamic=True)`` it is a symbolic size, and
+        # ``sym_max`` keeps it one (``torch.as_tensor(count)`` would bake the batch size into the
+        # graph and recompile for every new one).
+        return numerator / torch.sym_max(denominator, 1)
+    return numerator / (denominator if denominator != 0 else 1.0)
 
 
 def reduce_loss(

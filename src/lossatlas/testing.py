@@ -345,3 +345,199 @@ def check_loss(spec: LossSpec, *, compile: bool = True) -> dict[str, str]:
     for seed in range(3):
         check_properties(spec, seed=seed, batch=4, scale=1.0)
     return skipped
+
+
+# --------------------------------------------------------------------------- reliability checks
+# Each one below attacks a way a loss can fail inside a real training loop rather than on one
+# tidy example: changing batch sizes under compile, NaN from a diverged model, a tensor left on
+# another device, autocast, a miscompiled value.
+
+#: The batch sizes the dynamic-shape compile check runs: not 0 or 1 (dynamo specialises them),
+#: and primes no example dimension equals (equal sizes would be "duck-sized" into one symbol).
+DYNAMIC_BATCHES: tuple[int, ...] = (11, 13, 17)
+
+
+def _tensor_slots(example: Example) -> list[tuple[int | str, Tensor]]:
+    """``(position or keyword, tensor)`` for every tensor argument of an example."""
+    slots: list[tuple[int | str, Tensor]] = [
+        (i, a) for i, a in enumerate(example.args) if isinstance(a, Tensor)
+    ]
+    slots += [(k, v) for k, v in example.kwargs.items() if isinstance(v, Tensor)]
+    return slots
+
+
+def _replace(example: Example, slot: int | str, value: Any) -> Example:
+    args = list(example.args)
+    kwargs = dict(example.kwargs)
+    if isinstance(slot, int):
+        args[slot] = value
+    else:
+        kwargs[slot] = value
+    return Example(tuple(args), kwargs, example.grad_args)
+
+
+def _slot_name(spec: LossSpec, slot: int | str) -> str:
+    if isinstance(slot, str):
+        return slot
+    names = [
+        p.name
+        for p in inspect.signature(spec.function).parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    return names[slot] if slot < len(names) else f"argument {slot}"
+
+
+def check_dynamic_compile(
+    spec: LossSpec,
+    *,
+    backend: str = "eager",
+    batches: tuple[int, ...] = DYNAMIC_BATCHES,
+) -> None:
+    """``torch.compile(fullgraph=True, dynamic=True)`` compiles once for several batch sizes.
+
+    A loss that bakes the batch size into its graph (``torch.as_tensor(x.numel())``, a Python
+    ``int`` of a size) recompiles for every new size and fails at the recompile limit in a loop
+    with a ragged last batch. Each compiled value is compared with the eager one.
+    """
+    if not spec.compile:
+        raise NotApplicable("declared not capturable by torch.compile(fullgraph=True)")
+    if not spec.dynamic_shapes:
+        raise NotApplicable(f"declared to recompile per batch size: {spec.dynamic_shapes_reason}")
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch._dynamo.reset()
+    counter = CompileCounterWithBackend(backend)
+    compiled = torch.compile(spec.function, fullgraph=True, dynamic=True, backend=counter)
+    tol = 1e-5
+    for batch in batches:
+        example = spec.make_example(dtype=torch.float32, batch=batch, seed=batch)
+        expected = _as_tensor(_call(spec, example))
+        actual = _as_tensor(compiled(*example.args, **example.kwargs))
+        _close(actual, expected, f"{spec.name}: compiled at batch {batch} vs eager", rtol=tol)
+    assert counter.frame_count == 1, (
+        f"{spec.name}: {counter.frame_count} compilations for batch sizes {batches} "
+        "under dynamic=True (expected 1)"
+    )
+
+
+def check_compiled_value(spec: LossSpec, *, backend: str = "aot_eager") -> None:
+    """The compiled value equals the eager one on every reduction, with the aot autograd trace.
+
+    ``aot_eager`` runs the graph through AOT autograd's decompositions (what inductor sees)
+    without generating code, so a decomposition that computes a different value shows here in
+    a fraction of inductor's time. Gradients are compared too.
+    """
+    if not spec.compile:
+        raise NotApplicable("declared not capturable by torch.compile(fullgraph=True)")
+    torch._dynamo.reset()
+    compiled = torch.compile(spec.function, fullgraph=True, backend=backend)
+    for reduction in spec.reductions or (None,):
+        options = {} if reduction is None else {"reduction": reduction}
+        example = _with_grad(spec.make_example(dtype=torch.float64, batch=3))
+        twin = _with_grad(_clone(example))
+        expected = _as_tensor(_call(spec, example, **options))
+        actual = _as_tensor(compiled(*twin.args, **{**twin.kwargs, **options}))
+        what = f"{spec.name}: compiled ({backend}, reduction={reduction}) vs eager"
+        _close(actual, expected, what, rtol=1e-7, atol=1e-9)
+        if spec.differentiable and expected.requires_grad:
+            expected.sum().backward()
+            actual.sum().backward()
+            for i in example.grad_args:
+                _close(twin.args[i].grad, example.args[i].grad, f"{what}: gradient {i}")
+
+
+def _nan_outcome(spec: LossSpec, example: Example) -> str | None:
+    """``None`` when the loss propagated the NaN (or refused it with a ``ValueError``)."""
+    try:
+        value = _as_tensor(_call(spec, example))
+    except ValueError:  # a value check refusing a NaN (e.g. probabilities out of [0, 1])
+        return None
+    if torch.isnan(value).any():
+        return None
+    return f"gave {value.detach().flatten()[:4].tolist()}"
+
+
+def check_nan_propagation(spec: LossSpec) -> None:
+    """A NaN in any floating tensor argument gives a NaN loss (or a ``ValueError``).
+
+    Two probes per argument: one NaN at the first element of a prediction (every element of a
+    prediction is used by the examples), and the whole tensor NaN for the other floating
+    arguments (targets, weights, masks -- some of their elements may legitimately be unused,
+    e.g. the weight of a class no target names). A diverged run must never log a good loss.
+    """
+    example = spec.make_example(dtype=torch.float64)
+    probes = 0
+    failures = []
+    for slot, tensor in _tensor_slots(example):
+        if not tensor.is_floating_point() or tensor.numel() == 0:
+            continue
+        if slot in spec.nan_exempt:
+            continue
+        probes += 1
+        if isinstance(slot, int) and slot in example.grad_args:
+            poisoned = tensor.detach().clone()
+            poisoned.view(-1)[0] = float("nan")
+            how = "one NaN"
+        else:
+            poisoned = torch.full_like(tensor, float("nan"))
+            how = "all NaN"
+        outcome = _nan_outcome(spec, _replace(example, slot, poisoned))
+        if outcome is not None:
+            failures.append(f"{_slot_name(spec, slot)} {how}: {outcome}")
+    if not probes:
+        raise NotApplicable("takes no floating-point tensor argument")
+    assert not failures, f"{spec.name}: NaN input, non-NaN loss: " + "; ".join(failures)
+
+
+def check_devices(spec: LossSpec) -> None:
+    """Tensors on two devices raise a ``ValueError`` that names the argument and both devices.
+
+    The probe moves one argument at a time to the ``meta`` device (available on every build),
+    so the check runs on a CPU-only machine.
+    """
+    example = spec.make_example(dtype=torch.float32)
+    slots = [(s, t) for s, t in _tensor_slots(example) if t.dim() > 0]
+    if len(slots) < 2:
+        raise NotApplicable("takes fewer than two tensor arguments")
+    failures = []
+    for slot, tensor in slots[1:]:
+        moved = _replace(example, slot, tensor.to("meta"))
+        name = _slot_name(spec, slot)
+        try:
+            _call(spec, moved)
+        except ValueError as error:
+            message = str(error)
+            if name not in message or "meta" not in message or "cpu" not in message:
+                failures.append(f"{name}: message {message!r} names not both the argument and devices")
+            continue
+        except Exception as error:  # noqa: BLE001 - any other error is the defect reported
+            failures.append(f"{name}: {type(error).__name__}: {str(error)[:120]}")
+            continue
+        failures.append(f"{name} on meta: no error")
+    assert not failures, f"{spec.name}: device mix: " + "; ".join(failures)
+
+
+def check_autocast_dtype(spec: LossSpec) -> None:
+    """Under ``autocast(cpu, bfloat16)`` float32 inputs give a float32 loss (never bfloat16)."""
+    example = spec.make_example(dtype=torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = _as_tensor(_call(spec, example))
+    assert value.dtype == torch.float32, f"{spec.name}: {value.dtype} loss under autocast"
+
+
+def check_promoted_dtype(spec: LossSpec) -> None:
+    """A float64 argument among float32 ones gives a float64 loss (the promoted dtype).
+
+    Each floating argument after the first is raised to float64 in turn; demoting the result to
+    the prediction's dtype would throw away the precision the caller asked for.
+    """
+    example = spec.make_example(dtype=torch.float32)
+    slots = [(s, t) for s, t in _tensor_slots(example) if t.is_floating_point()]
+    if len(slots) < 2:
+        raise NotApplicable("takes fewer than two floating-point tensor arguments")
+    failures = []
+    for slot, tensor in slots[1:]:
+        value = _as_tensor(_call(spec, _replace(example, slot, tensor.double())))
+        if value.dtype != torch.float64:
+            failures.append(f"{_slot_name(spec, slot)} float64 gave {value.dtype}")
+    assert not failures, f"{spec.name}: " + "; ".join(failures)

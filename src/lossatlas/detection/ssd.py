@@ -353,5 +353,7 @@ declare(
         examples=_ssd_example,
         # "mean" divides the batch sums by the number of positives, not by N: not none.mean().
         mean_of_none=False,
+        dynamic_shapes=False,
+        dynamic_shapes_reason="the ground truth is a Python list per image (its length is static)",
     )
 )

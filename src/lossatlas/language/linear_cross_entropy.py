@@ -651,5 +651,7 @@ declare(
         oracle=_reference,
         # The fused kernel computes first derivatives only; double backward raises.
         twice_differentiable=False,
+        dynamic_shapes=False,
+        dynamic_shapes_reason="the loop over token chunks unrolls into the graph per token count",
     )
 )
