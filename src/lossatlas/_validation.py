@@ -196,8 +196,32 @@ def binary_target(value: Any, like: Any) -> Any:
     return value.to(like.dtype if floating else torch.get_default_dtype())
 
 
+def check_same_device(*named: tuple[str, Any]) -> None:
+    """Raise a ``ValueError`` naming both tensors and devices unless all are on one device.
+
+    Entries that are not tensors (an absent optional weight, a float option) are skipped.
+    Called by the two-tensor shape checks below, so every loss that checks its shapes checks
+    its devices too; without it a device mix ends in a torch ``RuntimeError`` naming no argument.
+    """
+    first: tuple[str, Tensor] | None = None
+    for name, tensor in named:
+        if not isinstance(tensor, Tensor):
+            continue
+        if first is None:
+            first = (name, tensor)
+        elif tensor.device != first[1].device:
+            raise ValueError(
+                f"{name} must be on the same device as {first[0]} ({first[1].device}), "
+                f"got {tensor.device}; move both to one device (e.g. {name}.to({first[0]}.device))"
+            )
+
+
 def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
-    """Raise unless ``a`` and ``b`` have exactly the same shape (never a silent broadcast)."""
+    """Raise unless ``a`` and ``b`` have exactly the same shape (never a silent broadcast).
+
+    Also raises unless they are on the same device (:func:`check_same_device`).
+    """
+    check_same_device((name_a, a), (name_b, b))
     if a.shape != b.shape:
         raise ValueError(
             f"{name_b} must have the same shape as {name_a} {tuple(a.shape)}, "
@@ -284,6 +308,7 @@ def check_index_target(
 ) -> None:
     """Shapes for class-index targets: logits ``(N, C, d1, ...)`` or ``(C,)``, target without C."""
     check_integer(target_name, target)
+    check_same_device((logits_name, logits), (target_name, target))
     if logits.dim() == 0:
         raise ValueError(f"{logits_name} must have a class dimension, got a 0-dim tensor")
     expected = (logits.shape[0], *logits.shape[2:]) if logits.dim() >= 2 else ()

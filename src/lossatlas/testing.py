@@ -508,9 +508,11 @@ def check_devices(spec: LossSpec) -> None:
         except ValueError as error:
             message = str(error)
             if name not in message or "meta" not in message or "cpu" not in message:
-                failures.append(f"{name}: message {message!r} names not both the argument and devices")
+                failures.append(
+                    f"{name}: message {message!r} names not both the argument and devices"
+                )
             continue
-        except Exception as error:  # noqa: BLE001 - any other error is the defect reported
+        except Exception as error:
             failures.append(f"{name}: {type(error).__name__}: {str(error)[:120]}")
             continue
         failures.append(f"{name} on meta: no error")

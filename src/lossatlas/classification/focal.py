@@ -31,6 +31,7 @@ from lossatlas._validation import (
     check_in_range,
     check_index_target,
     check_probabilities,
+    check_same_device,
     check_same_shape,
     describe,
 )
@@ -407,6 +408,7 @@ def focal_loss(
         T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollar, `Focal Loss for Dense Object
         Detection <https://arxiv.org/abs/1708.02002>`_, ICCV 2017.
     """
+    check_same_device(("input", input), ("target", target), ("alpha", alpha))
     check_class_alpha(alpha)
     check_floating("input", input)
     if input.dim() < 2:

@@ -37,6 +37,7 @@ from lossatlas._validation import (
     check_floating,
     check_integer,
     check_number,
+    check_same_device,
     check_shape,
     describe,
 )
@@ -220,6 +221,7 @@ def arcface_loss(
         Face Recognition", CVPR 2019, https://arxiv.org/abs/1801.07698
     """
     check_reduction(reduction)
+    check_same_device(("embeddings", embeddings), ("weight", weight), ("target", target))
     _check_common(scale, label_smoothing)
     logits = arcface_logits(
         embeddings, weight, target, scale=scale, margin=margin, easy_margin=easy_margin
@@ -328,6 +330,7 @@ def cosface_loss(
         CVPR 2018, https://arxiv.org/abs/1801.09414
     """
     check_reduction(reduction)
+    check_same_device(("embeddings", embeddings), ("weight", weight), ("target", target))
     _check_common(scale, label_smoothing)
     logits = cosface_logits(embeddings, weight, target, scale=scale, margin=margin)
     return _head_loss(logits, target, label_smoothing, reduction)
@@ -453,6 +456,7 @@ def sphereface_loss(
         CVPR 2017, https://arxiv.org/abs/1704.08063
     """
     check_reduction(reduction)
+    check_same_device(("embeddings", embeddings), ("weight", weight), ("target", target))
     _check_common(scale, label_smoothing)
     logits = sphereface_logits(embeddings, weight, target, scale=scale, margin=margin)
     return _head_loss(logits, target, label_smoothing, reduction)

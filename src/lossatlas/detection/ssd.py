@@ -17,6 +17,7 @@ from lossatlas._validation import (
     check_bool,
     check_floating,
     check_number,
+    check_same_device,
     describe,
     value_checks_enabled,
 )
@@ -49,6 +50,7 @@ def _check_inputs(
 ) -> None:
     check_floating("loc_preds", loc_preds)
     check_floating("conf_logits", conf_logits)
+    check_same_device(("loc_preds", loc_preds), ("conf_logits", conf_logits), ("priors", priors))
     if loc_preds.dim() != 3 or loc_preds.shape[2] != 4:
         raise ValueError(f"loc_preds must have shape (N, A, 4), got {tuple(loc_preds.shape)}")
     if conf_logits.dim() != 3 or conf_logits.shape[:2] != loc_preds.shape[:2]:

@@ -43,6 +43,7 @@ from lossatlas._validation import (
     check_floating,
     check_in_range,
     check_number,
+    check_same_device,
     check_same_shape,
     describe,
 )
@@ -167,6 +168,7 @@ def gan_discriminator_loss(
     """
     check_choice("kind", kind, GAN_KINDS)
     check_reduction(reduction)
+    check_same_device(("real_logits", real_logits), ("fake_logits", fake_logits))
     check_floating("real_logits", real_logits)
     check_floating("fake_logits", fake_logits)
     check_dim("real_logits", real_logits, min_dim=1, what="(a batch dimension first)")
@@ -344,6 +346,7 @@ def gradient_penalty(
     """
     _check_critic(critic)
     check_reduction(reduction)
+    check_same_device(("real", real), ("fake", fake), ("interpolation", interpolation))
     check_number("target_norm", target_norm, low=0.0)
     check_floating("real", real)
     check_floating("fake", fake)

@@ -32,6 +32,7 @@ from lossatlas._validation import (
     check_floating,
     check_integer,
     check_number,
+    check_same_device,
     check_shape,
     describe,
 )
@@ -548,6 +549,7 @@ def _check_inputs(hidden: Any, weight: Any, target: Any, bias: Any) -> None:
     check_floating("hidden", hidden)
     check_floating("weight", weight)
     check_integer("target", target)
+    check_same_device(("hidden", hidden), ("weight", weight), ("target", target), ("bias", bias))
     check_shape("hidden", hidden, (None, None), "(tokens, hidden size)")
     check_shape(
         "weight",

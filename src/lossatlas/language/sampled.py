@@ -37,6 +37,7 @@ from lossatlas._validation import (
     check_class_indices,
     check_floating,
     check_integer,
+    check_same_device,
     check_same_shape,
     check_shape,
     describe,
@@ -99,6 +100,7 @@ def _check_sampled_inputs(
     """Validate shapes and dtypes; return ``labels`` as ``(N, num_true)``."""
     check_floating("weight", weight)
     check_floating("hidden", hidden)
+    check_same_device(("weight", weight), ("bias", bias), ("hidden", hidden), ("labels", labels))
     check_shape("weight", weight, (None, None), "(num_classes, embedding_dim)")
     num_classes, dim = weight.shape
     if num_classes == 0:
@@ -502,6 +504,7 @@ def negative_sampling_loss(
     check_floating("center", center)
     check_floating("context", context)
     check_floating("negatives", negatives)
+    check_same_device(("center", center), ("context", context), ("negatives", negatives))
     check_shape("center", center, (None, None), "(batch, embedding_dim)")
     check_same_shape("center", center, "context", context)
     check_shape(

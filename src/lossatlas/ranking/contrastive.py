@@ -19,6 +19,7 @@ from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_floating,
     check_probabilities,
+    check_same_device,
     check_same_shape,
     check_shape,
     check_tensor,
@@ -128,6 +129,7 @@ def contrastive_loss(
         R. Hadsell, S. Chopra, Y. LeCun, "Dimensionality Reduction by Learning an Invariant
         Mapping", CVPR 2006, https://doi.org/10.1109/CVPR.2006.100
     """
+    check_same_device(("x1", x1), ("x2", x2), ("same", same))
     check_floating("x1", x1)
     check_floating("x2", x2)
     if x1.dim() == 0:

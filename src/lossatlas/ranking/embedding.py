@@ -27,6 +27,7 @@ from lossatlas._options import Interval, NonNegative, Positive
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_floating,
+    check_same_device,
     check_same_shape,
     check_signs,
     check_tensor,
@@ -339,6 +340,7 @@ def cosine_embedding_loss(
         https://pytorch.org/docs/stable/generated/torch.nn.CosineEmbeddingLoss.html
     """
     _check_embeddings(("input1", "input2"), (input1, input2))
+    check_same_device(("input1", input1), ("target", target))
     _check_labels("target", target)
     if target.shape != input1.shape[:-1]:
         raise ValueError(

@@ -19,7 +19,7 @@ from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Positive
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
-from lossatlas._validation import check_floating, check_in_range, describe
+from lossatlas._validation import check_floating, check_in_range, check_same_device, describe
 from lossatlas.regression._pair import prepare_pair
 
 __all__ = ["gaussian_nll_loss", "poisson_nll_loss"]
@@ -211,6 +211,7 @@ def gaussian_nll_loss(
         https://pytorch.org/docs/stable/generated/torch.nn.functional.gaussian_nll_loss.html
     """
     input, target = prepare_pair(input, target)
+    check_same_device(("input", input), ("var", var))
     variance = _variance_like(var, input)
     check_in_range("var", variance, 0.0, math.inf, what="variances")
     variance = upcast(variance, compute_dtype(input, variance))

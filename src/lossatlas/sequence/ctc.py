@@ -30,6 +30,7 @@ from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_floating,
     check_integer,
+    check_same_device,
     check_shape,
     describe,
     value_checks_enabled,
@@ -259,6 +260,14 @@ def ctc_loss(
     if not 0 <= blank < num_classes:
         raise ValueError(f"blank must be in [0, {num_classes}) (C = {num_classes}), got {blank}")
     check_integer("targets", targets)
+    # As torch (and cuDNN, which wants them there) allows, targets and lengths may stay on the CPU.
+    for name, value in (
+        ("targets", targets),
+        ("input_lengths", input_lengths),
+        ("target_lengths", target_lengths),
+    ):
+        if isinstance(value, Tensor) and value.device.type != "cpu":
+            check_same_device(("log_probs", log_probs), (name, value))
     if targets.dim() == 2:
         if targets.shape[0] != batch:
             raise ValueError(
