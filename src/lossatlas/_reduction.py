@@ -16,6 +16,14 @@ Every loss computes its unreduced values and hands them to :func:`reduce_loss`. 
 With ``process_group`` (see :mod:`lossatlas.distributed`) ``"sum"`` and ``"mean"`` are over
 the whole batch of every rank of the group: the sum and the denominator are all-summed in one
 differentiable collective, so each loss states its local denominator and gets the global one.
+
+NaN policy (every loss): a NaN in any element a loss uses -- a prediction, a target, a weight
+-- gives a NaN loss, or a ``ValueError`` where a value check already refuses it (probabilities
+outside [0, 1]); never a finite number, so a diverged run never logs a good loss. Elements a loss
+ignores (``ignore_index``, a zero mask, the offsets of unmatched priors) do not count. An
+infinite input gives the loss's limit where it has one (a logit of ``+inf`` for a positive
+label costs 0) and ``inf`` or NaN otherwise. Square roots go through :func:`safe_sqrt`, which
+keeps a finite gradient at 0 without turning NaN into 0.
 """
 
 from __future__ import annotations
@@ -51,6 +59,27 @@ def safe_divide(numerator: Tensor, denominator: Tensor | float) -> Tensor:
         # graph and recompile for every new one).
         return numerator / torch.sym_max(denominator, 1)
     return numerator / (denominator if denominator != 0 else 1.0)
+
+
+def safe_sqrt(x: Tensor) -> Tensor:
+    """``sqrt(x)`` whose gradient at ``x = 0`` is 0 (not inf), and that keeps NaN as NaN.
+
+    The common ``where(x > 0, sqrt(x), 0)`` reads a NaN as "not positive" and returns 0, which
+    makes a diverged run report a perfect distance; here the non-positive branch is ``x * 0``,
+    which is 0 for ``x = 0`` (or a rounding-negative square) and NaN for NaN.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.tensor([4.0, 0.0, float("nan")], requires_grad=True)
+        >>> y = safe_sqrt(x)
+        >>> y
+        tensor([2., 0., nan], grad_fn=<WhereBackward0>)
+        >>> y[:2].sum().backward()
+        >>> x.grad
+        tensor([0.2500, 0.0000, 0.0000])
+    """
+    positive = x > 0
+    return torch.where(positive, torch.where(positive, x, 1.0).sqrt(), x * 0)
 
 
 def reduce_loss(

@@ -384,7 +384,9 @@ def zero_one_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean
     """
     _check_sign_pair(input, target)
     margin = _margin(input.detach(), target)
-    return reduce_loss((margin <= 0).to(margin.dtype), reduction)
+    # A NaN score is neither right nor wrong: it stays NaN (``NaN <= 0`` alone would say right).
+    wrong = (margin <= 0).to(margin.dtype)
+    return reduce_loss(torch.where(margin.isnan(), margin, wrong), reduction)
 
 
 # --------------------------------------------------------------------------- modules

@@ -36,7 +36,13 @@ from torch import Tensor, nn
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example, LossSpec, declare
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._reduction import (
+    check_reduction,
+    compute_dtype,
+    reduce_loss,
+    safe_sqrt,
+    upcast,
+)
 from lossatlas._validation import (
     check_choice,
     check_dim,
@@ -369,8 +375,7 @@ def gradient_penalty(
     grad = _input_gradient(critic, mixed, create_graph=torch.is_grad_enabled())
     sq_norm = _per_sample_sq_norm(grad)
     # sqrt with a zero-safe derivative: where the norm is 0, its (sub)gradient is taken as 0.
-    positive = sq_norm > 0
-    norm = torch.where(positive, torch.where(positive, sq_norm, 1.0).sqrt(), 0.0)
+    norm = safe_sqrt(sq_norm)
     return reduce_loss((norm - target_norm).square(), reduction)
 
 

@@ -15,7 +15,7 @@ from lossatlas import _examples as ex
 from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Positive
-from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, safe_sqrt, upcast
 from lossatlas._validation import (
     check_floating,
     check_probabilities,
@@ -150,8 +150,7 @@ def contrastive_loss(
     dtype = compute_dtype(x1, x2)
     s = same.to(dtype)
     squared = (upcast(x1, dtype) - upcast(x2, dtype)).square().sum(dim=-1)
-    positive = squared > 0
-    distance = torch.where(positive, torch.where(positive, squared, 1.0).sqrt(), 0.0)
+    distance = safe_sqrt(squared)
     loss = 0.5 * (s * squared + (1.0 - s) * F.relu(margin - distance).square())
     return reduce_loss(loss, reduction)
 

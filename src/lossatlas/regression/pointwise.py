@@ -21,7 +21,7 @@ from lossatlas import _examples as ex
 from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
-from lossatlas._reduction import Reduction, reduce_loss
+from lossatlas._reduction import Reduction, reduce_loss, safe_sqrt
 from lossatlas.regression._pair import prepare_pair
 
 __all__ = [
@@ -293,10 +293,7 @@ def rmse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -
     residual = input - target
     if reduction != "mean":
         return reduce_loss(residual.abs(), reduction)
-    mean_square = reduce_loss(residual.square(), "mean")
-    positive = mean_square > 0
-    safe = torch.where(positive, mean_square, torch.ones_like(mean_square))
-    return torch.where(positive, safe.sqrt(), torch.zeros_like(mean_square))
+    return safe_sqrt(reduce_loss(residual.square(), "mean"))
 
 
 @_POINTWISE.loss(
