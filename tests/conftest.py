@@ -1,6 +1,7 @@
 """Shared test configuration: a fixed hypothesis profile for CI and one thread per worker."""
 
 import os
+import sys
 
 import torch
 from hypothesis import HealthCheck, settings
@@ -9,6 +10,9 @@ from hypothesis import HealthCheck, settings
 # oversubscribe the machine and make small-tensor tests tens of times slower.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
+
+# Shared test helpers (``tests/_contract.py``) import by name under --import-mode=importlib.
+sys.path.insert(0, os.path.dirname(__file__))
 
 settings.register_profile(
     "ci",

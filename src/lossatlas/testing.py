@@ -421,29 +421,33 @@ def check_dynamic_compile(
 
 
 def check_compiled_value(spec: LossSpec, *, backend: str = "aot_eager") -> None:
-    """The compiled value equals the eager one on every reduction, with the aot autograd trace.
+    """The compiled unreduced value and its gradient equal the eager ones (AOT autograd trace).
 
     ``aot_eager`` runs the graph through AOT autograd's decompositions (what inductor sees)
     without generating code, so a decomposition that computes a different value shows here in
-    a fraction of inductor's time. Gradients are compared too.
+    a fraction of inductor's time: torch 2.13's compiled ``F.multilabel_margin_loss`` gives
+    2.05 instead of 0.85 on ``[[.1, .2, .4, .8]]``, ``[[3, 0, -1, 1]]``, while graph capture
+    alone (the ``eager`` backend) runs torch's own kernel and agrees.
     """
     if not spec.compile:
         raise NotApplicable("declared not capturable by torch.compile(fullgraph=True)")
     torch._dynamo.reset()
     compiled = torch.compile(spec.function, fullgraph=True, backend=backend)
-    for reduction in spec.reductions or (None,):
-        options = {} if reduction is None else {"reduction": reduction}
-        example = _with_grad(spec.make_example(dtype=torch.float64, batch=3))
-        twin = _with_grad(_clone(example))
-        expected = _as_tensor(_call(spec, example, **options))
-        actual = _as_tensor(compiled(*twin.args, **{**twin.kwargs, **options}))
-        what = f"{spec.name}: compiled ({backend}, reduction={reduction}) vs eager"
-        _close(actual, expected, what, rtol=1e-7, atol=1e-9)
-        if spec.differentiable and expected.requires_grad:
-            expected.sum().backward()
-            actual.sum().backward()
-            for i in example.grad_args:
-                _close(twin.args[i].grad, example.args[i].grad, f"{what}: gradient {i}")
+    # The unreduced values, where a wrong decomposition shows; the reductions of them are
+    # checked against "none" by check_reductions.
+    reduction = "none" if "none" in spec.reductions else None
+    options = {} if reduction is None else {"reduction": reduction}
+    example = _with_grad(spec.make_example(dtype=torch.float64, batch=3))
+    twin = _with_grad(_clone(example))
+    expected = _as_tensor(_call(spec, example, **options))
+    actual = _as_tensor(compiled(*twin.args, **{**twin.kwargs, **options}))
+    what = f"{spec.name}: compiled ({backend}) vs eager"
+    _close(actual, expected, what, rtol=1e-7, atol=1e-9)
+    if spec.differentiable and expected.requires_grad:
+        expected.sum().backward()
+        actual.sum().backward()
+        for i in example.grad_args:
+            _close(twin.args[i].grad, example.args[i].grad, f"{what}: gradient {i}")
 
 
 def _nan_outcome(spec: LossSpec, example: Example) -> str | None:

@@ -460,6 +460,50 @@ def linear_cross_entropy_16k(quick: bool) -> Case:
 
 
 #: Case name -> factory(quick). ``lossatlas bench`` runs them in this order.
+# --------------------------------------------------------------------------- InfoNCE
+
+
+def unchunked_info_nce(query: Tensor, key: Tensor, temperature: float = 0.07) -> Tensor:
+    """``F.cross_entropy`` over the full ``N x N`` cosine logits (the usual implementation)."""
+    q = F.normalize(query, dim=1)
+    k = F.normalize(key, dim=1)
+    logits = q @ k.T / temperature
+    return F.cross_entropy(logits, torch.arange(q.shape[0], device=q.device))
+
+
+def info_nce(quick: bool) -> Case:
+    """InfoNCE with in-batch negatives: lossatlas (chunked over keys) vs the full logits."""
+    n, d = (1024, 64) if quick else (8192, 256)
+    gen = _generator()
+    query = torch.randn(n, d, generator=gen)
+    key = torch.randn(n, d, generator=gen)
+
+    def inputs() -> tuple[Tensor, ...]:
+        return query.clone().requires_grad_(True), key.clone().requires_grad_(True)
+
+    skipped: list[tuple[str, str]] = []
+    variants = [
+        Variant(
+            "unchunked (F.cross_entropy on N x N logits)",
+            loss=unchunked_info_nce,
+            note=f"the full logits alone are {n * n * 4 / 2**20:.0f} MB in float32",
+        )
+    ]
+    ours = _ours("info_nce_loss")
+    if ours is not None:
+        variants.append(Variant("lossatlas info_nce_loss", loss=ours, ours=True))
+    else:
+        skipped.append(_missing_ours("info_nce_loss"))
+    return Case(
+        "info_nce",
+        f"InfoNCE, in-batch negatives, N={n:,}, D={d}, float32, forward+backward",
+        inputs,
+        variants,
+        floor="unchunked (F.cross_entropy on N x N logits)",
+        skipped=skipped,
+    )
+
+
 CASES: dict[str, Callable[[bool], Case]] = {
     "binary_focal": binary_focal,
     "softmax_focal": softmax_focal,
@@ -468,4 +512,5 @@ CASES: dict[str, Callable[[bool], Case]] = {
     "bce": bce_family,
     "linear_cross_entropy_16k": linear_cross_entropy_16k,
     "linear_cross_entropy_32k": linear_cross_entropy_32k,
+    "info_nce": info_nce,
 }

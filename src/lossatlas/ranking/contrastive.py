@@ -7,9 +7,12 @@ extra negatives) as negatives, the loss of CPC, MoCo, SimCLR and CLIP.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example, Family, TargetKind
@@ -251,22 +254,18 @@ def info_nce_loss(
         check_floating("negatives", negatives)
         check_shape("negatives", negatives, (None, query.shape[1]), "(M, D) with the queries' D")
     dtype = compute_dtype(query, key, negatives)
-    q = F.normalize(upcast(query, dtype), dim=1)
-    k = F.normalize(upcast(key, dtype), dim=1)
     group = active_group(process_group)
-    if group is not None:
+    # Autocast would run the similarity products in bfloat16 and return a bfloat16 loss.
+    with torch.autocast(query.device.type, enabled=False):
+        q = F.normalize(upcast(query, dtype), dim=1)
+        k = F.normalize(upcast(key, dtype), dim=1)
         n = None if negatives is None else F.normalize(upcast(negatives, dtype), dim=1)
-        loss = _info_nce_across(q, k, n, temperature=temperature, symmetric=symmetric, group=group)
-        return reduce_loss(loss, reduction, process_group=group)
-    in_batch = q @ k.T / temperature
-    positive = in_batch.diagonal()
-    logits = in_batch
-    if negatives is not None:
-        n = F.normalize(upcast(negatives, dtype), dim=1)
-        logits = torch.cat([in_batch, q @ n.T / temperature], dim=1)
-    loss = torch.logsumexp(logits, dim=1) - positive
-    if symmetric:
-        loss = 0.5 * (loss + torch.logsumexp(in_batch, dim=0) - positive)
+        if group is not None:
+            loss = _info_nce_across(
+                q, k, n, temperature=temperature, symmetric=symmetric, group=group
+            )
+            return reduce_loss(loss, reduction, process_group=group)
+        loss = info_nce_rows(q, k, n, temperature=temperature, symmetric=symmetric)
     return reduce_loss(loss, reduction)
 
 
@@ -291,6 +290,82 @@ def _info_nce_across(
         queries, _ = gather_rows(q, group, name="query")
         loss = 0.5 * (loss + torch.logsumexp(k @ queries.T / temperature, dim=1) - positive)
     return loss
+
+
+#: Elements of one chunk of logits (queries x keys): 8 Mi, 32 MiB in float32. At N = 8192 a
+#: chunk is 1024 keys wide; below ``_CHUNK_ELEMENTS / N`` keys there is one chunk (no overhead).
+_CHUNK_ELEMENTS = 1 << 23
+
+
+def info_nce_rows(
+    q: Tensor,
+    k: Tensor,
+    negatives: Tensor | None = None,
+    *,
+    temperature: float,
+    symmetric: bool = False,
+    chunk: int | None = None,
+) -> Tensor:
+    """Per-query InfoNCE of normalised embeddings, never holding the ``N x N`` logits.
+
+    ``q`` ``(N, D)`` and ``k`` ``(N, D)`` are already L2-normalised, row ``i`` of ``k`` is query
+    ``i``'s positive, ``negatives`` ``(M, D)`` (normalised) are extra keys. The keys are taken
+    ``chunk`` at a time (default: about 32 MiB of float32 logits); each chunk gives its part of
+    every query's log-sum-exp (combined by a final ``logsumexp``) and, for ``symmetric``, the
+    complete key-to-query log-sum-exp of its own keys. Each chunk runs under activation
+    checkpointing, so backward recomputes one chunk of logits at a time: memory grows with
+    ``N x chunk``, the value and the gradient (to any order) are those of the plain formula.
+
+    Returns:
+        The ``(N,)`` losses (with ``symmetric``, the mean of the two directions).
+    """
+    num_queries = q.shape[0]
+    width = chunk or max(64, _CHUNK_ELEMENTS // max(num_queries, 1))
+    positive = (q * k).sum(dim=1) / temperature
+    rows: list[Tensor] = []
+    columns: list[Tensor] = []
+    num_keys = k.shape[0] + (0 if negatives is None else negatives.shape[0])
+    # One chunk holds all the logits anyway: plain autograd, no recomputation in backward.
+    run = _checkpointed if num_keys > width else _direct
+    for keys, in_batch in ((k, True), (negatives, False)):
+        if keys is None:
+            continue
+        for start in range(0, keys.shape[0], width):
+            row, column = run(
+                _key_chunk, q, keys[start : start + width], temperature, symmetric and in_batch
+            )
+            rows.append(row)
+            columns.append(column)
+    if not rows:  # no keys at all (an empty batch)
+        return positive
+    lse = rows[0] if len(rows) == 1 else torch.logsumexp(torch.stack(rows, dim=1), dim=1)
+    loss = lse - positive
+    if symmetric:
+        key_lse = columns[0] if len(columns) == 1 else torch.cat(columns)
+        loss = 0.5 * (loss + key_lse[:num_queries] - positive)
+    return loss
+
+
+def _key_chunk(q: Tensor, keys: Tensor, temperature: float, columns: bool) -> tuple[Tensor, Tensor]:
+    """Each query's log-sum-exp over this chunk of keys, and each key's over all queries."""
+    logits = q @ keys.T / temperature
+    row = torch.logsumexp(logits, dim=1)
+    column = torch.logsumexp(logits, dim=0) if columns else logits.new_zeros(0)
+    return row, column
+
+
+def _direct(fn: Any, *args: Any) -> Any:
+    return fn(*args)
+
+
+def _checkpointed(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` under non-reentrant checkpointing when a gradient will be taken."""
+    needs_grad = torch.is_grad_enabled() and any(
+        isinstance(a, Tensor) and a.requires_grad for a in args
+    )
+    if not needs_grad or torch._C._are_functorch_transforms_active():
+        return fn(*args)
+    return checkpoint(fn, *args, use_reentrant=False, preserve_rng_state=False)
 
 
 # --------------------------------------------------------------------------- modules
