@@ -8,9 +8,9 @@ check that does not apply is a visible skip with the declaration's reason.
 
 import pytest
 import torch
-from _contract import run
 
 import lossatlas as la
+from _contract import run
 from lossatlas import testing as lt
 
 SPECS = la.catalog()

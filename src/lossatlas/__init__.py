@@ -21,7 +21,7 @@ from lossatlas._catalog import (
     register,
     unregister,
 )
-from lossatlas._fused import fused, fused_enabled, set_fused
+from lossatlas._fused import fused, fused_enabled, fused_min_numel, fused_status, set_fused
 from lossatlas._reduction import reduce_loss
 from lossatlas._validation import set_value_checks, value_checks, value_checks_enabled
 from lossatlas.activations import (

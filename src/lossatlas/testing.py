@@ -538,6 +538,8 @@ def check_promoted_dtype(spec: LossSpec) -> None:
     the prediction's dtype would throw away the precision the caller asked for.
     """
     example = spec.make_example(dtype=torch.float32)
+    if any(isinstance(a, torch.nn.Module) for a in (*example.args, *example.kwargs.values())):
+        raise NotApplicable("its inputs go through the caller's module, in the module's dtype")
     slots = [(s, t) for s, t in _tensor_slots(example) if t.is_floating_point()]
     if len(slots) < 2:
         raise NotApplicable("takes fewer than two floating-point tensor arguments")

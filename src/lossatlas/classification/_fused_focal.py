@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas._fused import fused_kernel, use_custom_autograd
+from lossatlas._validation import check_number
 
 _FIRST_ORDER_ONLY = (
     "lossatlas: the fused focal kernels give first derivatives only (they save the finished "
@@ -314,6 +315,9 @@ def softmax_focal_values(
     Returns the per-element loss ``(N, ...)`` (0 where ignored) or its sum, and -- when the
     fused kernel counted them in the same pass -- the number of non-ignored elements.
     """
+    # Validated here, before any kernel: a bad value must raise a typed error, not reach the
+    # compiler (where it would look like a compile failure).
+    check_number("ignore_index", ignore_index, integer=True)
     n, c = x.shape[0], x.shape[1]
     out_shape = (n, *x.shape[2:])
     spatial = 1

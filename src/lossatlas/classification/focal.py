@@ -139,7 +139,7 @@ def _class_logits(
 ) -> Example:
     logits = ex.normal(generator, batch, _NUM_CLASSES, dtype=dtype, scale=scale)
     target = ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)
-    alpha = torch.tensor([0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    alpha = torch.tensor([0.25, 0.5, 0.75, 1.0], dtype=dtype)
     return Example((logits, target), {"alpha": alpha})
 
 
@@ -419,7 +419,7 @@ def focal_loss(
     num_classes = input.shape[1]
     check_class_indices("target", target, num_classes, ignore_index=ignore_index)
     check_shards(process_group, "input", input, dims=(1,))
-    dtype = compute_dtype(input)
+    dtype = compute_dtype(input, alpha if isinstance(alpha, Tensor) else None)
     x = upcast(input, dtype)
     loss, count = softmax_focal_values(
         x,

@@ -164,7 +164,7 @@ def perceptual_loss(
             f"weights must have one entry per feature map ({len(keys)}), got {len(weights)}"
         )
     batch = input.shape[0]
-    dtype = compute_dtype(*maps_x.values())
+    dtype = compute_dtype(input, target, *maps_x.values(), *maps_y.values())
     total = torch.zeros(batch, dtype=dtype, device=input.device)
     for i, key in enumerate(keys):
         fx, fy = maps_x[key], maps_y[key]

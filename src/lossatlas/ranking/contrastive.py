@@ -150,7 +150,7 @@ def contrastive_loss(
         )
     if same.is_floating_point():
         check_probabilities("same", same)
-    dtype = compute_dtype(x1, x2)
+    dtype = compute_dtype(x1, x2, same)
     s = same.to(dtype)
     squared = (upcast(x1, dtype) - upcast(x2, dtype)).square().sum(dim=-1)
     distance = safe_sqrt(squared)

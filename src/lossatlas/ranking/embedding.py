@@ -217,7 +217,7 @@ def margin_ranking_loss(
     _check_labels("target", target)
     check_same_shape("input1", input1, "input2", input2)
     check_same_shape("input1", input1, "target", target)
-    dtype = compute_dtype(input1, input2)
+    dtype = compute_dtype(input1, input2, target)
     loss = F.margin_ranking_loss(
         upcast(input1, dtype),
         upcast(input2, dtype),
@@ -278,7 +278,7 @@ def hinge_embedding_loss(
     check_floating("input", input)
     _check_labels("target", target)
     check_same_shape("input", input, "target", target)
-    dtype = compute_dtype(input)
+    dtype = compute_dtype(input, target)
     loss = F.hinge_embedding_loss(
         upcast(input, dtype), target.to(dtype), margin=margin, reduction="none"
     )
@@ -347,7 +347,7 @@ def cosine_embedding_loss(
             f"target must have shape {tuple(input1.shape[:-1])} (one label per pair) for inputs "
             f"of shape {tuple(input1.shape)}, got {tuple(target.shape)}"
         )
-    dtype = compute_dtype(input1, input2)
+    dtype = compute_dtype(input1, input2, target)
     loss = F.cosine_embedding_loss(
         upcast(input1, dtype),
         upcast(input2, dtype),
