@@ -275,6 +275,8 @@ __all__ = [
     "for_task",
     "fused",
     "fused_enabled",
+    "fused_min_numel",
+    "fused_status",
     "gan_discriminator_loss",
     "gan_generator_loss",
     "gaussian_nll_loss",
