@@ -69,7 +69,10 @@ class LossModule(nn.Module):
             check_reduction(options["reduction"], type(self).reductions)
         for name, value in options.items():
             if isinstance(value, Tensor):
-                self.register_buffer(name, value.detach().clone())
+                # Not an inference tensor, even when the module is built under inference_mode
+                # or no_grad: it must be usable (saved for backward) when training later.
+                with torch.inference_mode(False):
+                    self.register_buffer(name, value.detach().clone())
             else:
                 setattr(self, name, value)
 

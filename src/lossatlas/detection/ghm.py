@@ -14,6 +14,8 @@ host sync, so it runs under ``torch.compile``. The functionals use the current b
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -120,7 +122,8 @@ def _check_label_weight(label_weight: Tensor | None, input: Tensor) -> Tensor:
     if label_weight.is_complex():
         raise TypeError(f"label_weight must be a real tensor, got {label_weight.dtype}")
     check_same_shape("input", input, "label_weight", label_weight)
-    return label_weight > 0
+    # A NaN weight is not "ignore": it stays valid, and its NaN reaches the loss below.
+    return (label_weight > 0) | label_weight.isnan()
 
 
 def _check_bins(bins: Any) -> None:
@@ -160,6 +163,8 @@ def _ghmc(
         weights, density, tot = ghm_weights(
             g, valid, tot, edges, acc_sum=acc_sum, momentum=momentum, process_group=process_group
         )
+        if label_weight is not None:  # a NaN label weight makes its element's loss NaN
+            weights = torch.where(label_weight.isnan(), label_weight.to(dtype), weights)
     loss = F.binary_cross_entropy_with_logits(input, target, reduction="none") * weights
     return _reduce(loss, reduction, tot, process_group), density
 
@@ -352,8 +357,18 @@ _STATE_DOC = """
     the module is the functional and holds no state. With ``process_group`` the counts are
     the whole group's, so ``acc_sum`` stays identical on every rank.
 
+    Threads: a training-mode ``forward`` reads the counts, computes the loss and assigns the
+    new counts (a fresh tensor, never an in-place write) under one lock, so calls from several
+    threads on one module are serialised and every batch's update counts, in some order. A
+    module built under ``torch.inference_mode()`` or ``no_grad`` trains normally.
+
     Called as ``loss(input, target, label_weight=None)``.
 """
+
+
+#: Serialises the read-update-assign of the running counts of every GHM module (a module-level
+#: lock, so modules stay picklable and deep-copyable; the update is a few small tensor ops).
+_STATE_LOCK = threading.Lock()
 
 
 class _GHMModule(LossModule):
@@ -369,10 +384,16 @@ class _GHMModule(LossModule):
         self.momentum = float(momentum)
         self.register_buffer("acc_sum", torch.zeros(bins))
 
+    def _stateful(self) -> bool:
+        return self.training and self.momentum > 0
+
     def _store(self, density: Tensor) -> None:
-        if self.training and self.momentum > 0:
-            with torch.no_grad():
-                self.acc_sum.copy_(density.to(self.acc_sum.dtype))
+        """Assign the new running counts (under :data:`_STATE_LOCK`, held by the caller)."""
+        if self._stateful():
+            # A new tensor rather than ``copy_``: an ``acc_sum`` made under inference_mode
+            # cannot be written in place outside it.
+            with torch.inference_mode(False):
+                self.acc_sum = density.detach().to(self.acc_sum.dtype).clone()
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, momentum={self.momentum!r}"
@@ -403,18 +424,19 @@ class GHMCLoss(_GHMModule):
         self._init_state(bins, momentum)
 
     def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
-        acc = self.acc_sum if self.momentum > 0 else None
-        loss, density = _ghmc(
-            input,
-            target,
-            label_weight,
-            self.bins,
-            self.reduction,
-            acc_sum=acc,
-            momentum=self.momentum,
-            process_group=self.process_group,
-        )
-        self._store(density)
+        with _STATE_LOCK if self._stateful() else nullcontext():
+            acc = self.acc_sum if self.momentum > 0 else None
+            loss, density = _ghmc(
+                input,
+                target,
+                label_weight,
+                self.bins,
+                self.reduction,
+                acc_sum=acc,
+                momentum=self.momentum,
+                process_group=self.process_group,
+            )
+            self._store(density)
         return loss
 
 
@@ -445,19 +467,20 @@ class GHMRLoss(_GHMModule):
         self._init_state(bins, momentum)
 
     def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
-        acc = self.acc_sum if self.momentum > 0 else None
-        loss, density = _ghmr(
-            input,
-            target,
-            label_weight,
-            self.mu,
-            self.bins,
-            self.reduction,
-            acc_sum=acc,
-            momentum=self.momentum,
-            process_group=self.process_group,
-        )
-        self._store(density)
+        with _STATE_LOCK if self._stateful() else nullcontext():
+            acc = self.acc_sum if self.momentum > 0 else None
+            loss, density = _ghmr(
+                input,
+                target,
+                label_weight,
+                self.mu,
+                self.bins,
+                self.reduction,
+                acc_sum=acc,
+                momentum=self.momentum,
+                process_group=self.process_group,
+            )
+            self._store(density)
         return loss
 
 

@@ -268,6 +268,13 @@ def _check_critic(critic: Any) -> None:
 
 def _input_gradient(critic: Critic, inputs: Tensor, create_graph: bool) -> Tensor:
     """``d sum(critic(inputs)) / d inputs``, differentiable when ``create_graph``."""
+    if torch.is_inference_mode_enabled():
+        # enable_grad cannot lift inference mode: torch would say "does not require grad".
+        raise RuntimeError(
+            "a gradient penalty needs autograd (it differentiates the critic at its inputs), "
+            "and torch.inference_mode() disables it; compute the penalty outside inference "
+            "mode (under torch.no_grad() it still works)"
+        )
     if not inputs.requires_grad:
         # A fresh leaf that shares memory: the caller's tensor is not flagged.
         inputs = inputs.detach().requires_grad_(True)
