@@ -301,9 +301,19 @@ def check_value(name: str, value: Any, hint: Any) -> None:
         ...
         ValueError: gamma must be in [0, inf], got -1.0
     """
-    check = checker(hint)
+    # Built once per annotation: building formats the bounds into messages, which
+    # torch.compile(dynamic=True) cannot trace inside a loss body.
+    key = id(hint)
+    if key not in _VALUE_CHECKERS:
+        _VALUE_CHECKERS[key] = (hint, checker(hint))
+    check = _VALUE_CHECKERS[key][1]
     if check is not None:
         check(name, value)
+
+
+#: ``id(annotation) -> (annotation, checker)`` for :func:`check_value` (the annotation is kept
+#: so its id is never reused).
+_VALUE_CHECKERS: dict[int, tuple[Any, Checker | None]] = {}
 
 
 @dataclass(frozen=True)

@@ -317,7 +317,8 @@ def softmax_focal_values(
     """
     # Validated here, before any kernel: a bad value must raise a typed error, not reach the
     # compiler (where it would look like a compile failure).
-    check_number("ignore_index", ignore_index, integer=True)
+    if not torch.compiler.is_compiling():  # traced, it is a symbolic int (and no kernel runs)
+        check_number("ignore_index", ignore_index, integer=True)
     n, c = x.shape[0], x.shape[1]
     out_shape = (n, *x.shape[2:])
     spatial = 1

@@ -325,15 +325,17 @@ def info_nce_rows(
     rows: list[Tensor] = []
     columns: list[Tensor] = []
     num_keys = k.shape[0] + (0 if negatives is None else negatives.shape[0])
+    # Under torch.compile the sizes are symbolic: one chunk per key set (a loop over chunks
+    # would unroll per batch size and recompile for each).
+    compiling = torch.compiler.is_compiling()
     # One chunk holds all the logits anyway: plain autograd, no recomputation in backward.
-    run = _checkpointed if num_keys > width else _direct
+    run = _checkpointed if not compiling and num_keys > width else _direct
     for keys, in_batch in ((k, True), (negatives, False)):
         if keys is None:
             continue
-        for start in range(0, keys.shape[0], width):
-            row, column = run(
-                _key_chunk, q, keys[start : start + width], temperature, symmetric and in_batch
-            )
+        chunks = [keys] if compiling else keys.split(width)
+        for chunk_keys in chunks:
+            row, column = run(_key_chunk, q, chunk_keys, temperature, symmetric and in_batch)
             rows.append(row)
             columns.append(column)
     if not rows:  # no keys at all (an empty batch)
