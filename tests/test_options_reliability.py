@@ -13,7 +13,7 @@ import lossatlas as la
 
 # Families not migrated to the annotation constraints yet: the migration makes these pass (and
 # the strict xfail then asks for this set to shrink).
-_NOT_MIGRATED = {"label_smoothing_cross_entropy", "linear_cross_entropy", "poly1_cross_entropy"}
+_NOT_MIGRATED = {"linear_cross_entropy"}
 _PENDING = pytest.mark.xfail(strict=True, reason="option constraints arrive with issue 12")
 IGNORE_INDEX_LOSSES = [
     pytest.param(spec, id=spec.name, marks=[_PENDING] if spec.name in _NOT_MIGRATED else [])

@@ -28,6 +28,7 @@ from lossatlas._validation import (
     check_index_target,
     check_integer,
     check_probabilities,
+    check_same_device,
     check_same_shape,
     check_shape,
     value_checks_enabled,
@@ -224,6 +225,7 @@ def multilabel_soft_margin_loss(
     _check_rows("input", input)
     check_same_shape("input", input, "target", target)
     check_class_weight("weight", weight, input.shape[-1])
+    check_same_device(("input", input), ("weight", weight))
     check_probabilities("target", target)
     dtype = compute_dtype(input, target, weight)
     loss = F.multilabel_soft_margin_loss(
@@ -291,8 +293,29 @@ def multilabel_margin_loss(
     check_same_shape("input", input, "target", target)
     _check_padded_labels(target, input.shape[-1])
     dtype = compute_dtype(input)
-    loss = F.multilabel_margin_loss(upcast(input, dtype), target, reduction="none")
-    return reduce_loss(loss, reduction)
+    return reduce_loss(_multilabel_margin(upcast(input, dtype), target), reduction)
+
+
+def _multilabel_margin(x: Tensor, target: Tensor) -> Tensor:
+    """Torch's multilabel margin written with ``relu`` over all (target slot, class) pairs.
+
+    Not ``F.multilabel_margin_loss``: its kernel skips NaN scores (``if (z > 0)``) and its
+    compiled decomposition gives a wrong value (2.05 instead of 0.85 for ``[[.1, .2, .4, .8]]``
+    and ``[[3, 0, -1, 1]]`` in torch 2.13). Like torch, a class listed twice counts twice.
+    Memory is ``N x C x C``, as the pairs are.
+    """
+    squeeze = x.dim() == 1
+    if squeeze:
+        x, target = x.unsqueeze(0), target.unsqueeze(0)
+    num_classes = x.shape[-1]
+    listed = torch.cumprod((target >= 0).to(torch.int64), dim=-1) > 0  # slots before the first -1
+    safe = torch.where(listed, target, 0)
+    is_target = torch.zeros_like(x).scatter_add(-1, safe, listed.to(x.dtype)) > 0
+    x_listed = x.gather(-1, safe)  # (N, S)
+    margins = F.relu(1.0 - x_listed.unsqueeze(-1) + x.unsqueeze(-2))  # (N, S, C)
+    pairs = listed.unsqueeze(-1) & ~is_target.unsqueeze(-2)
+    loss = torch.where(pairs, margins, 0.0).sum(dim=(-2, -1)) / num_classes
+    return loss.squeeze(0) if squeeze else loss
 
 
 @_TORCH_MARGIN.loss(
@@ -319,11 +342,11 @@ def multi_margin_loss(
 
     Each wrong class ``i`` that comes within ``margin`` of the true class's score costs the
     shortfall (``p=1``) or its square (``p=2``), summed over wrong classes and divided by C.
-    ``weight[y]`` multiplies the shortfall before the power, as torch does.
+    ``weight[y]`` multiplies the shortfall after the power, as torch's kernel does.
 
     .. math::
         \ell_n = \frac{1}{C} \sum_{i \ne y_n}
-                 \max\left(0,\ w_{y_n} (\mathrm{margin} - x_{n, y_n} + x_{n, i})\right)^p
+                 w_{y_n} \max\left(0,\ \mathrm{margin} - x_{n, y_n} + x_{n, i}\right)^p
 
     Args:
         input: Scores ``(N, C)`` or ``(C,)``.
@@ -369,15 +392,28 @@ def multi_margin_loss(
     check_class_weight("weight", weight, num_classes)
     check_class_indices("target", target, num_classes)
     dtype = compute_dtype(input, weight)
-    loss = F.multi_margin_loss(
-        upcast(input, dtype),
-        target,
-        p=p,
-        margin=margin,
-        weight=None if weight is None else upcast(weight, dtype),
-        reduction="none",
+    loss = _multi_margin(
+        upcast(input, dtype), target, p, margin, None if weight is None else upcast(weight, dtype)
     )
     return reduce_loss(loss, reduction)
+
+
+def _multi_margin(
+    x: Tensor, target: Tensor, p: int, margin: float, weight: Tensor | None
+) -> Tensor:
+    """Torch's multi-class hinge with ``relu``: a NaN score gives NaN (torch's kernel skips it)."""
+    squeeze = x.dim() == 1
+    if squeeze:
+        x, target = x.unsqueeze(0), target.reshape(1)
+    index = target.unsqueeze(-1)
+    hinge = F.relu(margin - x.gather(-1, index) + x)  # (N, C)
+    if p == 2:
+        hinge = hinge.square()
+    if weight is not None:  # after the power, as torch's kernel applies it
+        hinge = weight[target].unsqueeze(-1) * hinge
+    wrong = torch.arange(x.shape[-1], device=x.device) != index
+    loss = torch.where(wrong, hinge, 0.0).sum(-1) / x.shape[-1]
+    return loss.squeeze(0) if squeeze else loss
 
 
 # --------------------------------------------------------------------------- modules
