@@ -199,6 +199,8 @@ def test_builtin_alternatives_compute_the_same_loss():
         lm.variant("lossatlas linear_cross_entropy").loss(h, w, y),
         builtin.eager_linear_cross_entropy(h, w, y),
     )
+    weighted = lm.variant("lossatlas linear_cross_entropy (class weights)").loss(h, w, y)
+    assert not torch.allclose(weighted, builtin.eager_linear_cross_entropy(h, w, y))
 
 
 def test_available_cases_lists_the_builtin_ones():

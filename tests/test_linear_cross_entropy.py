@@ -1,9 +1,11 @@
 """linear_cross_entropy: the chunked projection + cross-entropy against the unfused formula.
 
 Every reference below is computed independently in the test, in float64, from
-``F.cross_entropy(hidden @ weight.T + bias, target, ignore_index=..., label_smoothing=...)``
-with torch's own autograd; the z-loss (``z_loss * logsumexp(z)^2`` per kept token) and the
-softcap (``c * tanh(z / c)`` on the logits) are added by hand as written in the docstring.
+``F.cross_entropy(input @ linear_weight.T + linear_bias, target, weight=..., ignore_index=...,
+label_smoothing=...)`` with torch's own autograd; the z-loss (``z_loss * w_y * logsumexp(z)^2``
+per kept token) and the softcap (``c * tanh(z / c)`` on the logits) are added by hand as written
+in the docstring. Where torch has ``F.linear_cross_entropy`` (2.13), every option it shares is
+also checked against it directly.
 """
 
 import pytest
@@ -17,11 +19,12 @@ IGNORE = -100
 
 
 def reference(
-    hidden,
-    weight,
+    input,
+    linear_weight,
     target,
     *,
-    bias=None,
+    linear_bias=None,
+    weight=None,
     ignore_index=IGNORE,
     label_smoothing=0.0,
     z_loss=0.0,
@@ -29,21 +32,28 @@ def reference(
     reduction="mean",
 ):
     """The unfused formula with torch ops (independent of the implementation under test)."""
-    logits = hidden @ weight.T
-    if bias is not None:
-        logits = logits + bias
+    logits = input @ linear_weight.T
+    if linear_bias is not None:
+        logits = logits + linear_bias
     if logit_softcap is not None:
         logits = logit_softcap * torch.tanh(logits / logit_softcap)
     ce = F.cross_entropy(
-        logits, target, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction="none"
+        logits,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        reduction="none",
     )
-    kept = target != ignore_index
-    rows = ce + z_loss * torch.logsumexp(logits, dim=1).square() * kept
+    kept = (target != ignore_index).to(logits.dtype)
+    # torch's weighted mean divides by the kept tokens' weight[y]; the z-loss is weighted alike.
+    true_weight = kept if weight is None else weight[target.clamp(min=0)] * kept
+    rows = ce + z_loss * torch.logsumexp(logits, dim=1).square() * true_weight
     if reduction == "none":
         return rows
     if reduction == "sum":
         return rows.sum()
-    return rows.sum() / kept.sum()
+    return rows.sum() / true_weight.sum()
 
 
 def make(n=37, h=5, v=11, *, dtype=torch.float64, bias=True, ignored=True, seed=0):
@@ -57,14 +67,19 @@ def make(n=37, h=5, v=11, *, dtype=torch.float64, bias=True, ignored=True, seed=
     return hidden, weight, b, target
 
 
-def grads_of(fn, hidden, weight, bias, target, upstream=None, **options):
-    leaves = [t.detach().clone().requires_grad_(True) for t in (hidden, weight)]
-    if bias is not None:
-        leaves.append(bias.detach().clone().requires_grad_(True))
-    out = fn(leaves[0], leaves[1], target, bias=leaves[2] if bias is not None else None, **options)
+def grads_of(fn, x, w, b, y, upstream=None, **options):
+    leaves = [t.detach().clone().requires_grad_(True) for t in (x, w)]
+    if b is not None:
+        leaves.append(b.detach().clone().requires_grad_(True))
+    out = fn(leaves[0], leaves[1], y, linear_bias=leaves[2] if b is not None else None, **options)
     g = torch.ones_like(out) if upstream is None else upstream
     return out.detach(), torch.autograd.grad(out, leaves, g)
 
+
+# Class weights (V = 11), one of them 0, to see the weighted mean's denominator at work.
+CLASS_WEIGHT = torch.tensor(
+    [0.5, 2.0, 1.0, 0.0, 3.0, 1.5, 0.25, 1.0, 2.5, 0.75, 1.25], dtype=torch.float64
+)
 
 OPTIONS = [
     {},
@@ -72,6 +87,9 @@ OPTIONS = [
     {"z_loss": 1e-2},
     {"logit_softcap": 2.0},
     {"label_smoothing": 0.2, "z_loss": 0.1, "logit_softcap": 1.5},
+    {"weight": CLASS_WEIGHT},
+    {"weight": CLASS_WEIGHT, "label_smoothing": 0.1},
+    {"weight": CLASS_WEIGHT, "label_smoothing": 0.2, "z_loss": 0.1, "logit_softcap": 1.5},
 ]
 
 
@@ -116,11 +134,11 @@ def test_without_bias_and_without_ignored_tokens():
 
 def test_ignored_rows_contribute_zero_and_mean_counts_kept_tokens():
     hidden, weight, bias, target = make()
-    rows = la.linear_cross_entropy(hidden, weight, target, bias=bias, reduction="none")
+    rows = la.linear_cross_entropy(hidden, weight, target, linear_bias=bias, reduction="none")
     assert torch.all(rows[target == IGNORE] == 0)
     kept = int((target != IGNORE).sum())
     torch.testing.assert_close(
-        la.linear_cross_entropy(hidden, weight, target, bias=bias), rows.sum() / kept
+        la.linear_cross_entropy(hidden, weight, target, linear_bias=bias), rows.sum() / kept
     )
     # Gradient rows of ignored tokens are exactly zero.
     _, (grad_hidden, _, _) = grads_of(la.linear_cross_entropy, hidden, weight, bias, target)
@@ -131,8 +149,10 @@ def test_custom_ignore_index():
     hidden, weight, bias, target = make(ignored=False)
     target = target.clone()
     target[3] = 7
-    out = la.linear_cross_entropy(hidden, weight, target, bias=bias, ignore_index=7)
-    torch.testing.assert_close(out, reference(hidden, weight, target, bias=bias, ignore_index=7))
+    out = la.linear_cross_entropy(hidden, weight, target, linear_bias=bias, ignore_index=7)
+    torch.testing.assert_close(
+        out, reference(hidden, weight, target, linear_bias=bias, ignore_index=7)
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -186,9 +206,9 @@ def test_bfloat16_gradients_close_to_float64_with_a_confident_true_class():
 
 def test_float16_input_gives_float32_loss():
     hidden, weight, bias, target = make(dtype=torch.float16)
-    out = la.linear_cross_entropy(hidden, weight, target, bias=bias)
+    out = la.linear_cross_entropy(hidden, weight, target, linear_bias=bias)
     assert out.dtype == torch.float32
-    ref = reference(hidden.double(), weight.double(), target, bias=bias.double())
+    ref = reference(hidden.double(), weight.double(), target, linear_bias=bias.double())
     torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
 
 
@@ -201,7 +221,7 @@ def test_caller_tensors_unchanged():
             tensors[0],
             tensors[1],
             target,
-            bias=tensors[2],
+            linear_bias=tensors[2],
             reduction=reduction,
             logit_softcap=3.0,
             chunk_size=6,
@@ -215,12 +235,12 @@ def test_caller_tensors_unchanged():
 def test_second_backward_through_a_retained_graph_gives_the_same_gradients(reduction):
     hidden, weight, bias, target = make()
     h = hidden.clone().requires_grad_(True)
-    out = la.linear_cross_entropy(h, weight, target, bias=bias, reduction=reduction).sum()
+    out = la.linear_cross_entropy(h, weight, target, linear_bias=bias, reduction=reduction).sum()
     first = torch.autograd.grad(out, h, retain_graph=True)[0]
     second = torch.autograd.grad(out, h)[0]
     torch.testing.assert_close(first, second, rtol=0, atol=0)
     # Accumulating twice into .grad doubles it (the stored gradient was not consumed).
-    out = la.linear_cross_entropy(h, weight, target, bias=bias, reduction=reduction).sum()
+    out = la.linear_cross_entropy(h, weight, target, linear_bias=bias, reduction=reduction).sum()
     out.backward(retain_graph=True)
     out.backward()
     torch.testing.assert_close(h.grad, 2 * first)
@@ -248,9 +268,11 @@ def test_fast_path_and_plain_fallback_agree(reduction):
     hidden, weight, bias, target = make()
     options = {"label_smoothing": 0.1, "z_loss": 1e-3, "logit_softcap": 4.0}
 
-    def fallback(hidden, weight, target, *, bias, reduction, **opts):
+    def fallback(hidden, weight, target, *, linear_bias, reduction, weight_=None, **opts):
         settings = lce_module._Options(ignore_index=IGNORE, chunk=6, **opts)
-        return lce_module._plain_path(hidden, weight, bias, target, settings, reduction)
+        return lce_module._plain_path(
+            hidden, weight, linear_bias, weight_, target, settings, reduction
+        )
 
     upstream = torch.randn(37, dtype=torch.float64) if reduction == "none" else None
     fast, fast_grads = grads_of(
@@ -306,7 +328,7 @@ def test_saves_only_gradient_sized_tensors_for_backward():
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             la.linear_cross_entropy(
-                *leaves[:2], target, bias=leaves[2], reduction=reduction, chunk_size=16
+                *leaves[:2], target, linear_bias=leaves[2], reduction=reduction, chunk_size=16
             )
         assert sum(saved) <= allowed, (reduction, saved)
         assert max(saved) < n * v
@@ -316,11 +338,16 @@ def test_no_grad_path_matches():
     hidden, weight, bias, target = make()
     with torch.no_grad():
         out = la.linear_cross_entropy(
-            hidden.requires_grad_(True), weight, target, bias=bias, reduction="none", chunk_size=3
+            hidden.requires_grad_(True),
+            weight,
+            target,
+            linear_bias=bias,
+            reduction="none",
+            chunk_size=3,
         )
     assert not out.requires_grad
     torch.testing.assert_close(
-        out, reference(hidden.detach(), weight, target, bias=bias, reduction="none")
+        out, reference(hidden.detach(), weight, target, linear_bias=bias, reduction="none")
     )
 
 
@@ -348,13 +375,15 @@ def test_automatic_chunk_size():
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"hidden": torch.zeros(4, 3, dtype=torch.long)}, TypeError, "hidden must be a floating"),
-        ({"weight": torch.zeros(5, 2)}, ValueError, r"weight must have shape \(\*, 3\)"),
-        ({"hidden": torch.zeros(4)}, ValueError, "hidden must have shape"),
+        ({"hidden": torch.zeros(4, 3, dtype=torch.long)}, TypeError, "input must be a floating"),
+        ({"weight": torch.zeros(5, 2)}, ValueError, r"linear_weight must have shape \(\*, 3\)"),
+        ({"hidden": torch.zeros(4)}, ValueError, "input must have shape"),
         ({"target": torch.zeros(4)}, TypeError, "target must be an integer tensor"),
         ({"target": torch.zeros(3, dtype=torch.long)}, ValueError, r"target must have shape \(4\)"),
         ({"target": torch.tensor([0, 5, 1, 2])}, ValueError, r"class index 5 at position \(1,\)"),
-        ({"bias": torch.zeros(4)}, ValueError, r"bias must have shape \(5\)"),
+        ({"linear_bias": torch.zeros(4)}, ValueError, r"linear_bias must have shape \(5\)"),
+        ({"weight_": torch.zeros(4)}, ValueError, r"weight must have shape \(5,\)"),
+        ({"weight_": torch.ones(5, dtype=torch.long)}, TypeError, "weight must be a floating"),
         ({"weight": torch.zeros(0, 3)}, ValueError, "at least one class"),
         ({"label_smoothing": 1.5}, ValueError, "label_smoothing must be in"),
         ({"z_loss": -0.1}, ValueError, "z_loss must be in"),
@@ -370,7 +399,8 @@ def test_bad_input_raises_with_a_clear_message(kwargs, error, message):
         "weight": torch.zeros(5, 3),
         "target": torch.tensor([0, 1, 2, 3]),
     }
-    options = {k: v for k, v in kwargs.items() if k not in args}
+    # "weight_" is the class-weight option (the key "weight" is the projection here).
+    options = {k.rstrip("_"): v for k, v in kwargs.items() if k not in args}
     args.update({k: v for k, v in kwargs.items() if k in args})
     with pytest.raises(error, match=message):
         la.linear_cross_entropy(args["hidden"], args["weight"], args["target"], **options)
@@ -381,3 +411,128 @@ def test_extreme_logits_are_finite():
     out, grads = grads_of(la.linear_cross_entropy, hidden * 1e4, weight, bias, target, z_loss=1e-4)
     assert torch.isfinite(out)
     assert all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_fast_path_and_plain_fallback_agree_with_class_weights(reduction):
+    hidden, weight, bias, target = make()
+    options = {"label_smoothing": 0.1, "z_loss": 1e-3, "logit_softcap": 4.0}
+    upstream = torch.randn(37, dtype=torch.float64) if reduction == "none" else None
+    fast, fast_grads = grads_of(
+        la.linear_cross_entropy,
+        hidden,
+        weight,
+        bias,
+        target,
+        upstream,
+        reduction=reduction,
+        chunk_size=6,
+        weight=CLASS_WEIGHT,
+        **options,
+    )
+
+    def plain(hidden, weight, target, *, linear_bias, **opts):
+        settings = lce_module._Options(ignore_index=IGNORE, chunk=6, **options)
+        return lce_module._plain_path(
+            hidden, weight, linear_bias, CLASS_WEIGHT, target, settings, reduction
+        )
+
+    slow, slow_grads = grads_of(plain, hidden, weight, bias, target, upstream)
+    torch.testing.assert_close(fast, slow)
+    for g, r in zip(fast_grads, slow_grads, strict=True):
+        torch.testing.assert_close(g, r)
+
+
+# --------------------------------------------------------------------------- torch's own
+
+TORCH_LCE = getattr(F, "linear_cross_entropy", None)
+SHARED = [
+    {},
+    {"weight": CLASS_WEIGHT},
+    {"label_smoothing": 0.15},
+    {"weight": CLASS_WEIGHT, "label_smoothing": 0.15},
+    {"ignore_index": 7},
+    {"weight": CLASS_WEIGHT, "label_smoothing": 0.3, "ignore_index": 2},
+]
+
+
+@pytest.mark.skipif(
+    TORCH_LCE is None, reason=f"torch {torch.__version__} has no F.linear_cross_entropy"
+)
+@pytest.mark.parametrize("options", SHARED, ids=lambda o: ",".join(o) or "plain")
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
+def test_equals_torch_linear_cross_entropy_in_float64(options, reduction, with_bias):
+    # Every option the two share: class weights, label smoothing, ignore_index, the
+    # reductions, the bias; values and the gradients of input, linear_weight and linear_bias.
+    # The default ignore_index (-100) marks every 4th token; a custom one marks tokens 1, 5.
+    hidden, weight, bias, target = make(
+        bias=with_bias, seed=4, ignored="ignore_index" not in options
+    )
+    target = target.clone()
+    target[1] = 7
+    target[5] = 2
+    upstream = (
+        torch.randn(37, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+        if reduction == "none"
+        else torch.tensor(1.3, dtype=torch.float64)
+    )
+    ours, our_grads = grads_of(
+        la.linear_cross_entropy,
+        hidden,
+        weight,
+        bias,
+        target,
+        upstream,
+        reduction=reduction,
+        chunk_size=8,
+        **options,
+    )
+    theirs, their_grads = grads_of(
+        TORCH_LCE, hidden, weight, bias, target, upstream, reduction=reduction, **options
+    )
+    assert ours.dtype == theirs.dtype == torch.float64
+    torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
+    assert len(our_grads) == len(their_grads) == (3 if with_bias else 2)
+    names = ("input", "linear_weight", "linear_bias")[: len(our_grads)]
+    for name, g, r in zip(names, our_grads, their_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-12, msg=f"grad of {name}")
+
+
+@pytest.mark.skipif(
+    TORCH_LCE is None, reason=f"torch {torch.__version__} has no F.linear_cross_entropy"
+)
+def test_keyword_names_are_torchs():
+    import inspect
+
+    ours = inspect.signature(la.linear_cross_entropy).parameters
+    theirs = inspect.signature(TORCH_LCE).parameters
+    assert list(ours)[:3] == list(theirs)[:3] == ["input", "linear_weight", "target"]
+    for name in ("linear_bias", "weight", "reduction", "ignore_index", "label_smoothing"):
+        assert name in ours and ours[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+    assert "bias" not in ours  # the old name is gone (no alias)
+
+
+def test_class_weights_by_hand():
+    # V = 3, W = identity on 3 dims: the logits are the inputs. Token 0 (target 0, weight 1):
+    # lse - z_0; token 1 (target 2, weight 0): 0; mean over weight[y] = 1 + 0.
+    hidden = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]], dtype=torch.float64)
+    target = torch.tensor([0, 2])
+    class_weight = torch.tensor([1.0, 4.0, 0.0], dtype=torch.float64)
+    out = la.linear_cross_entropy(
+        hidden, torch.eye(3, dtype=torch.float64), target, weight=class_weight
+    )
+    expected = torch.log(torch.tensor(2.0 + torch.e, dtype=torch.float64)) - 1.0  # log(e+1+1) - 1
+    torch.testing.assert_close(out, expected)
+
+
+def test_module_twin_keeps_class_weights_as_a_buffer():
+    hidden, weight, _, target = make()
+    module = la.nn.LinearCrossEntropyLoss(weight=CLASS_WEIGHT, label_smoothing=0.1)
+    assert "weight" in module.state_dict()
+    torch.testing.assert_close(
+        module(hidden, weight, target),
+        la.linear_cross_entropy(hidden, weight, target, weight=CLASS_WEIGHT, label_smoothing=0.1),
+    )
+    with pytest.raises(TypeError, match="weight must be a floating"):
+        la.nn.LinearCrossEntropyLoss(weight=torch.ones(3, dtype=torch.long))

@@ -16,7 +16,7 @@ from rich.table import Table
 
 import lossatlas as la
 from lossatlas._catalog import TASKS, LossSpec
-from lossatlas.docs import example_lines, markdown_table
+from lossatlas.docs import example_lines, markdown_table, use_when_line
 from lossatlas.lab.command import DEFAULT_TASK
 from lossatlas.lab.tasks import COMPARE_TASKS
 
@@ -40,7 +40,7 @@ def main() -> None:
     help="A terminal table, the README's Markdown, or bare names.",
 )
 def list_command(task: str | None, fmt: str) -> None:
-    """List the catalog's losses, grouped by task."""
+    """List the catalog's losses, grouped by task: one line each, with when to use it."""
     if fmt == "markdown":
         click.echo(markdown_table(), nl=False)
         return
@@ -50,15 +50,26 @@ def list_command(task: str | None, fmt: str) -> None:
             click.echo(spec.name)
         return
     title = f"{TASKS[task]} ({task})" if task else "the lossatlas catalog"
-    table = Table(title=title, title_justify="left")
-    table.add_column("loss", style="bold cyan", no_wrap=True)
-    table.add_column("tasks")
-    table.add_column("input")
-    table.add_column("summary")
-    for spec in specs:
-        table.add_row(spec.name, ", ".join(spec.tasks), spec.input_kind, spec.summary)
-    console.print(table)
-    console.print(f"{len(specs)} losses. `lossatlas show NAME` for one in detail.")
+    if task:
+        groups = {task: specs}
+    else:  # each loss once, under its first task
+        groups = {t: [s for s in specs if s.tasks and s.tasks[0] == t] for t in TASKS}
+    # A grid per task, the names in one column as wide as the longest, the "use when" text
+    # wrapped beside them: it fits the terminal's width (80 columns and up).
+    width = max(len(spec.name) for spec in specs) if specs else 0
+    console.print(f"[bold]{title}[/bold]: {len(specs)} losses, with when to use each")
+    for name, members in groups.items():
+        if not members:
+            continue
+        if not task:
+            console.print(f"\n[bold]{TASKS[name]}[/bold] ({name})", highlight=False)
+        grid = Table.grid(padding=(0, 2), pad_edge=True)
+        grid.add_column(style="cyan", no_wrap=True, min_width=width)
+        grid.add_column(overflow="fold")
+        for spec in members:
+            grid.add_row(spec.name, use_when_line(spec).replace("``", ""))
+        console.print(grid, highlight=False)
+    console.print("\n`lossatlas show NAME` for one in detail.")
 
 
 @main.command("show")
@@ -75,6 +86,8 @@ def show_command(name: str) -> None:
 def _print_spec(spec: LossSpec) -> None:
     console.rule(f"[bold]{spec.name}")
     console.print(spec.summary + ".")
+    if spec.use_when:
+        console.print(f"[bold]use when[/bold]  {spec.use_when}")
     console.print(f"\n[bold]formula[/bold]   {spec.formula}")
     console.print(f"[bold]tasks[/bold]     {', '.join(spec.tasks)}")
     console.print(f"[bold]input[/bold]     {spec.input_kind}")

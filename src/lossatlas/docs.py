@@ -35,6 +35,11 @@ def example_lines(spec: LossSpec) -> list[str]:
     return lines
 
 
+def use_when_line(spec: LossSpec) -> str:
+    """The declaration's "use when" line, or its summary while it declares none."""
+    return spec.use_when or spec.summary
+
+
 def markdown_table() -> str:
     """The catalog as Markdown: one section per task, one row per loss."""
     out: list[str] = []
@@ -43,12 +48,13 @@ def markdown_table() -> str:
         if not specs:
             continue
         out.append(f"### {title.capitalize()} (`{task}`)\n")
-        out.append("| loss | module | input | summary |")
-        out.append("|---|---|---|---|")
+        out.append("| loss | module | input | use when | summary |")
+        out.append("|---|---|---|---|---|")
         for spec in specs:
             module = f"`nn.{spec.module.__name__}`" if spec.module is not None else ""
             summary = spec.summary.replace("|", "\\|")
-            out.append(f"| `{spec.name}` | {module} | {spec.input_kind} | {summary} |")
+            use_when = spec.use_when.replace("|", "\\|")
+            out.append(f"| `{spec.name}` | {module} | {spec.input_kind} | {use_when} | {summary} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -384,9 +384,9 @@ def _three_gemms(inputs: Any) -> None:
         grad.T @ hidden
 
 
-def eager_linear_cross_entropy(hidden: Tensor, weight: Tensor, target: Tensor) -> Tensor:
-    """``F.cross_entropy(F.linear(hidden, weight), target)``: the unfused head."""
-    return F.cross_entropy(F.linear(hidden, weight), target)
+def eager_linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: Tensor) -> Tensor:
+    """``F.cross_entropy(F.linear(input, linear_weight), target)``: the unfused head."""
+    return F.cross_entropy(F.linear(input, linear_weight), target)
 
 
 def _lm_head(vocab: int, quick: bool) -> Case:
@@ -410,6 +410,15 @@ def _lm_head(vocab: int, quick: bool) -> Case:
     ours = _ours("linear_cross_entropy")
     if ours is not None:
         variants.append(Variant("lossatlas linear_cross_entropy", loss=ours, ours=True))
+        # torch's names: linear_weight is the projection, weight= the per-class weights.
+        class_weight = torch.rand(v, generator=gen) + 0.5
+        variants.append(
+            Variant(
+                "lossatlas linear_cross_entropy (class weights)",
+                loss=lambda x, w, y: ours(x, w, y, weight=class_weight),
+                note="weight=(V,) class weights, as F.linear_cross_entropy names them",
+            )
+        )
     else:
         skipped.append(_missing_ours("linear_cross_entropy"))
     variants.append(Variant("eager F.linear + F.cross_entropy", loss=eager_linear_cross_entropy))

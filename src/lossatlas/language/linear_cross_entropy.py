@@ -1,15 +1,19 @@
 r"""Projection and softmax cross-entropy in one call, without ever holding the ``N x V`` logits.
 
 A language-model head maps ``N`` hidden states of width ``H`` to ``V`` vocabulary logits and
-takes their cross-entropy. Written as ``F.cross_entropy(hidden @ weight.T, target)`` it holds
+takes their cross-entropy. Written as ``F.cross_entropy(input @ linear_weight.T, target)`` it holds
 the ``N x V`` logits, their softmax and its gradient at once (``3 x 4 N V`` bytes in float32:
 800 MB for ``N = 2048``, ``V = 32768``). :func:`linear_cross_entropy` walks over the tokens in
 chunks instead and, for ``"mean"`` and ``"sum"``, computes each chunk's loss *and* its
-gradients with respect to ``hidden``, ``weight`` and ``bias`` in the forward pass, so the only
+gradients with respect to ``input``, ``linear_weight`` and ``linear_bias`` in the forward pass,
+so the only
 tensors kept for backward are those gradients (the sizes of the inputs) and the only logits
 alive are one chunk's. Backward then just scales them by the upstream gradient. For
 ``reduction="none"`` the upstream gradient differs per token, so the forward keeps the inputs
 and each token's log-sum-exp, and the backward recomputes the logits chunk by chunk.
+
+The arguments are torch 2.13's ``F.linear_cross_entropy``'s: ``linear_weight`` / ``linear_bias``
+for the projection, ``weight`` for per-class weights as in ``F.cross_entropy``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from lossatlas._module import LossModule
 from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, safe_divide, upcast
 from lossatlas._validation import (
     check_class_indices,
+    check_class_weight,
+    check_dim,
     check_floating,
     check_integer,
     check_number,
@@ -48,11 +54,12 @@ _TARGET_CHUNK_BYTES = 64 * 2**20
 
 
 def linear_cross_entropy(
-    hidden: Tensor,
-    weight: Tensor,
+    input: Tensor,
+    linear_weight: Tensor,
     target: Tensor,
     *,
-    bias: Tensor | None = None,
+    linear_bias: Tensor | None = None,
+    weight: Tensor | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
@@ -61,15 +68,17 @@ def linear_cross_entropy(
     process_group: ProcessGroup | None = None,
     chunk_size: int | None = None,
 ) -> Tensor:
-    r"""Softmax cross-entropy of the logits ``hidden @ weight.T + bias``, computed in chunks.
+    r"""Softmax cross-entropy of the logits ``input @ linear_weight.T + linear_bias``, in chunks.
 
-    Equal, in value and in the gradients of ``hidden``, ``weight`` and ``bias``, to
-    ``F.cross_entropy(hidden @ weight.T + bias, target, ignore_index=..., label_smoothing=...)``
+    Equal, in value and in the gradients of ``input``, ``linear_weight`` and ``linear_bias``,
+    to torch's ``F.linear_cross_entropy`` and to ``F.cross_entropy(F.linear(input,
+    linear_weight, linear_bias), target, weight=..., ignore_index=..., label_smoothing=...)``
     plus the z-loss, but it never holds the ``N x V`` logits: only one chunk of ``chunk_size``
     rows at a time. With ``z_loss > 0`` each kept token adds ``z_loss * lse^2`` (the PaLM
-    auxiliary loss that keeps the softmax normaliser near 1); with ``logit_softcap=c`` the
-    logits are first squashed to ``c * tanh(logits / c)`` (Gemma 2), and everything else,
-    z-loss included, sees the capped logits. With the defaults it is plain cross-entropy.
+    auxiliary loss that keeps the softmax normaliser near 1), weighted like the token's target
+    term (by ``weight[y]``); with ``logit_softcap=c`` the logits are first squashed to
+    ``c * tanh(logits / c)`` (Gemma 2), and everything else, z-loss included, sees the capped
+    logits. With the defaults it is plain cross-entropy.
 
     How gradients are computed: for ``"mean"`` and ``"sum"`` the forward pass computes each
     chunk's gradients with respect to the logits, multiplies them straight into the gradients
@@ -89,16 +98,21 @@ def linear_cross_entropy(
     .. math::
         z = c \tanh\!\left(\frac{h W^\top + b}{c}\right), \quad
         \operatorname{lse} = \log \sum_{v=1}^{V} e^{z_v}, \quad
-        \ell = \operatorname{lse} - (1 - \epsilon)\, z_y
-               - \frac{\epsilon}{V} \sum_{v=1}^{V} z_v + \lambda_z \operatorname{lse}^2
+        \ell = (1 - \epsilon)\, w_y (\operatorname{lse} - z_y)
+               + \frac{\epsilon}{V} \sum_{v=1}^{V} w_v (\operatorname{lse} - z_v)
+               + \lambda_z w_y \operatorname{lse}^2
+
+    (``w = 1`` without class weights: ``lse - (1 - eps) z_y - eps mean(z) + lambda_z lse^2``.)
 
     Args:
-        hidden: Hidden states ``(N, H)``, floating point.
-        weight: Output projection ``(V, H)`` (the ``nn.Linear(H, V).weight`` layout).
-        target: Class indices ``(N,)`` (``torch.long``) in ``[0, V)`` or ``ignore_index``.
-        bias: Optional ``(V,)`` bias added to the logits.
+        input: Hidden states ``(N, H)``, floating point.
+        linear_weight: Output projection ``(V, H)`` (the ``nn.Linear(H, V).weight`` layout).
+        target: Class indices ``(N,)`` (any integer dtype) in ``[0, V)`` or ``ignore_index``.
+        linear_bias: Optional ``(V,)`` bias added to the logits.
+        weight: Optional per-class weights ``(V,)``, ``w`` above (torch's ``weight``).
         ignore_index: Tokens whose target equals it contribute 0 (with zero gradient) and do
-            not count in the mean's denominator.
+            not count in the mean's denominator. (torch's default ``None`` means the same
+            ``-100``.)
         label_smoothing: ``epsilon`` in ``[0, 1]``, spread as ``epsilon / V`` over all ``V``
             classes (torch's definition).
         z_loss: ``lambda_z >= 0``, the weight of ``lse^2`` per kept token.
@@ -106,7 +120,8 @@ def linear_cross_entropy(
             default) leaves them as they are.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             tokens whose target is not ``ignore_index`` (the cross-entropy and the z-loss
-            alike); with none kept it is 0 with zero gradients.
+            alike), or with ``weight`` by the sum of ``weight[y]`` over them, as torch does;
+            with none kept it is 0 with zero gradients.
         chunk_size: Tokens per chunk. ``None`` picks about 64 MiB of float32 logits per chunk
             (``max(1, 2**24 // V)`` rows). The result does not depend on it beyond rounding.
         process_group: ``None`` (this process only) or a ``torch.distributed`` group over
@@ -117,13 +132,13 @@ def linear_cross_entropy(
     Returns:
         The loss: shape ``(N,)`` for ``"none"`` (0 for ignored tokens), else a scalar. Float64
         for float64 inputs, float32 otherwise: float16/bfloat16 inputs are upcast to float32
-        for the products (the weight once per call, the hidden states chunk by chunk), so the
-        logits, the log-sum-exp and the gradient accumulators are float32; the gradients come
-        back in the inputs' dtypes.
+        for the products (the projection once per call, the hidden states chunk by chunk), so
+        the logits, the log-sum-exp and the gradient accumulators are float32; the gradients
+        come back in the inputs' dtypes.
 
     Raises:
-        TypeError: Non-floating ``hidden``/``weight``/``bias``, a non-integer ``target``, an
-            option of the wrong type.
+        TypeError: Non-floating ``input``/``linear_weight``/``linear_bias``/``weight``, a
+            non-integer ``target``, an option of the wrong type.
         ValueError: Shapes that do not fit (``(N, H)``, ``(V, H)``, ``(N,)``, ``(V,)``), a
             class index out of range (value and position named), an option out of range.
 
@@ -139,6 +154,9 @@ def linear_cross_entropy(
         tensor(0.4777)
         >>> la.linear_cross_entropy(hidden, weight, torch.tensor([0, -100, 1]))
         tensor(0.5532)
+        >>> # class weights: (1 * 0.5550 + 0 * 0.3266 + 2 * 0.5514) / (1 + 0 + 2)
+        >>> la.linear_cross_entropy(hidden, weight, target, weight=torch.tensor([1.0, 2.0, 0.0]))
+        tensor(0.5526)
 
     References:
         M. Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models", ICLR 2025,
@@ -148,16 +166,22 @@ def linear_cross_entropy(
         Gemma Team, "Gemma 2: Improving Open Language Models at a Practical Size", 2024,
         https://arxiv.org/abs/2408.00118 (logit soft-capping).
     """
+    hidden, weight, bias, class_weight = input, linear_weight, linear_bias, weight
     check_reduction(reduction)
     _check_inputs(hidden, weight, target, bias)
+    num_classes = weight.shape[0]
+    if class_weight is not None:
+        check_floating("weight", class_weight)
+        check_class_weight("weight", class_weight, num_classes)
+        check_same_device(("input", hidden), ("weight", class_weight))
     check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
     check_number("z_loss", z_loss, low=0.0)
     if logit_softcap is not None:
         check_number("logit_softcap", logit_softcap, low=0.0, low_inclusive=False)
     if chunk_size is not None:
         check_number("chunk_size", chunk_size, low=1, integer=True)
-    num_classes = weight.shape[0]
     check_class_indices("target", target, num_classes, ignore_index=ignore_index)
+    target = target.long()
 
     group = active_group(process_group)
     if group is not None and reduction != "none":
@@ -190,13 +214,16 @@ def linear_cross_entropy(
         t is not None and t.requires_grad for t in (hidden, weight, bias)
     )
     if not needs_grad:
-        rows, _ = _loss_rows(hidden, weight, bias, target, options)
-        return reduce_loss(rows, reduction, denominator=_kept(target, ignore_index).sum())
+        rows, _ = _loss_rows(hidden, weight, bias, class_weight, target, options)
+        denominator = _denominator(hidden, weight, bias, class_weight, target, options)
+        return reduce_loss(rows, reduction, denominator=denominator)
     # ``use_custom_autograd(hidden)`` is False while torch.compile traces or a torch.func
     # transform is active: there the plain (checkpointed) path lets the outer system see ops.
     if not use_custom_autograd(hidden):
-        return _plain_path(hidden, weight, bias, target, options, reduction)
-    loss: Tensor = _LinearCrossEntropy.apply(hidden, weight, bias, target, options, reduction)
+        return _plain_path(hidden, weight, bias, class_weight, target, options, reduction)
+    loss: Tensor = _LinearCrossEntropy.apply(
+        hidden, weight, bias, class_weight, target, options, reduction
+    )
     return loss
 
 
@@ -245,22 +272,30 @@ def _logits(h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
 class _Chunk:
     """One chunk's softmax statistics; ``probs`` holds ``exp(z - m)`` (or ``p`` with ``lse``)."""
 
-    __slots__ = ("loss", "lse", "probs", "scale", "tanh")
+    __slots__ = ("loss", "lse", "probs", "scale", "tanh", "true_weight")
 
     def __init__(
-        self, probs: Tensor, scale: Tensor, lse: Tensor, loss: Tensor, tanh: Tensor | None
+        self,
+        probs: Tensor,
+        scale: Tensor,
+        lse: Tensor,
+        loss: Tensor,
+        tanh: Tensor | None,
+        true_weight: Tensor | None,
     ) -> None:
         self.probs = probs
         self.scale = scale
         self.lse = lse
         self.loss = loss
         self.tanh = tanh
+        self.true_weight = true_weight
 
 
 def _chunk_forward(
     h: Tensor,
     weight: Tensor,
     bias: Tensor | None,
+    class_weight: Tensor | None,
     safe_target: Tensor,
     kept: Tensor,
     options: _Options,
@@ -279,7 +314,10 @@ def _chunk_forward(
         z = tanh * options.logit_softcap
     eps = options.label_smoothing
     z_true = z.gather(1, safe_target.unsqueeze(1)).squeeze(1)
-    z_mean = z.mean(dim=1) if eps > 0 else None
+    # The smoothing term's sum over classes, sum_v w_v z_v / V (the mean without weights).
+    z_mean = None
+    if eps > 0:
+        z_mean = z.mean(dim=1) if class_weight is None else torch.mv(z, class_weight) / z.shape[1]
     if lse is None:
         centre = z.amax(dim=1)
         probs = z.sub_(centre.unsqueeze(1)).exp_()
@@ -289,52 +327,132 @@ def _chunk_forward(
     else:
         probs = z.sub_(lse.unsqueeze(1)).exp_()
         scale = torch.ones_like(lse)
-    loss = lse - (1.0 - eps) * z_true
-    if z_mean is not None:
-        loss = loss - eps * z_mean
-    if options.z_loss > 0:
-        loss = loss + options.z_loss * lse.square()
+    true_weight = None if class_weight is None else class_weight[safe_target]
+    loss = _token_loss(lse, z_true, z_mean, true_weight, class_weight, options)
     loss = torch.where(kept, loss, torch.zeros_like(loss))
-    return _Chunk(probs, scale, lse, loss, tanh)
+    return _Chunk(probs, scale, lse, loss, tanh, true_weight)
+
+
+def _token_loss(
+    lse: Tensor,
+    z_true: Tensor,
+    z_mean: Tensor | None,
+    true_weight: Tensor | None,
+    class_weight: Tensor | None,
+    options: _Options,
+) -> Tensor:
+    """``(1 - eps) w_y (lse - z_y) + eps (mean_v(w) lse - z_mean) + lambda_z w_y lse^2``."""
+    eps = options.label_smoothing
+    if true_weight is None or class_weight is None:
+        loss = lse - (1.0 - eps) * z_true
+        if z_mean is not None:
+            loss = loss - eps * z_mean
+        if options.z_loss > 0:
+            loss = loss + options.z_loss * lse.square()
+        return loss
+    loss = (1.0 - eps) * true_weight * (lse - z_true)
+    if z_mean is not None:
+        loss = loss + eps * (class_weight.mean() * lse - z_mean)
+    if options.z_loss > 0:
+        loss = loss + options.z_loss * true_weight * lse.square()
+    return loss
 
 
 def _chunk_logit_grad(
-    chunk: _Chunk, safe_target: Tensor, row_weight: Tensor, options: _Options
+    chunk: _Chunk,
+    safe_target: Tensor,
+    row_weight: Tensor,
+    class_weight: Tensor | None,
+    options: _Options,
 ) -> Tensor:
-    """Overwrite ``chunk.probs`` with ``d(sum_i w_i loss_i) / d(logits)`` and return it.
+    """Overwrite ``chunk.probs`` with ``d(sum_i r_i loss_i) / d(logits)`` and return it.
 
-    ``d loss / d z = p (1 + 2 lambda_z lse) - (1 - eps) onehot(y) - eps / V``, times
-    ``1 - tanh^2`` with a softcap. ``row_weight`` is 0 for ignored tokens.
+    ``d loss / d z = p (a + 2 lambda_z w_y lse) - (1 - eps) w_y onehot(y) - eps w / V`` with
+    ``a = (1 - eps) w_y + eps mean(w)`` (``w = 1`` without class weights: ``a = 1``), times
+    ``1 - tanh^2`` with a softcap. ``row_weight`` (``r``) is 0 for ignored tokens.
     """
     eps = options.label_smoothing
     coefficient = row_weight * chunk.scale
-    if options.z_loss > 0:
-        coefficient = coefficient * (1.0 + 2.0 * options.z_loss * chunk.lse)
+    true_weight = chunk.true_weight
+    if true_weight is None or class_weight is None:
+        if options.z_loss > 0:
+            coefficient = coefficient * (1.0 + 2.0 * options.z_loss * chunk.lse)
+        target_weight = row_weight
+    else:
+        a = (1.0 - eps) * true_weight + eps * class_weight.mean()
+        if options.z_loss > 0:
+            a = a + 2.0 * options.z_loss * true_weight * chunk.lse
+        coefficient = coefficient * a
+        target_weight = row_weight * true_weight
     grad = chunk.probs.mul_(coefficient.unsqueeze(1))
     if eps > 0:
-        grad.sub_((row_weight * (eps / grad.shape[1])).unsqueeze(1))
-    grad.scatter_add_(1, safe_target.unsqueeze(1), (-(1.0 - eps) * row_weight).unsqueeze(1))
+        if class_weight is None:
+            grad.sub_((row_weight * (eps / grad.shape[1])).unsqueeze(1))
+        else:
+            grad.addr_(row_weight, class_weight, alpha=-eps / grad.shape[1])
+    grad.scatter_add_(1, safe_target.unsqueeze(1), (-(1.0 - eps) * target_weight).unsqueeze(1))
     if chunk.tanh is not None:
         grad.mul_(chunk.tanh.square_().neg_().add_(1.0))
     return grad
 
 
-def _prepare(
-    hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, options: _Options
-) -> tuple[torch.dtype, Tensor, Tensor | None, Tensor, Tensor]:
-    dtype = compute_dtype(hidden, weight, bias)
-    kept = _kept(target, options.ignore_index)
-    safe_target = torch.where(kept, target, torch.zeros_like(target))
-    weight_c = upcast(weight, dtype)
-    bias_c = None if bias is None else upcast(bias, dtype)
-    return dtype, weight_c, bias_c, safe_target, kept
+class _Prepared:
+    """The compute dtype and the inputs cast to it, once per call."""
+
+    __slots__ = ("bias", "class_weight", "dtype", "kept", "safe_target", "weight")
+
+    def __init__(
+        self,
+        hidden: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        class_weight: Tensor | None,
+        target: Tensor,
+        options: _Options,
+    ) -> None:
+        self.dtype = compute_dtype(hidden, weight, bias)
+        self.kept = _kept(target, options.ignore_index)
+        self.safe_target = torch.where(self.kept, target, torch.zeros_like(target))
+        self.weight = upcast(weight, self.dtype)
+        self.bias = None if bias is None else upcast(bias, self.dtype)
+        self.class_weight = None if class_weight is None else upcast(class_weight, self.dtype)
+
+    def denominator(self) -> Tensor:
+        """The mean's denominator: kept tokens, or the sum of their class weights."""
+        if self.class_weight is None:
+            return self.kept.sum()
+        kept_weight = self.class_weight[self.safe_target] * self.kept
+        return kept_weight.sum()
+
+
+def _denominator(
+    hidden: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    class_weight: Tensor | None,
+    target: Tensor,
+    options: _Options,
+) -> Tensor:
+    return _Prepared(hidden, weight, bias, class_weight, target, options).denominator()
 
 
 def _loss_rows(
-    hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, options: _Options
+    hidden: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    class_weight: Tensor | None,
+    target: Tensor,
+    options: _Options,
 ) -> tuple[Tensor, Tensor]:
     """Per-token losses and log-sum-exps, chunk by chunk, no gradients."""
-    dtype, weight_c, bias_c, safe_target, kept = _prepare(hidden, weight, bias, target, options)
+    prep = _Prepared(hidden, weight, bias, class_weight, target, options)
+    dtype, weight_c, bias_c, safe_target, kept = (
+        prep.dtype,
+        prep.weight,
+        prep.bias,
+        prep.safe_target,
+        prep.kept,
+    )
     n = hidden.shape[0]
     losses = torch.empty(n, dtype=dtype, device=hidden.device)
     lses = torch.empty(n, dtype=dtype, device=hidden.device)
@@ -345,6 +463,7 @@ def _loss_rows(
                 upcast(hidden[start:stop], dtype),
                 weight_c,
                 bias_c,
+                prep.class_weight,
                 safe_target[start:stop],
                 kept[start:stop],
                 options,
@@ -359,6 +478,7 @@ def _accumulate_grads(
     hidden: Tensor,
     weight: Tensor,
     bias: Tensor | None,
+    class_weight: Tensor | None,
     target: Tensor,
     options: _Options,
     row_weight: Tensor,
@@ -370,7 +490,14 @@ def _accumulate_grads(
     Returns the losses ``(N,)`` and the gradients of ``hidden``, ``weight``, ``bias`` (``None``
     where not needed), in the inputs' dtypes.
     """
-    dtype, weight_c, bias_c, safe_target, kept = _prepare(hidden, weight, bias, target, options)
+    prep = _Prepared(hidden, weight, bias, class_weight, target, options)
+    dtype, weight_c, bias_c, safe_target, kept = (
+        prep.dtype,
+        prep.weight,
+        prep.bias,
+        prep.safe_target,
+        prep.kept,
+    )
     n = hidden.shape[0]
     device = hidden.device
     losses = torch.empty(n, dtype=dtype, device=device)
@@ -389,6 +516,7 @@ def _accumulate_grads(
                 h,
                 weight_c,
                 bias_c,
+                prep.class_weight,
                 safe_target[start:stop],
                 kept[start:stop],
                 options,
@@ -396,7 +524,7 @@ def _accumulate_grads(
             )
             losses[start:stop] = chunk.loss
             grad = _chunk_logit_grad(
-                chunk, safe_target[start:stop], row_weight[start:stop], options
+                chunk, safe_target[start:stop], row_weight[start:stop], prep.class_weight, options
             )
             if grad_hidden is not None:
                 torch.mm(grad, weight_c, out=grad_hidden[start:stop])
@@ -420,6 +548,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         hidden: Tensor,
         weight: Tensor,
         bias: Tensor | None,
+        class_weight: Tensor | None,
         target: Tensor,
         options: _Options,
         reduction: str,
@@ -428,17 +557,17 @@ class _LinearCrossEntropy(torch.autograd.Function):
         ctx.reduction = reduction
         kept = _kept(target, options.ignore_index)
         if reduction == "none":
-            losses, lse = _loss_rows(hidden, weight, bias, target, options)
-            ctx.save_for_backward(hidden, weight, bias, target, lse)
+            losses, lse = _loss_rows(hidden, weight, bias, class_weight, target, options)
+            ctx.save_for_backward(hidden, weight, bias, class_weight, target, lse)
             return losses
         dtype = compute_dtype(hidden, weight, bias)
-        count = kept.sum()
+        count = _denominator(hidden, weight, bias, class_weight, target, options)
         row_weight = kept.to(dtype)
         if reduction == "mean":
             row_weight = row_weight * safe_divide(torch.ones((), dtype=dtype), count.to(dtype))
         needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2])
         losses, grad_hidden, grad_weight, grad_bias = _accumulate_grads(
-            hidden, weight, bias, target, options, row_weight, needs, None
+            hidden, weight, bias, class_weight, target, options, row_weight, needs, None
         )
         ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         return reduce_loss(losses, reduction, denominator=count)
@@ -454,13 +583,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 "(which takes the plain path) or use F.cross_entropy(F.linear(...)) for that"
             )
         if ctx.reduction == "none":
-            hidden, weight, bias, target, lse = ctx.saved_tensors
+            hidden, weight, bias, class_weight, target, lse = ctx.saved_tensors
             needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2])
             row_weight = grad_output * _kept(target, ctx.options.ignore_index)
             _, grad_hidden, grad_weight, grad_bias = _accumulate_grads(
-                hidden, weight, bias, target, ctx.options, row_weight, needs, lse
+                hidden, weight, bias, class_weight, target, ctx.options, row_weight, needs, lse
             )
-            return grad_hidden, grad_weight, grad_bias, None, None, None
+            return grad_hidden, grad_weight, grad_bias, None, None, None, None
         grads = ctx.saved_tensors
         # The usual ``loss.backward()`` passes 1: hand the stored gradients over as they are
         # (autograd takes them without a copy once the graph is freed; a retained graph keeps
@@ -470,7 +599,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         scaled = tuple(
             None if g is None else g if unit else g * grad_output.to(g.dtype) for g in grads
         )
-        return scaled[0], scaled[1], scaled[2], None, None, None
+        return scaled[0], scaled[1], scaled[2], None, None, None, None
 
 
 # --------------------------------------------------------------------------- plain path
@@ -480,22 +609,22 @@ def _plain_rows(
     hidden: Tensor,
     weight: Tensor,
     bias: Tensor | None,
+    class_weight: Tensor | None,
     safe_target: Tensor,
     kept: Tensor,
-    label_smoothing: float,
-    z_loss: float,
-    logit_softcap: float | None,
+    options: _Options,
 ) -> Tensor:
     """Per-token losses of one chunk with ordinary differentiable ops."""
     z = F.linear(hidden, weight, bias)
-    if logit_softcap is not None:
-        z = logit_softcap * torch.tanh(z / logit_softcap)
+    if options.logit_softcap is not None:
+        z = options.logit_softcap * torch.tanh(z / options.logit_softcap)
     lse = torch.logsumexp(z, dim=1)
-    loss = lse - (1.0 - label_smoothing) * z.gather(1, safe_target.unsqueeze(1)).squeeze(1)
-    if label_smoothing > 0:
-        loss = loss - label_smoothing * z.mean(dim=1)
-    if z_loss > 0:
-        loss = loss + z_loss * lse.square()
+    z_true = z.gather(1, safe_target.unsqueeze(1)).squeeze(1)
+    z_mean = None
+    if options.label_smoothing > 0:
+        z_mean = z.mean(dim=1) if class_weight is None else (z @ class_weight) / z.shape[1]
+    true_weight = None if class_weight is None else class_weight[safe_target]
+    loss = _token_loss(lse, z_true, z_mean, true_weight, class_weight, options)
     return torch.where(kept, loss, torch.zeros_like(loss))
 
 
@@ -503,6 +632,7 @@ def _plain_path(
     hidden: Tensor,
     weight: Tensor,
     bias: Tensor | None,
+    class_weight: Tensor | None,
     target: Tensor,
     options: _Options,
     reduction: str,
@@ -513,11 +643,8 @@ def _plain_path(
     of keeping them (except under ``torch.func`` transforms, which do not support it: there the
     chunks' logits are kept).
     """
-    dtype = compute_dtype(hidden, weight, bias)
-    kept = _kept(target, options.ignore_index)
-    safe_target = torch.where(kept, target, torch.zeros_like(target))
-    weight_c = upcast(weight, dtype)
-    bias_c = None if bias is None else upcast(bias, dtype)
+    prep = _Prepared(hidden, weight, bias, class_weight, target, options)
+    dtype, kept, safe_target = prep.dtype, prep.kept, prep.safe_target
     n = hidden.shape[0]
     # torch.func transforms do not support the saved-tensor hooks checkpointing relies on.
     recompute = not torch._C._are_functorch_transforms_active()
@@ -526,58 +653,64 @@ def _plain_path(
         stop = min(start + options.chunk, n)
         args = (
             upcast(hidden[start:stop], dtype),
-            weight_c,
-            bias_c,
+            prep.weight,
+            prep.bias,
+            prep.class_weight,
             safe_target[start:stop],
             kept[start:stop],
-            options.label_smoothing,
-            options.z_loss,
-            options.logit_softcap,
+            options,
         )
         if recompute:
             rows.append(checkpoint(_plain_rows, *args, use_reentrant=False))
         else:
             rows.append(_plain_rows(*args))
     losses = torch.cat(rows) if rows else hidden.new_zeros(0, dtype=dtype)
-    return reduce_loss(losses, reduction, denominator=kept.sum())
+    return reduce_loss(losses, reduction, denominator=prep.denominator())
 
 
 # --------------------------------------------------------------------------- validation
 
 
 def _check_inputs(hidden: Any, weight: Any, target: Any, bias: Any) -> None:
-    check_floating("hidden", hidden)
-    check_floating("weight", weight)
+    check_floating("input", hidden)
+    check_floating("linear_weight", weight)
     check_integer("target", target)
-    check_same_device(("hidden", hidden), ("weight", weight), ("target", target), ("bias", bias))
-    check_shape("hidden", hidden, (None, None), "(tokens, hidden size)")
+    check_same_device(
+        ("input", hidden), ("linear_weight", weight), ("target", target), ("linear_bias", bias)
+    )
+    check_shape("input", hidden, (None, None), "(tokens, hidden size)")
     check_shape(
-        "weight",
+        "linear_weight",
         weight,
         (None, hidden.shape[1]),
-        f"(vocabulary, hidden size) for hidden of shape {tuple(hidden.shape)}",
+        f"(vocabulary, hidden size) for input of shape {tuple(hidden.shape)}",
     )
     check_shape(
         "target",
         target,
         (hidden.shape[0],),
-        f"(one class index per row of hidden {tuple(hidden.shape)})",
+        f"(one class index per row of input {tuple(hidden.shape)})",
     )
     if weight.shape[0] == 0:
-        raise ValueError(f"weight must have at least one class (row), got {describe(weight)}")
+        raise ValueError(
+            f"linear_weight must have at least one class (row), got {describe(weight)}"
+        )
     if bias is not None:
-        check_floating("bias", bias)
-        check_shape("bias", bias, (weight.shape[0],), "(one per class, rows of weight)")
+        check_floating("linear_bias", bias)
+        check_shape(
+            "linear_bias", bias, (weight.shape[0],), "(one per class, rows of linear_weight)"
+        )
 
 
 # --------------------------------------------------------------------------- module
 
 
 class LinearCrossEntropyLoss(LossModule):
-    """Module form of :func:`lossatlas.linear_cross_entropy` (inputs: hidden, weight, target).
+    """Module form of :func:`lossatlas.linear_cross_entropy` (inputs: input, linear_weight, target).
 
-    The projection weight is an input, not a parameter of the loss: pass the output layer's
-    ``weight`` (and ``bias=`` via :func:`lossatlas.linear_cross_entropy` if it has one).
+    The projection is an input, not a parameter of the loss: pass the output layer's
+    ``weight`` (and its bias as ``linear_bias=`` to :func:`lossatlas.linear_cross_entropy`).
+    The class ``weight`` is a buffer.
     """
 
     functional = staticmethod(linear_cross_entropy)
@@ -585,6 +718,7 @@ class LinearCrossEntropyLoss(LossModule):
     def __init__(
         self,
         *,
+        weight: Tensor | None = None,
         ignore_index: int = -100,
         label_smoothing: float = 0.0,
         z_loss: float = 0.0,
@@ -598,7 +732,11 @@ class LinearCrossEntropyLoss(LossModule):
             check_number("logit_softcap", logit_softcap, low=0.0, low_inclusive=False)
         if chunk_size is not None:
             check_number("chunk_size", chunk_size, low=1, integer=True)
+        if weight is not None:
+            check_floating("weight", weight)
+            check_dim("weight", weight, min_dim=1)
         super().__init__(
+            weight=weight,
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             z_loss=z_loss,
@@ -615,10 +753,10 @@ _VOCAB = 7
 
 
 def _reference(
-    hidden: Tensor, weight: Tensor, target: Tensor, *, reduction: str = "mean"
+    input: Tensor, linear_weight: Tensor, target: Tensor, *, reduction: str = "mean"
 ) -> Tensor:
-    """The unfused formula: ``F.cross_entropy(F.linear(hidden, weight), target)``."""
-    return F.cross_entropy(F.linear(hidden, weight), target, reduction=reduction)
+    """The unfused formula: ``F.cross_entropy(F.linear(input, linear_weight), target)``."""
+    return F.cross_entropy(F.linear(input, linear_weight), target, reduction=reduction)
 
 
 def _examples(
