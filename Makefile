@@ -1,10 +1,10 @@
 # Every target does its own set-up on a fresh machine: a venv with pip, torch first (the CPU
-# wheel; override with `make TORCH_VERSION=...`), then lossatlas with its extras.
+# wheel; override with `make TORCH_VERSION=...`), then lossatlas with the extra the target
+# needs: `demo` the lab extra only, `test` the test extra, `lint`/`format`/`install` dev.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.lossatlas-installed
 PYTEST_ARGS ?=
 
 DOCS_STAMP := $(VENV)/.lossatlas-docs-installed
@@ -16,39 +16,40 @@ SPHINX_JOBS ?= 2
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# $(VENV)/.lossatlas-<extra>: torch, then lossatlas with that extra (one stamp per extra).
+$(VENV)/.lossatlas-%: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q "torch==$(TORCH_VERSION)"
-	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
-	touch $(STAMP)
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[$*]"
+	touch $@
 
-install: $(STAMP)
+install: $(VENV)/.lossatlas-dev
 
 ## The full test suite (unit, contract over the whole catalog, doctests, slow).
-test: $(STAMP)
+test: $(VENV)/.lossatlas-test
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 ## Everything but the tests marked slow.
-test-fast: $(STAMP)
+test-fast: $(VENV)/.lossatlas-test
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
-## The main job: pick the loss for a data set.
-demo: $(STAMP)
+## The main job: pick the loss for a data set (needs only torch and the lab extra).
+demo: $(VENV)/.lossatlas-lab
 	$(BIN)/lossatlas compare
 
-lint: $(STAMP)
+lint: $(VENV)/.lossatlas-dev
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
-format: $(STAMP)
+format: $(VENV)/.lossatlas-dev
 	$(BIN)/ruff format src tests benchmarks scripts
 	$(BIN)/ruff check --fix src tests benchmarks scripts
 
 ## Rewrite the README's table of losses from the catalog.
-readme: $(STAMP)
+readme: $(VENV)/.lossatlas-lab
 	$(BIN)/python scripts/update_readme.py
 
-bench: $(STAMP)
+bench: $(VENV)/.lossatlas-lab
 	$(BIN)/lossatlas bench
 
 $(DOCS_STAMP): pyproject.toml $(STAMP)

@@ -53,6 +53,40 @@ def require(module: str, extra: str, *, purpose: str = "") -> ModuleType:
         ) from None
 
 
+def require_all(modules: tuple[str, ...], extra: str, *, purpose: str) -> None:
+    """Check, before any work starts, that every module a command needs imports.
+
+    Args:
+        modules: Top-level modules to import (``("sklearn", "matplotlib")``).
+        extra: The lossatlas extra that installs them.
+        purpose: What needs them (``"lossatlas compare"``).
+
+    Raises:
+        ImportError: One line naming every missing module and ``pip install
+            'lossatlas[extra]'``.
+
+    Examples:
+        >>> from lossatlas._optional import require_all
+        >>> require_all(("math", "json"), "lab", purpose="this example")
+        >>> require_all(("math", "no_such_module_xyz"), "lab", purpose="this example")
+        Traceback (most recent call last):
+        ...
+        ImportError: this example needs no_such_module_xyz, not installed: pip install ...
+    """
+    missing = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            if error.name is not None and error.name.split(".", 1)[0] != module.split(".", 1)[0]:
+                raise  # a broken install, not a missing package: show it as it is
+            missing.append(_PIP_NAMES.get(module, module))
+    if missing:
+        raise ImportError(
+            f"{purpose} needs {', '.join(missing)}, not installed: pip install 'lossatlas[{extra}]'"
+        )
+
+
 def pyplot() -> ModuleType:
     """``matplotlib.pyplot`` on the non-interactive Agg backend (files only, no window)."""
     matplotlib = require("matplotlib", "plot", purpose="plotting")

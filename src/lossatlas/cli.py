@@ -16,6 +16,7 @@ from rich.table import Table
 
 import lossatlas as la
 from lossatlas._catalog import TASKS, LossSpec
+from lossatlas._optional import require_all
 from lossatlas.docs import example_lines, markdown_table, use_when_line
 from lossatlas.lab.command import DEFAULT_TASK
 from lossatlas.lab.tasks import COMPARE_TASKS
@@ -27,6 +28,14 @@ console = Console()
 @click.version_option(la.__version__, prog_name="lossatlas")
 def main() -> None:
     """lossatlas: every PyTorch loss in one place, organised by task."""
+
+
+def _require_extra(modules: tuple[str, ...], extra: str, purpose: str) -> None:
+    """Exit with one line naming the extra to install, before any work starts."""
+    try:
+        require_all(modules, extra, purpose=purpose)
+    except ImportError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command("list")
@@ -157,6 +166,7 @@ def plot_command(
     """  # noqa: D301 (click's backspace marker keeps the lists' line breaks)
     from lossatlas.lab.command import plot_cli
 
+    _require_extra(("matplotlib",), "plot", "lossatlas plot")
     if bool(names) == bool(activations):
         raise click.UsageError("give loss NAMES or --activation NAME, not both and not neither")
     if activations:
@@ -277,6 +287,8 @@ def compare_command(
       lossatlas compare --serve --jobs 2     # watch it live in TensorBoard
       lossatlas compare --out R --resume     # finish an interrupted comparison
     """  # noqa: D301 (click's backspace marker keeps the lists' line breaks)
+    needs = ("sklearn", "scipy", "matplotlib") + (("tensorboard",) if tensorboard or serve else ())
+    _require_extra(needs, "lab", "lossatlas compare")
     from lossatlas.lab.command import RunOptions, compare_cli
 
     run = RunOptions(
