@@ -52,7 +52,7 @@ readme: $(VENV)/.lossatlas-lab
 bench: $(VENV)/.lossatlas-lab
 	$(BIN)/lossatlas bench
 
-$(DOCS_STAMP): pyproject.toml $(STAMP)
+$(DOCS_STAMP): pyproject.toml $(VENV)/.lossatlas-dev
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,docs]"
 	touch $(DOCS_STAMP)
 

@@ -186,13 +186,14 @@ def linear_cross_entropy(
     group = active_group(process_group)
     if group is not None and reduction != "none":
         # Each rank's kernel computes its tokens' sum (and its gradients); the global mean
-        # divides it by the all-summed count of kept tokens.
-        check_shards(group, "weight", weight, dims=(0, 1))
+        # divides it by the all-summed count of kept tokens (or of their class weights).
+        check_shards(group, "linear_weight", weight, dims=(0, 1))
         local = linear_cross_entropy(
             hidden,
             weight,
             target,
-            bias=bias,
+            linear_bias=bias,
+            weight=class_weight,
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             z_loss=z_loss,
@@ -200,7 +201,20 @@ def linear_cross_entropy(
             reduction="sum",
             chunk_size=chunk_size,
         )
-        count = _kept(target, ignore_index).sum()
+        count = _Prepared(
+            hidden,
+            weight,
+            bias,
+            class_weight,
+            target,
+            _Options(
+                ignore_index=ignore_index,
+                label_smoothing=0.0,
+                z_loss=0.0,
+                logit_softcap=None,
+                chunk=1,
+            ),
+        ).denominator()
         return reduce_loss(local, reduction, denominator=count, process_group=group)
     chunk = _chunk_rows(hidden.shape[0], num_classes, chunk_size)
     options = _Options(
