@@ -63,5 +63,8 @@ def test_losses_exact_across_processes(world_size):
 def test_process_group_without_init_raises():
     assert not torch.distributed.is_initialized()
     logits, target = torch.randn(3, 4), torch.tensor([0, 1, 2])
+    # A real (unregistered) group object: the option's annotation admits it, the loss then
+    # says torch.distributed is not initialised.
+    group = torch.distributed.ProcessGroup(torch.distributed.HashStore(), 0, 2)
     with pytest.raises(RuntimeError, match="torch.distributed is not initialised"):
-        la.cross_entropy(logits, target, process_group=object())
+        la.cross_entropy(logits, target, process_group=group)
