@@ -24,7 +24,13 @@ from torch import Tensor
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._options import NonNegative, NonNegativeInt, OpenUnitInterval, Positive
+from lossatlas._options import (
+    NonNegative,
+    NonNegativeInt,
+    OpenUnitInterval,
+    Positive,
+    check_value,
+)
 from lossatlas._reduction import Reduction, compute_dtype, upcast
 from lossatlas._validation import (
     check_class_counts,
@@ -73,6 +79,16 @@ def _log_prior(
             f"{num_classes}), got {prior.numel()}"
         )
     return prior.log()
+
+
+def _counts_for(samples_per_class: ClassCounts, num_classes: int) -> Tensor:
+    """Checked counts ``(C,)`` in float64, one per class of the input."""
+    counts = check_class_counts("samples_per_class", samples_per_class)
+    if counts.numel() != num_classes:
+        raise ValueError(
+            f"samples_per_class must have one count per class ({num_classes}), got {counts.numel()}"
+        )
+    return counts
 
 
 def _along_classes(values: Tensor, like: Tensor) -> Tensor:
@@ -317,12 +333,7 @@ def balanced_softmax_loss(
         Long-Tailed Visual Recognition <https://arxiv.org/abs/2007.10740>`_, NeurIPS 2020.
     """
     _check_logits(input)
-    counts = check_class_counts("samples_per_class", samples_per_class)
-    if counts.numel() != input.shape[1]:
-        raise ValueError(
-            f"samples_per_class must have one count per class ({input.shape[1]}), got "
-            f"{counts.numel()}"
-        )
+    counts = _counts_for(samples_per_class, input.shape[1])
     dtype = compute_dtype(input)
     x = upcast(input, dtype)
     return cross_entropy(
@@ -397,12 +408,8 @@ def ldam_loss(
     _check_logits(input)
     if input.dim() != 2:
         raise ValueError(f"input must have shape (N, C), got {tuple(input.shape)}")
-    counts = check_class_counts("samples_per_class", samples_per_class)
     num_classes = input.shape[1]
-    if counts.numel() != num_classes:
-        raise ValueError(
-            f"samples_per_class must have one count per class ({num_classes}), got {counts.numel()}"
-        )
+    counts = _counts_for(samples_per_class, num_classes)
     check_class_weight("weight", weight, num_classes)
     margins = counts.pow(-0.25)
     margins = margins * (max_margin / margins.max())
@@ -457,8 +464,6 @@ def drw_weights(
         Label-Distribution-Aware Margin Loss <https://arxiv.org/abs/1906.07413>`_, NeurIPS
         2019.
     """
-    from lossatlas._options import check_value
-
     check_value("epoch", epoch, NonNegativeInt)
     check_value("start_epoch", start_epoch, NonNegativeInt)
     check_value("beta", beta, OpenUnitInterval)

@@ -25,6 +25,8 @@ from lossatlas._validation import (
     check_class_indices,
     check_floating,
     check_index_target,
+    check_probabilities,
+    check_same_shape,
 )
 
 __all__ = [
@@ -387,8 +389,6 @@ def binary_bi_tempered_logistic_loss(
         E. Amid, M. K. Warmuth, R. Anil, T. Koren, `Robust Bi-Tempered Logistic Loss Based on
         Bregman Divergences <https://arxiv.org/abs/1906.03361>`_, NeurIPS 2019.
     """
-    from lossatlas._validation import check_probabilities, check_same_shape
-
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)

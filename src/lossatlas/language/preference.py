@@ -57,18 +57,21 @@ def _check_log_probs(**tensors: Tensor) -> tuple[Tensor, ...]:
     return tuple(upcast(value, dtype) for value in tensors.values())
 
 
+def _batch_mean(values: Tensor) -> Tensor:
+    """The detached mean of a diagnostic, 0 for an empty batch."""
+    values = values.detach()
+    return values.mean() if values.numel() else values.sum()
+
+
 def _rewards_parts(total: Tensor, chosen: Tensor, rejected: Tensor) -> LossParts:
-    chosen, rejected = chosen.detach(), rejected.detach()
     margin = chosen - rejected
     return LossParts(
         total,
         {
-            "rewards/chosen": chosen.mean() if chosen.numel() else chosen.sum(),
-            "rewards/rejected": rejected.mean() if rejected.numel() else rejected.sum(),
-            "rewards/margins": margin.mean() if margin.numel() else margin.sum(),
-            "rewards/accuracies": (margin > 0).to(total.dtype).mean()
-            if margin.numel()
-            else margin.sum(),
+            "rewards/chosen": _batch_mean(chosen),
+            "rewards/rejected": _batch_mean(rejected),
+            "rewards/margins": _batch_mean(margin),
+            "rewards/accuracies": _batch_mean((margin > 0).to(total.dtype)),
         },
     )
 
@@ -335,8 +338,8 @@ def orpo_loss(
     total = reduce_loss(losses, reduction)
     if return_parts:
         parts = _rewards_parts(total, beta * chosen, beta * rejected).parts
-        parts["odds_ratio"] = ratio.detach().mean() if ratio.numel() else ratio.detach().sum()
-        parts["log_odds"] = log_odds.detach().mean() if ratio.numel() else ratio.detach().sum()
+        parts["odds_ratio"] = _batch_mean(ratio)
+        parts["log_odds"] = _batch_mean(log_odds)
         return LossParts(total, parts)  # type: ignore[return-value]
     return total
 
