@@ -467,6 +467,7 @@ def test_compiled_kernels_agree_with_eager_kernels(dtype):
         lambda z: la.balanced_binary_cross_entropy(z, t),
         lambda z: la.focal_loss(z, y, alpha=[0.1, 0.2, 0.3, 0.4, 0.5]),
         lambda z: la.focal_loss(z, y, reduction="none"),
+        lambda z: la.focal_loss(z, y),  # the variant the bad call below runs
     ]
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-12)
     for call in calls:
@@ -474,8 +475,8 @@ def test_compiled_kernels_agree_with_eager_kernels(dtype):
         with la.fused(True, min_numel=0):
             compiled = value_and_grad(call, x)
         torch.testing.assert_close(compiled, eager, **tol)
-    # A bad index with the value checks off is the caller's error, not a compile failure: it
-    # raises and the kernel stays compiled.
+    # A bad index with the value checks off is the caller's error, not a compile failure: the
+    # compiled variant raises and stays compiled.
     bad = torch.full((64,), 7)
     checks_off = la.value_checks(False)
     with (

@@ -412,14 +412,21 @@ def check_dynamic_compile(
     counter = CompileCounterWithBackend(backend)
     compiled = torch.compile(spec.function, fullgraph=True, dynamic=True, backend=counter)
     tol = 1e-5
-    for batch in batches:
+    first = 0
+    for i, batch in enumerate(batches):
         example = spec.make_example(dtype=torch.float32, batch=batch, seed=batch)
         expected = _as_tensor(_call(spec, example))
         actual = _as_tensor(compiled(*example.args, **example.kwargs))
         _close(actual, expected, f"{spec.name}: compiled at batch {batch} vs eager", rtol=tol)
-    assert counter.frame_count == 1, (
-        f"{spec.name}: {counter.frame_count} compilations for batch sizes {batches} "
-        "under dynamic=True (expected 1)"
+        if i == 0:
+            # the first compile may call the backend more than once (dynamo restarts its
+            # analysis when inductor specialises a Python float); what matters is that no
+            # later batch size compiles again
+            first = counter.frame_count
+    again = counter.frame_count - first
+    assert again == 0, (
+        f"{spec.name}: {again} recompilations for batch sizes {batches[1:]} after the first "
+        f"({batches[0]}) under dynamic=True (expected 0)"
     )
 
 

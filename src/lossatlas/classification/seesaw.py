@@ -284,7 +284,7 @@ class SeesawLoss(LossModule):
         self.register_buffer("cum_samples", torch.zeros(num_classes))
         self._lock = threading.Lock()
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         if self.training:
             _check_logits(input, target, background=False)
             counts = torch.bincount(target.reshape(-1), minlength=self.cum_samples.numel())
@@ -327,7 +327,7 @@ class EQLv2Loss(LossModule):
         """The accumulated positive-to-negative gradient ratio per class."""
         return self.pos_grad / (self.neg_grad + 1e-10)
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         options = self.options()
         with self._lock:
             ratio = self.pos_neg.clone() if int(self.steps) > 0 else None
