@@ -101,7 +101,12 @@ def test_serve_answers_on_loopback_and_refuses_a_taken_port(tmp_path):
         assert "MAE on the validation split, every loss and seed" in titles
         with pytest.raises(tb.ServeError, match=f"could not bind to port {port}"):
             tb.serve(tmp_path, port=port)
-    with socket.socket() as probe:  # stopped: the port is free again
+    # stopped: nothing listens there any more, and a server may take the port again (with
+    # SO_REUSEADDR, as servers bind: the closed HTTP connections linger in TIME_WAIT)
+    with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+        probe.connect(("127.0.0.1", port))
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
 
 
