@@ -136,6 +136,14 @@ from lossatlas.ranking.contrastive import (
     contrastive_loss,
     info_nce_loss,
 )
+from lossatlas.ranking.listwise import (
+    approx_ndcg_loss,
+    lambda_loss,
+    listmle_loss,
+    listnet_loss,
+    ranking_softmax_loss,
+    ranknet_loss,
+)
 
 # Segmentation
 from lossatlas.segmentation.dice import (
@@ -227,6 +235,7 @@ __all__ = [
     "Swish",
     "activation",
     "adjust_logits",
+    "approx_ndcg_loss",
     "arcface_logits",
     "arcface_loss",
     "asymmetric_loss",
@@ -299,8 +308,11 @@ __all__ = [
     "kto_loss",
     "l1_loss",
     "label_smoothing_cross_entropy",
+    "lambda_loss",
     "ldam_loss",
     "linear_cross_entropy",
+    "listmle_loss",
+    "listnet_loss",
     "log_cosh_loss",
     "logistic_loss",
     "logit_adjusted_cross_entropy",
@@ -331,6 +343,8 @@ __all__ = [
     "pseudo_huber_loss",
     "quantile_loss",
     "r1_penalty",
+    "ranking_softmax_loss",
+    "ranknet_loss",
     "reduce_loss",
     "register",
     "rmse_loss",

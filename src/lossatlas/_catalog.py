@@ -74,6 +74,7 @@ class TargetKind(str, enum.Enum):
     EMBEDDINGS = "embeddings"
     DISTRIBUTION = "a distribution"
     SEQUENCE = "label sequences"
+    RELEVANCE = "graded relevance"
     NONE = "none"
     OTHER = "other"
 

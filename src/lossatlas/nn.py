@@ -80,6 +80,14 @@ from lossatlas.ranking.embedding import (
     TripletMarginLoss,
     TripletMarginWithDistanceLoss,
 )
+from lossatlas.ranking.listwise import (
+    ApproxNDCGLoss,
+    LambdaLoss,
+    ListMLELoss,
+    ListNetLoss,
+    RankingSoftmaxLoss,
+    RankNetLoss,
+)
 from lossatlas.regression.likelihood import GaussianNLLLoss, PoissonNLLLoss
 from lossatlas.regression.pointwise import (
     HuberLoss,
@@ -104,6 +112,7 @@ from lossatlas.segmentation.tversky import (
 from lossatlas.sequence.ctc import CTCLoss
 
 __all__ = [
+    "ApproxNDCGLoss",
     "ArcFaceLoss",
     "AsymmetricLoss",
     "AsymmetricSingleLabelLoss",
@@ -158,7 +167,10 @@ __all__ = [
     "L1Loss",
     "LDAMLoss",
     "LabelSmoothingCrossEntropyLoss",
+    "LambdaLoss",
     "LinearCrossEntropyLoss",
+    "ListMLELoss",
+    "ListNetLoss",
     "LogCoshLoss",
     "LogisticLoss",
     "LogitAdjustedCrossEntropyLoss",
@@ -182,6 +194,8 @@ __all__ = [
     "PseudoHuberLoss",
     "QuantileLoss",
     "RMSELoss",
+    "RankNetLoss",
+    "RankingSoftmaxLoss",
     "SMAPELoss",
     "SSDLoss",
     "SampledSoftmaxLoss",

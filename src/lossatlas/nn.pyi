@@ -26,6 +26,8 @@ from lossatlas.distribution.divergence import KLReduction
 from lossatlas.language.preference import HalfUnitInterval
 from lossatlas.ranking.embedding import CosineMargin
 from lossatlas.ranking.embedding import DistanceFunction
+from lossatlas.ranking.listwise import LambdaWeighting
+from lossatlas.ranking.listwise import ListNetTarget
 from lossatlas.regression.quantile import Quantile
 from lossatlas.segmentation.compound import ClassAlpha
 from lossatlas.segmentation.compound import CompoundReduction
@@ -55,6 +57,7 @@ from lossatlas.language.sampled import NCELoss as NCELoss
 from lossatlas.language.sampled import SampledSoftmaxLoss as SampledSoftmaxLoss
 
 __all__ = [
+    "ApproxNDCGLoss",
     "ArcFaceLoss",
     "AsymmetricLoss",
     "AsymmetricSingleLabelLoss",
@@ -109,7 +112,10 @@ __all__ = [
     "L1Loss",
     "LDAMLoss",
     "LabelSmoothingCrossEntropyLoss",
+    "LambdaLoss",
     "LinearCrossEntropyLoss",
+    "ListMLELoss",
+    "ListNetLoss",
     "LogCoshLoss",
     "LogisticLoss",
     "LogitAdjustedCrossEntropyLoss",
@@ -133,6 +139,8 @@ __all__ = [
     "PseudoHuberLoss",
     "QuantileLoss",
     "RMSELoss",
+    "RankNetLoss",
+    "RankingSoftmaxLoss",
     "SMAPELoss",
     "SSDLoss",
     "SampledSoftmaxLoss",
@@ -148,6 +156,11 @@ __all__ = [
     "TverskyLoss",
     "ZeroOneLoss",
 ]
+
+class ApproxNDCGLoss(LossModule):
+    """Module form of :func:`lossatlas.approx_ndcg_loss`; ``forward(scores, relevance)``."""
+    def __init__(self, *, mask: Tensor | None = ..., temperature: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, scores: Tensor, relevance: Tensor) -> Tensor: ...
 
 class AsymmetricLoss(LossModule):
     """Module form of :func:`lossatlas.asymmetric_loss`."""
@@ -359,6 +372,21 @@ class LabelSmoothingCrossEntropyLoss(LossModule):
     def __init__(self, *, epsilon: UnitInterval = ..., weight: Tensor | None = ..., ignore_index: int = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class LambdaLoss(LossModule):
+    """Module form of :func:`lossatlas.lambda_loss`; ``forward(scores, relevance, mask=None)``."""
+    def __init__(self, *, mask: Tensor | None = ..., weighting: LambdaWeighting = ..., k: PositiveInt | None = ..., sigma: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, scores: Tensor, relevance: Tensor) -> Tensor: ...
+
+class ListMLELoss(LossModule):
+    """Module form of :func:`lossatlas.listmle_loss`; ``forward(scores, relevance, mask=None)``."""
+    def __init__(self, *, mask: Tensor | None = ..., k: PositiveInt | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, scores: Tensor, relevance: Tensor) -> Tensor: ...
+
+class ListNetLoss(LossModule):
+    """Module form of :func:`lossatlas.listnet_loss`; ``forward(scores, relevance, mask=None)``."""
+    def __init__(self, *, mask: Tensor | None = ..., target: ListNetTarget = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, scores: Tensor, relevance: Tensor) -> Tensor: ...
+
 class LogCoshLoss(LossModule):
     """Module form of :func:`lossatlas.log_cosh_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
@@ -458,6 +486,16 @@ class RMSELoss(LossModule):
     """Module form of :func:`lossatlas.rmse_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class RankNetLoss(LossModule):
+    """Module form of :func:`lossatlas.ranknet_loss`; ``forward(scores, relevance, mask=None)``."""
+    def __init__(self, *, mask: Tensor | None = ..., sigma: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, scores: Tensor, relevance: Tensor) -> Tensor: ...
+
+class RankingSoftmaxLoss(LossModule):
+    """Module form of :func:`lossatlas.ranking_softmax_loss`; ``forward(scores, relevance)``."""
+    def __init__(self, *, mask: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, scores: Tensor, relevance: Tensor) -> Tensor: ...
 
 class SMAPELoss(LossModule):
     """Module form of :func:`lossatlas.smape_loss`."""
