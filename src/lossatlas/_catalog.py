@@ -13,6 +13,9 @@ A user's own loss joins the catalog with :func:`register`::
                  formula=r"\ell = |\hat y - y|^3")
     def cubic_loss(input, target, *, reduction="mean"):
         return la.reduce_loss((input - target).abs() ** 3, reduction)
+
+Another package's losses join it through the ``lossatlas.losses`` entry points, loaded the
+first time the catalog is read (:mod:`lossatlas._plugins`).
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import nn
 
+from lossatlas import _plugins
 from lossatlas._validation import check_choice, suggest
 
 #: The tasks of the seeds' taxonomy. A loss may carry several.
@@ -77,6 +81,55 @@ class TargetKind(str, enum.Enum):
     RELEVANCE = "graded relevance"
     NONE = "none"
     OTHER = "other"
+
+
+#: Words in a prose ``target_kind`` that say which :class:`TargetKind` it is, tried in order.
+_TARGET_WORDS: tuple[tuple[TargetKind, tuple[str, ...]], ...] = (
+    (TargetKind.SIGNS, ("{-1, +1}", "{-1, 1}", "sign")),
+    (TargetKind.CLASS_INDICES, ("class ind", "class label", "torch.long")),
+    (TargetKind.PROBABILITIES, ("probabilit", "binary", "{0, 1}")),
+    (TargetKind.REAL, ("real", "regression")),
+)
+
+
+def target_type_of(target_kind: str) -> TargetKind:
+    """The :class:`TargetKind` a prose ``target_kind`` names (``OTHER`` when it says none).
+
+    Examples:
+        >>> target_type_of("binary labels in {0, 1}")
+        <TargetKind.PROBABILITIES: 'probabilities in [0, 1]'>
+    """
+    if isinstance(target_kind, TargetKind):
+        return target_kind
+    words = str(target_kind).lower()
+    for kind in TargetKind:
+        if words == kind.value:
+            return kind
+    for kind, markers in _TARGET_WORDS:
+        if any(marker in words for marker in markers):
+            return kind
+    return TargetKind.OTHER
+
+
+#: What a loss wants as its first argument, read from the prose ``input_kind``.
+InputForm = Literal["logits", "probabilities", "log-probabilities"]
+
+
+def input_form(input_kind: str) -> InputForm:
+    """Probabilities or log-probabilities when ``input_kind`` says so, else logits (raw values).
+
+    The one place that reads the prose ``input_kind`` of a declaration.
+
+    Examples:
+        >>> input_form("log-probabilities over dim 1"), input_form("predictions")
+        ('log-probabilities', 'logits')
+    """
+    wants = input_kind.lower()
+    if wants.startswith("log-prob"):
+        return "log-probabilities"
+    if wants.startswith("prob"):
+        return "probabilities"
+    return "logits"
 
 
 @dataclass
@@ -206,7 +259,11 @@ class LossSpec:
     ) -> Example:
         """Valid example inputs from the declaration, deterministic for a seed."""
         if self.examples is None:
-            raise ValueError(f"{self.name!r} declares no examples")
+            raise ValueError(
+                f"{self.name!r} declares no examples and none can be built from its kinds "
+                f"(input {self.input_kind!r}, target {self.target_kind!r}): pass examples= "
+                "to la.register, a function (generator, *, batch, dtype, scale) -> la.Example"
+            )
         generator = torch.Generator().manual_seed(seed)
         return self.examples(generator, batch=batch, dtype=dtype, scale=scale)
 
@@ -214,29 +271,58 @@ class LossSpec:
 _CATALOG: dict[str, LossSpec] = {}
 
 
-def declare(spec: LossSpec) -> LossSpec:
+def declare(spec: LossSpec, *, replace: bool = False) -> LossSpec:
     """Add a declaration to the catalog (the library's own losses call this once each).
 
-    A second declaration of the same name from the same function (a module imported twice, as
-    doctest collection can do) replaces the first; a different function is an error.
+    A second declaration of the same name from the same loss (a module imported twice, as
+    doctest collection can do; a notebook cell run again) replaces the first quietly. A
+    different loss under a taken name is an error unless ``replace=True`` (user losses only:
+    a built-in loss is never replaced).
     """
     existing = _CATALOG.get(spec.name)
-    if existing is not None and not _same_function(existing.function, spec.function):
-        raise ValueError(f"a loss named {spec.name!r} is already in the catalog")
+    if existing is not None and not _same_loss(existing, spec):
+        if not existing.custom:
+            raise ValueError(f"{spec.name!r} is a built-in loss; register yours under another name")
+        if not replace:
+            raise ValueError(
+                f"a loss named {spec.name!r} is already in the catalog (from "
+                f"{_origin(existing)}); pass replace=True to replace it, or choose another name"
+            )
     _CATALOG[spec.name] = spec
     return spec
 
 
-def _same_function(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
-    """The same object, or the same library function from a second import of its module."""
+def _same_loss(a: LossSpec, b: LossSpec) -> bool:
+    """Whether two declarations are of the same loss (the module class when both have one)."""
+    if a.custom and b.custom and a.module is not None and b.module is not None:
+        return _same_object(a.module, b.module)
+    return _same_object(a.function, b.function)
+
+
+def _same_object(a: Any, b: Any) -> bool:
+    """The same object, the same definition run again (module and qualified name), or equal code.
+
+    A second import of a module or a notebook cell run again makes a new function with the same
+    module and qualified name; lambdas, which all share one qualified name, count as the same
+    only when their code is equal.
+    """
     if a is b:
         return True
-    module = getattr(a, "__module__", None) or ""
-    return (
-        module.startswith("lossatlas.")
+    module, qualname = getattr(a, "__module__", None), str(getattr(a, "__qualname__", ""))
+    same_name = (
+        module is not None
         and module == getattr(b, "__module__", None)
-        and getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
+        and qualname == getattr(b, "__qualname__", None)
     )
+    if same_name and qualname and not qualname.endswith("<lambda>"):
+        return True
+    code_a, code_b = getattr(a, "__code__", None), getattr(b, "__code__", None)
+    return code_a is not None and code_a == code_b
+
+
+def _origin(spec: LossSpec) -> str:
+    obj = spec.module if spec.custom and spec.module is not None else spec.function
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
 def register(
@@ -254,6 +340,7 @@ def register(
     reductions: Iterable[str] = ("none", "mean", "sum"),
     same_shape: tuple[int, int] | None = None,
     curve: str | None = None,
+    replace: bool = False,
     **extra: Any,
 ) -> Callable[[Any], Any]:
     r"""Decorator that adds a user's loss -- a function or an ``nn.Module`` class -- to the catalog.
@@ -263,24 +350,41 @@ def register(
     :mod:`lossatlas.testing`. A module class is wrapped in a functional that builds it with the
     keyword options and calls it.
 
+    Registering the same loss again (a notebook cell run twice: the same module and qualified
+    name, or the same code) replaces it quietly; a different loss under a taken name raises a
+    ``ValueError`` unless ``replace=True``. Without ``examples=``, valid example inputs are built
+    from the kinds (see :func:`lossatlas._examples.examples_for_kinds`) for logits, predictions
+    or probabilities against real values, class indices, probabilities / {0, 1} labels or
+    {-1, +1} labels, so :func:`lossatlas.testing.check_loss` runs on it as it is.
+
     Args:
         name: Catalog name; defaults to the function's name, or the class name in snake case.
         tasks: Keys of :data:`TASKS`.
-        input_kind: What the first argument is.
-        target_kind: What the target is.
+        input_kind: What the first argument is (``"logits"``, ``"predictions"``,
+            ``"probabilities"``, ``"log-probabilities"``...).
+        target_kind: What the target is, in words; a :class:`TargetKind` value
+            (``"real values"``, ``"class indices"``, ``"probabilities in [0, 1]"``,
+            ``"labels in {-1, +1}"``) also sets ``target_type``.
         formula: The unreduced loss in LaTeX.
-        examples: ``examples(generator, *, batch, dtype, scale) -> Example``.
+        examples: ``examples(generator, *, batch, dtype, scale) -> Example``; default: built
+            from ``input_kind`` and the target type, where they say enough.
         references: Papers or links.
         differentiable: ``False`` for a metric.
         properties: Keys of :data:`PROPERTIES` that hold.
-        perfect: Inputs at a perfect prediction (needed with ``zero_at_perfect``).
+        perfect: Inputs at a perfect prediction (needed with ``zero_at_perfect``; built for
+            real-valued targets when not given).
         reductions: The reductions the loss accepts.
         same_shape: Positions of two arguments that must share a shape.
         curve: How to draw it (:data:`CURVES`).
-        **extra: Further :class:`LossSpec` fields.
+        replace: Replace a different user loss registered under the same name.
+        **extra: Further :class:`LossSpec` fields (``target_type=``, ``use_when=``...).
 
     Returns:
         The decorator; it returns the function or class unchanged.
+
+    Raises:
+        ValueError: If the name is taken by a built-in loss, or by a different user loss
+            without ``replace=True``.
 
     Examples:
         >>> import torch
@@ -305,6 +409,10 @@ def register(
             default_name = obj.__name__
         else:
             raise TypeError(f"register expects a function or an nn.Module class, got {obj!r}")
+        from lossatlas._examples import examples_for_kinds
+
+        target_type = extra.pop("target_type", None) or target_type_of(target_kind)
+        built, built_perfect = examples_for_kinds(input_kind, target_type)
         declare(
             LossSpec(
                 name=name or default_name,
@@ -312,19 +420,21 @@ def register(
                 module=module,
                 tasks=tuple(tasks),
                 input_kind=input_kind,
-                target_kind=target_kind,
+                target_kind=str(target_kind),
+                target_type=target_type,
                 formula=formula,
-                examples=examples,
+                examples=examples or built,
                 references=tuple(references),
                 differentiable=differentiable,
                 properties=frozenset(properties),
-                perfect=perfect,
+                perfect=perfect or (built_perfect if examples is None else None),
                 reductions=tuple(reductions),
                 same_shape=same_shape,
                 curve=curve,
                 custom=True,
                 **extra,
-            )
+            ),
+            replace=replace,
         )
         return obj
 
@@ -466,6 +576,7 @@ def catalog() -> list[LossSpec]:
         >>> "cross_entropy" in [spec.name for spec in la.catalog()]
         True
     """
+    _plugins.ensure_loaded()
     return [_CATALOG[name] for name in sorted(_CATALOG)]
 
 
@@ -477,12 +588,40 @@ def get(name: str) -> LossSpec:
         >>> la.get("cross_entropy").input_kind
         'logits'
     """
+    _plugins.ensure_loaded()
     try:
         return _CATALOG[name]
     except KeyError:
         raise KeyError(
             f"no loss named {name!r} in the catalog.{suggest(name, list(_CATALOG))}"
         ) from None
+
+
+def spec_of(loss: LossSpec | str | Callable[..., Any]) -> LossSpec:
+    """The declaration of a loss given as a declaration, a catalog name or the loss itself.
+
+    Raises:
+        TypeError: If ``loss`` is a function or module class that is not in the catalog (the
+            message says how to register it).
+
+    Examples:
+        >>> import lossatlas as la
+        >>> spec_of(la.mse_loss).name, spec_of("mse_loss").name
+        ('mse_loss', 'mse_loss')
+    """
+    if isinstance(loss, LossSpec):
+        return loss
+    if isinstance(loss, str):
+        return get(loss)
+    for spec in catalog():
+        if loss is spec.function or (loss is spec.module and spec.module is not None):
+            return spec
+    name = getattr(loss, "__name__", repr(loss))
+    raise TypeError(
+        f"{name} is not in the catalog: register it first with @la.register(tasks=..., "
+        "input_kind=..., target_kind=..., formula=...), then pass it, its name or "
+        f"la.get({_snake_case(name) if isinstance(loss, type) else name!r})"
+    )
 
 
 def for_task(task: str) -> list[LossSpec]:

@@ -5,10 +5,12 @@ They take an explicit ``torch.Generator`` so every example is reproducible from 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
-from lossatlas._catalog import Example
+from lossatlas._catalog import Example, ExampleFactory, TargetKind, input_form
 
 
 def normal(
@@ -112,3 +114,80 @@ def binary_mask_perfect(
     """Logits of +-40 on the mask (sigmoid within 5e-18 of it)."""
     mask = binary_labels(generator, batch, 2, _SEG_SIDE, _SEG_SIDE, dtype=dtype)
     return Example(((mask * 80.0 - 40.0).to(dtype), mask))
+
+
+# --------------------------------------------------------------------------- from the kinds
+
+#: Classes of the class-index examples built from a registration's kinds.
+_KIND_CLASSES = 4
+
+
+def _from_kinds(
+    generator: torch.Generator,
+    *,
+    batch: int,
+    dtype: torch.dtype,
+    scale: float,
+    form: str,
+    target_type: TargetKind,
+) -> Example:
+    """Scores of shape ``(batch, 3)`` (``(batch, 4)`` over classes) in ``form``, and a target.
+
+    The scores are normal draws times ``scale``; probabilities are their sigmoid (softmax over
+    dim 1 against class indices), log-probabilities the log of those.
+    """
+    classes = target_type is TargetKind.CLASS_INDICES
+    scores = normal(generator, batch, _KIND_CLASSES if classes else 3, dtype=torch.float64)
+    scores = scores * scale
+    if form == "probabilities":
+        scores = torch.softmax(scores, dim=1) if classes else torch.sigmoid(scores)
+    elif form == "log-probabilities":
+        scores = (
+            torch.log_softmax(scores, dim=1) if classes else torch.nn.functional.logsigmoid(scores)
+        )
+    target: Tensor
+    if classes:
+        target = class_indices(generator, batch, num_classes=_KIND_CLASSES)
+    elif target_type is TargetKind.PROBABILITIES:
+        target = binary_labels(generator, batch, 3, dtype=dtype)
+    elif target_type is TargetKind.SIGNS:
+        target = sign_labels(generator, batch, 3, dtype=dtype)
+    else:
+        target = normal(generator, batch, 3, dtype=dtype)
+    return Example((scores.to(dtype), target))
+
+
+#: The target types :func:`examples_for_kinds` can build.
+BUILDABLE_TARGETS = (
+    TargetKind.REAL,
+    TargetKind.CLASS_INDICES,
+    TargetKind.PROBABILITIES,
+    TargetKind.SIGNS,
+)
+
+
+def examples_for_kinds(
+    input_kind: str, target_type: TargetKind
+) -> tuple[ExampleFactory | None, ExampleFactory | None]:
+    """``(examples, perfect)`` factories for a registration that declares only its kinds.
+
+    Inputs ``(batch, 3)`` -- logits, predictions or scores at ``scale``, or probabilities /
+    log-probabilities as ``input_kind`` says -- against real values, {0, 1} labels (for a
+    target of probabilities), {-1, +1} labels or class indices (with ``(batch, 4)`` inputs and
+    a ``(batch,)`` target). ``perfect`` (prediction equal to the target) exists for real-valued
+    targets only. ``(None, None)`` for other targets (boxes, embeddings, sequences...).
+
+    Examples:
+        >>> import torch
+        >>> from lossatlas._catalog import TargetKind
+        >>> examples, _ = examples_for_kinds("logits", TargetKind.CLASS_INDICES)
+        >>> example = examples(torch.Generator().manual_seed(0), batch=2, dtype=torch.float32,
+        ...                    scale=1.0)
+        >>> [tuple(a.shape) for a in example.args], example.args[1].dtype
+        ([(2, 4), (2,)], torch.int64)
+    """
+    if target_type not in BUILDABLE_TARGETS:
+        return None, None
+    examples = functools.partial(_from_kinds, form=input_form(input_kind), target_type=target_type)
+    perfect = residual_perfect if target_type is TargetKind.REAL else None
+    return examples, perfect

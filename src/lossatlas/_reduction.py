@@ -109,7 +109,9 @@ def reduce_loss(
 
     Returns:
         ``loss`` itself for ``"none"``, otherwise a 0-dim tensor, the same on every rank of
-        ``process_group``. A zero denominator gives 0.
+        ``process_group``. A zero denominator gives 0. Half-precision values (float16,
+        bfloat16) are summed in float32 and the result is float32, as every built-in loss
+        returns (so a user's loss reduced here meets the same dtype contract).
 
     Examples:
         >>> import torch
@@ -122,7 +124,8 @@ def reduce_loss(
     check_reduction(reduction, allowed)
     if reduction == "none":
         return loss
-    total = loss.sum()
+    half = loss.dtype in (torch.float16, torch.bfloat16)
+    total = loss.sum(dtype=torch.float32 if half else None)
     group = active_group(process_group)
     if reduction == "sum":
         return total if group is None else all_sum(total, group)

@@ -6,7 +6,9 @@ plotting module for ``plot``, the lab for ``compare`` and the bench engine for `
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -15,6 +17,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 import lossatlas as la
+from lossatlas import _plugins
 from lossatlas._catalog import TASKS, LossSpec
 from lossatlas._optional import require_all
 from lossatlas.docs import example_lines, markdown_table, use_when_line
@@ -26,8 +29,49 @@ console = Console()
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(la.__version__, prog_name="lossatlas")
-def main() -> None:
-    """lossatlas: every PyTorch loss in one place, organised by task."""
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help=(
+        "Import a module (or a .py file) that registers losses, for this command "
+        f"(repeatable; also ${_plugins.IMPORT_VARIABLE}, comma-separated)."
+    ),
+)
+@click.pass_context
+def main(ctx: click.Context, imports: tuple[str, ...]) -> None:
+    """lossatlas: every PyTorch loss in one place, organised by task.
+
+    Losses of installed packages (the lossatlas.losses entry points) and of --import
+    modules join the catalog of every command.
+    """
+    for name in imports:
+        try:
+            _plugins.import_plugin(name)
+        except Exception as error:
+            raise click.ClickException(f"--import {name}: {_plugins.one_line(error)}") from None
+    if imports:  # compare's worker processes import them too; restored after the command
+        before = os.environ.get(_plugins.IMPORT_VARIABLE)
+        _plugins.add_to_environment(list(imports))
+        ctx.call_on_close(lambda: _restore_environment(before))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", _plugins.PluginWarning)
+        _plugins.ensure_loaded()
+    for warning in caught:  # one line per failed plugin; the command goes on
+        if issubclass(warning.category, _plugins.PluginWarning):
+            click.echo(str(warning.message), err=True)
+        else:  # a plugin's own warning, shown as Python would
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
+def _restore_environment(value: str | None) -> None:
+    if value is None:
+        os.environ.pop(_plugins.IMPORT_VARIABLE, None)
+    else:
+        os.environ[_plugins.IMPORT_VARIABLE] = value
 
 
 def _require_extra(modules: tuple[str, ...], extra: str, purpose: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lossatlas._catalog import Example, LossSpec, options_of
+from lossatlas._catalog import Example, LossSpec, options_of, spec_of
 
 
 class NotApplicable(Exception):
@@ -332,12 +332,24 @@ ALL_CHECKS: tuple[Callable[[LossSpec], None], ...] = (
 )
 
 
-def check_loss(spec: LossSpec, *, compile: bool = True) -> dict[str, str]:
-    """Run every generic check on one declaration (compile with the eager backend).
+def check_loss(
+    loss: LossSpec | str | Callable[..., Any], *, compile: bool = True
+) -> dict[str, str]:
+    """Run every generic check on one catalog loss (compile with the eager backend).
+
+    Args:
+        loss: Its declaration (``la.get(name)``), its catalog name, or the registered function
+            or module class itself.
+        compile: Also check ``torch.compile(fullgraph=True)`` (eager backend).
 
     Returns:
         The checks that did not apply, each with its reason (``{"check_reference": "..."}``).
+
+    Raises:
+        AssertionError: On the first check that fails, naming the loss.
+        TypeError: For a function that is not registered (the message says how to).
     """
+    spec = spec_of(loss)
     skipped: dict[str, str] = {}
     checks = list(ALL_CHECKS) + ([check_compile] if compile else [])
     for check in checks:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lossatlas._catalog import LossSpec, TargetKind
+from lossatlas._catalog import InputForm, LossSpec, TargetKind, input_form
 from lossatlas.compose import LossParts
 from lossatlas.lab.batching import PK_SAMPLES
 from lossatlas.lab.data import Dataset
@@ -245,23 +245,17 @@ def margin_softmax_head(spec: LossSpec, data: Dataset, device: torch.device) -> 
 
 # --------------------------------------------------------------------------- any catalog loss
 
-OutputForm = Literal["logits", "probabilities", "log-probabilities"]
 TargetForm = Literal["as is", "signs", "long"]
 
 
-def output_and_target_forms(spec: LossSpec) -> tuple[OutputForm, TargetForm]:
+def output_and_target_forms(spec: LossSpec) -> tuple[InputForm, TargetForm]:
     """What a loss's declaration asks its input and target to be, read from its kinds.
 
-    The one place that reads the prose ``input_kind`` / ``target_kind`` of a declaration (so it
-    is the one place to change when they become an enum): probabilities or log-probabilities
-    instead of logits; targets in {-1, +1} (margin losses) or ``torch.long`` labels.
+    Probabilities or log-probabilities instead of logits (the prose ``input_kind``, read by
+    :func:`lossatlas._catalog.input_form`); targets in {-1, +1} (margin losses) or
+    ``torch.long`` labels.
     """
-    wants = spec.input_kind.lower()
-    output: OutputForm = "logits"
-    if wants.startswith("log-prob"):
-        output = "log-probabilities"
-    elif wants.startswith("prob"):
-        output = "probabilities"
+    output: InputForm = input_form(spec.input_kind)
     target: TargetForm = "as is"
     declared = getattr(spec, "target_type", TargetKind.OTHER)
     if declared is TargetKind.SIGNS or "{-1, +1}" in spec.target_kind:
