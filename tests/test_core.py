@@ -31,6 +31,14 @@ class TestReduction:
         allowed = ("none", "mean", "sum", "batchmean")
         assert float(reduce_loss(loss, "batchmean", allowed=allowed)) == 3.0
 
+    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+    def test_half_precision_is_summed_in_float32(self, dtype):
+        loss = torch.full((4,), 60000.0, dtype=dtype)  # the float16 sum (240000) overflows
+        assert reduce_loss(loss, "none").dtype == dtype
+        for reduction, expected in (("sum", 4 * float(loss[0])), ("mean", float(loss[0]))):
+            value = reduce_loss(loss, reduction)
+            assert value.dtype == torch.float32 and float(value) == expected
+
     def test_zero_denominator_is_zero_in_graph(self):
         x = torch.randn(3, requires_grad=True)
         loss = reduce_loss(x * 0, "mean", denominator=torch.tensor(0.0))
