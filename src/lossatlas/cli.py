@@ -322,6 +322,7 @@ def compare_command(
       multiclass-longtail  digits, long-tailed training set (ratio 50), balanced test
       segmentation         synthetic shapes on noise, tiny conv net
       metric-learning      digit embeddings, recall@1 on held-out samples
+      ranking              generated queries, graded relevance, NDCG@10 and MRR
 
     \b
     Examples:

@@ -54,7 +54,7 @@ __all__ = [
 LossFn = Callable[[Tensor, Tensor], Any]
 #: ``build(spec, data, device) -> loss_fn``; an ``nn.Module`` loss_fn is trained with the model.
 Builder = Callable[[LossSpec, Dataset, torch.device], LossFn]
-Kind = Literal["binary", "multiclass", "regression", "segmentation", "metric"]
+Kind = Literal["binary", "multiclass", "regression", "segmentation", "metric", "ranking"]
 
 
 @dataclass(frozen=True)

@@ -301,11 +301,12 @@ def resolve_candidates(
             spec = get(name)
             if not spec.differentiable:
                 raise ValueError(f"{name!r} is not differentiable (a metric), so it cannot train")
-            if task.kind == "metric" or task.catalog_task not in spec.tasks:
+            own_adapters = task.kind in ("metric", "ranking")
+            if own_adapters or task.catalog_task not in spec.tasks:
                 raise ValueError(
                     f"{name!r} is a loss for {', '.join(spec.tasks)}; {task.name} compares "
                     f"{task.catalog_task} losses"
-                    + (" through its own adapters" if task.kind == "metric" else "")
+                    + (" through its own adapters" if own_adapters else "")
                 )
             if all(c.key != name for c in extra):
                 extra.append(generic_candidate(spec, task.kind))

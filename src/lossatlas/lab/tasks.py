@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from lossatlas.lab import data as lab_data
 from lossatlas.lab import metrics as lab_metrics
 from lossatlas.lab import models
+from lossatlas.lab import ranking as lab_ranking
 from lossatlas.lab.adapters import (
     Candidate,
     Kind,
@@ -399,6 +400,53 @@ _add(
         epochs=30,
         batch_size=PK_CLASSES * PK_SAMPLES,
         lr=1e-3,
+    )
+)
+
+_add(
+    Task(
+        name="ranking",
+        description="learning to rank generated queries with graded relevance (NDCG@10, MRR)",
+        kind="ranking",
+        catalog_task="ranking",
+        load=lab_ranking.synthetic_ranking,
+        make_model=lab_ranking.item_scorer,
+        candidates=(
+            Candidate("softmax", "ranking_softmax_loss", lab_ranking.listwise()),
+            Candidate("ranknet", "ranknet_loss", lab_ranking.listwise()),
+            Candidate("listnet", "listnet_loss", lab_ranking.listwise()),
+            Candidate("lambda_ndcg2", "lambda_loss", lab_ranking.listwise(), "NDCG-Loss2"),
+            Candidate(
+                "lambdarank",
+                "lambda_loss",
+                lab_ranking.listwise(weighting="lambdarank"),
+                "weighting='lambdarank'",
+            ),
+            Candidate("listmle", "listmle_loss", lab_ranking.listwise()),
+            Candidate("approx_ndcg", "approx_ndcg_loss", lab_ranking.listwise()),
+        ),
+        metrics=(
+            Metric(
+                "ndcg_at_10",
+                "NDCG@10",
+                True,
+                "NDCG@10 (gains 2^grade - 1) on held-out queries",
+                lab_ranking.random_ndcg_at_10,
+                "a random order of each list",
+            ),
+            Metric(
+                "mrr",
+                "MRR",
+                True,
+                "reciprocal rank of the first item graded >= 2",
+                lab_ranking.random_mrr,
+                "a random order of each list",
+            ),
+        ),
+        evaluate=lab_ranking.evaluate_ranking,
+        epochs=30,
+        batch_size=16,
+        lr=3e-3,
     )
 )
 
