@@ -45,7 +45,7 @@ format: $(VENV)/.lossatlas-dev
 	$(BIN)/ruff format src tests benchmarks scripts
 	$(BIN)/ruff check --fix src tests benchmarks scripts
 
-## Rewrite the README's table of losses from the catalog.
+## Rewrite the README's index of losses from the catalog.
 readme: $(VENV)/.lossatlas-lab
 	$(BIN)/python scripts/update_readme.py
 

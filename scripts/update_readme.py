@@ -1,4 +1,4 @@
-"""Rewrite the table of losses in README.md from the catalog (``make readme``)."""
+"""Rewrite the index of losses in README.md from the catalog (``make readme``)."""
 
 from pathlib import Path
 

@@ -7,7 +7,8 @@ many loaded, and the verdict's text, which the test compares with ``report.json`
 charts live in shadow DOM, so for the live view the test reads the scalars back through
 TensorBoard's HTTP data endpoints and compares them with what ``compare`` recorded.
 
-Set ``LOSSATLAS_SCREENSHOTS=DIR`` to keep the screenshots (the README's comes from there).
+Set ``LOSSATLAS_SCREENSHOTS=DIR`` to keep the screenshots (docs/img/report.png, shown in the
+compare guide, comes from there).
 """
 
 from __future__ import annotations

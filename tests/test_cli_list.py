@@ -1,4 +1,5 @@
-"""``lossatlas list`` fits an 80-column terminal; list, show and the README show "use when"."""
+"""``lossatlas list`` fits an 80-column terminal; list, show, the markdown list and the task
+pages show "use when"."""
 
 import dataclasses
 import os
@@ -12,7 +13,7 @@ from rich.console import Console
 import lossatlas as la
 from lossatlas import _catalog, cli
 from lossatlas._catalog import TASKS
-from lossatlas.docs import markdown_table
+from lossatlas.docs import markdown_table, task_page
 
 # A "use when" line of the declared maximum length (~60 characters).
 SIXTY = "x" * 27 + " when the data " + "y" * 18
@@ -76,7 +77,7 @@ def test_list_in_a_real_80_column_subprocess():
     assert len(out) < 568 // 2  # before: a four-column table of 568 lines
 
 
-def test_show_and_readme_show_use_when(monkeypatch):
+def test_show_markdown_and_task_page_show_use_when(monkeypatch):
     spec = la.get("huber_loss")
     line = "outliers in the targets; MSE near zero"
     monkeypatch.setitem(_catalog._CATALOG, "huber_loss", dataclasses.replace(spec, use_when=line))
@@ -84,7 +85,8 @@ def test_show_and_readme_show_use_when(monkeypatch):
     result = CliRunner().invoke(cli.main, ["show", "huber_loss"])
     assert result.exit_code == 0
     assert f"use when  {line}" in result.output
-    assert f"| {line} |" in markdown_table()
+    assert f"| {line} |" in markdown_table()  # lossatlas list --format markdown
+    assert line in task_page("regression")  # the site's page of the task
     # Without one, show prints no empty "use when" line.
     monkeypatch.setitem(_catalog._CATALOG, "huber_loss", dataclasses.replace(spec, use_when=""))
     assert "use when" not in CliRunner().invoke(cli.main, ["show", "huber_loss"]).output

@@ -1,4 +1,4 @@
-"""The foundation: reduction, validation, the catalog and registration, the CLI, the README."""
+"""The foundation: reduction, validation, the catalog and registration, the CLI."""
 
 import os
 import subprocess

@@ -1,8 +1,9 @@
-"""Documentation generated from the catalog: the README's table and the site's pages.
+"""Documentation generated from the catalog: the README's index and the site's pages.
 
 ``lossatlas list --format markdown`` prints the table of losses by task; ``make readme``
-writes it between the markers in README.md. The documentation site (``make docs``) renders
-:func:`loss_page` and :func:`task_page` for every declaration at build time.
+writes the short index of :func:`readme_index` (each task, its count and its losses) between
+the markers in README.md. The documentation site (``make docs``) renders :func:`loss_page` and
+:func:`task_page` for every declaration at build time.
 """
 
 from __future__ import annotations
@@ -59,20 +60,36 @@ def markdown_table() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def readme_index() -> str:
+    """The catalog as the README's short index: per task its count and its losses' names.
+
+    Each name is the loss's page in the site (``docs/_build/html/losses/<name>.html``) and
+    ``lossatlas show <name>``; the table with inputs and "use when" is the task's page.
+    """
+    names = {spec.name for task in TASKS for spec in for_task(task)}
+    out = [f"{len(names)} losses; a loss may serve several tasks.", ""]
+    for task, title in TASKS.items():
+        specs = for_task(task)
+        if specs:
+            listed = ", ".join(f"`{spec.name}`" for spec in specs)
+            out.append(f"- **{title[0].upper()}{title[1:]}** (`{task}`, {len(specs)}): {listed}")
+    return "\n".join(out) + "\n"
+
+
 def update_readme(path: Path) -> bool:
-    """Rewrite the generated table in ``path``; return whether it changed."""
+    """Rewrite the generated index in ``path``; return whether it changed."""
     text = path.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
     if not pattern.search(text):
         raise ValueError(f"{path} has no catalog markers ({BEGIN!r} ... {END!r})")
-    new = pattern.sub(lambda _: f"{BEGIN}\n{markdown_table()}{END}", text)
+    new = pattern.sub(lambda _: f"{BEGIN}\n{readme_index()}{END}", text)
     if new != text:
         path.write_text(new, encoding="utf-8")
     return new != text
 
 
 def readme_table(path: Path) -> str:
-    """The generated table as it stands in ``path`` (between the markers)."""
+    """The generated index as it stands in ``path`` (between the markers)."""
     text = path.read_text(encoding="utf-8")
     start = text.index(BEGIN) + len(BEGIN) + 1
     return text[start : text.index(END)]
