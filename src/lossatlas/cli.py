@@ -90,7 +90,7 @@ def _require_extra(modules: tuple[str, ...], extra: str, purpose: str) -> None:
     type=click.Choice(["table", "markdown", "names"]),
     default="table",
     show_default=True,
-    help="A terminal table, the README's Markdown, or bare names.",
+    help="A terminal table, a Markdown table by task, or bare names.",
 )
 def list_command(task: str | None, fmt: str) -> None:
     """List the catalog's losses, grouped by task: one line each, with when to use it."""
