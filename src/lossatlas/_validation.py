@@ -342,15 +342,38 @@ def check_class_target(
     if target.is_floating_point():
         if not allow_probabilities:
             raise TypeError(f"target must hold class indices (torch.long), got {describe(target)}")
-        if target.shape != input.shape:
-            expected = (input.shape[0], *input.shape[2:]) if input.dim() >= 2 else ()
-            if tuple(target.shape) == tuple(expected):
-                raise TypeError(
-                    f"target has the shape of class indices {tuple(target.shape)} but dtype "
-                    f"{target.dtype}; class indices must be torch.long, and class "
-                    f"probabilities must have the input's shape {tuple(input.shape)}"
-                )
-            check_same_shape("input", input, "target", target)
+        check_probability_shape(input, target, what="class probabilities")
+    return check_target_values(input, target, num_classes, ignore_index=ignore_index)
+
+
+def check_probability_shape(input: Tensor, target: Tensor, *, what: str) -> None:
+    """Raise unless a floating ``target`` has the shape of the ``(N, C, ...)`` scores.
+
+    A float target shaped like class indices ``(N, ...)`` gets a ``TypeError`` that says
+    class indices must be ``torch.long`` (``what`` names the probability targets).
+    """
+    if target.shape == input.shape:
+        return
+    expected = (input.shape[0], *input.shape[2:]) if input.dim() >= 2 else ()
+    if tuple(target.shape) == tuple(expected):
+        raise TypeError(
+            f"target has the shape of class indices {tuple(target.shape)} but dtype "
+            f"{target.dtype}; class indices must be torch.long, and {what} "
+            f"must have the input's shape {tuple(input.shape)}"
+        )
+    check_same_shape("input", input, "target", target)
+
+
+def check_target_values(
+    input: Tensor, target: Tensor, num_classes: int, *, ignore_index: int | None
+) -> bool:
+    """Check the values of a class-probability or class-index target (shapes already checked).
+
+    Returns:
+        ``True`` when ``target`` holds class indices (each in ``[0, num_classes)`` or
+        ``ignore_index``), ``False`` for probabilities (each in ``[0, 1]``).
+    """
+    if target.is_floating_point():
         check_probabilities("target", target)
         return False
     check_index_target(input, target)

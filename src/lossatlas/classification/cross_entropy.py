@@ -247,10 +247,7 @@ def nll_loss(
         ignore_index: Targets equal to it contribute nothing.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the sum of
             ``weight[target]`` over non-ignored elements (0 when there are none).
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
+        process_group: As :func:`cross_entropy`.
 
     Returns:
         Shape ``(N, d1, ...)`` for ``"none"``, else a scalar.
@@ -321,10 +318,7 @@ def label_smoothing_cross_entropy(
         ignore_index: Targets equal to it contribute nothing.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the sum of
             ``weight[target]`` over non-ignored elements, as torch does.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
+        process_group: As :func:`cross_entropy`.
 
     Returns:
         Shape ``(N, d1, ...)`` for ``"none"``, else a scalar.
@@ -398,10 +392,7 @@ def binary_cross_entropy(
         weight: Rescaling weight broadcastable to ``input`` (torch semantics).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements (the weight is not in the denominator, as in torch).
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
+        process_group: As :func:`cross_entropy`.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar.
@@ -476,10 +467,7 @@ def binary_cross_entropy_with_logits(
             (e.g. ``(C,)`` for ``(N, C)``).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
+        process_group: As :func:`cross_entropy`.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar.

@@ -108,10 +108,7 @@ def poly1_cross_entropy(
             by the sum of ``weight[target]`` over non-ignored elements (their count without
             weights), as torch's cross-entropy; with probability targets by the number of
             elements.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
+        process_group: As :func:`cross_entropy`.
 
     Returns:
         Shape ``(N, d1, ...)`` for ``"none"``, else a scalar; float32 for half precision.

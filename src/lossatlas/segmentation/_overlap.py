@@ -46,13 +46,13 @@ from lossatlas._fused import fused_enabled, use_custom_autograd
 from lossatlas._reduction import compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     binary_target,
-    check_class_indices,
     check_class_weight,
     check_floating,
     check_in_range,
-    check_index_target,
     check_probabilities,
+    check_probability_shape,
     check_same_shape,
+    check_target_values,
     check_tensor,
     index_target,
 )
@@ -123,26 +123,14 @@ def check_softmax_inputs(
         )
     check_overlap_weight(weight, num_classes)
     if target.is_floating_point():
-        if target.shape != input.shape:
-            index_shape = (input.shape[0], *input.shape[2:])
-            if tuple(target.shape) == index_shape:
-                raise TypeError(
-                    f"target has the shape of class indices {tuple(target.shape)} but dtype "
-                    f"{target.dtype}; class indices must be torch.long, and one-hot or "
-                    f"probability targets must have the input's shape {tuple(input.shape)}"
-                )
-            check_same_shape("input", input, "target", target)
+        check_probability_shape(input, target, what="one-hot or probability targets")
         if ignore_index is not None:
             raise ValueError(
                 f"ignore_index={ignore_index} applies to class-index targets only, got a "
                 f"{target.dtype} one-hot / probability target; pass class indices to leave "
                 "void pixels out"
             )
-        check_probabilities("target", target)
-        return False
-    check_index_target(input, target)
-    check_class_indices("target", target, num_classes, ignore_index=ignore_index)
-    return True
+    return check_target_values(input, target, num_classes, ignore_index=ignore_index)
 
 
 def check_sigmoid_inputs(

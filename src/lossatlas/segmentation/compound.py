@@ -92,11 +92,7 @@ def dice_ce_loss(
         reduction: ``"mean"`` or ``"sum"`` for both terms (each as its own function defines
             it: :func:`lossatlas.dice_loss`, :func:`lossatlas.cross_entropy`). There is no
             ``"none"``: the terms have different shapes.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which the loss is exact: with ``batch=True`` the class sums are all-summed before
-            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
-            value on every rank and, after DDP's gradient averaging, the gradients equal one
-            process on the concatenated batch (see :mod:`lossatlas.distributed`).
+        process_group: As :func:`dice_loss`.
         return_parts: Return :class:`lossatlas.LossParts` instead of the total alone (the same
             single computation).
 
@@ -211,11 +207,7 @@ def dice_focal_loss(
         ignore_index: Pixels with this label count in neither term.
         reduction: ``"mean"`` or ``"sum"`` for both terms; the focal mean is over the
             non-ignored pixels.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which the loss is exact: with ``batch=True`` the class sums are all-summed before
-            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
-            value on every rank and, after DDP's gradient averaging, the gradients equal one
-            process on the concatenated batch (see :mod:`lossatlas.distributed`).
+        process_group: As :func:`dice_loss`.
         return_parts: Return :class:`lossatlas.LossParts` instead of the total alone (the same
             single computation).
 

@@ -179,11 +179,7 @@ def jaccard_loss(
         weight: Per-class weights ``(C,)``.
         ignore_index: Class-index targets equal to it are excluded from every sum.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` as in :func:`dice_loss`.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which the loss is exact: with ``batch=True`` the class sums are all-summed before
-            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
-            value on every rank and, after DDP's gradient averaging, the gradients equal one
-            process on the concatenated batch (see :mod:`lossatlas.distributed`).
+        process_group: As :func:`dice_loss`.
 
     Returns:
         ``(N, C')`` (or ``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -266,11 +262,7 @@ def binary_dice_loss(
         batch: One ratio per channel over the whole batch.
         weight: Per-channel weights ``(C,)``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` as in :func:`dice_loss`.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which the loss is exact: with ``batch=True`` the class sums are all-summed before
-            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
-            value on every rank and, after DDP's gradient averaging, the gradients equal one
-            process on the concatenated batch (see :mod:`lossatlas.distributed`).
+        process_group: As :func:`dice_loss`.
 
     Returns:
         ``(N, C')`` (or ``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -345,11 +337,7 @@ def binary_jaccard_loss(
         batch: One ratio per channel over the whole batch.
         weight: Per-channel weights ``(C,)``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` as in :func:`dice_loss`.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which the loss is exact: with ``batch=True`` the class sums are all-summed before
-            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
-            value on every rank and, after DDP's gradient averaging, the gradients equal one
-            process on the concatenated batch (see :mod:`lossatlas.distributed`).
+        process_group: As :func:`dice_loss`.
 
     Returns:
         ``(N, C')`` (or ``(C',)`` with ``batch``) for ``"none"``, else a scalar.

@@ -20,11 +20,10 @@ from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     binary_target,
-    check_class_indices,
     check_floating,
-    check_index_target,
     check_probabilities,
     check_same_shape,
+    check_target_values,
     check_tensor,
     index_target,
 )
@@ -93,10 +92,7 @@ def binary_dsc_loss(
         gamma: Smoothing, ``> 0``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
+        process_group: As :func:`cross_entropy`.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar.
@@ -176,10 +172,7 @@ def dsc_loss(
             denominator either). Only for class-index targets.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             kept instances (0 when there are none).
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
+        process_group: As :func:`cross_entropy`.
 
     Returns:
         ``(N,)`` or ``(N, d1, ...)`` for ``"none"`` (0 at ignored positions), else a scalar.
@@ -237,11 +230,7 @@ def _check_softmax_pair(input: Tensor, target: Tensor, *, ignore_index: int | No
                 f"{target.dtype} target"
             )
         check_same_shape("input", input, "target", target)
-        check_probabilities("target", target)
-        return False
-    check_index_target(input, target)
-    check_class_indices("target", target, input.shape[1], ignore_index=ignore_index)
-    return True
+    return check_target_values(input, target, input.shape[1], ignore_index=ignore_index)
 
 
 # --------------------------------------------------------------------------- modules

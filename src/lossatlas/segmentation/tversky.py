@@ -102,11 +102,7 @@ def tversky_loss(
         ignore_index: Class-index targets equal to it are excluded from every sum.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` averages the ``(N, C')``
             values, dividing by ``N * sum_c w_c`` with ``weight``.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which the loss is exact: with ``batch=True`` the class sums are all-summed before
-            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
-            value on every rank and, after DDP's gradient averaging, the gradients equal one
-            process on the concatenated batch (see :mod:`lossatlas.distributed`).
+        process_group: As :func:`dice_loss`.
 
     Returns:
         ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -187,11 +183,7 @@ def binary_tversky_loss(
         batch: One index per channel over the whole batch.
         weight: Per-channel weights ``(C,)``.
         reduction: As :func:`tversky_loss`.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which the loss is exact: with ``batch=True`` the class sums are all-summed before
-            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
-            value on every rank and, after DDP's gradient averaging, the gradients equal one
-            process on the concatenated batch (see :mod:`lossatlas.distributed`).
+        process_group: As :func:`dice_loss`.
 
     Returns:
         ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -281,11 +273,7 @@ def focal_tversky_loss(
         weight: Per-class weights ``(C,)``, applied after the exponent.
         ignore_index: Class-index targets equal to it are excluded from every sum.
         reduction: As :func:`tversky_loss`.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which the loss is exact: with ``batch=True`` the class sums are all-summed before
-            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
-            value on every rank and, after DDP's gradient averaging, the gradients equal one
-            process on the concatenated batch (see :mod:`lossatlas.distributed`).
+        process_group: As :func:`dice_loss`.
 
     Returns:
         ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
@@ -368,11 +356,7 @@ def binary_focal_tversky_loss(
         batch: One index per channel over the whole batch.
         weight: Per-channel weights ``(C,)``.
         reduction: As :func:`tversky_loss`.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which the loss is exact: with ``batch=True`` the class sums are all-summed before
-            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
-            value on every rank and, after DDP's gradient averaging, the gradients equal one
-            process on the concatenated batch (see :mod:`lossatlas.distributed`).
+        process_group: As :func:`dice_loss`.
 
     Returns:
         ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
