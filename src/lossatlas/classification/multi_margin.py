@@ -55,9 +55,18 @@ def _one_or_two(name: str, value: Any) -> None:
 MultiMarginPower = Annotated[int, Check(_one_or_two, invalid=(0, 3), description="1 or 2")]
 
 
-def _check_rows(name: str, input: Tensor) -> None:
+def _check_rows(input: Tensor, target: Tensor | None = None, *, labels: bool = False) -> None:
+    """Raise unless ``input`` holds floating scores ``(N, C)`` or ``(C,)``.
+
+    A ``target``, when given, must have their shape and be floating (integer with ``labels``).
+    """
+    check_floating("input", input)
+    if target is not None:
+        (check_integer if labels else check_floating)("target", target)
     if input.dim() not in (1, 2):
-        raise ValueError(f"{name} must have shape (N, C) or (C,), got {tuple(input.shape)}")
+        raise ValueError(f"input must have shape (N, C) or (C,), got {tuple(input.shape)}")
+    if target is not None:
+        check_same_shape("input", input, "target", target)
 
 
 def _check_padded_labels(target: Tensor, num_classes: int) -> None:
@@ -220,10 +229,7 @@ def multilabel_soft_margin_loss(
         torch.nn.functional.multilabel_soft_margin_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.MultiLabelSoftMarginLoss.html
     """
-    check_floating("input", input)
-    check_floating("target", target)
-    _check_rows("input", input)
-    check_same_shape("input", input, "target", target)
+    _check_rows(input, target)
     check_class_weight("weight", weight, input.shape[-1])
     check_same_device(("input", input), ("weight", weight))
     check_probabilities("target", target)
@@ -287,10 +293,7 @@ def multilabel_margin_loss(
         torch.nn.functional.multilabel_margin_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.MultiLabelMarginLoss.html
     """
-    check_floating("input", input)
-    check_integer("target", target)
-    _check_rows("input", input)
-    check_same_shape("input", input, "target", target)
+    _check_rows(input, target, labels=True)
     _check_padded_labels(target, input.shape[-1])
     dtype = compute_dtype(input)
     return reduce_loss(_multilabel_margin(upcast(input, dtype), target), reduction)
@@ -381,8 +384,7 @@ def multi_margin_loss(
         torch.nn.functional.multi_margin_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.MultiMarginLoss.html
     """
-    check_floating("input", input)
-    _check_rows("input", input)
+    _check_rows(input)
     if input.dim() == 1:
         check_integer("target", target)
         check_shape("target", target, (), "(one class index for a (C,) input)")

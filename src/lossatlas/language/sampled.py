@@ -173,18 +173,35 @@ def _resolve_sample(
     return sampled, true_count, sampled_count
 
 
-def _sampled_logits(
+def _candidate_logits(
     weight: Tensor,
     bias: Tensor | None,
     hidden: Tensor,
     labels: Tensor,
-    sampled: Tensor,
-    true_count: Tensor,
-    sampled_count: Tensor,
     *,
+    num_sampled: int | None,
+    sampler: str | CandidateSampler,
+    unique: bool,
+    generator: torch.Generator | None,
+    sampled_values: SampledCandidates | tuple[Tensor, ...] | None,
     remove_accidental_hits: bool,
 ) -> tuple[Tensor, Tensor]:
-    """True logits ``(N, T)`` and sampled logits ``(N, S)``, log-Q corrected, hits masked."""
+    """Check the inputs, draw (or take) the candidates and return their logits.
+
+    Returns:
+        The true logits ``(N, T)`` and the sampled logits ``(N, S)``, log-Q corrected, the
+        accidental hits masked when ``remove_accidental_hits``.
+    """
+    labels = _check_sampled_inputs(weight, bias, hidden, labels)
+    sampled, true_count, sampled_count = _resolve_sample(
+        labels,
+        weight.shape[0],
+        num_sampled=num_sampled,
+        sampler=sampler,
+        unique=unique,
+        generator=generator,
+        sampled_values=sampled_values,
+    )
     dtype = compute_dtype(weight, bias, hidden)
     hidden = upcast(hidden, dtype)
     # One gather of the few rows (as TF's embedding_lookup on all ids: the backward then
@@ -311,27 +328,19 @@ def nce_loss(
         TensorFlow, tf.nn.nce_loss and tf.nn.sampled_softmax_loss,
         https://www.tensorflow.org/api_docs/python/tf/nn/sampled_softmax_loss
     """
-    labels = _check_sampled_inputs(weight, bias, hidden, labels)
-    sampled, true_count, sampled_count = _resolve_sample(
+    true_logits, sampled_logits = _candidate_logits(
+        weight,
+        bias,
+        hidden,
         labels,
-        weight.shape[0],
         num_sampled=num_sampled,
         sampler=sampler,
         unique=unique,
         generator=generator,
         sampled_values=sampled_values,
-    )
-    true_logits, sampled_logits = _sampled_logits(
-        weight,
-        bias,
-        hidden,
-        labels,
-        sampled,
-        true_count,
-        sampled_count,
         remove_accidental_hits=remove_accidental_hits,
     )
-    num_true = labels.shape[1]
+    num_true = true_logits.shape[1]
     true_target = torch.full_like(true_logits, 1.0 / num_true)
     true_part = F.binary_cross_entropy_with_logits(true_logits, true_target, reduction="none")
     sampled_part = F.softplus(sampled_logits)  # BCE with target 0
@@ -422,24 +431,16 @@ def sampled_softmax_loss(
         TensorFlow, tf.nn.nce_loss and tf.nn.sampled_softmax_loss,
         https://www.tensorflow.org/api_docs/python/tf/nn/sampled_softmax_loss
     """
-    labels = _check_sampled_inputs(weight, bias, hidden, labels)
-    sampled, true_count, sampled_count = _resolve_sample(
+    true_logits, sampled_logits = _candidate_logits(
+        weight,
+        bias,
+        hidden,
         labels,
-        weight.shape[0],
         num_sampled=num_sampled,
         sampler=sampler,
         unique=unique,
         generator=generator,
         sampled_values=sampled_values,
-    )
-    true_logits, sampled_logits = _sampled_logits(
-        weight,
-        bias,
-        hidden,
-        labels,
-        sampled,
-        true_count,
-        sampled_count,
         remove_accidental_hits=remove_accidental_hits,
     )
     logits = torch.cat([true_logits, sampled_logits], dim=1)
