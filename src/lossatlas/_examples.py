@@ -6,6 +6,7 @@ They take an explicit ``torch.Generator`` so every example is reproducible from 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -50,6 +51,22 @@ def sign_scores(
     """An example of margin losses: normal scores ``(batch, 3)`` and {-1, +1} labels."""
     scores = normal(generator, batch, 3, dtype=dtype, scale=scale)
     return Example((scores, sign_labels(generator, batch, 3, dtype=dtype)))
+
+
+def class_logits(num_classes: int, **options: Any) -> ExampleFactory:
+    """An examples function: normal logits ``(batch, num_classes)`` and class indices.
+
+    ``options`` are the keyword options every example passes (``samples_per_class=...``).
+    """
+
+    def example(
+        generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+    ) -> Example:
+        logits = normal(generator, batch, num_classes, dtype=dtype, scale=scale)
+        target = class_indices(generator, batch, num_classes=num_classes)
+        return Example((logits, target), dict(options))
+
+    return example
 
 
 def residual_example(

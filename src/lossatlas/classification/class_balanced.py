@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind
+from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Interval, NonNegative, Positive, check_value
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
@@ -146,12 +146,7 @@ def _official_softmax(
 _COUNTS = (500.0, 120.0, 30.0, 8.0, 2.0)
 
 
-def _long_tail(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, len(_COUNTS), dtype=dtype, scale=scale)
-    target = ex.class_indices(generator, batch, num_classes=len(_COUNTS))
-    return Example((logits, target), {"samples_per_class": list(_COUNTS), "beta": 0.99})
+_long_tail = ex.class_logits(len(_COUNTS), samples_per_class=list(_COUNTS), beta=0.99)
 
 
 _CLASS_BALANCED = Family(

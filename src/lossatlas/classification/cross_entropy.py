@@ -38,12 +38,7 @@ __all__ = [
 _NUM_CLASSES = 5
 
 
-def _class_logits(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, _NUM_CLASSES, dtype=dtype, scale=scale)
-    target = ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)
-    return Example((logits, target))
+_class_logits = ex.class_logits(_NUM_CLASSES)
 
 
 def _class_log_probs(

@@ -107,11 +107,7 @@ def _padded_labels(
     return Example((scores, target))
 
 
-def _class_scores(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    scores = ex.normal(generator, batch, _NUM_CLASSES, dtype=dtype, scale=scale)
-    return Example((scores, ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)))
+_class_scores = ex.class_logits(_NUM_CLASSES)
 
 
 _TORCH_MARGIN = Family(

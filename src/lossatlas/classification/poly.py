@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind
+from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Interval, UnitInterval
 from lossatlas._reduction import Reduction, compute_dtype, kept_weight, reduce_loss, upcast
@@ -46,12 +46,7 @@ def _paper_poly1(
     return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
 
 
-def _class_logits(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, 5, dtype=dtype, scale=scale)
-    target = ex.class_indices(generator, batch, num_classes=5)
-    return Example((logits, target), {"epsilon": 2.0, "label_smoothing": 0.1})
+_class_logits = ex.class_logits(5, epsilon=2.0, label_smoothing=0.1)
 
 
 _POLY = Family(
