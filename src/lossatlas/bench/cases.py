@@ -33,20 +33,20 @@ def _generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
-def _ours(name: str) -> Callable[..., Tensor] | None:
-    function = getattr(la, name, None)
-    return function if callable(function) else None
-
-
-def _missing_ours(name: str) -> tuple[str, str]:
-    return (f"lossatlas {name}", f"la.{name} is not in this version of lossatlas")
-
-
 def _peer(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
         return None
+
+
+def _fresh(*tensors: Tensor, grads: int = 1) -> Callable[[], tuple[Tensor, ...]]:
+    """A case's ``inputs()``: fresh leaf copies of the first ``grads`` tensors, then the rest."""
+
+    def inputs() -> tuple[Tensor, ...]:
+        return (*(t.clone().requires_grad_(True) for t in tensors[:grads]), *tensors[grads:])
+
+    return inputs
 
 
 def _fused_off(name: str, fn: Callable[..., Tensor]) -> Variant:
@@ -59,13 +59,56 @@ def _fused_off(name: str, fn: Callable[..., Tensor]) -> Variant:
     return Variant(f"{name} (fused off)", loss=run, note="la.fused(False): kernel op by op")
 
 
-def _compiled(
-    fn: Callable[..., Tensor], name: str, quick: bool, skipped: list[tuple[str, str]]
-) -> list[Variant]:
-    if quick:
-        skipped.append((name, _QUICK_COMPILE))
-        return []
-    return [Variant(name, loss=torch.compile(fn))]
+class _Variants:
+    """The variants of a case as they are gathered, and those that cannot run here (skipped)."""
+
+    def __init__(self, *variants: Variant) -> None:
+        self.variants = list(variants)
+        self.skipped: list[tuple[str, str]] = []
+
+    def add(self, *variants: Variant) -> None:
+        self.variants.extend(variants)
+
+    def skip(self, name: str, reason: str) -> None:
+        self.skipped.append((name, reason))
+
+    def ours(
+        self,
+        name: str,
+        *,
+        fused_off: bool = False,
+        ours: bool = True,
+        call: Callable[[Callable[..., Tensor]], Callable[..., Tensor]] | None = None,
+    ) -> Callable[..., Tensor] | None:
+        """Add ``la.<name>`` (through ``call`` if given); ``None`` when this version lacks it."""
+        function = getattr(la, name, None)
+        if not callable(function):
+            self.skip(f"lossatlas {name}", f"la.{name} is not in this version of lossatlas")
+            return None
+        loss = function if call is None else call(function)
+        self.add(Variant(f"lossatlas {name}", loss=loss, ours=ours))
+        if fused_off:
+            self.add(_fused_off(f"lossatlas {name}", function))
+        return function
+
+    def peer(self, module: str, name: str, loss: Callable[[Any], Callable[..., Tensor]]) -> None:
+        """Add ``loss(module)`` as ``name`` when the optional peer ``module`` is installed."""
+        found = _peer(module)
+        if found is None:
+            self.skip(name, f"{module.split('.')[0]} is not installed")
+        else:
+            self.add(Variant(name, loss=loss(found)))
+
+    def compiled(self, fn: Callable[..., Tensor], name: str, quick: bool) -> None:
+        if quick:
+            self.skip(name, _QUICK_COMPILE)
+        else:
+            self.add(Variant(name, loss=torch.compile(fn)))
+
+    def case(
+        self, name: str, description: str, inputs: Callable[[], tuple[Tensor, ...]], floor: str
+    ) -> Case:
+        return Case(name, description, inputs, self.variants, floor=floor, skipped=self.skipped)
 
 
 # --------------------------------------------------------------------------- focal (sigmoid)
@@ -114,20 +157,11 @@ def binary_focal(quick: bool) -> Case:
     logits = torch.randn(rows, 4, generator=gen) * 2
     target = (torch.rand(rows, 4, generator=gen) < 0.1).float()
 
-    def inputs() -> tuple[Tensor, ...]:
-        return logits.clone().requires_grad_(True), target
-
-    skipped: list[tuple[str, str]] = []
-    variants = [
+    found = _Variants(
         Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits)
-    ]
-    ours = _ours("binary_focal_loss")
-    if ours is not None:
-        variants.append(Variant("lossatlas binary_focal_loss", loss=ours, ours=True))
-        variants.append(_fused_off("lossatlas binary_focal_loss", ours))
-    else:
-        skipped.append(_missing_ours("binary_focal_loss"))
-    variants += [
+    )
+    found.ours("binary_focal_loss", fused_off=True)
+    found.add(
         Variant("torchvision-style eager focal", loss=torchvision_sigmoid_focal),
         Variant("seeds/002 YOLO FocalLoss", loss=seed_yolo_focal),
         Variant(
@@ -135,29 +169,22 @@ def binary_focal(quick: bool) -> Case:
             loss=seed_probability_focal,
             note="log(p + 1e-7): not the same maths for confident predictions",
         ),
-    ]
-    kornia = _peer("kornia.losses")
-    if kornia is not None:
-        variants.append(
-            Variant(
-                "kornia binary_focal_loss_with_logits",
-                loss=lambda x, t: kornia.binary_focal_loss_with_logits(
-                    x, t, alpha=0.25, gamma=2.0, reduction="mean"
-                ),
-            )
-        )
-    else:
-        skipped.append(("kornia binary_focal_loss_with_logits", "kornia is not installed"))
-    variants += _compiled(
-        torchvision_sigmoid_focal, "torch.compile(torchvision-style)", quick, skipped
     )
-    return Case(
+    found.peer(
+        "kornia.losses",
+        "kornia binary_focal_loss_with_logits",
+        lambda kornia: (
+            lambda x, t: kornia.binary_focal_loss_with_logits(
+                x, t, alpha=0.25, gamma=2.0, reduction="mean"
+            )
+        ),
+    )
+    found.compiled(torchvision_sigmoid_focal, "torch.compile(torchvision-style)", quick)
+    return found.case(
         "binary_focal",
         f"sigmoid focal loss (alpha=0.25, gamma=2), {rows * 4:,} logits, float32, forward+backward",
-        inputs,
-        variants,
+        _fresh(logits, target),
         floor="F.binary_cross_entropy_with_logits",
-        skipped=skipped,
     )
 
 
@@ -188,33 +215,22 @@ def softmax_focal(quick: bool) -> Case:
     logits = torch.randn(n, c, generator=gen) * 2
     target = torch.randint(0, c, (n,), generator=gen)
 
-    def inputs() -> tuple[Tensor, ...]:
-        return logits.clone().requires_grad_(True), target
-
-    skipped: list[tuple[str, str]] = []
-    variants = [Variant("F.cross_entropy", loss=F.cross_entropy)]
-    ours = _ours("focal_loss")
-    if ours is not None:
-        variants.append(Variant("lossatlas focal_loss", loss=ours, ours=True))
-        variants.append(_fused_off("lossatlas focal_loss", ours))
-    else:
-        skipped.append(_missing_ours("focal_loss"))
-    variants += [
+    found = _Variants(Variant("F.cross_entropy", loss=F.cross_entropy))
+    found.ours("focal_loss", fused_off=True)
+    found.add(
         Variant("eager per-sample focal", loss=eager_softmax_focal),
         Variant(
             "seeds/002 multi-class FocalLoss",
             loss=seed_multiclass_focal,
             note="the seed's per-class alpha [0.25, 0.75, ...] (NLL weights)",
         ),
-    ]
-    variants += _compiled(eager_softmax_focal, "torch.compile(eager focal)", quick, skipped)
-    return Case(
+    )
+    found.compiled(eager_softmax_focal, "torch.compile(eager focal)", quick)
+    return found.case(
         "softmax_focal",
         f"softmax focal loss (gamma=2), N={n:,}, C={c}, float32, forward+backward",
-        inputs,
-        variants,
+        _fresh(logits, target),
         floor="F.cross_entropy",
-        skipped=skipped,
     )
 
 
@@ -255,39 +271,25 @@ def dice(quick: bool) -> Case:
     logits = torch.randn(n, c, side, side, generator=gen)
     labels = torch.randint(0, c, (n, side, side), generator=gen)
 
-    def inputs() -> tuple[Tensor, ...]:
-        return logits.clone().requires_grad_(True), labels
-
-    skipped: list[tuple[str, str]] = []
-    variants = [Variant("F.cross_entropy", loss=F.cross_entropy)]
-    ours = _ours("dice_loss")
-    if ours is not None:
-        variants.append(Variant("lossatlas dice_loss", loss=ours, ours=True))
-        variants.append(_fused_off("lossatlas dice_loss", ours))
-    else:
-        skipped.append(_missing_ours("dice_loss"))
-    monai = _peer("monai.losses")
-    if monai is not None:
+    def monai_softmax_dice(monai: Any) -> Callable[..., Tensor]:
         monai_dice = monai.DiceLoss(softmax=True, to_onehot_y=True)
-        variants.append(
-            Variant("MONAI DiceLoss(softmax=True)", loss=lambda x, y: monai_dice(x, y.unsqueeze(1)))
-        )
-    else:
-        skipped.append(("MONAI DiceLoss(softmax=True)", "monai is not installed"))
-    variants.append(
+        return lambda x, y: monai_dice(x, y.unsqueeze(1))
+
+    found = _Variants(Variant("F.cross_entropy", loss=F.cross_entropy))
+    found.ours("dice_loss", fused_off=True)
+    found.peer("monai.losses", "MONAI DiceLoss(softmax=True)", monai_softmax_dice)
+    found.add(
         Variant(
             "seeds/000 multi-class Dice",
             loss=seed_multiclass_dice,
             note="foreground classes only, its own smoothing",
         )
     )
-    return Case(
+    return found.case(
         "dice",
         f"softmax Dice, class indices, N={n}, C={c}, {side}x{side}, float32",
-        inputs,
-        variants,
+        _fresh(logits, labels),
         floor="F.cross_entropy",
-        skipped=skipped,
     )
 
 
@@ -298,38 +300,24 @@ def binary_dice(quick: bool) -> Case:
     logits = torch.randn(n, 1, side, side, generator=gen)
     masks = (torch.rand(n, 1, side, side, generator=gen) > 0.7).float()
 
-    def inputs() -> tuple[Tensor, ...]:
-        return logits.clone().requires_grad_(True), masks
-
-    skipped: list[tuple[str, str]] = []
-    variants = [
+    found = _Variants(
         Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits)
-    ]
-    ours = _ours("binary_dice_loss")
-    if ours is not None:
-        variants.append(
-            Variant(
-                "lossatlas binary_dice_loss",
-                loss=lambda x, t: ours(x, t, batch=True, smooth_nr=1.0, smooth_dr=1.0),
-                ours=True,
-            )
-        )
-    else:
-        skipped.append(_missing_ours("binary_dice_loss"))
-    monai = _peer("monai.losses")
-    if monai is not None:
-        monai_dice = monai.DiceLoss(sigmoid=True, batch=True, smooth_nr=1.0, smooth_dr=1.0)
-        variants.append(Variant("MONAI DiceLoss(sigmoid=True)", loss=monai_dice))
-    else:
-        skipped.append(("MONAI DiceLoss(sigmoid=True)", "monai is not installed"))
-    variants.append(Variant("seeds/002 binary Dice", loss=seed_binary_dice))
-    return Case(
+    )
+    found.ours(
+        "binary_dice_loss",
+        call=lambda ours: lambda x, t: ours(x, t, batch=True, smooth_nr=1.0, smooth_dr=1.0),
+    )
+    found.peer(
+        "monai.losses",
+        "MONAI DiceLoss(sigmoid=True)",
+        lambda monai: monai.DiceLoss(sigmoid=True, batch=True, smooth_nr=1.0, smooth_dr=1.0),
+    )
+    found.add(Variant("seeds/002 binary Dice", loss=seed_binary_dice))
+    return found.case(
         "binary_dice",
         f"sigmoid Dice (global over the batch, smooth=1), N={n}, 1x{side}x{side}, float32",
-        inputs,
-        variants,
+        _fresh(logits, masks),
         floor="F.binary_cross_entropy_with_logits",
-        skipped=skipped,
     )
 
 
@@ -343,32 +331,22 @@ def bce_family(quick: bool) -> Case:
     logits = torch.randn(n, generator=gen) * 2
     target = (torch.rand(n, generator=gen) < 0.1).float()
 
-    def inputs() -> tuple[Tensor, ...]:
-        return logits.clone().requires_grad_(True), target
-
-    skipped: list[tuple[str, str]] = []
-    variants = [
+    found = _Variants(
         Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits),
         Variant(
             "F.binary_cross_entropy(sigmoid(x))",
             loss=lambda x, t: F.binary_cross_entropy(torch.sigmoid(x), t),
         ),
-    ]
+    )
     first = True
     for name in ("binary_cross_entropy_with_logits", "balanced_binary_cross_entropy", "ghmc_loss"):
-        ours = _ours(name)
-        if ours is None:
-            skipped.append(_missing_ours(name))
-            continue
-        variants.append(Variant(f"lossatlas {name}", loss=ours, ours=first))
-        first = False
-    return Case(
+        if found.ours(name, ours=first) is not None:
+            first = False
+    return found.case(
         "bce",
         f"the BCE family on logits, {n:,} elements, float32, forward+backward",
-        inputs,
-        variants,
+        _fresh(logits, target),
         floor="F.binary_cross_entropy_with_logits",
-        skipped=skipped,
     )
 
 
@@ -396,65 +374,40 @@ def _lm_head(vocab: int, quick: bool) -> Case:
     weight = torch.randn(v, h, generator=gen) * h**-0.5
     target = torch.randint(0, v, (n,), generator=gen)
 
-    def inputs() -> tuple[Tensor, ...]:
-        return (hidden.clone().requires_grad_(True), weight.clone().requires_grad_(True), target)
-
-    skipped: list[tuple[str, str]] = []
-    variants = [
+    found = _Variants(
         Variant(
             "bare GEMMs (3 matmuls)",
             step=_three_gemms,
             note="h W^T, G W and G^T h with no loss at all: the floor",
         )
-    ]
-    ours = _ours("linear_cross_entropy")
+    )
+    ours = found.ours("linear_cross_entropy")
     if ours is not None:
-        variants.append(Variant("lossatlas linear_cross_entropy", loss=ours, ours=True))
         # torch's names: linear_weight is the projection, weight= the per-class weights.
         class_weight = torch.rand(v, generator=gen) + 0.5
-        variants.append(
+        found.add(
             Variant(
                 "lossatlas linear_cross_entropy (class weights)",
                 loss=lambda x, w, y: ours(x, w, y, weight=class_weight),
                 note="weight=(V,) class weights, as F.linear_cross_entropy names them",
             )
         )
-    else:
-        skipped.append(_missing_ours("linear_cross_entropy"))
-    variants.append(Variant("eager F.linear + F.cross_entropy", loss=eager_linear_cross_entropy))
+    found.add(Variant("eager F.linear + F.cross_entropy", loss=eager_linear_cross_entropy))
     torch_lce = getattr(F, "linear_cross_entropy", None)
     options_cls = getattr(torch.nn, "LinearCrossEntropyOptions", None)
-    if torch_lce is not None and options_cls is not None and quick:
-        skipped.append(
-            (
-                "torch F.linear_cross_entropy (chunked, auto)",
-                "--quick skips it: seconds of fixed cost per call even at smoke sizes",
-            )
-        )
-    elif torch_lce is not None and options_cls is not None:
-        variants.append(
-            Variant(
-                "torch F.linear_cross_entropy (chunked, auto)",
-                loss=lambda x, w, y: torch_lce(x, w, y, options=options_cls()),
-            )
-        )
+    chunked = "torch F.linear_cross_entropy (chunked, auto)"
+    if torch_lce is None or options_cls is None:
+        found.skip(chunked, f"torch {torch.__version__} has no chunked F.linear_cross_entropy")
+    elif quick:
+        found.skip(chunked, "--quick skips it: seconds of fixed cost per call even at smoke sizes")
     else:
-        skipped.append(
-            (
-                "torch F.linear_cross_entropy (chunked, auto)",
-                f"torch {torch.__version__} has no chunked F.linear_cross_entropy",
-            )
-        )
-    variants += _compiled(
-        eager_linear_cross_entropy, "torch.compile(F.linear + F.cross_entropy)", quick, skipped
-    )
-    return Case(
+        found.add(Variant(chunked, loss=lambda x, w, y: torch_lce(x, w, y, options=options_cls())))
+    found.compiled(eager_linear_cross_entropy, "torch.compile(F.linear + F.cross_entropy)", quick)
+    return found.case(
         f"linear_cross_entropy_{vocab // 1024}k",
         f"LM head: N={n}, H={h}, V={v:,}, float32, forward+backward",
-        inputs,
-        variants,
+        _fresh(hidden, weight, target, grads=2),
         floor="bare GEMMs (3 matmuls)",
-        skipped=skipped,
     )
 
 
@@ -487,29 +440,19 @@ def info_nce(quick: bool) -> Case:
     query = torch.randn(n, d, generator=gen)
     key = torch.randn(n, d, generator=gen)
 
-    def inputs() -> tuple[Tensor, ...]:
-        return query.clone().requires_grad_(True), key.clone().requires_grad_(True)
-
-    skipped: list[tuple[str, str]] = []
-    variants = [
+    found = _Variants(
         Variant(
             "unchunked (F.cross_entropy on N x N logits)",
             loss=unchunked_info_nce,
             note=f"the full logits alone are {n * n * 4 / 2**20:.0f} MB in float32",
         )
-    ]
-    ours = _ours("info_nce_loss")
-    if ours is not None:
-        variants.append(Variant("lossatlas info_nce_loss", loss=ours, ours=True))
-    else:
-        skipped.append(_missing_ours("info_nce_loss"))
-    return Case(
+    )
+    found.ours("info_nce_loss")
+    return found.case(
         "info_nce",
         f"InfoNCE, in-batch negatives, N={n:,}, D={d}, float32, forward+backward",
-        inputs,
-        variants,
+        _fresh(query, key, grads=2),
         floor="unchunked (F.cross_entropy on N x N logits)",
-        skipped=skipped,
     )
 
 
