@@ -6,10 +6,12 @@ plotting module for ``plot``, the lab for ``compare`` and the bench engine for `
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -289,25 +291,7 @@ def plot_command(
     show_default=True,
     help="Write TensorBoard events under OUT/tb.",
 )
-def compare_command(
-    task_name: str | None,
-    data: Path | None,
-    target: str | None,
-    losses: str | None,
-    seeds: int | None,
-    epochs: int | None,
-    device: str,
-    quick: bool,
-    out: Path,
-    jobs: int | None,
-    engine: str,
-    address: str | None,
-    resume: bool,
-    serve: bool,
-    host: str,
-    port: int,
-    tensorboard: bool,
-) -> None:
+def compare_command(**options: Any) -> None:
     """Train a small model with each candidate loss and report which one wins on the task.
 
     Every loss is trained under the same seeds; a seed is one block (the same split, initial
@@ -332,33 +316,13 @@ def compare_command(
       lossatlas compare --serve --jobs 2     # watch it live in TensorBoard
       lossatlas compare --out R --resume     # finish an interrupted comparison
     """  # noqa: D301 (click's backspace marker keeps the lists' line breaks)
-    needs = ("sklearn", "scipy", "matplotlib") + (("tensorboard",) if tensorboard or serve else ())
-    _require_extra(needs, "lab", "lossatlas compare")
+    watch = ("tensorboard",) if options["tensorboard"] or options["serve"] else ()
+    _require_extra(("sklearn", "scipy", "matplotlib", *watch), "lab", "lossatlas compare")
     from lossatlas.lab.command import RunOptions, compare_cli
 
-    run = RunOptions(
-        jobs=jobs,
-        engine=engine,  # type: ignore[arg-type]
-        address=address,
-        tensorboard=tensorboard,
-        serve=serve,
-        host=host,
-        port=port,
-        resume=resume,
-    )
-    compare_cli(
-        console,
-        task_name=task_name,
-        data=data,
-        target=target,
-        losses=losses,
-        seeds=seeds,
-        epochs=epochs,
-        device=device,
-        quick=quick,
-        out=out,
-        run=run,
-    )
+    # The click options are compare_cli's keywords, but for those of where the runs execute.
+    run = RunOptions(**{f.name: options.pop(f.name) for f in dataclasses.fields(RunOptions)})
+    compare_cli(console, run=run, **options)
 
 
 # --------------------------------------------------------------------------- bench (issue 6)

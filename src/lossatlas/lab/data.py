@@ -30,7 +30,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import torch
@@ -168,6 +168,23 @@ def _split(x: np.ndarray, y: np.ndarray, idx: np.ndarray, y_dtype: torch.dtype) 
     )
 
 
+class _Splits(TypedDict):
+    train: Split
+    val: Split
+    test: Split
+
+
+def _splits(
+    x: np.ndarray,
+    y: np.ndarray,
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray],
+    y_dtype: torch.dtype,
+) -> _Splits:
+    """The ``train``, ``val`` and ``test`` splits of ``(x, y)`` at ``indices``, in that order."""
+    train, val, test = (_split(x, y, idx, y_dtype) for idx in indices)
+    return _Splits(train=train, val=val, test=test)
+
+
 # --------------------------------------------------------------------------- embedded sets
 
 
@@ -195,9 +212,7 @@ def binary_imbalanced_digits(
             f"subsampled to {y.mean():.1%} "
             f"({int(y.sum())} of {len(y)})"
         ),
-        train=_split(x, y, train, torch.float32),
-        val=_split(x, y, val, torch.float32),
-        test=_split(x, y, test, torch.float32),
+        **_splits(x, y, (train, val, test), torch.float32),
         num_classes=2,
         class_names=[f"not {digit}", str(digit)],
     )
@@ -230,9 +245,7 @@ def longtail_digits(seed: int, *, imbalance_ratio: float = 50.0) -> Dataset:
             f"scikit-learn digits, long-tailed training set (imbalance ratio {imbalance_ratio:g}: "
             f"{len(kept[0])} images of class 0 down to {len(kept[-1])} of class 9), balanced test"
         ),
-        train=_split(x, y, train, torch.long),
-        val=_split(x, y, val, torch.long),
-        test=_split(x, y, test, torch.long),
+        **_splits(x, y, (train, val, test), torch.long),
         num_classes=10,
         class_names=[str(c) for c in range(10)],
     )
@@ -332,9 +345,7 @@ def metric_digits(seed: int) -> Dataset:
     return Dataset(
         name="digits-embedding",
         description="scikit-learn digits; embeddings judged by recall@1 on held-out samples",
-        train=_split(x, y, train, torch.long),
-        val=_split(x, y, val, torch.long),
-        test=_split(x, y, test, torch.long),
+        **_splits(x, y, (train, val, test), torch.long),
         num_classes=10,
         class_names=[str(c) for c in range(10)],
     )
@@ -583,9 +594,7 @@ def split_tabular(table: TabularData, seed: int) -> Dataset:
         return Dataset(
             name=name,
             description=f"{name}: {len(y)} rows, {x.shape[1]} features, target {table.target_name}",
-            train=_split(x, y, train, torch.float32),
-            val=_split(x, y, val, torch.float32),
-            test=_split(x, y, test, torch.float32),
+            **_splits(x, y, (train, val, test), torch.float32),
             target_center=center,
             target_scale=scale,
             notes=list(table.notes),
@@ -597,9 +606,7 @@ def split_tabular(table: TabularData, seed: int) -> Dataset:
             f"{name}: {len(y)} rows, {x.shape[1]} features, target {table.target_name} "
             f"({len(table.class_names or [])} classes)"
         ),
-        train=_split(x, y, train, y_dtype),
-        val=_split(x, y, val, y_dtype),
-        test=_split(x, y, test, y_dtype),
+        **_splits(x, y, (train, val, test), y_dtype),
         num_classes=len(table.class_names or []),
         class_names=table.class_names,
         notes=list(table.notes),

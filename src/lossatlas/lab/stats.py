@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Union
 
 import numpy as np
@@ -322,8 +323,9 @@ def decide(
     ranks = mean_ranks({k: arrays[k] for k in keys}, higher_is_better)
     finished = [k for k in keys if not math.isnan(means[k])]
     sign = 1.0 if higher_is_better else -1.0
+    decision = partial(MetricDecision, metric, higher_is_better, means, ranks)
     if not finished:
-        return MetricDecision(metric, higher_is_better, means, ranks, None)
+        return decision(None)
     by_mean = sorted(finished, key=lambda k: (-sign * means[k], rank_of[k]))
     best = by_mean[0]
     complete = np.all([np.isfinite(arrays[k]) for k in finished], axis=0)
@@ -331,11 +333,7 @@ def decide(
     m = len(finished) - 1
     needed = seeds_needed(m, alpha)
     if m == 0:  # one candidate: nothing to compare it with
-        return MetricDecision(
-            metric,
-            higher_is_better,
-            means,
-            ranks,
+        return decision(
             best,
             top_group=(best,),
             recommendation=best,
@@ -368,19 +366,6 @@ def decide(
     winner = best if len(top) == 1 else None
     recommendation = min(top, key=lambda k: rank_of[k])
     too_few = min(p.seeds for p in pairs) < needed
-    return MetricDecision(
-        metric,
-        higher_is_better,
-        means,
-        ranks,
-        best,
-        pairs,
-        top,
-        behind,
-        winner,
-        recommendation,
-        n_complete,
-        needed,
-        too_few,
-        alpha,
+    return decision(
+        best, pairs, top, behind, winner, recommendation, n_complete, needed, too_few, alpha
     )
