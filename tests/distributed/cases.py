@@ -288,6 +288,24 @@ def _lovasz_hinge(g: torch.Generator) -> tuple[Tensor, Tensor]:
 # --------------------------------------------------------------------------- cases
 
 
+def _lists(g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+    """Ragged lists of 5 slots (one all padding) with grades 0..3, mask as the third input."""
+    scores = torch.randn(N, 5, generator=g, dtype=F64) * 2
+    relevance = torch.randint(0, 4, (N, 5), generator=g).to(F64)
+    lengths = torch.randint(2, 6, (N, 1), generator=g)
+    lengths[3] = 0
+    return scores, relevance, torch.arange(5) < lengths
+
+
+def _masked(fn: Callable) -> Callable:
+    """A list loss called with its ``mask`` keyword from the third positional input."""
+
+    def call(scores: Tensor, relevance: Tensor, mask: Tensor, **kw: Any) -> Tensor:
+        return fn(scores, relevance, mask=mask, **kw)
+
+    return call
+
+
 def loss_cases() -> list[Case]:
     token = _logits_index(extra=(6,), ignore=0.4)  # (N, C, T) with many ignored tokens
     return [
@@ -433,6 +451,10 @@ def loss_cases() -> list[Case]:
             la.lovasz_hinge_loss,
             options={"per_image": False},
         ),
+        # list losses: "mean" divides by a count summed over the ranks (pairs, or lists)
+        Case("ranknet_loss", _lists, _masked(la.ranknet_loss), rows=True),
+        Case("lambda_loss/k", _lists, _masked(la.lambda_loss), rows=True, options={"k": 3}),
+        Case("listnet_loss", _lists, _masked(la.listnet_loss), rows=True),
     ]
 
 

@@ -22,6 +22,7 @@ from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Positive, PositiveInt
 from lossatlas._reduction import Reduction, reduce_loss, safe_divide
+from lossatlas.distributed import ProcessGroup
 from lossatlas.ranking._lists import (
     discount,
     masked_log_softmax,
@@ -93,6 +94,7 @@ def ranknet_loss(
     mask: Tensor | None = None,
     sigma: Positive = 1.0,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""RankNet (Burges et al. 2005): logistic loss on the score gap of every ordered pair.
 
@@ -113,6 +115,10 @@ def ranknet_loss(
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"none"`` gives each query's sum over
             its pairs; ``"mean"`` divides the total by the number of pairs in the batch (as
             rax and allRank do), 0 without pairs.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
+            sum and the denominator are summed over the group (see
+            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
@@ -141,7 +147,8 @@ def ranknet_loss(
     diff = s[:, :, None] - s[:, None, :]
     terms = torch.where(pairs, F.softplus(-sigma * diff), torch.zeros_like(diff))
     loss = terms.sum(dim=(1, 2))
-    return reduce_loss(loss, reduction, denominator=pairs.sum().to(s.dtype))
+    denominator = pairs.sum().to(s.dtype)
+    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
 
 
 @_LISTS.loss(
@@ -161,6 +168,7 @@ def lambda_loss(
     k: PositiveInt | None = None,
     sigma: Positive = 1.0,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""LambdaLoss (Wang et al. 2018): pair losses weighted by what they are worth to NDCG.
 
@@ -190,6 +198,10 @@ def lambda_loss(
         sigma: Slope of the logistic, positive.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries that have at least one pair (a list of equal grades has none), 0 if none.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
+            sum and the denominator are summed over the group (see
+            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
@@ -237,7 +249,8 @@ def lambda_loss(
     diff = s[:, :, None] - s[:, None, :]
     terms = weight * F.softplus(-sigma * diff) / math.log(2.0)
     loss = torch.where(pairs, terms, torch.zeros_like(terms)).sum(dim=(1, 2))
-    return reduce_loss(loss, reduction, denominator=_mean_over(pairs.any(dim=(1, 2)), s.dtype))
+    denominator = _mean_over(pairs.any(dim=(1, 2)), s.dtype)
+    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
 
 
 # --------------------------------------------------------------------------- listwise
@@ -258,6 +271,7 @@ def listnet_loss(
     mask: Tensor | None = None,
     target: ListNetTarget = "softmax",
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""ListNet (Cao et al. 2007): cross-entropy between top-one probabilities of the lists.
 
@@ -281,6 +295,10 @@ def listnet_loss(
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with a target distribution (at least one item; for ``"linear"`` a positive
             grade), 0 if none.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
+            sum and the denominator are summed over the group (see
+            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
@@ -314,7 +332,8 @@ def listnet_loss(
         probs = safe_divide(y, total)
         counted = total[:, 0] > 0
     loss = -(probs * log_p).sum(dim=1)
-    return reduce_loss(loss, reduction, denominator=_mean_over(counted, s.dtype))
+    denominator = _mean_over(counted, s.dtype)
+    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
 
 
 @_LISTS.loss(
@@ -329,6 +348,7 @@ def listmle_loss(
     mask: Tensor | None = None,
     k: PositiveInt | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""ListMLE (Xia et al. 2008): negative Plackett-Luce log-likelihood of the ideal order.
 
@@ -350,6 +370,10 @@ def listmle_loss(
         k: Number of top positions of the permutation that count, or ``None`` for all.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with at least one item, 0 if none.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
+            sum and the denominator are summed over the group (see
+            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
@@ -386,7 +410,8 @@ def listmle_loss(
         steps = steps & (torch.arange(s.shape[1], device=s.device) < k)
     terms = torch.where(steps, remaining - ordered, torch.zeros_like(ordered))
     loss = terms.sum(dim=1)
-    return reduce_loss(loss, reduction, denominator=_mean_over(valid.any(dim=1), s.dtype))
+    denominator = _mean_over(valid.any(dim=1), s.dtype)
+    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
 
 
 @_LISTS.loss(
@@ -404,6 +429,7 @@ def ranking_softmax_loss(
     *,
     mask: Tensor | None = None,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Softmax ranking loss, as optax's ``ranking_softmax_loss``: grade-weighted softmax CE.
 
@@ -423,6 +449,10 @@ def ranking_softmax_loss(
             slot is an item.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with at least one item (optax's ``jnp.mean`` with ``where``), 0 if none.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
+            sum and the denominator are summed over the group (see
+            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
@@ -455,7 +485,8 @@ def ranking_softmax_loss(
     """
     s, y, valid = prepare_lists(scores, relevance, mask)
     loss = -(y * masked_log_softmax(s, valid)).sum(dim=1)
-    return reduce_loss(loss, reduction, denominator=_mean_over(valid.any(dim=1), s.dtype))
+    denominator = _mean_over(valid.any(dim=1), s.dtype)
+    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
 
 
 @_LISTS.loss(
@@ -474,6 +505,7 @@ def approx_ndcg_loss(
     mask: Tensor | None = None,
     temperature: Positive = 0.1,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""ApproxNDCG (Qin, Liu, Li 2010): one minus NDCG with ranks smoothed by sigmoids.
 
@@ -494,6 +526,10 @@ def approx_ndcg_loss(
         temperature: ``T > 0``; smaller is closer to the true (piecewise constant) NDCG.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with a relevant item, 0 if none.
+        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
+            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
+            sum and the denominator are summed over the group (see
+            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
@@ -525,7 +561,8 @@ def approx_ndcg_loss(
     ndcg = (g * discount(rank)).sum(dim=1)
     counted = idcg > 0
     loss = torch.where(counted, 1.0 - ndcg, torch.zeros_like(ndcg))
-    return reduce_loss(loss, reduction, denominator=_mean_over(counted, s.dtype))
+    denominator = _mean_over(counted, s.dtype)
+    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
 
 
 # --------------------------------------------------------------------------- modules
