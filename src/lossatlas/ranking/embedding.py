@@ -14,7 +14,7 @@ labels are checked to be -1 or +1, half-precision inputs are accumulated in floa
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
@@ -128,6 +128,15 @@ _TRIPLETS = _PAIRS.derive(
 # --------------------------------------------------------------------------- shared checks
 
 
+def _torch_loss(
+    torch_loss: Callable[..., Tensor], tensors: tuple[Tensor, ...], reduction: str, **options: Any
+) -> Tensor:
+    """``torch_loss(*tensors, **options)`` unreduced in the tensors' compute dtype, then reduced."""
+    dtype = compute_dtype(*tensors)
+    loss = torch_loss(*(t.to(dtype) for t in tensors), reduction="none", **options)
+    return reduce_loss(loss, reduction)
+
+
 def _check_labels(name: str, target: Tensor) -> None:
     """A real (floating or integer) tensor of -1 / +1 labels."""
     check_tensor(name, target)
@@ -217,15 +226,7 @@ def margin_ranking_loss(
     _check_labels("target", target)
     check_same_shape("input1", input1, "input2", input2)
     check_same_shape("input1", input1, "target", target)
-    dtype = compute_dtype(input1, input2, target)
-    loss = F.margin_ranking_loss(
-        upcast(input1, dtype),
-        upcast(input2, dtype),
-        target.to(dtype),
-        margin=margin,
-        reduction="none",
-    )
-    return reduce_loss(loss, reduction)
+    return _torch_loss(F.margin_ranking_loss, (input1, input2, target), reduction, margin=margin)
 
 
 @_PAIRS.loss(
@@ -278,11 +279,7 @@ def hinge_embedding_loss(
     check_floating("input", input)
     _check_labels("target", target)
     check_same_shape("input", input, "target", target)
-    dtype = compute_dtype(input, target)
-    loss = F.hinge_embedding_loss(
-        upcast(input, dtype), target.to(dtype), margin=margin, reduction="none"
-    )
-    return reduce_loss(loss, reduction)
+    return _torch_loss(F.hinge_embedding_loss, (input, target), reduction, margin=margin)
 
 
 @_PAIRS.loss(
@@ -347,15 +344,7 @@ def cosine_embedding_loss(
             f"target must have shape {tuple(input1.shape[:-1])} (one label per pair) for inputs "
             f"of shape {tuple(input1.shape)}, got {tuple(target.shape)}"
         )
-    dtype = compute_dtype(input1, input2, target)
-    loss = F.cosine_embedding_loss(
-        upcast(input1, dtype),
-        upcast(input2, dtype),
-        target.to(dtype),
-        margin=margin,
-        reduction="none",
-    )
-    return reduce_loss(loss, reduction)
+    return _torch_loss(F.cosine_embedding_loss, (input1, input2, target), reduction, margin=margin)
 
 
 @_TRIPLETS.loss(
@@ -423,18 +412,15 @@ def triplet_margin_loss(
     """
     names = ("anchor", "positive", "negative")
     _check_embeddings(names, (anchor, positive, negative))
-    dtype = compute_dtype(anchor, positive, negative)
-    loss = F.triplet_margin_loss(
-        upcast(anchor, dtype),
-        upcast(positive, dtype),
-        upcast(negative, dtype),
+    return _torch_loss(
+        F.triplet_margin_loss,
+        (anchor, positive, negative),
+        reduction,
         margin=margin,
         p=p,
         eps=eps,
         swap=swap,
-        reduction="none",
     )
-    return reduce_loss(loss, reduction)
 
 
 @_TRIPLETS.loss(
