@@ -500,3 +500,12 @@ def test_bad_options_raise_with_messages():
         la.approx_ndcg_loss(s, y, temperature=0.0)
     with pytest.raises(ValueError, match="sigma"):
         la.nn.RankNetLoss(sigma=-1.0)
+
+
+def test_the_stub_types_the_mask_argument_of_forward():
+    from lossatlas._stubs import render_nn_stub
+
+    stub = render_nn_stub()
+    block = stub[stub.index("class ListMLELoss(") :].split("\n\n")[0]
+    forward = "def forward(self, scores: Tensor, relevance: Tensor, mask: Tensor | None = ...)"
+    assert forward in block

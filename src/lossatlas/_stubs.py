@@ -68,6 +68,16 @@ def _class_stub(cls: type, imports: set[str]) -> str:
             line = _import_for(name, namespace)
             if line:
                 imports.add(line)
+    forward = _own_forward(cls)
+    if forward is not None:  # a twin whose forward takes more than its functional's inputs
+        inputs = list(inspect.signature(forward).parameters.values())[1:]
+        returns = inspect.signature(forward).return_annotation
+        returned = "Any" if returns is inspect.Parameter.empty else str(returns)
+        for text in (*(_annotation(p) for p in inputs), returned):
+            for name in _NAME.findall(re.sub(r"'[^']*'|\"[^\"]*\"", "", text)):
+                line = _import_for(name, forward.__globals__)
+                if line:
+                    imports.add(line)
     option_text = ", ".join(f"{p.name}: {_annotation(p)} = ..." for p in options)
     input_text = ", ".join(
         f"{p.name}: {_annotation(p)}" + (" = ..." if p.default is not p.empty else "")
@@ -81,6 +91,14 @@ def _class_stub(cls: type, imports: set[str]) -> str:
     lines.append(f"    def __init__({signature}) -> None: ...")
     lines.append(f"    def forward(self, {input_text}) -> {returned}: ...")
     return "\n".join(lines)
+
+
+def _own_forward(cls: type) -> Any:
+    """The ``forward`` a twin (or a base of it) defines instead of ``LossModule``'s, or None."""
+    from lossatlas._module import LossModule
+
+    forward = cls.forward  # type: ignore[attr-defined]
+    return None if forward is LossModule.forward else forward
 
 
 def render_nn_stub() -> str:

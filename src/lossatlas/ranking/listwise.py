@@ -599,8 +599,8 @@ class ListMLELoss(_ListModule, functional=listmle_loss):
 
 
 class RankingSoftmaxLoss(_ListModule, functional=ranking_softmax_loss):
-    """Module form of :func:`lossatlas.ranking_softmax_loss`; ``forward(scores, relevance)``."""
+    """Module form of :func:`lossatlas.ranking_softmax_loss`; forward also takes ``mask``."""
 
 
 class ApproxNDCGLoss(_ListModule, functional=approx_ndcg_loss):
-    """Module form of :func:`lossatlas.approx_ndcg_loss`; ``forward(scores, relevance)``."""
+    """Module form of :func:`lossatlas.approx_ndcg_loss`; forward also takes ``mask``."""
