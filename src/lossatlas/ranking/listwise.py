@@ -100,8 +100,8 @@ def ranknet_loss(
 
     Each pair of real items with ``y_i > y_j`` pays ``log(1 + exp(-sigma (s_i - s_j)))``, the
     cross-entropy of the modelled probability ``sigmoid(sigma (s_i - s_j))`` that ``i`` ranks
-    above ``j`` against the target 1. Pairs of equal grade are not used (their target 1/2
-    gives a constant gradient-free floor in Burges's form). On a 2-item list with
+    above ``j`` against the target 1. Pairs of equal grade are left out, as rax and allRank
+    do (Burges's target 1/2 for them would pull their scores together). On a 2-item list with
     ``y_0 > y_1`` it is ``softplus(-(s_0 - s_1))``, the logistic loss on the score difference.
 
     .. math::
@@ -513,7 +513,8 @@ def approx_ndcg_loss(
     T)`` over the list's real items; NDCG with these ranks is differentiable, and tends to
     the true NDCG as ``T -> 0`` (with distinct scores). A list without a relevant item
     (``IDCG = 0``) gives 0 and is not counted. The default ``T = 0.1`` is TF-Ranking's
-    ``alpha = 10``.
+    ``alpha = 10``. There is no ``k``: the NDCG is over the whole list (no smooth truncation),
+    as in allRank.
 
     .. math::
         \ell_q = 1 - \frac{1}{\mathrm{IDCG}_q} \sum_i \frac{2^{y_i} - 1}{\log_2(1 + \hat\pi_i)},
