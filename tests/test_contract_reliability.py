@@ -30,19 +30,7 @@ def _uncompiled_fused_kernels():
 
 # Losses of the newest families that do not meet a check yet, with what is missing (strict:
 # fixing one makes its test pass and asks for its entry to go).
-_NO_DEVICE_CHECK = "a value check reads a tensor before any device check"
-KNOWN_GAPS = {
-    ("test_devices_checked", "kto_loss"): _NO_DEVICE_CHECK,
-    ("test_devices_checked", "distillation_loss"): _NO_DEVICE_CHECK,
-    ("test_devices_checked", "eqlv2_loss"): _NO_DEVICE_CHECK,
-    ("test_devices_checked", "generalized_jsd_loss"): _NO_DEVICE_CHECK,
-    ("test_devices_checked", "hinge_embedding_loss"): _NO_DEVICE_CHECK,
-    ("test_devices_checked", "margin_ranking_loss"): _NO_DEVICE_CHECK,
-    ("test_devices_checked", "ldam_loss"): "no device check before the arithmetic",
-    ("test_devices_checked", "seesaw_loss"): _NO_DEVICE_CHECK,
-    ("test_nan_propagates", "distillation_loss"): "a NaN teacher logit is not propagated",
-    ("test_promoted_dtype", "eqlv2_loss"): "a float64 pos_neg gives a float32 loss",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,7 @@ from lossatlas._validation import (
     check_class_counts,
     check_class_weight,
     check_floating,
+    check_same_device,
 )
 from lossatlas.classification.class_balanced import class_balanced_weights
 from lossatlas.classification.cross_entropy import cross_entropy
@@ -405,6 +406,7 @@ def ldam_loss(
         Label-Distribution-Aware Margin Loss <https://arxiv.org/abs/1906.07413>`_, NeurIPS
         2019; official code https://github.com/kaidic/LDAM-DRW.
     """
+    check_same_device(("input", input), ("target", target), ("weight", weight))
     _check_logits(input)
     if input.dim() != 2:
         raise ValueError(f"input must have shape (N, C), got {tuple(input.shape)}")

@@ -26,13 +26,18 @@ from lossatlas._validation import (
     check_floating,
     check_in_range,
     check_index_target,
+    check_same_device,
     check_shape,
 )
 
 __all__ = ["eqlv2_loss", "seesaw_loss"]
 
 
-def _check_logits(input: Tensor, target: Tensor, *, background: bool) -> None:
+def _check_logits(
+    input: Tensor, target: Tensor, *, background: bool, statistic: tuple[str, Tensor | None]
+) -> None:
+    # devices first: the value checks below read the tensors
+    check_same_device(("input", input), ("target", target), statistic)
     check_floating("input", input)
     check_shape("input", input, (None, None), what="(N, C)")
     check_index_target(input, target)
@@ -146,7 +151,7 @@ def seesaw_loss(
         D. Lin, `Seesaw Loss for Long-Tailed Instance Segmentation
         <https://arxiv.org/abs/2008.10032>`_, CVPR 2021.
     """
-    _check_logits(input, target, background=False)
+    _check_logits(input, target, background=False, statistic=("cum_samples", cum_samples))
     num_classes = input.shape[1]
     _check_statistic("cum_samples", cum_samples, num_classes)
     dtype = compute_dtype(input, cum_samples)
@@ -241,11 +246,11 @@ def eqlv2_loss(
         Approach for Long-tailed Object Detection <https://arxiv.org/abs/2012.08548>`_, CVPR
         2021; official code https://github.com/tztztztztz/eqlv2.
     """
-    _check_logits(input, target, background=True)
+    _check_logits(input, target, background=True, statistic=("pos_neg", pos_neg))
     num_classes = input.shape[1]
     if pos_neg is not None:
         _check_statistic("pos_neg", pos_neg, num_classes)
-    dtype = compute_dtype(input)
+    dtype = compute_dtype(input, pos_neg)
     x = upcast(input, dtype)
     onehot = F.one_hot(target, num_classes + 1)[:, :num_classes].to(dtype)
     pos_w, neg_w = _eqlv2_weights(pos_neg, x, gamma=gamma, mu=mu, alpha=alpha)
@@ -286,7 +291,7 @@ class SeesawLoss(LossModule):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         if self.training:
-            _check_logits(input, target, background=False)
+            _check_logits(input, target, background=False, statistic=("cum_samples", None))
             counts = torch.bincount(target.reshape(-1), minlength=self.cum_samples.numel())
             with self._lock, torch.no_grad():
                 self.cum_samples.add_(counts.to(self.cum_samples))

@@ -23,6 +23,7 @@ from lossatlas._validation import (
     check_class_indices,
     check_floating,
     check_integer,
+    check_same_device,
     check_same_shape,
     check_shape,
 )
@@ -34,6 +35,7 @@ def _check_logits(
     student: Tensor, teacher: Tensor, labels: Tensor | None, ignore_index: int
 ) -> Tensor:
     """Shapes and the mask of counted rows ``(N,)``."""
+    check_same_device(("student_logits", student), ("teacher_logits", teacher), ("labels", labels))
     check_floating("student_logits", student)
     check_floating("teacher_logits", teacher)
     check_shape("student_logits", student, (None, None), what="(N, V); flatten tokens first")
@@ -47,8 +49,8 @@ def _check_logits(
 
 
 def _kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
-    """``KL(p || q)`` per row from log-probabilities (0 where ``p`` is 0)."""
-    return torch.where(log_p > -math.inf, log_p.exp() * (log_p - log_q), 0.0).sum(1)
+    """``KL(p || q)`` per row from log-probabilities (0 where ``p`` is 0, NaN kept)."""
+    return torch.where(log_p == -math.inf, 0.0, log_p.exp() * (log_p - log_q)).sum(1)
 
 
 # --------------------------------------------------------------------------- declarations

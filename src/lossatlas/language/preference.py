@@ -27,6 +27,7 @@ from lossatlas._validation import (
     check_floating,
     check_in_range,
     check_index_target,
+    check_same_device,
     check_same_shape,
     check_shape,
 )
@@ -48,6 +49,7 @@ def _check_log_probs(**tensors: Tensor) -> tuple[Tensor, ...]:
     """1-D floating log-probabilities (``<= 0``) of one shape, in their compute dtype."""
     names = list(tensors)
     first = tensors[names[0]]
+    check_same_device(*tensors.items())  # before a value check reads a tensor
     for name, value in tensors.items():
         check_floating(name, value)
         check_shape(name, value, (None,), what="(one log-probability per sequence)")
@@ -486,6 +488,11 @@ def kto_loss(
         K. Ethayarajh, W. Xu, N. Muennighoff, D. Jurafsky, D. Kiela, `KTO: Model Alignment as
         Prospect Theoretic Optimization <https://arxiv.org/abs/2402.01306>`_, ICML 2024.
     """
+    check_same_device(
+        ("policy_chosen_logps", policy_chosen_logps),
+        ("policy_rejected_logps", policy_rejected_logps),
+        ("policy_kl_logps", policy_kl_logps),
+    )
     pc, rc = _check_log_probs(
         policy_chosen_logps=policy_chosen_logps, reference_chosen_logps=reference_chosen_logps
     )

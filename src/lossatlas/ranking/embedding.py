@@ -221,6 +221,7 @@ def margin_ranking_loss(
         torch.nn.MarginRankingLoss,
         https://pytorch.org/docs/stable/generated/torch.nn.MarginRankingLoss.html
     """
+    check_same_device(("input1", input1), ("input2", input2), ("target", target))
     check_floating("input1", input1)
     check_floating("input2", input2)
     _check_labels("target", target)
@@ -276,6 +277,7 @@ def hinge_embedding_loss(
         torch.nn.HingeEmbeddingLoss,
         https://pytorch.org/docs/stable/generated/torch.nn.HingeEmbeddingLoss.html
     """
+    check_same_device(("input", input), ("target", target))
     check_floating("input", input)
     _check_labels("target", target)
     check_same_shape("input", input, "target", target)
