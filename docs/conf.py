@@ -2,6 +2,8 @@
 
 import doctest
 import sys
+import types
+import typing
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,6 +36,16 @@ napoleon_use_rtype = False
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
 autodoc_member_order = "bysource"
+# Option types by the names the signatures use (``delta: Positive = 1.0``), not expanded into
+# ``Annotated[float, Interval(low=0.0, ...)]``: every module-level alias of the package.
+_ALIAS_KINDS = (typing.Annotated, typing.Literal, typing.Union, types.UnionType)
+autodoc_type_aliases = {
+    name: name
+    for module_name, module in list(sys.modules.items())
+    if module_name.startswith("lossatlas")
+    for name, value in vars(module).items()
+    if name[:1].isupper() and typing.get_origin(value) in _ALIAS_KINDS
+}
 autodoc_class_signature = "separated"
 python_maximum_signature_line_length = 90
 add_module_names = False

@@ -181,8 +181,11 @@ def _rst_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("*", "\\*").replace("`", "\\`").replace("|", "\\|")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], widths: str = "auto") -> str:
-    lines = [".. list-table::", "   :header-rows: 1", f"   :widths: {widths}", ""]
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], widths: str = "auto", css: str = ""
+) -> str:
+    lines = [".. list-table::", "   :header-rows: 1", f"   :widths: {widths}"]
+    lines += [f"   :class: {css}", ""] if css else [""]
     for row in [list(header), *rows]:
         for i, cell in enumerate(row):
             lines.append(("   * - " if i == 0 else "     - ") + (cell or " "))
@@ -280,5 +283,12 @@ def task_page(task: str) -> str:
                 _rst_escape(spec.use_when) if spec.use_when else spec.summary,
             ]
         )
-    out += [_table(["loss", "input", "target", "unreduced loss", "use when"], rows, "2 2 2 4 3")]
+    out += [
+        _table(
+            ["loss", "input", "target", "unreduced loss", "use when"],
+            rows,
+            "2 2 2 4 3",
+            "task-table",
+        )
+    ]
     return "\n".join(out) + "\n"
