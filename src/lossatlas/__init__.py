@@ -144,6 +144,12 @@ from lossatlas.ranking.listwise import (
     ranking_softmax_loss,
     ranknet_loss,
 )
+from lossatlas.ranking.siglip import siglip_loss
+from lossatlas.ranking.supervised import (
+    circle_loss,
+    multi_similarity_loss,
+    supcon_loss,
+)
 
 # Segmentation
 from lossatlas.segmentation.dice import (
@@ -257,6 +263,7 @@ __all__ = [
     "box_xyxy_to_cxcywh",
     "catalog",
     "ciou_loss",
+    "circle_loss",
     "class_balanced_loss",
     "class_balanced_weights",
     "combine",
@@ -326,6 +333,7 @@ __all__ = [
     "maxout",
     "mse_loss",
     "multi_margin_loss",
+    "multi_similarity_loss",
     "multilabel_margin_loss",
     "multilabel_soft_margin_loss",
     "nce_loss",
@@ -353,6 +361,7 @@ __all__ = [
     "sequence_log_probs",
     "set_fused",
     "set_value_checks",
+    "siglip_loss",
     "simpo_loss",
     "smape_loss",
     "smooth_l1_loss",
@@ -361,6 +370,7 @@ __all__ = [
     "sphereface_loss",
     "squared_hinge_loss",
     "ssd_loss",
+    "supcon_loss",
     "swish",
     "symmetric_cross_entropy",
     "triplet_margin_loss",

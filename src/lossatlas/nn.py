@@ -88,6 +88,8 @@ from lossatlas.ranking.listwise import (
     RankingSoftmaxLoss,
     RankNetLoss,
 )
+from lossatlas.ranking.siglip import SigLIPLoss
+from lossatlas.ranking.supervised import CircleLoss, MultiSimilarityLoss, SupConLoss
 from lossatlas.regression.likelihood import GaussianNLLLoss, PoissonNLLLoss
 from lossatlas.regression.pointwise import (
     HuberLoss,
@@ -130,6 +132,7 @@ __all__ = [
     "BinaryTverskyLoss",
     "CIoULoss",
     "CTCLoss",
+    "CircleLoss",
     "ClassBalancedLoss",
     "ContrastiveLoss",
     "CosFaceLoss",
@@ -183,6 +186,7 @@ __all__ = [
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
+    "MultiSimilarityLoss",
     "NCELoss",
     "NLLLoss",
     "NegativeSamplingLoss",
@@ -200,11 +204,13 @@ __all__ = [
     "SSDLoss",
     "SampledSoftmaxLoss",
     "SeesawLoss",
+    "SigLIPLoss",
     "SimPOLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
     "SphereFaceLoss",
     "SquaredHingeLoss",
+    "SupConLoss",
     "SymmetricCrossEntropyLoss",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",

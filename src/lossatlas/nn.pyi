@@ -28,6 +28,8 @@ from lossatlas.ranking.embedding import CosineMargin
 from lossatlas.ranking.embedding import DistanceFunction
 from lossatlas.ranking.listwise import LambdaWeighting
 from lossatlas.ranking.listwise import ListNetTarget
+from lossatlas.ranking.supervised import ContrastMode
+from lossatlas.ranking.supervised import Distance
 from lossatlas.regression.quantile import Quantile
 from lossatlas.segmentation.compound import ClassAlpha
 from lossatlas.segmentation.compound import CompoundReduction
@@ -55,6 +57,7 @@ from lossatlas.generative.perceptual import PerceptualLoss as PerceptualLoss
 from lossatlas.language.linear_cross_entropy import LinearCrossEntropyLoss as LinearCrossEntropyLoss
 from lossatlas.language.sampled import NCELoss as NCELoss
 from lossatlas.language.sampled import SampledSoftmaxLoss as SampledSoftmaxLoss
+from lossatlas.ranking.siglip import SigLIPLoss as SigLIPLoss
 
 __all__ = [
     "ApproxNDCGLoss",
@@ -75,6 +78,7 @@ __all__ = [
     "BinaryTverskyLoss",
     "CIoULoss",
     "CTCLoss",
+    "CircleLoss",
     "ClassBalancedLoss",
     "ContrastiveLoss",
     "CosFaceLoss",
@@ -128,6 +132,7 @@ __all__ = [
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
+    "MultiSimilarityLoss",
     "NCELoss",
     "NLLLoss",
     "NegativeSamplingLoss",
@@ -145,11 +150,13 @@ __all__ = [
     "SSDLoss",
     "SampledSoftmaxLoss",
     "SeesawLoss",
+    "SigLIPLoss",
     "SimPOLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
     "SphereFaceLoss",
     "SquaredHingeLoss",
+    "SupConLoss",
     "SymmetricCrossEntropyLoss",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
@@ -236,6 +243,11 @@ class CTCLoss(LossModule):
     """Module form of :func:`lossatlas.ctc_loss`."""
     def __init__(self, *, blank: NonNegativeInt = ..., reduction: Reduction = ..., zero_infinity: bool = ...) -> None: ...
     def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Tensor | Sequence[int], target_lengths: Tensor | Sequence[int]) -> Tensor: ...
+
+class CircleLoss(LossModule):
+    """Module form of :func:`lossatlas.circle_loss`."""
+    def __init__(self, *, margin: NonNegative = ..., gamma: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor: ...
 
 class ClassBalancedLoss(LossModule):
     """Module form of :func:`lossatlas.class_balanced_loss`; ``samples_per_class`` is a buffer."""
@@ -442,6 +454,11 @@ class MultiMarginLoss(LossModule):
     def __init__(self, *, p: MultiMarginPower = ..., margin: float = ..., weight: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class MultiSimilarityLoss(LossModule):
+    """Module form of :func:`lossatlas.multi_similarity_loss`."""
+    def __init__(self, *, alpha: Positive = ..., beta: Positive = ..., base: float = ..., epsilon: NonNegative | None = ..., distance: Distance = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor: ...
+
 class NLLLoss(LossModule):
     """Module form of :func:`lossatlas.nll_loss`; ``weight`` is a buffer."""
     def __init__(self, *, weight: Tensor | None = ..., ignore_index: int = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
@@ -521,6 +538,11 @@ class SquaredHingeLoss(LossModule):
     """Module form of :func:`lossatlas.squared_hinge_loss`."""
     def __init__(self, *, margin: NonNegative = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class SupConLoss(LossModule):
+    """Module form of :func:`lossatlas.supcon_loss`."""
+    def __init__(self, *, temperature: Positive = ..., contrast_mode: ContrastMode = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, features: Tensor, labels: Tensor) -> Tensor: ...
 
 class SymmetricCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.symmetric_cross_entropy`."""

@@ -1,0 +1,369 @@
+"""Metric-learning losses over a batch of labelled embeddings: SupCon, multi-similarity, circle.
+
+Each takes ``(embeddings, labels)``: every pair of rows with the same label is a positive, every
+pair with different labels a negative (the masks of :mod:`lossatlas.ranking._pairs`). An anchor
+whose batch holds no positive (or, where the loss needs one, no negative) contributes 0 and is
+not counted by ``"mean"``; a batch in which no label repeats gives 0 with a zero gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lossatlas import _examples as ex
+from lossatlas._catalog import Example, Family, TargetKind
+from lossatlas._module import LossModule
+from lossatlas._options import NonNegative, Positive
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import check_floating, check_same_device, check_shape
+from lossatlas.ranking._pairs import (
+    Distance,
+    check_labels,
+    is_similarity,
+    label_masks,
+    labelled_embeddings,
+    masked_logsumexp,
+    pair_scores,
+)
+
+__all__ = ["circle_loss", "multi_similarity_loss", "supcon_loss"]
+
+#: Which views of each sample are anchors in :func:`supcon_loss`.
+ContrastMode = Literal["all", "one"]
+
+_PML = "pytorch-metric-learning"
+
+
+def _multi_view(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    features = ex.normal(generator, batch, 2, 4, dtype=dtype, scale=scale)
+    labels = ex.class_indices(generator, batch, num_classes=2)
+    return Example((features, labels), grad_args=(0,))
+
+
+_LABELLED = Family(
+    tasks=("metric-learning",),
+    input_kind="embeddings",
+    target_kind="class labels (one per embedding)",
+    target_type=TargetKind.CLASS_INDICES,
+    examples=labelled_embeddings,
+    mean_of_none=False,
+)
+
+
+def _check_embeddings(embeddings: Tensor, labels: Tensor) -> None:
+    check_same_device(("embeddings", embeddings), ("labels", labels))
+    check_floating("embeddings", embeddings)
+    check_shape("embeddings", embeddings, (None, None), "(N, D)")
+    check_labels("labels", labels, "embeddings", embeddings.shape[0])
+
+
+# --------------------------------------------------------------------------- SupCon
+
+
+@_LABELLED.loss(
+    formula=r"-\frac{1}{|P(i)|} \sum_{p \in P(i)} \log \frac{e^{z_i \cdot z_p / t}}"
+    r"{\sum_{a \ne i} e^{z_i \cdot z_a / t}}",
+    properties={"non_negative"},
+    examples=_multi_view,
+    twice_differentiable=True,
+    use_when="supervised contrastive pre-training with class labels",
+    peers={_PML: "SupConLoss on (N*V, D) with labels repeated; default temperature 0.1"},
+)
+def supcon_loss(
+    features: Tensor,
+    labels: Tensor,
+    *,
+    temperature: Positive = 0.07,
+    contrast_mode: ContrastMode = "all",
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Supervised contrastive loss (SupCon): pull every same-class view towards the anchor.
+
+    Each of the ``V`` views of the ``N`` samples is L2-normalised; an anchor (every view with
+    ``contrast_mode="all"``, the first view of each sample with ``"one"``) is contrasted with
+    all ``N V`` views but itself. Its positives ``P(i)`` are the other views of the same label
+    (its own other views included), and its loss is the mean over ``P(i)`` of the
+    log-probability of picking that positive. With one positive per anchor (``V = 2`` and no
+    repeated label, ``"all"``) this is SimCLR's NT-Xent; with ``V = 1`` the positives are the
+    other samples of the class.
+
+    An anchor without a positive contributes 0 and is **not counted** by ``"mean"`` (the
+    reference implementation divides by ``|P(i)| = 0`` and returns NaN); a batch where no label
+    repeats and ``V = 1`` gives 0 with a zero gradient. The logits are cosines over
+    ``temperature``, bounded by ``1 / t``, so ``t = 0.01`` is finite. Its minimum for a batch,
+    reached when all views of a class coincide and classes are opposite, is
+    ``log |P(i)|`` per anchor plus a term that vanishes as ``t -> 0``.
+
+    .. math::
+        \ell_i = -\frac{1}{|P(i)|} \sum_{p \in P(i)}
+                 \log \frac{e^{\hat z_i \cdot \hat z_p / t}}{\sum_{a \ne i} e^{\hat z_i \cdot
+                 \hat z_a / t}}
+
+    Differences from the reference code (HobbitLong/SupContrast): no ``base_temperature``
+    factor (theirs is ``t / base_t``, 1 at their defaults); no NaN for anchors without a
+    positive. pytorch-metric-learning's ``SupConLoss`` takes ``(N V, D)`` rows with repeated
+    labels, equal here (its ``AvgNonZeroReducer`` averages the anchors with a positive) for
+    ``contrast_mode="all"``; its default temperature is 0.1.
+
+    Args:
+        features: Embeddings ``(N, V, D)`` (``V`` views per sample) or ``(N, D)`` (one view).
+        labels: Class of each sample, integer ``(N,)``.
+        temperature: Positive real (the paper uses 0.1; 0.07 as SupContrast's default).
+        contrast_mode: ``"all"`` (every view is an anchor) or ``"one"`` (the first view only).
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            anchors that have a positive.
+
+    Returns:
+        For ``"none"``: ``(N, V)`` (``"all"``) or ``(N,)`` (``"one"``, or ``(N, D)`` input),
+        0 for anchors without a positive; else a scalar.
+
+    Raises:
+        TypeError: Non-floating features, non-integer labels.
+        ValueError: ``features`` not ``(N, D)`` or ``(N, V, D)``, ``labels`` not ``(N,)``.
+
+    Example:
+        Two equal embeddings of class 0 (each the other's positive, at cosine 1; the class-1
+        row at cosine 0), so each pays ``-log(e / (e + 1))``; the class-1 row has no
+        positive and is not counted:
+
+        >>> import torch
+        >>> import lossatlas as la
+        >>> features = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> la.supcon_loss(features, torch.tensor([0, 0, 1]), temperature=1.0)
+        tensor(0.3133)
+
+    References:
+        P. Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020,
+        https://arxiv.org/abs/2004.11362
+    """
+    check_same_device(("features", features), ("labels", labels))
+    check_floating("features", features)
+    if features.dim() not in (2, 3):
+        raise ValueError(
+            f"features must have shape (N, D) or (N, V, D), got {tuple(features.shape)}"
+        )
+    check_labels("labels", labels, "features", features.shape[0])
+    single = features.dim() == 2
+    dtype = compute_dtype(features)
+    views = upcast(features, dtype)
+    if single:
+        views = views[:, None, :]
+    n, v, _ = views.shape
+    with torch.autocast(views.device.type, enabled=False):
+        # View-major rows (view 0 of every sample, then view 1...): anchor a is row a in both.
+        contrast = F.normalize(views, dim=-1).transpose(0, 1).reshape(n * v, views.shape[-1])
+        anchors = contrast if contrast_mode == "all" else contrast[:n]
+        contrast_labels = labels.repeat(v)
+        positive, _ = label_masks(contrast_labels)
+        positive = positive[: anchors.shape[0]]
+        others = ~torch.eye(anchors.shape[0], n * v, dtype=torch.bool, device=labels.device)
+        logits = anchors @ contrast.T / temperature
+        log_prob = logits - masked_logsumexp(logits, others)[:, None]
+        count = positive.sum(dim=1)
+        picked = torch.where(positive, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
+        loss = -picked / count.clamp_min(1)
+    has_positive = count > 0
+    if reduction == "none":
+        return loss if contrast_mode == "one" or single else loss.reshape(v, n).T
+    return reduce_loss(loss, reduction, denominator=has_positive.sum())
+
+
+# --------------------------------------------------------------------------- multi-similarity
+
+
+@_LABELLED.loss(
+    formula=r"\frac{1}{\alpha} \log(1 + \sum_{P_i} e^{-\alpha (S_{ij} - \lambda)}) + "
+    r"\frac{1}{\beta} \log(1 + \sum_{N_i} e^{\beta (S_{ik} - \lambda)})",
+    properties={"non_negative"},
+    mean_of_none=True,
+    use_when="deep metric learning with mined pairs (retrieval)",
+    peers={
+        _PML: "MultiSimilarityLoss + MultiSimilarityMiner(epsilon); epsilon=None is the loss "
+        "without a miner; its LpDistance normalises embeddings"
+    },
+)
+def multi_similarity_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    alpha: Positive = 2.0,
+    beta: Positive = 50.0,
+    base: float = 0.5,
+    epsilon: NonNegative | None = 0.1,
+    distance: Distance = "cosine",
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Multi-similarity loss with its pair mining (Wang et al. 2019).
+
+    For anchor ``i`` with similarities ``S_ij`` (cosine by default), the mining step keeps a
+    positive ``j`` only if ``S_ij - epsilon`` is below the anchor's hardest negative
+    similarity, and a negative ``k`` only if ``S_ik + epsilon`` exceeds its hardest positive
+    (``epsilon=None`` keeps every pair: PML's loss without a miner). The kept pairs are then
+    weighted by a soft-plus over their similarities to the threshold ``base`` (the paper's
+    ``lambda``). The mining masks carry no gradient.
+
+    With a distance (``"euclidean"``, ``"squared_euclidean"``) every comparison flips, as in
+    PML: ``d - base`` on positives, ``base - d`` on negatives, a positive is kept if
+    ``d + epsilon`` exceeds the anchor's closest negative. Unlike PML's ``LpDistance``, the
+    embeddings are not normalised first.
+
+    .. math::
+        \ell_i = \frac{1}{\alpha} \log\Big(1 + \sum_{j \in P_i} e^{-\alpha (S_{ij} - \lambda)}
+        \Big) + \frac{1}{\beta} \log\Big(1 + \sum_{k \in N_i} e^{\beta (S_{ik} - \lambda)}\Big)
+
+    An anchor with no kept pair contributes 0 and ``"mean"`` divides by the batch size (PML's
+    ``MeanReducer``), so ``"mean"`` is the mean of ``"none"``.
+
+    Args:
+        embeddings: ``(N, D)``.
+        labels: Class of each embedding, integer ``(N,)``.
+        alpha: Positive scale of the positive term (paper 2).
+        beta: Positive scale of the negative term (paper 50).
+        base: The similarity threshold ``lambda`` (paper 0.5).
+        epsilon: Mining margin, ``>= 0`` (paper 0.1), or ``None`` for no mining.
+        distance: ``"cosine"`` | ``"dot"`` | ``"euclidean"`` | ``"squared_euclidean"``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Returns:
+        ``(N,)`` for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating embeddings, non-integer labels.
+        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown
+            ``distance`` (with a suggestion).
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> x = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+        >>> # row 0's pairs are easy (mined away), row 2 has no positive
+        >>> la.multi_similarity_loss(x, torch.tensor([0, 0, 1]), reduction="none")
+        tensor([0.0000, 0.5991, 0.0000])
+
+    References:
+        X. Wang, X. Han, W. Huang, D. Dong, M. R. Scott, "Multi-Similarity Loss with General
+        Pair Weighting for Deep Metric Learning", CVPR 2019, https://arxiv.org/abs/1904.06627
+    """
+    _check_embeddings(embeddings, labels)
+    dtype = compute_dtype(embeddings)
+    x = upcast(embeddings, dtype)
+    sign = 1.0 if is_similarity(distance) else -1.0
+    with torch.autocast(x.device.type, enabled=False):
+        s = sign * pair_scores(x, x, distance)  # larger is closer
+        threshold = sign * base
+        positive, negative = label_masks(labels)
+        if epsilon is not None:
+            detached = s.detach()
+            # One padding column each, so an empty batch reduces over a non-empty dim.
+            hardest_negative = F.pad(
+                torch.where(negative, detached, float("-inf")), (0, 1), value=float("-inf")
+            ).amax(dim=1)
+            hardest_positive = F.pad(
+                torch.where(positive, detached, float("inf")), (0, 1), value=float("inf")
+            ).amin(dim=1)
+            # A NaN similarity keeps its pair, so a diverged embedding shows in the loss.
+            nan = detached.isnan()
+            positive = positive & ((detached - epsilon < hardest_negative[:, None]) | nan)
+            negative = negative & ((detached + epsilon > hardest_positive[:, None]) | nan)
+        pos = masked_logsumexp(-alpha * (s - threshold), positive, add_one=True) / alpha
+        neg = masked_logsumexp(beta * (s - threshold), negative, add_one=True) / beta
+    return reduce_loss(pos + neg, reduction)
+
+
+# --------------------------------------------------------------------------- circle
+
+
+@_LABELLED.loss(
+    formula=r"\log\big(1 + \sum_{N_i} e^{\gamma a_n (s_n - m)} \sum_{P_i} "
+    r"e^{-\gamma a_p (s_p - 1 + m)}\big)",
+    properties={"non_negative"},
+    exact_gradient=False,
+    use_when="pair-based metric learning with self-paced weights",
+    peers={_PML: "CircleLoss; defaults m=0.4, gamma=80 there"},
+)
+def circle_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    margin: NonNegative = 0.25,
+    gamma: Positive = 256.0,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Circle loss (Sun et al. 2020), pair form: self-paced weights on cosine similarities.
+
+    For anchor ``i`` with positive cosines ``s_p`` and negative cosines ``s_n``, each
+    similarity is weighted by how far it is from its optimum: ``a_p = [1 + m - s_p]_+`` and
+    ``a_n = [s_n + m]_+``. As in the paper's and PML's code the weights are constants for the
+    gradient (detached), so autograd's gradient is the paper's, not the derivative of the
+    value. The decision margins are ``1 - m`` and ``m``.
+
+    Computed as ``softplus(logsumexp_n + logsumexp_p)``, never as a product of exponentials,
+    so the paper's face-recognition setting ``m = 0.25, gamma = 256`` stays finite and does
+    not round to 0 in float32. An anchor without a positive or without a negative contributes
+    0 and is not counted by ``"mean"`` (PML's ``AvgNonZeroReducer`` gives the same unless a
+    loss underflows to exactly 0).
+
+    .. math::
+        \ell_i = \log\Big(1 + \sum_{n \in N_i} e^{\gamma a_n (s_n - m)}
+                 \sum_{p \in P_i} e^{-\gamma a_p (s_p - 1 + m)}\Big)
+
+    Args:
+        embeddings: ``(N, D)``; compared by cosine.
+        labels: Class of each embedding, integer ``(N,)``.
+        margin: Relaxation ``m >= 0`` (paper 0.25 for faces, 0.4 for fine-grained retrieval).
+        gamma: Positive scale (paper 256 for faces, 80 for fine-grained retrieval).
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            anchors with both a positive and a negative.
+
+    Returns:
+        ``(N,)`` for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError: Non-floating embeddings, non-integer labels.
+        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> x = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+        >>> la.circle_loss(x, torch.tensor([0, 0, 1]), margin=0.25, gamma=8.0)
+        tensor(3.1237)
+
+    References:
+        Y. Sun et al., "Circle Loss: A Unified Perspective of Pair Similarity Optimization",
+        CVPR 2020, https://arxiv.org/abs/2002.10857
+    """
+    _check_embeddings(embeddings, labels)
+    dtype = compute_dtype(embeddings)
+    x = upcast(embeddings, dtype)
+    with torch.autocast(x.device.type, enabled=False):
+        s = pair_scores(x, x, "cosine")
+        positive, negative = label_masks(labels)
+        detached = s.detach()
+        pos_logits = -gamma * F.relu(1.0 + margin - detached) * (s - (1.0 - margin))
+        neg_logits = gamma * F.relu(detached + margin) * (s - margin)
+        both = positive.any(dim=1) & negative.any(dim=1)
+        lse = masked_logsumexp(pos_logits, positive) + masked_logsumexp(neg_logits, negative)
+        loss = torch.where(both, F.softplus(lse), torch.zeros_like(lse))
+    return reduce_loss(loss, reduction, denominator=both.sum())
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class SupConLoss(LossModule, functional=supcon_loss):
+    """Module form of :func:`lossatlas.supcon_loss`."""
+
+
+class MultiSimilarityLoss(LossModule, functional=multi_similarity_loss):
+    """Module form of :func:`lossatlas.multi_similarity_loss`."""
+
+
+class CircleLoss(LossModule, functional=circle_loss):
+    """Module form of :func:`lossatlas.circle_loss`."""
