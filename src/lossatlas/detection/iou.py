@@ -15,33 +15,18 @@ import torch
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
-from lossatlas._validation import check_floating, check_number, check_same_shape
+from lossatlas._options import NonNegative
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import check_floating, check_same_shape
 from lossatlas.detection.boxes import check_corner_boxes
 
 __all__ = ["ciou_loss", "diou_loss", "giou_loss", "iou_loss"]
 
-_TV = "torchvision.ops: https://pytorch.org/vision/stable/ops.html"
-_GIOU_REF = (
-    'H. Rezatofighi, N. Tsoi, J. Gwak, A. Sadeghian, I. Reid, S. Savarese, "Generalized '
-    'Intersection over Union: A Metric and A Loss for Bounding Box Regression", CVPR 2019, '
-    "https://arxiv.org/abs/1902.09630"
-)
-_DIOU_REF = (
-    'Z. Zheng, P. Wang, W. Liu, J. Li, R. Ye, D. Ren, "Distance-IoU Loss: Faster and Better '
-    'Learning for Bounding Box Regression", AAAI 2020, https://arxiv.org/abs/1911.08287'
-)
-_IOU_REF = (
-    'J. Yu, Y. Jiang, Z. Wang, Z. Cao, T. Huang, "UnitBox: An Advanced Object Detection '
-    'Network", ACM MM 2016, https://arxiv.org/abs/1608.01471'
-)
 
-
-def _prepare(input: Tensor, target: Tensor, eps: float, reduction: str) -> tuple[Tensor, Tensor]:
-    check_reduction(reduction)
-    check_number("eps", eps, low=0.0)
+def _prepare(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Checked boxes in the compute dtype (float32 for half precision)."""
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
@@ -92,8 +77,54 @@ def _aspect(w: Tensor, h: Tensor) -> Tensor:
     return torch.atan2(torch.where(point, one, w), torch.where(point, one, h))
 
 
+# --------------------------------------------------------------------------- declarations
+
+
+def random_boxes(
+    generator: torch.Generator, batch: int, *, dtype: torch.dtype, scale: float = 1.0
+) -> Tensor:
+    """``(batch, 4)`` corner boxes with corners in ``[0, 10) * scale`` and sizes ``>= 0.5``."""
+    corner = ex.uniform(generator, batch, 2, dtype=torch.float64, low=0.0, high=10.0)
+    size = ex.uniform(generator, batch, 2, dtype=torch.float64, low=0.5, high=5.0)
+    return (torch.cat((corner, corner + size), dim=1) * scale).to(dtype)
+
+
+def _box_pair(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    # ``scale`` spreads the boxes over larger coordinates (1e4: boxes of thousands of pixels).
+    target = random_boxes(generator, batch, dtype=dtype, scale=scale)
+    # Predictions: the targets moved and resized, so most pairs overlap and some do not.
+    shift = ex.normal(generator, batch, 2, dtype=torch.float64, scale=2.0 * scale)
+    grow = ex.uniform(generator, batch, 2, dtype=torch.float64, low=0.5, high=1.5)
+    t = target.double()
+    centre = (t[:, :2] + t[:, 2:]) / 2 + shift
+    size = (t[:, 2:] - t[:, :2]) * grow
+    pred = torch.cat((centre - size / 2, centre + size / 2), dim=1).to(dtype)
+    return Example((pred, target))
+
+
+# Identical boxes give eps / (area + eps), not exactly 0, so zero_at_perfect is not claimed
+# (tests/test_iou_losses.py checks the value against that bound instead).
+_IOU = Family(
+    tasks=("detection",),
+    input_kind="boxes (x1, y1, x2, y2)",
+    target_kind="boxes (x1, y1, x2, y2)",
+    target_type=TargetKind.BOXES,
+    # symmetric: every term is symmetric in the two boxes (torchvision says so too);
+    # bounded: IoU <= 1, GIoU < 2, DIoU < 2, CIoU < 3.
+    properties={"non_negative", "symmetric", "bounded"},
+    examples=_box_pair,
+    same_shape=(0, 1),
+)
+
+
+# --------------------------------------------------------------------------- functionals
+
+
+@_IOU.loss(formula=r"1 - \frac{|B \cap B^{gt}|}{|B \cup B^{gt}| + \epsilon}")
 def iou_loss(
-    input: Tensor, target: Tensor, *, eps: float = 1e-7, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, eps: NonNegative = 1e-7, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""IoU loss ``1 - IoU`` of aligned boxes, with torchvision's ``eps`` in the union.
 
@@ -127,16 +158,19 @@ def iou_loss(
         tensor([0.8571, 1.0000])
 
     References:
-        J. Yu et al., "UnitBox: An Advanced Object Detection Network", ACM MM 2016,
-        https://arxiv.org/abs/1608.01471
+        J. Yu, Y. Jiang, Z. Wang, Z. Cao, T. Huang, "UnitBox: An Advanced Object Detection
+        Network", ACM MM 2016, https://arxiv.org/abs/1608.01471
+
+        torchvision.ops: https://pytorch.org/vision/stable/ops.html
     """
-    input, target = _prepare(input, target, eps, reduction)
+    input, target = _prepare(input, target)
     inter, union = _inter_union(input, target)
     return reduce_loss(1 - inter / (union + eps), reduction)
 
 
+@_IOU.loss(formula=r"1 - \mathrm{IoU} + \frac{|C| - |B \cup B^{gt}|}{|C| + \epsilon}")
 def giou_loss(
-    input: Tensor, target: Tensor, *, eps: float = 1e-7, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, eps: NonNegative = 1e-7, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Generalized IoU loss of aligned boxes (``torchvision.ops.generalized_box_iou_loss``).
 
@@ -170,10 +204,13 @@ def giou_loss(
         tensor(1.7778)
 
     References:
-        H. Rezatofighi et al., "Generalized Intersection over Union: A Metric and A Loss for
-        Bounding Box Regression", CVPR 2019, https://arxiv.org/abs/1902.09630
+        H. Rezatofighi, N. Tsoi, J. Gwak, A. Sadeghian, I. Reid, S. Savarese, "Generalized
+        Intersection over Union: A Metric and A Loss for Bounding Box Regression", CVPR 2019,
+        https://arxiv.org/abs/1902.09630
+
+        torchvision.ops: https://pytorch.org/vision/stable/ops.html
     """
-    input, target = _prepare(input, target, eps, reduction)
+    input, target = _prepare(input, target)
     inter, union = _inter_union(input, target)
     iou = inter / (union + eps)
     cw, ch = _enclosing(input, target)
@@ -181,8 +218,9 @@ def giou_loss(
     return reduce_loss(1 - (iou - (area_c - union) / (area_c + eps)), reduction)
 
 
+@_IOU.loss(formula=r"1 - \mathrm{IoU} + \frac{\rho^2(b, b^{gt})}{c^2 + \epsilon}")
 def diou_loss(
-    input: Tensor, target: Tensor, *, eps: float = 1e-7, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, eps: NonNegative = 1e-7, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Distance-IoU loss of aligned boxes (``torchvision.ops.distance_box_iou_loss``).
 
@@ -217,16 +255,24 @@ def diou_loss(
         tensor(1.4444)
 
     References:
-        Z. Zheng et al., "Distance-IoU Loss: Faster and Better Learning for Bounding Box
-        Regression", AAAI 2020, https://arxiv.org/abs/1911.08287
+        Z. Zheng, P. Wang, W. Liu, J. Li, R. Ye, D. Ren, "Distance-IoU Loss: Faster and Better
+        Learning for Bounding Box Regression", AAAI 2020, https://arxiv.org/abs/1911.08287
+
+        torchvision.ops: https://pytorch.org/vision/stable/ops.html
     """
-    input, target = _prepare(input, target, eps, reduction)
+    input, target = _prepare(input, target)
     loss, _ = _diou_iou(input, target, eps)
     return reduce_loss(loss, reduction)
 
 
+@_IOU.loss(
+    formula=r"1 - \mathrm{IoU} + \frac{\rho^2(b, b^{gt})}{c^2 + \epsilon} + \alpha v",
+    # CIoU's alpha is a constant in its gradient (the paper, torchvision), so autograd is
+    # not the derivative of the value; tests/test_iou_losses.py checks that gradient.
+    exact_gradient=False,
+)
 def ciou_loss(
-    input: Tensor, target: Tensor, *, eps: float = 1e-7, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, eps: NonNegative = 1e-7, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Complete-IoU loss of aligned boxes (``torchvision.ops.complete_box_iou_loss``).
 
@@ -266,10 +312,12 @@ def ciou_loss(
         (tensor(0.5032), tensor(0.5000))
 
     References:
-        Z. Zheng et al., "Distance-IoU Loss: Faster and Better Learning for Bounding Box
-        Regression", AAAI 2020, https://arxiv.org/abs/1911.08287
+        Z. Zheng, P. Wang, W. Liu, J. Li, R. Ye, D. Ren, "Distance-IoU Loss: Faster and Better
+        Learning for Bounding Box Regression", AAAI 2020, https://arxiv.org/abs/1911.08287
+
+        torchvision.ops: https://pytorch.org/vision/stable/ops.html
     """
-    input, target = _prepare(input, target, eps, reduction)
+    input, target = _prepare(input, target)
     diou, iou = _diou_iou(input, target, eps)
     w, h = input[..., 2] - input[..., 0], input[..., 3] - input[..., 1]
     wg, hg = target[..., 2] - target[..., 0], target[..., 3] - target[..., 1]
@@ -282,122 +330,17 @@ def ciou_loss(
 # --------------------------------------------------------------------------- modules
 
 
-class IoULoss(LossModule):
+class IoULoss(LossModule, functional=iou_loss):
     """Module form of :func:`lossatlas.iou_loss`."""
 
-    functional = staticmethod(iou_loss)
 
-    def __init__(self, *, eps: float = 1e-7, reduction: str = "mean") -> None:
-        check_number("eps", eps, low=0.0)
-        super().__init__(eps=eps, reduction=reduction)
-
-
-class GIoULoss(LossModule):
+class GIoULoss(LossModule, functional=giou_loss):
     """Module form of :func:`lossatlas.giou_loss`."""
 
-    functional = staticmethod(giou_loss)
 
-    def __init__(self, *, eps: float = 1e-7, reduction: str = "mean") -> None:
-        check_number("eps", eps, low=0.0)
-        super().__init__(eps=eps, reduction=reduction)
-
-
-class DIoULoss(LossModule):
+class DIoULoss(LossModule, functional=diou_loss):
     """Module form of :func:`lossatlas.diou_loss`."""
 
-    functional = staticmethod(diou_loss)
 
-    def __init__(self, *, eps: float = 1e-7, reduction: str = "mean") -> None:
-        check_number("eps", eps, low=0.0)
-        super().__init__(eps=eps, reduction=reduction)
-
-
-class CIoULoss(LossModule):
+class CIoULoss(LossModule, functional=ciou_loss):
     """Module form of :func:`lossatlas.ciou_loss`."""
-
-    functional = staticmethod(ciou_loss)
-
-    def __init__(self, *, eps: float = 1e-7, reduction: str = "mean") -> None:
-        check_number("eps", eps, low=0.0)
-        super().__init__(eps=eps, reduction=reduction)
-
-
-# --------------------------------------------------------------------------- declarations
-
-
-def random_boxes(
-    generator: torch.Generator, batch: int, *, dtype: torch.dtype, scale: float = 1.0
-) -> Tensor:
-    """``(batch, 4)`` corner boxes with corners in ``[0, 10) * scale`` and sizes ``>= 0.5``."""
-    corner = ex.uniform(generator, batch, 2, dtype=torch.float64, low=0.0, high=10.0)
-    size = ex.uniform(generator, batch, 2, dtype=torch.float64, low=0.5, high=5.0)
-    return (torch.cat((corner, corner + size), dim=1) * scale).to(dtype)
-
-
-def _box_pair(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    # ``scale`` spreads the boxes over larger coordinates (1e4: boxes of thousands of pixels).
-    target = random_boxes(generator, batch, dtype=dtype, scale=scale)
-    # Predictions: the targets moved and resized, so most pairs overlap and some do not.
-    shift = ex.normal(generator, batch, 2, dtype=torch.float64, scale=2.0 * scale)
-    grow = ex.uniform(generator, batch, 2, dtype=torch.float64, low=0.5, high=1.5)
-    t = target.double()
-    centre = (t[:, :2] + t[:, 2:]) / 2 + shift
-    size = (t[:, 2:] - t[:, :2]) * grow
-    pred = torch.cat((centre - size / 2, centre + size / 2), dim=1).to(dtype)
-    return Example((pred, target))
-
-
-# Identical boxes give eps / (area + eps), not exactly 0, so zero_at_perfect is not claimed
-# (tests/test_iou_losses.py checks the value against that bound instead).
-for _name, _fn, _module, _formula, _refs in (
-    (
-        "iou_loss",
-        iou_loss,
-        IoULoss,
-        r"1 - \frac{|B \cap B^{gt}|}{|B \cup B^{gt}| + \epsilon}",
-        (_IOU_REF, _TV),
-    ),
-    (
-        "giou_loss",
-        giou_loss,
-        GIoULoss,
-        r"1 - \mathrm{IoU} + \frac{|C| - |B \cup B^{gt}|}{|C| + \epsilon}",
-        (_GIOU_REF, _TV),
-    ),
-    (
-        "diou_loss",
-        diou_loss,
-        DIoULoss,
-        r"1 - \mathrm{IoU} + \frac{\rho^2(b, b^{gt})}{c^2 + \epsilon}",
-        (_DIOU_REF, _TV),
-    ),
-    (
-        "ciou_loss",
-        ciou_loss,
-        CIoULoss,
-        r"1 - \mathrm{IoU} + \frac{\rho^2(b, b^{gt})}{c^2 + \epsilon} + \alpha v",
-        (_DIOU_REF, _TV),
-    ),
-):
-    declare(
-        LossSpec(
-            name=_name,
-            function=_fn,
-            module=_module,
-            tasks=("detection",),
-            input_kind="boxes (x1, y1, x2, y2)",
-            target_kind="boxes (x1, y1, x2, y2)",
-            formula=_formula,
-            references=_refs,
-            # symmetric: every term is symmetric in the two boxes (torchvision says so too);
-            # bounded: IoU <= 1, GIoU < 2, DIoU < 2, CIoU < 3.
-            properties=frozenset({"non_negative", "symmetric", "bounded"}),
-            examples=_box_pair,
-            same_shape=(0, 1),
-            # CIoU's alpha is a constant in its gradient (the paper, torchvision), so autograd
-            # is not the derivative of the value; tests/test_iou_losses.py checks that gradient.
-            exact_gradient=_name != "ciou_loss",
-        )
-    )
