@@ -634,3 +634,90 @@ def test_bad_tensors_raise():
         la.focal_loss(torch.zeros(3), torch.tensor(0))
     with pytest.raises(TypeError, match="class indices"):
         la.focal_loss(x, torch.zeros(2))
+
+
+# ------------------------------------------------------------ binary focal: weight, ignore_index
+
+
+def _weighted_case():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 4, generator=g, dtype=torch.float64) * 3
+    t = torch.randint(0, 2, (6, 4), generator=g).to(torch.float64)
+    w = torch.rand(6, 4, generator=g, dtype=torch.float64) + 0.1
+    return x, t, w
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("shape", [(6, 4), (4,), (6, 1)])
+def test_binary_focal_weight_at_gamma_0_is_torchs_weighted_bce(reduction, shape):
+    x, t, w = _weighted_case()
+    weight = w[tuple(slice(0, n) for n in shape)] if len(shape) == 2 else w[0]
+    ours = la.binary_focal_loss(x, t, gamma=0.0, alpha=None, weight=weight, reduction=reduction)
+    torch_ = F.binary_cross_entropy_with_logits(x, t, weight=weight, reduction=reduction)
+    torch.testing.assert_close(ours, torch_, rtol=1e-12, atol=1e-14)
+
+
+def test_binary_focal_ignore_index_is_the_loss_over_the_kept_elements():
+    x, t, w = _weighted_case()
+    labels = t.clone()
+    labels[0] = 255.0  # an ignored row, as in a label mask
+    labels[2, 1] = 255.0
+    keep = labels != 255
+    # by hand in float64: the focal terms of the kept elements, weighted, over their count
+    p = torch.sigmoid(x)
+    p_t = p * t + (1 - p) * (1 - t)
+    alpha_t = 0.25 * t + 0.75 * (1 - t)
+    terms = -alpha_t * (1 - p_t) ** 2 * torch.log(p_t) * w
+    expected = terms[keep].sum() / keep.sum()
+    ours = la.binary_focal_loss(x, labels, weight=w, ignore_index=255)
+    torch.testing.assert_close(ours, expected, rtol=1e-10, atol=1e-12)
+    none = la.binary_focal_loss(x, labels, weight=w, ignore_index=255, reduction="none")
+    assert (none[~keep] == 0).all()
+    torch.testing.assert_close(none[keep], terms[keep], rtol=1e-10, atol=1e-12)
+    # ignored elements get no gradient, whatever their logit
+    xg = x.clone().requires_grad_(True)
+    la.binary_focal_loss(xg, labels, ignore_index=255).backward()
+    assert (xg.grad[~keep] == 0).all() and (xg.grad[keep] != 0).all()
+
+
+def test_binary_focal_weight_and_ignore_index_gradcheck():
+    x, t, w = _weighted_case()
+    labels = t.clone()
+    labels[1, ::2] = -1.0
+    x = x.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda z: la.binary_focal_loss(z, labels, weight=w, ignore_index=-1, gamma=1.5), (x,)
+    )
+
+
+@pytest.mark.slow
+def test_binary_focal_weight_and_ignore_index_fused_agrees_with_eager():
+    x, t, w = _weighted_case()
+    labels = t.clone()
+    labels[3] = -1.0
+
+    def call(z):
+        return la.binary_focal_loss(z, labels, weight=w[0], ignore_index=-1, gamma=0.5)
+
+    eager = value_and_grad(call, x)
+    with la.fused(True, min_numel=0):
+        fused = value_and_grad(call, x)
+    torch.testing.assert_close(fused, eager, rtol=1e-10, atol=1e-12)
+
+
+def test_binary_focal_weight_and_ignore_index_bad_input():
+    x, t, _ = _weighted_case()
+    with pytest.raises(TypeError, match="ignore_index"):
+        la.binary_focal_loss(x, t, ignore_index=2.5)
+    with pytest.raises(ValueError, match="weight"):
+        la.binary_focal_loss(x, t, weight=torch.ones(5, dtype=torch.float64))
+    with pytest.raises(TypeError, match="weight"):
+        la.binary_focal_loss(x, t, weight=torch.ones(4, dtype=torch.long))
+    # a target outside [0, 1] that is not the ignore index is still an error
+    labels = t.clone()
+    labels[0, 0] = 2.0
+    with pytest.raises(ValueError, match="target"):
+        la.binary_focal_loss(x, labels, ignore_index=255)
+    # the module takes the same options
+    module = la.nn.BinaryFocalLoss(ignore_index=255)
+    torch.testing.assert_close(module(x, t), la.binary_focal_loss(x, t))

@@ -175,6 +175,8 @@ def binary_focal_loss(
     alpha: UnitInterval | None = 0.25,
     gamma: NonNegative = 2.0,
     pos_weight: Tensor | None = None,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
     reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
 ) -> Tensor:
@@ -203,8 +205,16 @@ def binary_focal_loss(
         pos_weight: Weight of the positive term of the cross-entropy, broadcast along the last
             dimensions as in ``binary_cross_entropy_with_logits`` (e.g. ``(C,)`` for
             ``(N, C)``).
+        weight: Element weights that broadcast to ``input`` (``(N, C)``, a class weight
+            ``(C,)``, a sample weight ``(N, 1)``), multiplying each element's loss as
+            mmdetection's ``weight`` and torch's BCE ``weight`` do. ``"mean"`` still divides
+            by the number of (kept) elements, not by the sum of the weights (as torch and
+            mmdetection without ``avg_factor``).
+        ignore_index: Elements whose target equals it (e.g. ``-1`` or ``255`` in a label
+            mask) contribute 0 and are not counted by ``"mean"``; their targets are not
+            checked. ``None`` (default) keeps every element.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
+            elements (kept elements with ``ignore_index``).
         process_group: ``None`` (this process only) or a ``torch.distributed`` group over
             which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
             gradient averaging, the gradients equal one process on the concatenated batch
@@ -215,8 +225,9 @@ def binary_focal_loss(
 
     Raises:
         TypeError: Non-floating tensors.
-        ValueError: Shapes that differ, ``target`` outside [0, 1], ``gamma < 0``, ``alpha``
-            outside [0, 1], a ``pos_weight`` that does not broadcast to the input.
+        ValueError: Shapes that differ, ``target`` outside [0, 1] (where not ignored),
+            ``gamma < 0``, ``alpha`` outside [0, 1], a ``pos_weight`` or ``weight`` that does
+            not broadcast to the input.
 
     Example:
         >>> import torch
@@ -237,12 +248,18 @@ def binary_focal_loss(
         https://pytorch.org/vision/main/generated/torchvision.ops.sigmoid_focal_loss.html
     """
     _check_binary(input, target)
-    if pos_weight is not None:
-        check_floating("pos_weight", pos_weight)
-        check_broadcasts_to("pos_weight", pos_weight, input)
+    check_same_device(("input", input), ("pos_weight", pos_weight), ("weight", weight))
+    for name, tensor in (("pos_weight", pos_weight), ("weight", weight)):
+        if tensor is not None:
+            check_floating(name, tensor)
+            check_broadcasts_to(name, tensor, input)
+    keep = None if ignore_index is None else target != ignore_index
+    if keep is not None:
+        target = torch.where(keep, target, torch.zeros_like(target))
     check_probabilities("target", target)
-    dtype = compute_dtype(input, target, pos_weight)
+    dtype = compute_dtype(input, target, pos_weight, weight)
     a1, a0 = (1.0, 1.0) if alpha is None else (float(alpha), 1.0 - float(alpha))
+    per_element = weight is not None or keep is not None
     loss = sigmoid_focal_values(
         upcast(input, dtype),
         upcast(target, dtype),
@@ -252,9 +269,16 @@ def binary_focal_loss(
         b1=1.0,
         b0=1.0,
         gamma=float(gamma),
-        reduce=reduction != "none",
+        reduce=reduction != "none" and not per_element,
     )
-    return reduce_loss(loss, reduction, denominator=input.numel(), process_group=process_group)
+    if weight is not None:
+        loss = loss * upcast(weight, dtype)
+    if keep is None:
+        count: Tensor | int = input.numel()
+    else:
+        loss = torch.where(keep, loss, torch.zeros_like(loss))
+        count = keep.sum()
+    return reduce_loss(loss, reduction, denominator=count, process_group=process_group)
 
 
 @_BINARY.loss(
