@@ -20,6 +20,7 @@ from lossatlas.ranking._pairs import label_masks, pair_scores
 pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
 pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
+pml_reducers = pytest.importorskip("pytorch_metric_learning.reducers")
 
 D64 = torch.float64
 
@@ -332,3 +333,87 @@ def test_siglip_rejects_a_non_scalar_scale():
     q, _ = _batch(n=3)
     with pytest.raises(ValueError, match="0-dim"):
         la.siglip_loss(q, q, scale=torch.ones(2, dtype=D64))
+
+
+# --------------------------------------------------------------------------- mined triplets
+
+
+def _lp():
+    return pml_distances.LpDistance(normalize_embeddings=False)
+
+
+@pytest.mark.parametrize(("mean_over", "reducer"), [("all", "MeanReducer"), ("nonzero", None)])
+def test_mined_triplet_all_matches_pml(mean_over, reducer):
+    x, labels = _batch(n=10)
+    kwargs = {} if reducer is None else {"reducer": getattr(pml_reducers, reducer)()}
+    theirs = pml_losses.TripletMarginLoss(margin=1.0, distance=_lp(), **kwargs)(x, labels)
+    ours = la.mined_triplet_loss(x, labels, margin=1.0, mining="all", mean_over=mean_over)
+    torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("distance", ["euclidean", "cosine"])
+def test_mined_triplet_batch_hard_matches_pml(distance):
+    x, labels = _batch(n=12)
+    dist = _lp() if distance == "euclidean" else pml_distances.CosineSimilarity()
+    miner = pml_miners.BatchHardMiner(distance=dist)
+    loss = pml_losses.TripletMarginLoss(
+        margin=0.3, distance=dist, reducer=pml_reducers.MeanReducer()
+    )
+    x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    theirs = loss(x2, labels, miner(x2, labels))
+    ours = la.mined_triplet_loss(x1, labels, margin=0.3, distance=distance)
+    torch.testing.assert_close(ours, theirs)
+    ours.backward()
+    theirs.backward()
+    torch.testing.assert_close(x1.grad, x2.grad)
+
+
+def _semi_hard_by_hand(x, labels, margin):
+    """TensorFlow Addons' triplet_semihard_loss, with loops (L2 distances)."""
+    d = torch.cdist(x, x)
+    losses = []
+    n = len(labels)
+    for a in range(n):
+        negatives = [k for k in range(n) if labels[k] != labels[a]]
+        for p in range(n):
+            if p == a or labels[p] != labels[a] or not negatives:
+                continue
+            farther = [d[a, k] for k in negatives if d[a, k] > d[a, p]]
+            chosen = min(farther) if farther else max(d[a, k] for k in negatives)
+            losses.append(torch.relu(d[a, p] - chosen + margin))
+    return torch.stack(losses).mean()
+
+
+def test_mined_triplet_semi_hard_matches_the_tf_definition():
+    x, labels = _batch(n=12)
+    expected = _semi_hard_by_hand(x, labels, 1.0)
+    ours = la.mined_triplet_loss(x, labels, margin=1.0, mining="batch_semi_hard")
+    torch.testing.assert_close(ours, expected)
+
+
+def test_batch_hard_on_one_triplet_is_triplet_margin_loss():
+    x, _ = _batch(n=3)
+    labels = torch.tensor([0, 0, 1])
+    # anchor 0 (positive 1, negative 2) and anchor 1 (positive 0, negative 2): torch's form on
+    # those two triplets; eps=0 because torch's pairwise_distance adds eps to the difference
+    expected = la.triplet_margin_loss(x[[0, 1]], x[[1, 0]], x[[2, 2]], margin=0.5, eps=0.0)
+    torch.testing.assert_close(la.mined_triplet_loss(x, labels, margin=0.5), expected)
+
+
+@pytest.mark.parametrize("mining", ["all", "batch_hard", "batch_semi_hard"])
+def test_mined_triplet_no_repeated_label(mining):
+    x, _ = _batch(n=5)
+    x.requires_grad_(True)
+    value = la.mined_triplet_loss(x, torch.arange(5), mining=mining)
+    value.backward()
+    assert value.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+
+
+def test_mined_triplet_bad_inputs():
+    x, labels = _batch(n=5)
+    with pytest.raises(ValueError, match="Did you mean 'batch_hard'"):
+        la.mined_triplet_loss(x, labels, mining="batch_hrad")
+    with pytest.raises(ValueError, match="Did you mean 'squared_euclidean'"):
+        la.mined_triplet_loss(x, labels, distance="squared_euclidian")
+    with pytest.raises(ValueError, match=r"labels must have shape \(5\)"):
+        la.mined_triplet_loss(x, labels[:4])

@@ -144,6 +144,7 @@ from lossatlas.ranking.listwise import (
     ranking_softmax_loss,
     ranknet_loss,
 )
+from lossatlas.ranking.mined import mined_triplet_loss
 from lossatlas.ranking.siglip import siglip_loss
 from lossatlas.ranking.supervised import (
     circle_loss,
@@ -331,6 +332,7 @@ __all__ = [
     "margin_ranking_loss",
     "match_priors",
     "maxout",
+    "mined_triplet_loss",
     "mse_loss",
     "multi_margin_loss",
     "multi_similarity_loss",

@@ -88,6 +88,7 @@ from lossatlas.ranking.listwise import (
     RankingSoftmaxLoss,
     RankNetLoss,
 )
+from lossatlas.ranking.mined import MinedTripletLoss
 from lossatlas.ranking.siglip import SigLIPLoss
 from lossatlas.ranking.supervised import CircleLoss, MultiSimilarityLoss, SupConLoss
 from lossatlas.regression.likelihood import GaussianNLLLoss, PoissonNLLLoss
@@ -183,6 +184,7 @@ __all__ = [
     "MAPELoss",
     "MSELoss",
     "MarginRankingLoss",
+    "MinedTripletLoss",
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",

@@ -28,6 +28,9 @@ from lossatlas.ranking.embedding import CosineMargin
 from lossatlas.ranking.embedding import DistanceFunction
 from lossatlas.ranking.listwise import LambdaWeighting
 from lossatlas.ranking.listwise import ListNetTarget
+from lossatlas.ranking.mined import Distance
+from lossatlas.ranking.mined import MeanOver
+from lossatlas.ranking.mined import Mining
 from lossatlas.ranking.supervised import ContrastMode
 from lossatlas.ranking.supervised import Distance
 from lossatlas.regression.quantile import Quantile
@@ -125,6 +128,7 @@ __all__ = [
     "MAPELoss",
     "MSELoss",
     "MarginRankingLoss",
+    "MinedTripletLoss",
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
@@ -454,6 +458,11 @@ class MarginRankingLoss(LossModule):
     """Module form of :func:`lossatlas.margin_ranking_loss`."""
     def __init__(self, *, margin: float = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor: ...
+
+class MinedTripletLoss(LossModule):
+    """Module form of :func:`lossatlas.mined_triplet_loss`."""
+    def __init__(self, *, margin: NonNegative = ..., mining: Mining = ..., distance: Distance = ..., mean_over: MeanOver = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor: ...
 
 class MultiLabelMarginLoss(LossModule):
     """Module form of :func:`lossatlas.multilabel_margin_loss`."""

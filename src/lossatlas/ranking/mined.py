@@ -1,0 +1,174 @@
+"""The triplet loss from ``(embeddings, labels)``: the triplets are mined from the batch.
+
+Where :func:`lossatlas.triplet_margin_loss` takes ``(anchor, positive, negative)`` rows, this
+form takes one batch of labelled embeddings and builds the triplets itself, with the masks of
+:mod:`lossatlas.ranking._pairs` (no loop over the batch): every valid triplet (``"all"``), the
+hardest positive and negative of each anchor (``"batch_hard"``, Hermans et al. 2017), or for
+each positive pair the closest negative that is farther than the positive (``"batch_semi_hard"``,
+Schroff et al. 2015).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lossatlas._catalog import Family, TargetKind
+from lossatlas._module import LossModule
+from lossatlas._options import NonNegative
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._validation import check_floating, check_same_device, check_shape
+from lossatlas.ranking._pairs import (
+    Distance,
+    check_labels,
+    is_similarity,
+    label_masks,
+    labelled_embeddings,
+    pair_scores,
+)
+
+__all__ = ["mined_triplet_loss"]
+
+#: How :func:`mined_triplet_loss` picks its triplets.
+Mining = Literal["all", "batch_hard", "batch_semi_hard"]
+#: What ``reduction="mean"`` divides by: every mined triplet, or those with a positive loss.
+MeanOver = Literal["all", "nonzero"]
+
+_INF = float("inf")
+
+
+def _padded(values: Tensor, fill: float) -> Tensor:
+    """``values`` with one more ``fill`` column (a reduction over an empty last dim is defined)."""
+    return F.pad(values, (0, 1), value=fill)
+
+
+@Family(
+    tasks=("metric-learning", "ranking"),
+    input_kind="embeddings",
+    target_kind="class labels (one per embedding)",
+    target_type=TargetKind.CLASS_INDICES,
+    examples=labelled_embeddings,
+    mean_of_none=False,
+).loss(
+    formula=r"\max(0,\ d(a, p) - d(a, n) + m)",
+    properties={"non_negative"},
+    use_when="triplet training from a labelled batch (mined triplets)",
+    peers={
+        "pytorch-metric-learning": "TripletMarginLoss (+ BatchHardMiner); its default reducer "
+        'is mean_over="nonzero", margin 0.05, normalised LpDistance'
+    },
+)
+def mined_triplet_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    margin: NonNegative = 0.2,
+    mining: Mining = "batch_hard",
+    distance: Distance = "euclidean",
+    mean_over: MeanOver = "all",
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Triplet margin loss over the triplets a labelled batch implies, mined three ways.
+
+    A triplet ``(a, p, n)`` has ``labels[p] == labels[a]``, ``p != a`` and
+    ``labels[n] != labels[a]``; it pays how far its positive is from being ``margin`` nearer
+    than its negative. With a similarity (``"cosine"``, ``"dot"``) the distance is ``-s``, so
+    the term is ``s(a, n) - s(a, p) + m`` (PML's convention).
+
+    * ``"all"``: every valid triplet.
+    * ``"batch_hard"`` (Hermans et al.): one triplet per anchor, its farthest positive and its
+      nearest negative. On a batch holding exactly one triplet it is
+      :func:`lossatlas.triplet_margin_loss` on that triplet.
+    * ``"batch_semi_hard"`` (Schroff et al., TensorFlow Addons' ``triplet_semihard_loss``): one
+      triplet per positive pair ``(a, p)``, its negative the nearest one that is farther than
+      ``p`` (semi-hard); if there is none, the farthest negative.
+
+    An anchor without a positive or a negative forms no triplet and is not counted; a batch
+    where no label repeats gives 0 with a zero gradient. ``reduction="mean"`` divides by the
+    number of mined triplets (``mean_over="all"``) or by those with a positive loss
+    (``"nonzero"``, PML's default ``AvgNonZeroReducer``). The gradient of the hardest
+    distances flows to the chosen pair only (ties share it); the mining itself has none.
+
+    .. math::
+        \ell_{apn} = \max\big(0,\ d(a, p) - d(a, n) + \mathrm{margin}\big)
+
+    Args:
+        embeddings: ``(N, D)``.
+        labels: Class of each embedding, integer ``(N,)``.
+        margin: ``>= 0`` (FaceNet 0.2; PML's default 0.05, torch's triplet loss 1).
+        mining: ``"all"`` | ``"batch_hard"`` | ``"batch_semi_hard"``.
+        distance: ``"euclidean"`` | ``"squared_euclidean"`` | ``"cosine"`` | ``"dot"``; the
+            embeddings are not normalised for the Euclidean ones (PML's ``LpDistance``
+            normalises them by default).
+        mean_over: ``"all"`` | ``"nonzero"``: what ``"mean"`` divides by.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Returns:
+        For ``"none"``: ``(N, N, N)`` indexed ``[a, p, n]`` (``"all"``), ``(N,)`` per anchor
+        (``"batch_hard"``), ``(N, N)`` per ``[a, p]`` (``"batch_semi_hard"``), 0 where no
+        triplet is formed; else a scalar.
+
+    Raises:
+        TypeError: Non-floating embeddings, non-integer labels.
+        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown
+            ``mining`` or ``distance`` (with a suggestion).
+
+    Example:
+        Anchor 0's positive is 1 away, its negative 1.5; anchor 1's positive 1, its negative
+        ``sqrt(3.25) = 1.80``; anchor 2 has no positive:
+
+        >>> import torch
+        >>> import lossatlas as la
+        >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
+        >>> la.mined_triplet_loss(x, torch.tensor([0, 0, 1]), margin=1.0, reduction="none")
+        tensor([0.5000, 0.1972, 0.0000])
+
+    References:
+        F. Schroff, D. Kalenichenko, J. Philbin, "FaceNet: A Unified Embedding for Face
+        Recognition and Clustering", CVPR 2015, https://arxiv.org/abs/1503.03832
+
+        A. Hermans, L. Beyer, B. Leibe, "In Defense of the Triplet Loss for Person
+        Re-Identification", 2017, https://arxiv.org/abs/1703.07737
+    """
+    check_same_device(("embeddings", embeddings), ("labels", labels))
+    check_floating("embeddings", embeddings)
+    check_shape("embeddings", embeddings, (None, None), "(N, D)")
+    check_labels("labels", labels, "embeddings", embeddings.shape[0])
+    dtype = compute_dtype(embeddings)
+    x = upcast(embeddings, dtype)
+    with torch.autocast(x.device.type, enabled=False):
+        scores = pair_scores(x, x, distance)
+        d = -scores if is_similarity(distance) else scores
+        positive, negative = label_masks(labels)
+        has_negative = negative.any(dim=1)
+        if mining == "all":
+            formed = positive[:, :, None] & negative[:, None, :]
+            violation = d[:, :, None] - d[:, None, :] + margin
+        elif mining == "batch_hard":
+            formed = positive.any(dim=1) & has_negative
+            farthest = _padded(torch.where(positive, d, -_INF), -_INF).amax(dim=1)
+            nearest = _padded(torch.where(negative, d, _INF), _INF).amin(dim=1)
+            zero = torch.zeros_like(farthest)
+            violation = torch.where(formed, farthest, zero) - torch.where(formed, nearest, zero)
+            violation = violation + margin
+        else:
+            formed = positive & has_negative[:, None]
+            # [a, p, n]: is n a negative of a farther than p?
+            farther = negative[:, None, :] & (d[:, None, :] > d[:, :, None])
+            outside = _padded(torch.where(farther, d[:, None, :], _INF), _INF).amin(dim=2)
+            inside = _padded(torch.where(negative, d, -_INF), -_INF).amax(dim=1)
+            chosen = torch.where(farther.any(dim=2), outside, inside[:, None])
+            chosen = torch.where(formed, chosen, torch.zeros_like(chosen))
+            violation = d - chosen + margin
+        loss = torch.where(formed, F.relu(violation), torch.zeros_like(violation))
+    if reduction == "none":
+        return loss
+    counted = formed & (loss > 0) if mean_over == "nonzero" else formed
+    return reduce_loss(loss, reduction, denominator=counted.sum())
+
+
+class MinedTripletLoss(LossModule, functional=mined_triplet_loss):
+    """Module form of :func:`lossatlas.mined_triplet_loss`."""
