@@ -23,6 +23,7 @@ from lossatlas.classification.noisy import T2
 from lossatlas.classification.poly import PolyEpsilon
 from lossatlas.compose import LossParts
 from lossatlas.distribution.divergence import KLReduction
+from lossatlas.generative.gan import GanKind
 from lossatlas.language.preference import HalfUnitInterval
 from lossatlas.ranking.embedding import CosineMargin
 from lossatlas.ranking.embedding import DistanceFunction
@@ -50,8 +51,6 @@ from lossatlas.classification.seesaw import SeesawLoss as SeesawLoss
 from lossatlas.detection.ghm import GHMCLoss as GHMCLoss
 from lossatlas.detection.ghm import GHMRLoss as GHMRLoss
 from lossatlas.detection.ssd import SSDLoss as SSDLoss
-from lossatlas.generative.gan import GANDiscriminatorLoss as GANDiscriminatorLoss
-from lossatlas.generative.gan import GANGeneratorLoss as GANGeneratorLoss
 from lossatlas.generative.perceptual import PerceptualLoss as PerceptualLoss
 from lossatlas.language.linear_cross_entropy import LinearCrossEntropyLoss as LinearCrossEntropyLoss
 from lossatlas.language.sampled import NCELoss as NCELoss
@@ -323,6 +322,16 @@ class FocalTverskyLoss(LossModule):
     """Module form of :func:`lossatlas.focal_tversky_loss`; ``weight`` is a buffer."""
     def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., gamma: Positive = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class GANDiscriminatorLoss(LossModule):
+    """Module form of :func:`lossatlas.gan_discriminator_loss`."""
+    def __init__(self, *, kind: GanKind = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor: ...
+
+class GANGeneratorLoss(LossModule):
+    """Module form of :func:`lossatlas.gan_generator_loss`."""
+    def __init__(self, *, kind: GanKind = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, fake_logits: Tensor) -> Tensor: ...
 
 class GIoULoss(LossModule):
     """Module form of :func:`lossatlas.giou_loss`."""
