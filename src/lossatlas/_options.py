@@ -278,7 +278,7 @@ def checker(hint: Any) -> Checker | None:
 
         def check_callable(name: str, value: Any) -> None:
             if not callable(value):
-                raise TypeError(f"{name} must be callable, got {describe(value)}")
+                raise TypeError(f"{name} must be a callable, got {describe(value)}")
 
         return check_callable
     if isinstance(hint, type):

@@ -26,6 +26,11 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _ALIAS_HOMES = ("lossatlas._options", "lossatlas._reduction")
 
 
+def _stub_parameter(p: inspect.Parameter) -> str:
+    """``name: annotation`` with ``= ...`` when it has a default (a required option has none)."""
+    return f"{p.name}: {_annotation(p)}" + (" = ..." if p.default is not p.empty else "")
+
+
 def _annotation(param: inspect.Parameter) -> str:
     annotation = param.annotation
     if annotation is inspect.Parameter.empty:
@@ -78,11 +83,8 @@ def _class_stub(cls: type, imports: set[str]) -> str:
                 line = _import_for(name, forward.__globals__)
                 if line:
                     imports.add(line)
-    option_text = ", ".join(f"{p.name}: {_annotation(p)} = ..." for p in options)
-    input_text = ", ".join(
-        f"{p.name}: {_annotation(p)}" + (" = ..." if p.default is not p.empty else "")
-        for p in inputs
-    )
+    option_text = ", ".join(_stub_parameter(p) for p in options)
+    input_text = ", ".join(_stub_parameter(p) for p in inputs)
     doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
     lines = [f"class {cls.__name__}(LossModule):"]
     if doc:

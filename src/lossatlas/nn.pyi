@@ -24,6 +24,9 @@ from lossatlas.classification.poly import PolyEpsilon
 from lossatlas.compose import LossParts
 from lossatlas.distribution.divergence import KLReduction
 from lossatlas.generative.gan import GanKind
+from lossatlas.generative.perceptual import Features
+from lossatlas.generative.perceptual import Layers
+from lossatlas.generative.perceptual import PerceptualDistance
 from lossatlas.language.preference import HalfUnitInterval
 from lossatlas.ranking.embedding import CosineMargin
 from lossatlas.ranking.embedding import DistanceFunction
@@ -51,7 +54,6 @@ from lossatlas.classification.seesaw import SeesawLoss as SeesawLoss
 from lossatlas.detection.ghm import GHMCLoss as GHMCLoss
 from lossatlas.detection.ghm import GHMRLoss as GHMRLoss
 from lossatlas.detection.ssd import SSDLoss as SSDLoss
-from lossatlas.generative.perceptual import PerceptualLoss as PerceptualLoss
 from lossatlas.language.linear_cross_entropy import LinearCrossEntropyLoss as LinearCrossEntropyLoss
 from lossatlas.language.sampled import NCELoss as NCELoss
 from lossatlas.language.sampled import SampledSoftmaxLoss as SampledSoftmaxLoss
@@ -195,7 +197,7 @@ class BalancedBinaryCrossEntropyLoss(LossModule):
 
 class BalancedSoftmaxLoss(LossModule):
     """Module form of :func:`lossatlas.balanced_softmax_loss`; the counts are a buffer."""
-    def __init__(self, *, samples_per_class: ClassCounts = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
+    def __init__(self, *, samples_per_class: ClassCounts, ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class BiTemperedLogisticLoss(LossModule):
@@ -255,7 +257,7 @@ class CircleLoss(LossModule):
 
 class ClassBalancedLoss(LossModule):
     """Module form of :func:`lossatlas.class_balanced_loss`; ``samples_per_class`` is a buffer."""
-    def __init__(self, *, samples_per_class: ClassCounts = ..., beta: EffectiveNumberBeta = ..., loss_type: BaseLoss = ..., gamma: NonNegative = ..., reduction: Reduction = ...) -> None: ...
+    def __init__(self, *, samples_per_class: ClassCounts, beta: EffectiveNumberBeta = ..., loss_type: BaseLoss = ..., gamma: NonNegative = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class ContrastiveLoss(LossModule):
@@ -405,7 +407,7 @@ class L1Loss(LossModule):
 
 class LDAMLoss(LossModule):
     """Module form of :func:`lossatlas.ldam_loss`; counts and weights are buffers."""
-    def __init__(self, *, samples_per_class: ClassCounts = ..., max_margin: Positive = ..., scale: Positive = ..., weight: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
+    def __init__(self, *, samples_per_class: ClassCounts, max_margin: Positive = ..., scale: Positive = ..., weight: Tensor | None = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class LabelSmoothingCrossEntropyLoss(LossModule):
@@ -511,6 +513,11 @@ class ORPOLoss(LossModule):
 class PerceptronLoss(LossModule):
     """Module form of :func:`lossatlas.perceptron_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class PerceptualLoss(LossModule):
+    """Module form of :func:`lossatlas.perceptual_loss`; holds the extractor as a submodule."""
+    def __init__(self, *, features: Features, layers: Layers = ..., weights: Sequence[NonNegative] | None = ..., distance: PerceptualDistance = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class PoissonNLLLoss(LossModule):

@@ -10,20 +10,19 @@ the maps with ``layers``. Freeze it and put it in eval mode yourself.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import Check, NonNegative
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
-    check_choice,
     check_dim,
     check_floating,
-    check_number,
     check_same_shape,
     describe,
     suggest,
@@ -31,13 +30,25 @@ from lossatlas._validation import (
 
 __all__ = ["perceptual_loss"]
 
-_DISTANCES = ("l1", "l2")
-_REFS = (
-    "J. Johnson, A. Alahi and L. Fei-Fei, Perceptual Losses for Real-Time Style Transfer and "
-    "Super-Resolution, ECCV 2016, https://arxiv.org/abs/1603.08155",
-)
+#: How two feature maps are compared: mean absolute or mean squared difference.
+PerceptualDistance = Literal["l1", "l2"]
 
 Features = Callable[[Tensor], Any]
+
+
+def _check_layer_keys(name: str, layers: Sequence[Any]) -> None:
+    if not len(layers):
+        raise ValueError(f"{name} must be a non-empty sequence of map keys, got {layers!r}")
+
+
+#: ``None`` (every map) or a non-empty sequence of list positions / dict keys.
+Layers = (
+    Annotated[
+        Sequence[Any],
+        Check(_check_layer_keys, invalid=((),), description="a non-empty sequence of map keys"),
+    ]
+    | None
+)
 
 
 def _feature_maps(output: Any, what: str) -> dict[Any, Tensor]:
@@ -62,18 +73,11 @@ def _feature_maps(output: Any, what: str) -> dict[Any, Tensor]:
     return maps
 
 
-def _check_layers(layers: Sequence[Any] | None, weights: Sequence[float] | None) -> None:
-    if layers is not None and (isinstance(layers, (str, bytes)) or not len(layers)):
-        raise ValueError(f"layers must be a non-empty sequence of map keys, got {layers!r}")
-    if weights is not None:
-        if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
-            raise TypeError(f"weights must be a sequence of numbers, got {describe(weights)}")
-        for i, w in enumerate(weights):
-            check_number(f"weights[{i}]", w, low=0.0)
-        if layers is not None and len(weights) != len(layers):
-            raise ValueError(
-                f"weights must have one entry per layer ({len(layers)}), got {len(weights)}"
-            )
+def _check_weights_per_layer(layers: Sequence[Any] | None, weights: Sequence[float] | None) -> None:
+    if weights is not None and layers is not None and len(weights) != len(layers):
+        raise ValueError(
+            f"weights must have one entry per layer ({len(layers)}), got {len(weights)}"
+        )
 
 
 def _select(maps: dict[Any, Tensor], layers: Sequence[Any] | None) -> list[Any]:
@@ -89,15 +93,51 @@ def _select(maps: dict[Any, Tensor], layers: Sequence[Any] | None) -> list[Any]:
     return list(layers)
 
 
+def _example_features(x: Tensor) -> list[Tensor]:
+    """A fixed three-map extractor for the catalog example (works in every dtype)."""
+    return [x, torch.tanh(x), x.mean(dim=1, keepdim=True)]
+
+
+def _example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    x = ex.normal(generator, batch, 2, 3, 3, dtype=dtype, scale=scale)
+    y = ex.normal(generator, batch, 2, 3, 3, dtype=dtype)
+    return Example(
+        (x, y), {"features": _example_features, "weights": [1.0, 0.5, 2.0]}, grad_args=(0, 1)
+    )
+
+
+def _perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    x = ex.normal(generator, batch, 2, 3, 3, dtype=dtype, scale=scale)
+    return Example((x, x.clone()), {"features": _example_features})
+
+
+_PERCEPTUAL = Family(
+    tasks=("generative", "regression"),
+    input_kind="images (or any samples)",
+    target_kind="images of the same shape",
+)
+
+
+@_PERCEPTUAL.loss(
+    formula=r"\sum_l w_l \frac{1}{C_l H_l W_l}\lVert \phi_l(x) - \phi_l(y) \rVert_p^p",
+    properties={"non_negative", "zero_at_perfect", "symmetric"},
+    examples=_example,
+    perfect=_perfect,
+    same_shape=(0, 1),
+)
 def perceptual_loss(
     input: Tensor,
     target: Tensor,
     *,
     features: Features,
-    layers: Sequence[Any] | None = None,
-    weights: Sequence[float] | None = None,
-    distance: str = "l1",
-    reduction: str = "mean",
+    layers: Layers = None,
+    weights: Sequence[NonNegative] | None = None,
+    distance: PerceptualDistance = "l1",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Distance between the feature maps of ``input`` and ``target`` under an extractor.
 
@@ -144,14 +184,10 @@ def perceptual_loss(
         tensor(7.5000)
 
     References:
-        J. Johnson, A. Alahi and L. Fei-Fei, "Perceptual Losses for Real-Time Style Transfer
-        and Super-Resolution", ECCV 2016, https://arxiv.org/abs/1603.08155
+        J. Johnson, A. Alahi and L. Fei-Fei, Perceptual Losses for Real-Time Style Transfer and
+        Super-Resolution, ECCV 2016, https://arxiv.org/abs/1603.08155
     """
-    check_reduction(reduction)
-    check_choice("distance", distance, _DISTANCES)
-    if not callable(features):
-        raise TypeError(f"features must be a callable (an nn.Module), got {describe(features)}")
-    _check_layers(layers, weights)
+    _check_weights_per_layer(layers, weights)
     check_floating("input", input)
     check_floating("target", target)
     check_dim("input", input, min_dim=1, what="(a batch dimension first)")
@@ -184,7 +220,7 @@ def perceptual_loss(
     return reduce_loss(total, reduction)
 
 
-class PerceptualLoss(LossModule):
+class PerceptualLoss(LossModule, functional=perceptual_loss):
     """Module form of :func:`lossatlas.perceptual_loss`; holds the extractor as a submodule.
 
     Example:
@@ -194,69 +230,3 @@ class PerceptualLoss(LossModule):
         >>> loss(torch.ones(2, 3), torch.zeros(2, 3))
         tensor(1.)
     """
-
-    functional = staticmethod(perceptual_loss)
-
-    def __init__(
-        self,
-        *,
-        features: Features,
-        layers: Sequence[Any] | None = None,
-        weights: Sequence[float] | None = None,
-        distance: str = "l1",
-        reduction: str = "mean",
-    ) -> None:
-        if not callable(features):
-            raise TypeError(f"features must be a callable (an nn.Module), got {describe(features)}")
-        check_choice("distance", distance, _DISTANCES)
-        _check_layers(layers, weights)
-        super().__init__(
-            features=features,
-            layers=None if layers is None else tuple(layers),
-            weights=None if weights is None else tuple(weights),
-            distance=distance,
-            reduction=reduction,
-        )
-
-
-# --------------------------------------------------------------------------- declaration
-
-
-def _example_features(x: Tensor) -> list[Tensor]:
-    """A fixed three-map extractor for the catalog example (works in every dtype)."""
-    return [x, torch.tanh(x), x.mean(dim=1, keepdim=True)]
-
-
-def _example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    x = ex.normal(generator, batch, 2, 3, 3, dtype=dtype, scale=scale)
-    y = ex.normal(generator, batch, 2, 3, 3, dtype=dtype)
-    return Example(
-        (x, y), {"features": _example_features, "weights": [1.0, 0.5, 2.0]}, grad_args=(0, 1)
-    )
-
-
-def _perfect(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    x = ex.normal(generator, batch, 2, 3, 3, dtype=dtype, scale=scale)
-    return Example((x, x.clone()), {"features": _example_features})
-
-
-declare(
-    LossSpec(
-        name="perceptual_loss",
-        function=perceptual_loss,
-        module=PerceptualLoss,
-        tasks=("generative", "regression"),
-        input_kind="images (or any samples)",
-        target_kind="images of the same shape",
-        formula=r"\sum_l w_l \frac{1}{C_l H_l W_l}\lVert \phi_l(x) - \phi_l(y) \rVert_p^p",
-        references=_REFS,
-        properties=frozenset({"non_negative", "zero_at_perfect", "symmetric"}),
-        examples=_example,
-        perfect=_perfect,
-        same_shape=(0, 1),
-    )
-)
