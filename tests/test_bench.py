@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import sys
 import textwrap
 
@@ -112,6 +113,56 @@ def test_peak_memory_first_run_mode_in_process(source, capsys):
     engine.child_main([source, "tiny", "1", "1", "first", "floor"])
     peaks = json.loads(capsys.readouterr().out)
     assert set(peaks) == {"floor"} and peaks["floor"] >= 0
+
+
+FIRST_CALL = textwrap.dedent(
+    """
+    import os
+    import torch
+    from lossatlas.bench.engine import Case, Variant
+
+    CALLS = []
+
+    def first_only(x):
+        # raises (so the child fails) unless this is the process's first call, the compile
+        # cache is a fresh empty directory, and it is not the parent's
+        cache = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+        assert not CALLS and os.path.isdir(cache) and not os.listdir(cache)
+        assert os.getpid() != int(os.environ["PARENT_PID"])
+        CALLS.append(cache)
+        return (x * 2).sum()
+
+    def _case(quick, variants):
+        def inputs():
+            return (torch.ones(4, requires_grad=True),)
+
+        return Case("first", "first calls", inputs, variants, floor="floor", first_call=True)
+
+    CASES = {
+        "first": lambda quick: _case(quick, [
+            Variant("floor", loss=first_only), Variant("ours", loss=first_only, ours=True)
+        ]),
+        "broken": lambda quick: _case(quick, [
+            Variant("floor", loss=first_only), Variant("ours", loss=lambda x: 1 / 0)
+        ]),
+    }
+    """
+)
+
+
+@pytest.mark.slow
+def test_first_call_cases_time_one_call_per_fresh_process_and_cache(tmp_path, monkeypatch):
+    path = tmp_path / "first_cases.py"
+    path.write_text(FIRST_CALL)
+    monkeypatch.setenv("PARENT_PID", str(os.getpid()))
+    (result,) = bench.run_bench(["first"], repeats=2, source=str(path), threads=1)
+    assert [v.name for v in result.variants] == ["floor", "ours"]
+    for variant in result.variants:  # each round a new process: the first call every time
+        assert len(variant.times_s) == 2 and all(0 < t < 60 for t in variant.times_s)
+        assert variant.saved_bytes is None and variant.peak_extra_bytes is None
+    assert result.memory_method.startswith("not measured (a first-call case")
+    with pytest.raises(RuntimeError, match="first call of 'ours' failed: ZeroDivisionError"):
+        bench.run_bench(["broken"], repeats=1, source=str(path), threads=1)
 
 
 @pytest.mark.slow

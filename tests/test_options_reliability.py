@@ -11,14 +11,10 @@ import torch
 
 import lossatlas as la
 
-# Families not migrated to the annotation constraints yet: the migration makes these pass (and
-# the strict xfail then asks for this set to shrink).
-_NOT_MIGRATED = {"linear_cross_entropy"}
-_PENDING = pytest.mark.xfail(strict=True, reason="option constraints arrive with issue 12")
+# Every loss with an ignore_index: the migrated ones check it from their annotation, the others
+# (linear_cross_entropy until it is migrated) in the shared check_class_indices.
 IGNORE_INDEX_LOSSES = [
-    pytest.param(spec, id=spec.name, marks=[_PENDING] if spec.name in _NOT_MIGRATED else [])
-    for spec in la.catalog()
-    if "ignore_index" in spec.options
+    pytest.param(spec, id=spec.name) for spec in la.catalog() if "ignore_index" in spec.options
 ]
 
 

@@ -390,8 +390,11 @@ def check_class_indices(
     """Raise if an index is outside ``[0, num_classes)`` (and not ``ignore_index``).
 
     The message names the first bad value and its position. A value check: skipped when value
-    checks are off.
+    checks are off. ``ignore_index`` itself must be an int (a ``TypeError`` naming it, checked
+    always; not while ``torch.compile`` traces, where it is a symbolic int).
     """
+    if ignore_index is not None and not torch.compiler.is_compiling():
+        check_number("ignore_index", ignore_index, integer=True)
     if not value_checks_enabled() or target.numel() == 0:
         return
     smallest, largest = torch.aminmax(target)  # one pass; the full scan only when it fails

@@ -421,7 +421,6 @@ def linear_cross_entropy_16k(quick: bool) -> Case:
     return _lm_head(16384, quick)
 
 
-#: Case name -> factory(quick). ``lossatlas bench`` runs them in this order.
 # --------------------------------------------------------------------------- InfoNCE
 
 
@@ -456,6 +455,76 @@ def info_nce(quick: bool) -> Case:
     )
 
 
+# --------------------------------------------------------------------------- first call
+
+
+def _forced_compile(name: str, fn: Callable[..., Tensor]) -> Variant:
+    """``fn`` with its fused kernel compiled whatever the input size (what the default avoids)."""
+
+    def run(*inputs: Tensor) -> Tensor:
+        with la.fused(True, min_numel=0):
+            return fn(*inputs)
+
+    return Variant(
+        f"{name} (compiled kernel forced)",
+        loss=run,
+        note="la.fused(True, min_numel=0): the compile the default path skips on small inputs",
+    )
+
+
+def _first_call_case(
+    name: str, floor: Variant, loss: str, inputs: Callable[[], tuple[Tensor, ...]], quick: bool
+) -> Case:
+    skipped: list[tuple[str, str]] = []
+    variants = [floor]
+    ours = _ours(loss)
+    if ours is None:
+        skipped.append(_missing_ours(loss))
+    else:
+        variants.append(Variant(f"lossatlas {loss}", loss=ours, ours=True, note="default path"))
+        if quick:
+            skipped.append((f"lossatlas {loss} (compiled kernel forced)", _QUICK_COMPILE))
+        else:
+            variants.append(_forced_compile(f"lossatlas {loss}", ours))
+    shape = " x ".join(str(size) for size in inputs()[0].shape)
+    return Case(
+        name,
+        f"first call of {loss}: fresh process, empty compile cache, {shape} float32 logits",
+        inputs,
+        variants,
+        floor=floor.name,
+        skipped=skipped,
+        first_call=True,
+    )
+
+
+def first_call_binary_focal(quick: bool) -> Case:
+    """First-call latency of ``binary_focal_loss`` against BCE with logits."""
+    gen = _generator()
+    logits = torch.randn(64, 4, generator=gen) * 2
+    target = (torch.rand(64, 4, generator=gen) < 0.1).float()
+
+    def inputs() -> tuple[Tensor, ...]:
+        return logits.clone().requires_grad_(True), target
+
+    floor = Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits)
+    return _first_call_case("first_call_binary_focal", floor, "binary_focal_loss", inputs, quick)
+
+
+def first_call_focal(quick: bool) -> Case:
+    """First-call latency of ``focal_loss`` (softmax) against ``F.cross_entropy``."""
+    gen = _generator()
+    logits = torch.randn(64, 10, generator=gen) * 2
+    target = torch.randint(0, 10, (64,), generator=gen)
+
+    def inputs() -> tuple[Tensor, ...]:
+        return logits.clone().requires_grad_(True), target
+
+    floor = Variant("F.cross_entropy", loss=F.cross_entropy)
+    return _first_call_case("first_call_focal", floor, "focal_loss", inputs, quick)
+
+
+#: Case name -> factory(quick). ``lossatlas bench`` runs them in this order.
 CASES: dict[str, Callable[[bool], Case]] = {
     "binary_focal": binary_focal,
     "softmax_focal": softmax_focal,
@@ -465,4 +534,6 @@ CASES: dict[str, Callable[[bool], Case]] = {
     "linear_cross_entropy_16k": linear_cross_entropy_16k,
     "linear_cross_entropy_32k": linear_cross_entropy_32k,
     "info_nce": info_nce,
+    "first_call_binary_focal": first_call_binary_focal,
+    "first_call_focal": first_call_focal,
 }

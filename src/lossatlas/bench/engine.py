@@ -11,6 +11,11 @@ inputs. :func:`run_case` measures each variant's forward+backward:
   :func:`torch.autograd.graph.saved_tensors_hooks`, in total and as a multiple of the first
   input's size (a custom autograd function's ``ctx`` attributes are invisible to the hooks; the
   peak memory below still sees them);
+* **first-call latency** (cases with ``first_call=True``): each timed run is a variant's very
+  first forward+backward in a fresh Python process (torch and lossatlas imported, the inputs
+  built, then the clock starts) with an empty compile cache (``TORCHINDUCTOR_CACHE_DIR`` a new
+  temporary directory), so a compile that the call triggers is counted in full; wall time,
+  since compilation runs in worker processes; one process per variant and round;
 * **peak extra memory**: in a fresh Python process per case (same inputs, same seed), glibc's
   ``mmap`` threshold fixed at 64 KiB so that freed blocks go back to the system, each variant
   runs once as a warm-up, then the kernel's resident-set high-water mark is reset
@@ -34,6 +39,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -86,6 +92,8 @@ class Case:
         floor: Name of the variant the "vs floor" ratios divide by.
         skipped: ``(variant name, reason)`` for alternatives that could not run here
             (an optional peer library missing, a torch without the function...).
+        first_call: Time each variant's first call in a fresh process with an empty compile
+            cache (see the module docstring) instead of its steady state.
     """
 
     name: str
@@ -94,6 +102,7 @@ class Case:
     variants: list[Variant]
     floor: str
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    first_call: bool = False
 
     def variant(self, name: str) -> Variant:
         for variant in self.variants:
@@ -197,6 +206,53 @@ def time_variants(
     return times
 
 
+def first_call_times(
+    case: Case,
+    source: str,
+    *,
+    quick: bool,
+    threads: int | None,
+    repeats: int,
+    progress: Callable[[str], None] | None = None,
+    timeout: float = 1800.0,
+) -> dict[str, list[float]]:
+    """Seconds of each variant's first forward+backward, one fresh process per variant and round.
+
+    Rounds rotate the order of the variants, as :func:`time_variants` does.
+
+    Raises:
+        RuntimeError: If a child process fails (its last line of error output is quoted).
+    """
+    times: dict[str, list[float]] = {v.name: [] for v in case.variants}
+    count = len(case.variants)
+    for round_ in range(repeats):
+        order = case.variants[round_ % count :] + case.variants[: round_ % count]
+        for variant in order:
+            with tempfile.TemporaryDirectory(prefix="lossatlas-bench-cache-") as cache:
+                env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+                done = _run_child(
+                    case, source, "first-call", [variant.name], quick, threads, env, timeout
+                )
+            if done.returncode != 0 or not done.stdout.strip():
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                raise RuntimeError(f"{case.name}: first call of {variant.name!r} failed: {last}")
+            times[variant.name].append(
+                float(json.loads(done.stdout.splitlines()[-1])[variant.name])
+            )
+        if progress is not None:
+            progress(f"{case.name}: round {round_ + 1}/{repeats} (a fresh process per variant)")
+    return times
+
+
+def _first_call(case: Case, name: str) -> float:
+    """Seconds of the first forward+backward of a variant in this (fresh) process."""
+    inputs = case.inputs()
+    gc.collect()
+    start = time.perf_counter()
+    run_once(case.variant(name), inputs)
+    return time.perf_counter() - start
+
+
 # --------------------------------------------------------------------------- peak memory
 
 _STATUS = "/proc/self/status"
@@ -260,17 +316,21 @@ def _peak_first_run(case: Case, name: str) -> int:
 def child_main(argv: Sequence[str]) -> None:
     """Entry point of the measuring child: ``argv = [source, case, quick, threads, mode, *names]``.
 
-    Prints one JSON object ``{variant: bytes}`` on stdout.
+    Prints one JSON object ``{variant: bytes}`` (``{variant: seconds}`` for ``first-call``) on
+    stdout.
     """
     source, case_name, quick, threads, mode, *names = argv
     if int(threads) > 0:
         torch.set_num_threads(int(threads))
     case = load_case(source, case_name, quick=quick == "1")
-    if mode == "hwm":
-        peaks = _peak_in_this_process(case, names)
+    values: dict[str, float] | dict[str, int]
+    if mode == "first-call":
+        values = {names[0]: _first_call(case, names[0])}
+    elif mode == "hwm":
+        values = _peak_in_this_process(case, names)
     else:
-        peaks = {names[0]: _peak_first_run(case, names[0])}
-    print(json.dumps(peaks))
+        values = {names[0]: _peak_first_run(case, names[0])}
+    print(json.dumps(values))
 
 
 def can_reset_peak() -> bool:
@@ -290,9 +350,6 @@ def peak_memory(
     env.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
     env.setdefault("MALLOC_TRIM_THRESHOLD_", "0")
     names = [v.name for v in case.variants]
-    flag = "1" if quick else "0"
-    thread_arg = str(threads or 0)
-    code = "import sys; from lossatlas.bench.engine import child_main; child_main(sys.argv[1:])"
     if can_reset_peak():
         jobs = [("hwm", names)]
         method = "fresh process, peak RSS above RSS before the run, after one warm-up run"
@@ -301,21 +358,8 @@ def peak_memory(
         method = "fresh process per variant, ru_maxrss above RSS before the first run"
     result: dict[str, int | None] = dict.fromkeys(names)
     for mode, job_names in jobs:
-        command = [
-            sys.executable,
-            "-c",
-            code,
-            source,
-            case.name,
-            flag,
-            thread_arg,
-            mode,
-            *job_names,
-        ]
         try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, env=env, timeout=timeout, check=False
-            )
+            done = _run_child(case, source, mode, job_names, quick, threads, env, timeout)
         except subprocess.TimeoutExpired:
             continue
         if done.returncode != 0 or not done.stdout.strip():
@@ -323,6 +367,25 @@ def peak_memory(
         for name, value in json.loads(done.stdout.strip().splitlines()[-1]).items():
             result[name] = int(value)
     return result, method
+
+
+def _run_child(
+    case: Case,
+    source: str,
+    mode: str,
+    names: Sequence[str],
+    quick: bool,
+    threads: int | None,
+    env: dict[str, str],
+    timeout: float,
+) -> subprocess.CompletedProcess[str]:
+    """Run :func:`child_main` in a fresh Python process."""
+    code = "import sys; from lossatlas.bench.engine import child_main; child_main(sys.argv[1:])"
+    flag = "1" if quick else "0"
+    command = [sys.executable, "-c", code, source, case.name, flag, str(threads or 0), mode]
+    return subprocess.run(
+        [*command, *names], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
 
 
 # --------------------------------------------------------------------------- cases by name
@@ -374,20 +437,27 @@ def run_case(
 ) -> CaseResult:
     """Measure every variant of ``case`` (see the module docstring for how)."""
     timer = time.perf_counter if clock == "wall" else time.process_time
-    times = time_variants(case, repeats=repeats, warmup=warmup, clock=timer, progress=progress)
+    if case.first_call:
+        times = first_call_times(
+            case, source, quick=quick, threads=threads, repeats=repeats, progress=progress
+        )
+    else:
+        times = time_variants(case, repeats=repeats, warmup=warmup, clock=timer, progress=progress)
     medians = {name: statistics.median(values) for name, values in times.items()}
     floor = medians[case.floor]
     ours = next((medians[v.name] for v in case.variants if v.ours), None)
     input_bytes = _first_input_bytes(case)
     peaks: dict[str, int | None] = dict.fromkeys(medians)
     method = "not measured"
-    if memory:
+    if case.first_call:  # steady-state memory says nothing here; running it would compile
+        method = "not measured (a first-call case: wall time of the first call, fresh process)"
+    elif memory:
         if progress is not None:
             progress(f"{case.name}: peak memory in a fresh process")
         peaks, method = peak_memory(case, source, quick=quick, threads=threads)
     results = []
     for variant in case.variants:
-        saved = saved_bytes(variant, case.inputs())
+        saved = None if case.first_call else saved_bytes(variant, case.inputs())
         results.append(
             VariantResult(
                 name=variant.name,
