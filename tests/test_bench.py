@@ -132,17 +132,17 @@ FIRST_CALL = textwrap.dedent(
         CALLS.append(cache)
         return (x * 2).sum()
 
-    def _case(quick, variants):
+    def _case(name, variants):
         def inputs():
             return (torch.ones(4, requires_grad=True),)
 
-        return Case("first", "first calls", inputs, variants, floor="floor", first_call=True)
+        return Case(name, "first calls", inputs, variants, floor="floor", first_call=True)
 
     CASES = {
-        "first": lambda quick: _case(quick, [
+        "first": lambda quick: _case("first", [
             Variant("floor", loss=first_only), Variant("ours", loss=first_only, ours=True)
         ]),
-        "broken": lambda quick: _case(quick, [
+        "broken": lambda quick: _case("broken", [
             Variant("floor", loss=first_only), Variant("ours", loss=lambda x: 1 / 0)
         ]),
     }

@@ -15,6 +15,7 @@ torchvision is not a dependency (``torchvision.ops.sigmoid_focal_loss``, v0.15).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from typing import Any
@@ -475,52 +476,36 @@ def _forced_compile(name: str, fn: Callable[..., Tensor]) -> Variant:
 def _first_call_case(
     name: str, floor: Variant, loss: str, inputs: Callable[[], tuple[Tensor, ...]], quick: bool
 ) -> Case:
-    skipped: list[tuple[str, str]] = []
-    variants = [floor]
-    ours = _ours(loss)
-    if ours is None:
-        skipped.append(_missing_ours(loss))
-    else:
-        variants.append(Variant(f"lossatlas {loss}", loss=ours, ours=True, note="default path"))
-        if quick:
-            skipped.append((f"lossatlas {loss} (compiled kernel forced)", _QUICK_COMPILE))
-        else:
-            variants.append(_forced_compile(f"lossatlas {loss}", ours))
+    found = _Variants(floor)
+    ours = found.ours(loss)
+    if ours is not None and quick:
+        found.skip(f"lossatlas {loss} (compiled kernel forced)", _QUICK_COMPILE)
+    elif ours is not None:
+        found.add(_forced_compile(f"lossatlas {loss}", ours))
     shape = " x ".join(str(size) for size in inputs()[0].shape)
-    return Case(
-        name,
-        f"first call of {loss}: fresh process, empty compile cache, {shape} float32 logits",
-        inputs,
-        variants,
-        floor=floor.name,
-        skipped=skipped,
-        first_call=True,
+    description = f"first call of {loss}: fresh process, empty compile cache, {shape} float32"
+    return dataclasses.replace(
+        found.case(name, description, inputs, floor=floor.name), first_call=True
     )
 
 
 def first_call_binary_focal(quick: bool) -> Case:
-    """First-call latency of ``binary_focal_loss`` against BCE with logits."""
+    """First-call latency of ``binary_focal_loss`` against BCE with logits (64 x 4)."""
     gen = _generator()
     logits = torch.randn(64, 4, generator=gen) * 2
     target = (torch.rand(64, 4, generator=gen) < 0.1).float()
-
-    def inputs() -> tuple[Tensor, ...]:
-        return logits.clone().requires_grad_(True), target
-
     floor = Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits)
+    inputs = _fresh(logits, target)
     return _first_call_case("first_call_binary_focal", floor, "binary_focal_loss", inputs, quick)
 
 
 def first_call_focal(quick: bool) -> Case:
-    """First-call latency of ``focal_loss`` (softmax) against ``F.cross_entropy``."""
+    """First-call latency of ``focal_loss`` (softmax) against ``F.cross_entropy`` (64 x 10)."""
     gen = _generator()
     logits = torch.randn(64, 10, generator=gen) * 2
     target = torch.randint(0, 10, (64,), generator=gen)
-
-    def inputs() -> tuple[Tensor, ...]:
-        return logits.clone().requires_grad_(True), target
-
     floor = Variant("F.cross_entropy", loss=F.cross_entropy)
+    inputs = _fresh(logits, target)
     return _first_call_case("first_call_focal", floor, "focal_loss", inputs, quick)
 
 
