@@ -417,3 +417,70 @@ def test_mined_triplet_bad_inputs():
         la.mined_triplet_loss(x, labels, distance="squared_euclidian")
     with pytest.raises(ValueError, match=r"labels must have shape \(5\)"):
         la.mined_triplet_loss(x, labels[:4])
+
+
+# --------------------------------------------------------------------------- proxies
+
+
+def _pml_with_proxies(pml_loss, proxies):
+    with torch.no_grad():
+        pml_loss.proxies.copy_(proxies)
+    return pml_loss
+
+
+def test_proxy_anchor_matches_pml_value_and_gradient():
+    x, labels = _batch(n=10, classes=3)
+    proxies = torch.randn(5, 5, dtype=D64, generator=torch.Generator().manual_seed(4))
+    pml = _pml_with_proxies(
+        pml_losses.ProxyAnchorLoss(5, 5, margin=0.1, alpha=32), proxies
+    ).double()
+    x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    p1 = proxies.clone().requires_grad_(True)
+    ours = la.proxy_anchor_loss(x1, labels, p1, margin=0.1, alpha=32.0)
+    theirs = pml(x2, labels)
+    torch.testing.assert_close(ours, theirs)
+    ours.backward()
+    theirs.backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-5, atol=1e-6)
+    # PML's float64 gradient differs from ours by up to ~4e-7 (cause not traced), hence rtol
+    torch.testing.assert_close(p1.grad, pml.proxies.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_proxy_nca_matches_pml():
+    x, labels = _batch(n=10, classes=4)
+    proxies = torch.randn(4, 5, dtype=D64, generator=torch.Generator().manual_seed(5))
+    pml = _pml_with_proxies(pml_losses.ProxyNCALoss(4, 5, softmax_scale=3), proxies).double()
+    ours = la.proxy_nca_loss(x, labels, proxies, scale=3.0)  # PML: LpDistance(power=2)
+    torch.testing.assert_close(ours, pml(x, labels))
+
+
+def test_proxy_nca_is_cross_entropy_on_squared_distances():
+    x, labels = _batch(n=6, classes=3)
+    proxies = torch.randn(3, 5, dtype=D64, generator=torch.Generator().manual_seed(6))
+    d = torch.cdist(F.normalize(x, dim=1), F.normalize(proxies, dim=1)) ** 2  # paper's distance
+    torch.testing.assert_close(la.proxy_nca_loss(x, labels, proxies), F.cross_entropy(-d, labels))
+
+
+@pytest.mark.parametrize("name", ["ProxyAnchorLoss", "ProxyNCALoss"])
+def test_proxy_modules_own_their_proxies(name):
+    module = getattr(la.nn, name)(4, 5, dtype=D64)
+    assert [n for n, _ in module.named_parameters()] == ["proxies"]
+    assert module.proxies.shape == (4, 5)
+    x, labels = _batch(n=8, classes=4)
+    loss = module(x, labels)
+    torch.testing.assert_close(loss, module.functional(x, labels, module.proxies.detach()))
+    loss.backward()
+    assert module.proxies.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="num_classes"):
+        getattr(la.nn, name)(0, 5)
+
+
+def test_proxy_losses_reject_labels_outside_the_proxies():
+    x, _ = _batch(n=4)
+    proxies = torch.randn(3, 5, dtype=D64)
+    with pytest.raises(ValueError, match=r"class index 3"):
+        la.proxy_anchor_loss(x, torch.tensor([0, 1, 2, 3]), proxies)
+    with pytest.raises(ValueError, match=r"proxies must have shape"):
+        la.proxy_nca_loss(x, torch.tensor([0, 1, 2, 0]), proxies[:, :4])
+    with pytest.raises(ValueError, match="Did you mean 'euclidean'"):
+        la.proxy_nca_loss(x, torch.tensor([0, 1, 2, 0]), proxies, distance="euclidan")

@@ -145,6 +145,7 @@ from lossatlas.ranking.listwise import (
     ranknet_loss,
 )
 from lossatlas.ranking.mined import mined_triplet_loss
+from lossatlas.ranking.proxies import proxy_anchor_loss, proxy_nca_loss
 from lossatlas.ranking.siglip import siglip_loss
 from lossatlas.ranking.supervised import (
     circle_loss,
@@ -350,6 +351,8 @@ __all__ = [
     "plot_loss_path",
     "poisson_nll_loss",
     "poly1_cross_entropy",
+    "proxy_anchor_loss",
+    "proxy_nca_loss",
     "pseudo_huber_loss",
     "quantile_loss",
     "r1_penalty",

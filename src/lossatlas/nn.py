@@ -89,6 +89,7 @@ from lossatlas.ranking.listwise import (
     RankNetLoss,
 )
 from lossatlas.ranking.mined import MinedTripletLoss
+from lossatlas.ranking.proxies import ProxyAnchorLoss, ProxyNCALoss
 from lossatlas.ranking.siglip import SigLIPLoss
 from lossatlas.ranking.supervised import CircleLoss, MultiSimilarityLoss, SupConLoss
 from lossatlas.regression.likelihood import GaussianNLLLoss, PoissonNLLLoss
@@ -197,6 +198,8 @@ __all__ = [
     "PerceptualLoss",
     "PoissonNLLLoss",
     "Poly1CrossEntropyLoss",
+    "ProxyAnchorLoss",
+    "ProxyNCALoss",
     "PseudoHuberLoss",
     "QuantileLoss",
     "RMSELoss",

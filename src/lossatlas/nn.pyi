@@ -57,6 +57,8 @@ from lossatlas.detection.ssd import SSDLoss as SSDLoss
 from lossatlas.language.linear_cross_entropy import LinearCrossEntropyLoss as LinearCrossEntropyLoss
 from lossatlas.language.sampled import NCELoss as NCELoss
 from lossatlas.language.sampled import SampledSoftmaxLoss as SampledSoftmaxLoss
+from lossatlas.ranking.proxies import ProxyAnchorLoss as ProxyAnchorLoss
+from lossatlas.ranking.proxies import ProxyNCALoss as ProxyNCALoss
 from lossatlas.ranking.siglip import SigLIPLoss as SigLIPLoss
 
 __all__ = [
@@ -142,6 +144,8 @@ __all__ = [
     "PerceptualLoss",
     "PoissonNLLLoss",
     "Poly1CrossEntropyLoss",
+    "ProxyAnchorLoss",
+    "ProxyNCALoss",
     "PseudoHuberLoss",
     "QuantileLoss",
     "RMSELoss",
