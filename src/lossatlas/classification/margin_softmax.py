@@ -22,16 +22,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, options_of
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import (
+    Interval,
+    NonNegative,
+    Positive,
+    PositiveInt,
+    UnitInterval,
+    check_value,
+)
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_class_indices,
     check_floating,
@@ -39,7 +47,6 @@ from lossatlas._validation import (
     check_number,
     check_same_device,
     check_shape,
-    describe,
 )
 
 __all__ = [
@@ -51,6 +58,36 @@ __all__ = [
     "sphereface_loss",
 ]
 
+
+#: ArcFace's additive angular margin, in radians: ``[0, pi)``.
+AngularMargin = Annotated[float, Interval(0.0, math.pi, high_inclusive=False)]
+
+# --------------------------------------------------------------------------- examples
+
+_NUM_CLASSES = 3
+_DIM = 4
+
+
+def _head_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    embeddings = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
+    centres = ex.normal(generator, _NUM_CLASSES, _DIM, dtype=dtype)
+    target = ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)
+    # A moderate scale keeps the float64 gradcheck well conditioned; defaults are tested too.
+    return Example((embeddings, centres, target), {"scale": 4.0}, grad_args=(0, 1))
+
+
+# ``module=None`` in the catalog: the modules (ArcFaceLoss...) own ``weight`` and are called as
+# ``module(embeddings, target)``, so the harness's ``module(*args) == function(*args)`` cannot
+# apply; tests/test_margin_softmax.py checks module against functional.
+_HEADS = Family(
+    tasks=("metric-learning", "multiclass"),
+    input_kind="embeddings",
+    target_kind="class indices",
+    properties={"non_negative"},
+    examples=_head_example,
+)
 
 # --------------------------------------------------------------------------- shared parts
 
@@ -86,12 +123,6 @@ def _clamped(cos: Tensor) -> Tensor:
     return cos.clamp(-1.0 + eps, 1.0 - eps)
 
 
-def _check_common(scale: float, label_smoothing: float | None = None) -> None:
-    check_number("scale", scale, low=0.0, low_inclusive=False)
-    if label_smoothing is not None:
-        check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
-
-
 def _head_loss(logits: Tensor, target: Tensor, label_smoothing: float, reduction: str) -> Tensor:
     loss = F.cross_entropy(logits, target, label_smoothing=label_smoothing, reduction="none")
     return reduce_loss(loss, reduction)
@@ -100,20 +131,13 @@ def _head_loss(logits: Tensor, target: Tensor, label_smoothing: float, reduction
 # --------------------------------------------------------------------------- ArcFace
 
 
-def _check_arcface(scale: float, margin: float, easy_margin: bool) -> None:
-    _check_common(scale)
-    check_number("margin", margin, low=0.0, high=math.pi, high_inclusive=False)
-    if not isinstance(easy_margin, bool):
-        raise TypeError(f"easy_margin must be a bool, got {describe(easy_margin)}")
-
-
 def arcface_logits(
     embeddings: Tensor,
     weight: Tensor,
     target: Tensor,
     *,
-    scale: float = 64.0,
-    margin: float = 0.5,
+    scale: Positive = 64.0,
+    margin: AngularMargin = 0.5,
     easy_margin: bool = False,
 ) -> Tensor:
     r"""ArcFace logits: ``scale * cos(theta + margin)`` for the target class, ``scale * cos`` else.
@@ -154,10 +178,12 @@ def arcface_logits(
         tensor([[0.2815, 0.7071]])
 
     References:
-        J. Deng, J. Guo, N. Xue, S. Zafeiriou, "ArcFace: Additive Angular Margin Loss for Deep
-        Face Recognition", CVPR 2019, https://arxiv.org/abs/1801.07698
+        J. Deng, J. Guo, N. Xue, S. Zafeiriou, ArcFace: Additive Angular Margin Loss for Deep
+        Face Recognition, CVPR 2019, https://arxiv.org/abs/1801.07698
     """
-    _check_arcface(scale, margin, easy_margin)
+    check_value("scale", scale, Positive)
+    check_value("margin", margin, AngularMargin)
+    check_value("easy_margin", easy_margin, bool)
     _check_head_inputs(embeddings, weight, target)
     cos = _cosines(embeddings, weight)
     c = _clamped(cos)
@@ -170,16 +196,20 @@ def arcface_logits(
     return scale * torch.where(_is_target(target, cos), phi, cos)
 
 
+@_HEADS.loss(
+    formula=r"-\log \frac{e^{s \cos(\theta_y + m)}}{e^{s \cos(\theta_y + m)} + \sum_{j \ne y} "
+    r"e^{s \cos\theta_j}}",
+)
 def arcface_loss(
     embeddings: Tensor,
     weight: Tensor,
     target: Tensor,
     *,
-    scale: float = 64.0,
-    margin: float = 0.5,
+    scale: Positive = 64.0,
+    margin: AngularMargin = 0.5,
     easy_margin: bool = False,
-    label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    label_smoothing: UnitInterval = 0.0,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""ArcFace loss: cross-entropy over additive-angular-margin cosine logits.
 
@@ -217,12 +247,10 @@ def arcface_loss(
         tensor(0.9284)
 
     References:
-        J. Deng, J. Guo, N. Xue, S. Zafeiriou, "ArcFace: Additive Angular Margin Loss for Deep
-        Face Recognition", CVPR 2019, https://arxiv.org/abs/1801.07698
+        J. Deng, J. Guo, N. Xue, S. Zafeiriou, ArcFace: Additive Angular Margin Loss for Deep
+        Face Recognition, CVPR 2019, https://arxiv.org/abs/1801.07698
     """
-    check_reduction(reduction)
     check_same_device(("embeddings", embeddings), ("weight", weight), ("target", target))
-    _check_common(scale, label_smoothing)
     logits = arcface_logits(
         embeddings, weight, target, scale=scale, margin=margin, easy_margin=easy_margin
     )
@@ -232,18 +260,13 @@ def arcface_loss(
 # --------------------------------------------------------------------------- CosFace
 
 
-def _check_cosface(scale: float, margin: float) -> None:
-    _check_common(scale)
-    check_number("margin", margin, low=0.0)
-
-
 def cosface_logits(
     embeddings: Tensor,
     weight: Tensor,
     target: Tensor,
     *,
-    scale: float = 64.0,
-    margin: float = 0.35,
+    scale: Positive = 64.0,
+    margin: NonNegative = 0.35,
 ) -> Tensor:
     r"""CosFace logits: ``scale * (cos(theta) - margin)`` for the target, ``scale * cos`` else.
 
@@ -273,24 +296,29 @@ def cosface_logits(
         tensor([[0.3571, 0.7071]])
 
     References:
-        H. Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face Recognition",
+        H. Wang et al., CosFace: Large Margin Cosine Loss for Deep Face Recognition,
         CVPR 2018, https://arxiv.org/abs/1801.09414
     """
-    _check_cosface(scale, margin)
+    check_value("scale", scale, Positive)
+    check_value("margin", margin, NonNegative)
     _check_head_inputs(embeddings, weight, target)
     cos = _cosines(embeddings, weight)
     return scale * (cos - margin * _is_target(target, cos).to(cos.dtype))
 
 
+@_HEADS.loss(
+    formula=r"-\log \frac{e^{s (\cos\theta_y - m)}}{e^{s (\cos\theta_y - m)} + \sum_{j \ne y} "
+    r"e^{s \cos\theta_j}}",
+)
 def cosface_loss(
     embeddings: Tensor,
     weight: Tensor,
     target: Tensor,
     *,
-    scale: float = 64.0,
-    margin: float = 0.35,
-    label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    scale: Positive = 64.0,
+    margin: NonNegative = 0.35,
+    label_smoothing: UnitInterval = 0.0,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""CosFace (large margin cosine) loss: cross-entropy over :func:`cosface_logits`.
 
@@ -326,12 +354,10 @@ def cosface_loss(
         tensor(0.8834)
 
     References:
-        H. Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face Recognition",
+        H. Wang et al., CosFace: Large Margin Cosine Loss for Deep Face Recognition,
         CVPR 2018, https://arxiv.org/abs/1801.09414
     """
-    check_reduction(reduction)
     check_same_device(("embeddings", embeddings), ("weight", weight), ("target", target))
-    _check_common(scale, label_smoothing)
     logits = cosface_logits(embeddings, weight, target, scale=scale, margin=margin)
     return _head_loss(logits, target, label_smoothing, reduction)
 
@@ -339,18 +365,13 @@ def cosface_loss(
 # --------------------------------------------------------------------------- SphereFace
 
 
-def _check_sphereface(scale: float, margin: int) -> None:
-    _check_common(scale)
-    check_number("margin", margin, low=1, integer=True)
-
-
 def sphereface_logits(
     embeddings: Tensor,
     weight: Tensor,
     target: Tensor,
     *,
-    scale: float = 64.0,
-    margin: int = 4,
+    scale: Positive = 64.0,
+    margin: PositiveInt = 4,
 ) -> Tensor:
     r"""SphereFace logits: ``scale * psi(theta)`` for the target class, ``scale * cos`` else.
 
@@ -393,10 +414,11 @@ def sphereface_logits(
         tensor([[-0.7071,  0.7071]])
 
     References:
-        W. Liu et al., "SphereFace: Deep Hypersphere Embedding for Face Recognition",
+        W. Liu et al., SphereFace: Deep Hypersphere Embedding for Face Recognition,
         CVPR 2017, https://arxiv.org/abs/1704.08063
     """
-    _check_sphereface(scale, margin)
+    check_value("scale", scale, Positive)
+    check_value("margin", margin, PositiveInt)
     _check_head_inputs(embeddings, weight, target)
     cos = _cosines(embeddings, weight)
     theta = torch.acos(_clamped(cos))
@@ -406,15 +428,19 @@ def sphereface_logits(
     return scale * torch.where(_is_target(target, cos), psi, cos)
 
 
+@_HEADS.loss(
+    formula=r"-\log \frac{e^{s \psi(\theta_y)}}{e^{s \psi(\theta_y)} + \sum_{j \ne y} "
+    r"e^{s \cos\theta_j}},\ \psi(\theta) = (-1)^k \cos(m\theta) - 2k",
+)
 def sphereface_loss(
     embeddings: Tensor,
     weight: Tensor,
     target: Tensor,
     *,
-    scale: float = 64.0,
-    margin: int = 4,
-    label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    scale: Positive = 64.0,
+    margin: PositiveInt = 4,
+    label_smoothing: UnitInterval = 0.0,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""SphereFace (A-Softmax) loss: cross-entropy over :func:`sphereface_logits`.
 
@@ -452,12 +478,10 @@ def sphereface_loss(
         tensor(1.6318)
 
     References:
-        W. Liu et al., "SphereFace: Deep Hypersphere Embedding for Face Recognition",
+        W. Liu et al., SphereFace: Deep Hypersphere Embedding for Face Recognition,
         CVPR 2017, https://arxiv.org/abs/1704.08063
     """
-    check_reduction(reduction)
     check_same_device(("embeddings", embeddings), ("weight", weight), ("target", target))
-    _check_common(scale, label_smoothing)
     logits = sphereface_logits(embeddings, weight, target, scale=scale, margin=margin)
     return _head_loss(logits, target, label_smoothing, reduction)
 
@@ -475,8 +499,7 @@ class _MarginHead(LossModule):
     def __init__(self, num_classes: int, embedding_dim: int, **options: Any) -> None:
         check_number("num_classes", num_classes, low=1, integer=True)
         check_number("embedding_dim", embedding_dim, low=1, integer=True)
-        check_reduction(options["reduction"])
-        _check_common(options["scale"], options["label_smoothing"])
+        options_of(type(self).functional)(options)
         super().__init__(**options)
         self.num_classes = num_classes
         self.embedding_dim = embedding_dim
@@ -522,13 +545,12 @@ class ArcFaceLoss(_MarginHead):
         num_classes: int,
         embedding_dim: int,
         *,
-        scale: float = 64.0,
-        margin: float = 0.5,
+        scale: Positive = 64.0,
+        margin: AngularMargin = 0.5,
         easy_margin: bool = False,
-        label_smoothing: float = 0.0,
-        reduction: str = "mean",
+        label_smoothing: UnitInterval = 0.0,
+        reduction: Reduction = "mean",
     ) -> None:
-        _check_arcface(scale, margin, easy_margin)
         super().__init__(
             num_classes,
             embedding_dim,
@@ -551,12 +573,11 @@ class CosFaceLoss(_MarginHead):
         num_classes: int,
         embedding_dim: int,
         *,
-        scale: float = 64.0,
-        margin: float = 0.35,
-        label_smoothing: float = 0.0,
-        reduction: str = "mean",
+        scale: Positive = 64.0,
+        margin: NonNegative = 0.35,
+        label_smoothing: UnitInterval = 0.0,
+        reduction: Reduction = "mean",
     ) -> None:
-        _check_cosface(scale, margin)
         super().__init__(
             num_classes,
             embedding_dim,
@@ -578,12 +599,11 @@ class SphereFaceLoss(_MarginHead):
         num_classes: int,
         embedding_dim: int,
         *,
-        scale: float = 64.0,
-        margin: int = 4,
-        label_smoothing: float = 0.0,
-        reduction: str = "mean",
+        scale: Positive = 64.0,
+        margin: PositiveInt = 4,
+        label_smoothing: UnitInterval = 0.0,
+        reduction: Reduction = "mean",
     ) -> None:
-        _check_sphereface(scale, margin)
         super().__init__(
             num_classes,
             embedding_dim,
@@ -592,70 +612,3 @@ class SphereFaceLoss(_MarginHead):
             label_smoothing=label_smoothing,
             reduction=reduction,
         )
-
-
-# --------------------------------------------------------------------------- declarations
-
-_NUM_CLASSES = 3
-_DIM = 4
-
-
-def _head_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    embeddings = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
-    centres = ex.normal(generator, _NUM_CLASSES, _DIM, dtype=dtype)
-    target = ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)
-    # A moderate scale keeps the float64 gradcheck well conditioned; defaults are tested too.
-    return Example((embeddings, centres, target), {"scale": 4.0}, grad_args=(0, 1))
-
-
-def _head_spec(
-    name: str, function: Callable[..., Tensor], formula: str, reference: str
-) -> LossSpec:
-    # ``module=None``: the modules (ArcFaceLoss...) own ``weight`` and are called as
-    # ``module(embeddings, target)``, so the harness's ``module(*args) == function(*args)``
-    # cannot apply; tests/test_margin_softmax.py checks module against functional.
-    return LossSpec(
-        name=name,
-        function=function,
-        tasks=("metric-learning", "multiclass"),
-        input_kind="embeddings",
-        target_kind="class indices",
-        formula=formula,
-        references=(reference,),
-        properties=frozenset({"non_negative"}),
-        examples=_head_example,
-    )
-
-
-declare(
-    _head_spec(
-        "arcface_loss",
-        arcface_loss,
-        r"-\log \frac{e^{s \cos(\theta_y + m)}}{e^{s \cos(\theta_y + m)} + \sum_{j \ne y} "
-        r"e^{s \cos\theta_j}}",
-        "J. Deng, J. Guo, N. Xue, S. Zafeiriou, ArcFace: Additive Angular Margin Loss for Deep "
-        "Face Recognition, CVPR 2019, https://arxiv.org/abs/1801.07698",
-    )
-)
-declare(
-    _head_spec(
-        "cosface_loss",
-        cosface_loss,
-        r"-\log \frac{e^{s (\cos\theta_y - m)}}{e^{s (\cos\theta_y - m)} + \sum_{j \ne y} "
-        r"e^{s \cos\theta_j}}",
-        "H. Wang et al., CosFace: Large Margin Cosine Loss for Deep Face Recognition, "
-        "CVPR 2018, https://arxiv.org/abs/1801.09414",
-    )
-)
-declare(
-    _head_spec(
-        "sphereface_loss",
-        sphereface_loss,
-        r"-\log \frac{e^{s \psi(\theta_y)}}{e^{s \psi(\theta_y)} + \sum_{j \ne y} "
-        r"e^{s \cos\theta_j}},\ \psi(\theta) = (-1)^k \cos(m\theta) - 2k",
-        "W. Liu et al., SphereFace: Deep Hypersphere Embedding for Face Recognition, "
-        "CVPR 2017, https://arxiv.org/abs/1704.08063",
-    )
-)
