@@ -218,6 +218,10 @@ from lossatlas.language.sampled import (
     sampled_softmax_loss,
 )
 from lossatlas.language.linear_cross_entropy import linear_cross_entropy
+from lossatlas.language.fused_heads import (
+    linear_distillation_loss,
+    linear_sequence_log_probs,
+)
 from lossatlas.sequence.ctc import ctc_loss
 from lossatlas.generative.gan import (
     gan_discriminator_loss,
@@ -320,6 +324,8 @@ __all__ = [
     "lambda_loss",
     "ldam_loss",
     "linear_cross_entropy",
+    "linear_distillation_loss",
+    "linear_sequence_log_probs",
     "listmle_loss",
     "listnet_loss",
     "log_cosh_loss",

@@ -64,6 +64,7 @@ from lossatlas.language.distillation import (
     DistillationLoss,
     GeneralizedJSDLoss,
 )
+from lossatlas.language.fused_heads import LinearDistillationLoss
 from lossatlas.language.linear_cross_entropy import LinearCrossEntropyLoss
 from lossatlas.language.preference import (
     DPOLoss,
@@ -174,6 +175,7 @@ __all__ = [
     "LabelSmoothingCrossEntropyLoss",
     "LambdaLoss",
     "LinearCrossEntropyLoss",
+    "LinearDistillationLoss",
     "ListMLELoss",
     "ListNetLoss",
     "LogCoshLoss",

@@ -120,6 +120,7 @@ __all__ = [
     "LabelSmoothingCrossEntropyLoss",
     "LambdaLoss",
     "LinearCrossEntropyLoss",
+    "LinearDistillationLoss",
     "ListMLELoss",
     "ListNetLoss",
     "LogCoshLoss",
@@ -423,6 +424,11 @@ class LambdaLoss(LossModule):
     """Module form of :func:`lossatlas.lambda_loss`; ``forward(scores, relevance, mask=None)``."""
     def __init__(self, *, mask: Tensor | None = ..., weighting: LambdaWeighting = ..., k: PositiveInt | None = ..., sigma: Positive = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, scores: Tensor, relevance: Tensor, mask: Tensor | None = ...) -> Tensor: ...
+
+class LinearDistillationLoss(LossModule):
+    """Module form of :func:`lossatlas.linear_distillation_loss`."""
+    def __init__(self, *, temperature: Positive = ..., alpha: UnitInterval = ..., beta: UnitInterval = ..., ignore_index: int = ..., reduction: Reduction = ..., chunk_size: PositiveInt | None = ...) -> None: ...
+    def forward(self, student_hidden: Tensor, student_weight: Tensor, teacher_hidden: Tensor, teacher_weight: Tensor, target: Tensor | None) -> Tensor: ...
 
 class ListMLELoss(LossModule):
     """Module form of :func:`lossatlas.listmle_loss`; ``forward(scores, relevance, mask=None)``."""

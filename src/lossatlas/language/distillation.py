@@ -53,6 +53,20 @@ def _kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
     return torch.where(log_p == -math.inf, 0.0, log_p.exp() * (log_p - log_q)).sum(1)
 
 
+def jsd_rows(log_p: Tensor, log_q: Tensor, beta: float) -> Tensor:
+    """GKD's generalised JSD per row from the student's ``log_p`` and the teacher's ``log_q``.
+
+    ``beta = 0`` is ``KL(q || p)``, ``beta = 1`` is ``KL(p || q)`` (special-cased, since the
+    mixture formula vanishes at the ends); shared with :mod:`lossatlas.language.fused_heads`.
+    """
+    if beta == 0.0:
+        return _kl_rows(log_q, log_p)
+    if beta == 1.0:
+        return _kl_rows(log_p, log_q)
+    log_m = torch.logaddexp(log_q + math.log(beta), log_p + math.log(1.0 - beta))
+    return beta * _kl_rows(log_q, log_m) + (1.0 - beta) * _kl_rows(log_p, log_m)
+
+
 # --------------------------------------------------------------------------- declarations
 
 _VOCAB = 6
@@ -233,14 +247,7 @@ def generalized_jsd_loss(
     dtype = compute_dtype(student_logits, teacher_logits)
     log_p = F.log_softmax(upcast(student_logits, dtype) / temperature, dim=1)
     log_q = F.log_softmax(upcast(teacher_logits, dtype) / temperature, dim=1)
-    if beta == 0.0:
-        loss = _kl_rows(log_q, log_p)
-    elif beta == 1.0:
-        loss = _kl_rows(log_p, log_q)
-    else:
-        log_m = torch.logaddexp(log_q + math.log(beta), log_p + math.log(1.0 - beta))
-        loss = beta * _kl_rows(log_q, log_m) + (1.0 - beta) * _kl_rows(log_p, log_m)
-    loss = torch.where(keep, loss, torch.zeros_like(loss))
+    loss = torch.where(keep, jsd_rows(log_p, log_q, beta), 0.0)
     return reduce_loss(loss, reduction, denominator=keep.sum())
 
 

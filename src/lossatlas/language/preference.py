@@ -126,11 +126,15 @@ def sequence_log_probs(
     x = upcast(logits, dtype)
     safe = torch.where(keep, labels, torch.zeros_like(labels))
     token = x.gather(-1, safe.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(x, dim=-1)
-    token = torch.where(keep, token, torch.zeros_like(token))
-    total = token.sum(-1)
+    return per_sequence(token, keep, average=average)
+
+
+def per_sequence(token: Tensor, keep: Tensor, *, average: bool) -> Tensor:
+    """Sum (or mean) of the kept per-token log-probs ``(B, T)`` per sequence; empty gives 0."""
+    total = torch.where(keep, token, torch.zeros_like(token)).sum(-1)
     if not average:
         return total
-    count = keep.sum(-1).to(dtype)
+    count = keep.sum(-1).to(total.dtype)
     return total / torch.where(count == 0, torch.ones_like(count), count)
 
 
