@@ -222,7 +222,7 @@ def linear_distillation_loss(
         >>> la.linear_distillation_loss(h, student_w, h, teacher_w, None, reduction="none")
         tensor([0.0671, 0.0000])
         >>> la.linear_distillation_loss(h, student_w, h, teacher_w, None, chunk_size=1)
-        tensor(0.0335)
+        tensor(0.0336)
 
     References:
         G. Hinton, O. Vinyals, J. Dean, `Distilling the Knowledge in a Neural Network
