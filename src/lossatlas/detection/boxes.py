@@ -9,10 +9,12 @@ relative to a prior, and :func:`decode_boxes` inverts it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
 
+from lossatlas._options import Check, Positive
 from lossatlas._reduction import safe_divide
 from lossatlas._validation import check_floating, check_number, value_checks_enabled
 
@@ -85,6 +87,21 @@ def check_variances(variances: Sequence[float]) -> tuple[float, float]:
     check_number("variances[0]", variances[0], low=0.0, low_inclusive=False)
     check_number("variances[1]", variances[1], low=0.0, low_inclusive=False)
     return float(variances[0]), float(variances[1])
+
+
+def _check_variances_option(name: str, value: Any) -> None:
+    check_variances(value)
+
+
+#: The SSD encoding variances ``(v0, v1)``: a pair of positive numbers.
+Variances = Annotated[
+    Sequence[Positive],
+    Check(
+        _check_variances_option,
+        invalid=((0.1,), (0.0, 0.2), (0.1, 0.2, 0.3)),
+        description="a pair (v0, v1) of positive numbers",
+    ),
+]
 
 
 # --------------------------------------------------------------------------- conversions

@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind, options_of
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import Interval, Positive, PositiveInt, check_value
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_floating,
-    check_number,
     check_probabilities,
     check_same_shape,
     check_tensor,
@@ -37,14 +37,8 @@ from lossatlas.distributed import ProcessGroup, active_group, all_sum
 
 __all__ = ["ghmc_loss", "ghmr_loss"]
 
-_GHM_REF = (
-    'B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019, '
-    "https://arxiv.org/abs/1811.05181"
-)
-_MMDET_REF = (
-    "mmdetection, mmdet/models/losses/ghm_loss.py: "
-    "https://github.com/open-mmlab/mmdetection/blob/main/mmdet/models/losses/ghm_loss.py"
-)
+#: The modules' moving-average momentum, in [0, 1).
+Momentum = Annotated[float, Interval(0.0, 1.0, high_inclusive=False)]
 
 
 # --------------------------------------------------------------------------- binning
@@ -126,12 +120,35 @@ def _check_label_weight(label_weight: Tensor | None, input: Tensor) -> Tensor:
     return (label_weight > 0) | label_weight.isnan()
 
 
-def _check_bins(bins: Any) -> None:
-    check_number("bins", bins, low=1, integer=True)
+# --------------------------------------------------------------------------- declarations
 
 
-def _check_momentum(momentum: Any) -> None:
-    check_number("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
+def _ghmc_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    logits = ex.normal(generator, batch, 5, dtype=dtype, scale=2.0 * scale)
+    return Example((logits, ex.binary_labels(generator, batch, 5, dtype=dtype)))
+
+
+def _ghmr_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    pred = ex.normal(generator, batch, 4, dtype=dtype, scale=0.3 * scale)
+    return Example((pred, ex.normal(generator, batch, 4, dtype=dtype, scale=0.3)))
+
+
+def _ghmr_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    target = ex.normal(generator, batch, 4, dtype=dtype, scale=scale)
+    return Example((target.clone(), target))
+
+
+_GHM = Family(
+    tasks=("detection",),
+    properties={"non_negative"},
+    same_shape=(0, 1),
+)
 
 
 # --------------------------------------------------------------------------- GHM-C
@@ -147,8 +164,7 @@ def _ghmc(
     momentum: float = 0.0,
     process_group: ProcessGroup | None = None,
 ) -> tuple[Tensor, Tensor]:
-    check_reduction(reduction)
-    _check_bins(bins)
+    """GHM-C values and the bin counts; the options were checked by the caller."""
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
@@ -178,13 +194,24 @@ def _reduce(
     )
 
 
+@_GHM.loss(
+    tasks=("binary", "detection", "imbalanced"),
+    input_kind="logits",
+    target_kind="binary labels (soft allowed)",
+    target_type=TargetKind.PROBABILITIES,
+    formula=(
+        r"\frac{\mathrm{tot}}{\mathrm{num}_{b(g)}\, n}\, \mathrm{BCE}(x, t),"
+        r"\ g = |\sigma(x) - t|"
+    ),
+    examples=_ghmc_example,
+)
 def ghmc_loss(
     input: Tensor,
     target: Tensor,
     *,
     label_weight: Tensor | None = None,
-    bins: int = 10,
-    reduction: str = "mean",
+    bins: PositiveInt = 10,
+    reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""GHM-C: binary cross-entropy on logits reweighted by gradient-norm density.
@@ -239,6 +266,9 @@ def ghmc_loss(
     References:
         B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,
         https://arxiv.org/abs/1811.05181
+
+        mmdetection, mmdet/models/losses/ghm_loss.py:
+        https://github.com/open-mmlab/mmdetection/blob/main/mmdet/models/losses/ghm_loss.py
     """
     loss, _ = _ghmc(input, target, label_weight, bins, reduction, process_group=process_group)
     return loss
@@ -258,9 +288,7 @@ def _ghmr(
     momentum: float = 0.0,
     process_group: ProcessGroup | None = None,
 ) -> tuple[Tensor, Tensor]:
-    check_reduction(reduction)
-    check_number("mu", mu, low=0.0, low_inclusive=False)
-    _check_bins(bins)
+    """GHM-R values and the bin counts; the options were checked by the caller."""
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
@@ -283,14 +311,27 @@ def _ghmr(
     return _reduce(loss, reduction, tot, process_group), density
 
 
+@_GHM.loss(
+    input_kind="predictions (box offsets)",
+    target_kind="real values",
+    target_type=TargetKind.REAL,
+    formula=(
+        r"\frac{\mathrm{tot}}{\mathrm{num}_{b(g)}\, n}"
+        r"\left(\sqrt{d^2 + \mu^2} - \mu\right),\ g = \frac{|d|}{\sqrt{d^2 + \mu^2}}"
+    ),
+    # symmetric: ASL1 and g depend on |input - target| only.
+    properties={"non_negative", "zero_at_perfect", "symmetric"},
+    examples=_ghmr_example,
+    perfect=_ghmr_perfect,
+)
 def ghmr_loss(
     input: Tensor,
     target: Tensor,
     *,
-    mu: float = 0.02,
-    bins: int = 10,
+    mu: Positive = 0.02,
+    bins: PositiveInt = 10,
     label_weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""GHM-R: Authentic Smooth-L1 reweighted by gradient-norm density, for box regression.
@@ -338,6 +379,9 @@ def ghmr_loss(
     References:
         B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,
         https://arxiv.org/abs/1811.05181
+
+        mmdetection, mmdet/models/losses/ghm_loss.py:
+        https://github.com/open-mmlab/mmdetection/blob/main/mmdet/models/losses/ghm_loss.py
     """
     loss, _ = _ghmr(input, target, label_weight, mu, bins, reduction, process_group=process_group)
     return loss
@@ -380,9 +424,13 @@ class _GHMModule(LossModule):
     momentum: float
     process_group: ProcessGroup | None
 
-    def _init_state(self, bins: int, momentum: float) -> None:
+    def __init__(self, *, momentum: float, **options: Any) -> None:
+        # The functional's options, checked against its signature; momentum is the module's.
+        options_of(type(self).functional)(options)
+        check_value("momentum", momentum, Momentum)
+        super().__init__(**options)
         self.momentum = float(momentum)
-        self.register_buffer("acc_sum", torch.zeros(bins))
+        self.register_buffer("acc_sum", torch.zeros(options["bins"]))
 
     def _stateful(self) -> bool:
         return self.training and self.momentum > 0
@@ -399,7 +447,7 @@ class _GHMModule(LossModule):
         return f"{super().extra_repr()}, momentum={self.momentum!r}"
 
 
-class GHMCLoss(_GHMModule):
+class GHMCLoss(_GHMModule, functional=ghmc_loss):
     """Module form of :func:`lossatlas.ghmc_loss` with optional running bin counts.
 
     ``momentum`` in ``[0, 1)``: 0 (default, mmdetection's default) uses each batch's counts;
@@ -408,20 +456,17 @@ class GHMCLoss(_GHMModule):
 
     __doc__ = (__doc__ or "") + _STATE_DOC
 
-    functional = staticmethod(ghmc_loss)
-
     def __init__(
         self,
         *,
-        bins: int = 10,
-        momentum: float = 0.0,
-        reduction: str = "mean",
+        bins: PositiveInt = 10,
+        momentum: Momentum = 0.0,
+        reduction: Reduction = "mean",
         process_group: ProcessGroup | None = None,
     ) -> None:
-        _check_bins(bins)
-        _check_momentum(momentum)
-        super().__init__(bins=bins, reduction=reduction, process_group=process_group)
-        self._init_state(bins, momentum)
+        super().__init__(
+            momentum=momentum, bins=bins, reduction=reduction, process_group=process_group
+        )
 
     def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
         with _STATE_LOCK if self._stateful() else nullcontext():
@@ -440,31 +485,27 @@ class GHMCLoss(_GHMModule):
         return loss
 
 
-class GHMRLoss(_GHMModule):
+class GHMRLoss(_GHMModule, functional=ghmr_loss):
     """Module form of :func:`lossatlas.ghmr_loss` with optional running bin counts.
 
     ``momentum`` in ``[0, 1)``: 0 by default; mmdetection's GHM RetinaNet uses 0.7.
     """
 
     __doc__ = (__doc__ or "") + _STATE_DOC
-
-    functional = staticmethod(ghmr_loss)
     mu: float
 
     def __init__(
         self,
         *,
-        mu: float = 0.02,
-        bins: int = 10,
-        momentum: float = 0.0,
-        reduction: str = "mean",
+        mu: Positive = 0.02,
+        bins: PositiveInt = 10,
+        momentum: Momentum = 0.0,
+        reduction: Reduction = "mean",
         process_group: ProcessGroup | None = None,
     ) -> None:
-        check_number("mu", mu, low=0.0, low_inclusive=False)
-        _check_bins(bins)
-        _check_momentum(momentum)
-        super().__init__(mu=mu, bins=bins, reduction=reduction, process_group=process_group)
-        self._init_state(bins, momentum)
+        super().__init__(
+            momentum=momentum, mu=mu, bins=bins, reduction=reduction, process_group=process_group
+        )
 
     def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
         with _STATE_LOCK if self._stateful() else nullcontext():
@@ -482,68 +523,3 @@ class GHMRLoss(_GHMModule):
             )
             self._store(density)
         return loss
-
-
-# --------------------------------------------------------------------------- declarations
-
-
-def _ghmc_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, 5, dtype=dtype, scale=2.0 * scale)
-    return Example((logits, ex.binary_labels(generator, batch, 5, dtype=dtype)))
-
-
-def _ghmr_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    pred = ex.normal(generator, batch, 4, dtype=dtype, scale=0.3 * scale)
-    return Example((pred, ex.normal(generator, batch, 4, dtype=dtype, scale=0.3)))
-
-
-def _ghmr_perfect(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    target = ex.normal(generator, batch, 4, dtype=dtype, scale=scale)
-    return Example((target.clone(), target))
-
-
-declare(
-    LossSpec(
-        name="ghmc_loss",
-        function=ghmc_loss,
-        module=GHMCLoss,
-        tasks=("binary", "detection", "imbalanced"),
-        input_kind="logits",
-        target_kind="binary labels (soft allowed)",
-        formula=(
-            r"\frac{\mathrm{tot}}{\mathrm{num}_{b(g)}\, n}\, \mathrm{BCE}(x, t),"
-            r"\ g = |\sigma(x) - t|"
-        ),
-        references=(_GHM_REF, _MMDET_REF),
-        properties=frozenset({"non_negative"}),
-        examples=_ghmc_example,
-        same_shape=(0, 1),
-    )
-)
-
-declare(
-    LossSpec(
-        name="ghmr_loss",
-        function=ghmr_loss,
-        module=GHMRLoss,
-        tasks=("detection",),
-        input_kind="predictions (box offsets)",
-        target_kind="real values",
-        formula=(
-            r"\frac{\mathrm{tot}}{\mathrm{num}_{b(g)}\, n}"
-            r"\left(\sqrt{d^2 + \mu^2} - \mu\right),\ g = \frac{|d|}{\sqrt{d^2 + \mu^2}}"
-        ),
-        references=(_GHM_REF, _MMDET_REF),
-        # symmetric: ASL1 and g depend on |input - target| only.
-        properties=frozenset({"non_negative", "zero_at_perfect", "symmetric"}),
-        examples=_ghmr_example,
-        perfect=_ghmr_perfect,
-        same_shape=(0, 1),
-    )
-)

@@ -10,35 +10,29 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, TargetKind, options_of
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, upcast
+from lossatlas._options import NonNegative, NonNegativeInt, UnitInterval
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
-    check_bool,
     check_floating,
-    check_number,
     check_same_device,
     describe,
     value_checks_enabled,
 )
 from lossatlas.compose import LossParts, weighted_sum
 from lossatlas.detection.boxes import (
+    Variances,
     _encode,
     check_corner_boxes,
     check_ground_truth,
     check_prior_boxes,
-    check_variances,
     match_batch,
     pad_ground_truth,
 )
 from lossatlas.distributed import ProcessGroup, active_group, all_sum, check_shards
 
 __all__ = ["ssd_loss"]
-
-_SSD_REF = (
-    "W. Liu, D. Anguelov, D. Erhan, C. Szegedy, S. Reed, C.-Y. Fu, A. C. Berg, "
-    '"SSD: Single Shot MultiBox Detector", ECCV 2016, https://arxiv.org/abs/1512.02325'
-)
 
 
 def _check_inputs(
@@ -104,6 +98,67 @@ def _check_inputs(
                 )
 
 
+# --------------------------------------------------------------------------- declaration
+
+
+_GRID = 4  # priors on a 4 x 4 grid, two sizes each
+_NUM_CLASSES = 4
+
+
+def example_priors(dtype: torch.dtype) -> Tensor:
+    """``2 * 4 * 4`` priors ``(cx, cy, w, h)`` on a 4 x 4 grid over the unit square."""
+    centres = (torch.arange(_GRID, dtype=torch.float64) + 0.5) / _GRID
+    cy, cx = torch.meshgrid(centres, centres, indexing="ij")
+    priors = []
+    for size in (0.25, 0.5):
+        wh = torch.full_like(cx, size)
+        priors.append(torch.stack((cx, cy, wh, wh), dim=-1).reshape(-1, 4))
+    return torch.cat(priors).to(dtype)
+
+
+def _ssd_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    priors = example_priors(dtype)
+    num_priors = priors.shape[0]
+    loc = ex.normal(generator, batch, num_priors, 4, dtype=dtype, scale=0.5 * scale)
+    logits = ex.normal(generator, batch, num_priors, _NUM_CLASSES, dtype=dtype, scale=scale)
+    boxes, labels = [], []
+    for i in range(batch):
+        count = 0 if i == 1 else int(torch.randint(1, 4, (), generator=generator))
+        corner = ex.uniform(generator, count, 2, dtype=torch.float64, low=0.0, high=0.6)
+        size = ex.uniform(generator, count, 2, dtype=torch.float64, low=0.15, high=0.4)
+        boxes.append(torch.cat((corner, corner + size), dim=1).to(dtype))
+        labels.append(torch.randint(1, _NUM_CLASSES, (count,), generator=generator))
+    return Example((loc, logits, priors, boxes, labels), grad_args=(0, 1))
+
+
+_SSD = Family(
+    tasks=("detection",),
+    input_kind="box offsets and class logits per prior",
+    target_kind="per-image lists of boxes (x1, y1, x2, y2) and labels in [1, C)",
+    target_type=TargetKind.BOXES,
+)
+
+
+# --------------------------------------------------------------------------- functional
+
+
+@_SSD.loss(
+    formula=(
+        r"\frac{1}{\max(P,1)}\Big(\sum_{i \in pos \cup neg} \mathrm{CE}(c_i, y_i)"
+        r" + \lambda \sum_{i \in pos} \mathrm{smooth}_{L1}(l_i - \hat g_i)\Big)"
+    ),
+    properties={"non_negative"},
+    examples=_ssd_example,
+    # "mean" divides the batch sums by the number of positives, not by N: not none.mean().
+    mean_of_none=False,
+    # Offsets of priors matched to no box are never read: a NaN there is ignored (the family
+    # tests check that a NaN offset of a matched prior gives NaN).
+    nan_exempt=(0,),
+    dynamic_shapes=False,
+    dynamic_shapes_reason="the ground truth is a Python list per image (its length is static)",
+)
 def ssd_loss(
     loc_preds: Tensor,
     conf_logits: Tensor,
@@ -111,11 +166,11 @@ def ssd_loss(
     gt_boxes: Sequence[Tensor],
     gt_labels: Sequence[Tensor],
     *,
-    iou_threshold: float = 0.5,
-    neg_pos_ratio: int = 3,
-    variances: Sequence[float] = (0.1, 0.2),
-    loc_weight: float = 1.0,
-    reduction: str = "mean",
+    iou_threshold: UnitInterval = 0.5,
+    neg_pos_ratio: NonNegativeInt = 3,
+    variances: Variances = (0.1, 0.2),
+    loc_weight: NonNegative = 1.0,
+    reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
     return_parts: bool = False,
 ) -> Tensor | LossParts:
@@ -132,8 +187,7 @@ def ssd_loss(
     An image without objects (``P_i = 0``) mines ``neg_pos_ratio`` negatives, as if it had one
     positive (the same floor as the normaliser), so background-only images still train the
     background class; torchvision's SSD, ssd.pytorch and mmdetection mine none there. With
-    ``neg_pos_ratio=0`` no negative is ever used. (The seed ``seeds/000_*`` keeps the
-    *lowest*-loss negatives, the opposite of hard-negative mining.)
+    ``neg_pos_ratio=0`` no negative is ever used.
 
     .. math::
         L = \frac{1}{\max(P, 1)}\Big(
@@ -188,16 +242,11 @@ def ssd_loss(
         (tensor(2.1972), tensor(2.1972))
 
     References:
-        W. Liu et al., "SSD: Single Shot MultiBox Detector", ECCV 2016,
-        https://arxiv.org/abs/1512.02325 (section 2.2, training objective and hard negative
-        mining).
+        W. Liu, D. Anguelov, D. Erhan, C. Szegedy, S. Reed, C.-Y. Fu, A. C. Berg, "SSD: Single
+        Shot MultiBox Detector", ECCV 2016, https://arxiv.org/abs/1512.02325 (section 2.2,
+        training objective and hard negative mining).
     """
-    check_reduction(reduction)
-    check_number("iou_threshold", iou_threshold, low=0.0, high=1.0)
-    check_number("neg_pos_ratio", neg_pos_ratio, low=0, integer=True)
-    check_number("loc_weight", loc_weight, low=0.0)
-    check_bool("return_parts", return_parts)
-    v = check_variances(variances)
+    v = (float(variances[0]), float(variances[1]))
     _check_inputs(loc_preds, conf_logits, priors, gt_boxes, gt_labels)
 
     dtype = compute_dtype(loc_preds, conf_logits, priors)
@@ -248,7 +297,7 @@ def ssd_loss(
     )
 
 
-class SSDLoss(LossModule):
+class SSDLoss(LossModule, functional=ssd_loss):
     """Module form of :func:`lossatlas.ssd_loss`; optional ``priors`` kept as a buffer.
 
     Built with ``priors``, it is called as ``loss(loc_preds, conf_logits, gt_boxes,
@@ -256,37 +305,32 @@ class SSDLoss(LossModule):
     functional, ``loss(loc_preds, conf_logits, priors, gt_boxes, gt_labels)``.
     """
 
-    functional = staticmethod(ssd_loss)
-
     def __init__(
         self,
         *,
         priors: Tensor | None = None,
-        iou_threshold: float = 0.5,
-        neg_pos_ratio: int = 3,
-        variances: Sequence[float] = (0.1, 0.2),
-        loc_weight: float = 1.0,
-        reduction: str = "mean",
+        iou_threshold: UnitInterval = 0.5,
+        neg_pos_ratio: NonNegativeInt = 3,
+        variances: Variances = (0.1, 0.2),
+        loc_weight: NonNegative = 1.0,
+        reduction: Reduction = "mean",
         process_group: ProcessGroup | None = None,
         return_parts: bool = False,
     ) -> None:
-        check_number("iou_threshold", iou_threshold, low=0.0, high=1.0)
-        check_number("neg_pos_ratio", neg_pos_ratio, low=0, integer=True)
-        check_number("loc_weight", loc_weight, low=0.0)
-        check_bool("return_parts", return_parts)
-        variances = check_variances(variances)
+        options = {
+            "iou_threshold": iou_threshold,
+            "neg_pos_ratio": neg_pos_ratio,
+            "variances": variances,
+            "loc_weight": loc_weight,
+            "reduction": reduction,
+            "process_group": process_group,
+            "return_parts": return_parts,
+        }
+        options_of(ssd_loss)(options)  # the functional's checks, once, at construction
         if priors is not None:
             check_prior_boxes("priors", priors)
-        super().__init__(
-            priors=priors,
-            iou_threshold=iou_threshold,
-            neg_pos_ratio=neg_pos_ratio,
-            variances=variances,
-            loc_weight=loc_weight,
-            reduction=reduction,
-            process_group=process_group,
-            return_parts=return_parts,
-        )
+        options["variances"] = (float(variances[0]), float(variances[1]))  # a tuple of floats
+        super().__init__(priors=priors, **options)
 
     def forward(self, *inputs: Any) -> Tensor | LossParts:
         options = self.options()
@@ -302,63 +346,3 @@ class SSDLoss(LossModule):
         if priors is not None:
             inputs = (inputs[0], inputs[1], priors, *inputs[2:])
         return ssd_loss(*inputs, **options)
-
-
-# --------------------------------------------------------------------------- declaration
-
-_GRID = 4  # priors on a 4 x 4 grid, two sizes each
-_NUM_CLASSES = 4
-
-
-def example_priors(dtype: torch.dtype) -> Tensor:
-    """``2 * 4 * 4`` priors ``(cx, cy, w, h)`` on a 4 x 4 grid over the unit square."""
-    centres = (torch.arange(_GRID, dtype=torch.float64) + 0.5) / _GRID
-    cy, cx = torch.meshgrid(centres, centres, indexing="ij")
-    priors = []
-    for size in (0.25, 0.5):
-        wh = torch.full_like(cx, size)
-        priors.append(torch.stack((cx, cy, wh, wh), dim=-1).reshape(-1, 4))
-    return torch.cat(priors).to(dtype)
-
-
-def _ssd_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    priors = example_priors(dtype)
-    num_priors = priors.shape[0]
-    loc = ex.normal(generator, batch, num_priors, 4, dtype=dtype, scale=0.5 * scale)
-    logits = ex.normal(generator, batch, num_priors, _NUM_CLASSES, dtype=dtype, scale=scale)
-    boxes, labels = [], []
-    for i in range(batch):
-        count = 0 if i == 1 else int(torch.randint(1, 4, (), generator=generator))
-        corner = ex.uniform(generator, count, 2, dtype=torch.float64, low=0.0, high=0.6)
-        size = ex.uniform(generator, count, 2, dtype=torch.float64, low=0.15, high=0.4)
-        boxes.append(torch.cat((corner, corner + size), dim=1).to(dtype))
-        labels.append(torch.randint(1, _NUM_CLASSES, (count,), generator=generator))
-    return Example((loc, logits, priors, boxes, labels), grad_args=(0, 1))
-
-
-declare(
-    LossSpec(
-        name="ssd_loss",
-        function=ssd_loss,
-        module=SSDLoss,
-        tasks=("detection",),
-        input_kind="box offsets and class logits per prior",
-        target_kind="per-image lists of boxes (x1, y1, x2, y2) and labels in [1, C)",
-        formula=(
-            r"\frac{1}{\max(P,1)}\Big(\sum_{i \in pos \cup neg} \mathrm{CE}(c_i, y_i)"
-            r" + \lambda \sum_{i \in pos} \mathrm{smooth}_{L1}(l_i - \hat g_i)\Big)"
-        ),
-        references=(_SSD_REF,),
-        properties=frozenset({"non_negative"}),
-        examples=_ssd_example,
-        # "mean" divides the batch sums by the number of positives, not by N: not none.mean().
-        mean_of_none=False,
-        # Offsets of priors matched to no box are never read: a NaN there is ignored (the family
-        # tests check that a NaN offset of a matched prior gives NaN).
-        nan_exempt=(0,),
-        dynamic_shapes=False,
-        dynamic_shapes_reason="the ground truth is a Python list per image (its length is static)",
-    )
-)
