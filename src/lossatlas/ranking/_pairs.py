@@ -16,11 +16,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._reduction import safe_sqrt
 from lossatlas._validation import check_integer, check_shape
 
 __all__ = [
+    "LABELLED",
     "Distance",
     "check_labels",
     "is_similarity",
@@ -128,3 +129,14 @@ def masked_logsumexp(x: Tensor, mask: Tensor, *, add_one: bool = False) -> Tenso
     if add_one:
         filled = torch.cat([filled, filled.new_zeros(filled.shape[0], 1)], dim=1)
     return torch.where(present[:, 0], torch.logsumexp(filled, dim=1), 0.0)
+
+
+#: What the losses over ``(embeddings, labels)`` share; each family derives its own from it.
+LABELLED = Family(
+    tasks=("metric-learning",),
+    input_kind="embeddings",
+    target_kind="class labels (one per embedding)",
+    target_type=TargetKind.CLASS_INDICES,
+    examples=labelled_embeddings,
+    mean_of_none=False,
+)

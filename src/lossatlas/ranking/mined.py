@@ -16,17 +16,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import check_floating, check_same_device, check_shape
 from lossatlas.ranking._pairs import (
+    LABELLED,
     Distance,
     check_labels,
     is_similarity,
     label_masks,
-    labelled_embeddings,
     pair_scores,
 )
 
@@ -45,14 +44,7 @@ def _padded(values: Tensor, fill: float) -> Tensor:
     return F.pad(values, (0, 1), value=fill)
 
 
-@Family(
-    tasks=("metric-learning", "ranking"),
-    input_kind="embeddings",
-    target_kind="class labels (one per embedding)",
-    target_type=TargetKind.CLASS_INDICES,
-    examples=labelled_embeddings,
-    mean_of_none=False,
-).loss(
+@LABELLED.derive(tasks=("metric-learning", "ranking")).loss(
     formula=r"\max(0,\ d(a, p) - d(a, n) + m)",
     properties={"non_negative"},
     use_when="triplet training from a labelled batch (mined triplets)",

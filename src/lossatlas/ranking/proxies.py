@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind, options_of
+from lossatlas._catalog import Example, options_of
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive, PositiveInt, check_value
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
@@ -25,6 +25,7 @@ from lossatlas._validation import (
     check_shape,
 )
 from lossatlas.ranking._pairs import (
+    LABELLED,
     Distance,
     check_labels,
     is_similarity,
@@ -46,14 +47,7 @@ def _with_proxies(
     return Example((embeddings, labels, proxies), grad_args=(0, 2))
 
 
-_PROXY = Family(
-    tasks=("metric-learning",),
-    input_kind="embeddings",
-    target_kind="class labels (one per embedding)",
-    target_type=TargetKind.CLASS_INDICES,
-    examples=_with_proxies,
-    twice_differentiable=True,
-)
+_PROXY = LABELLED.derive(examples=_with_proxies, twice_differentiable=True, mean_of_none=True)
 
 
 def _check(embeddings: Tensor, labels: Tensor, proxies: Tensor) -> None:

@@ -15,17 +15,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind
+from lossatlas._catalog import Example
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import check_floating, check_same_device, check_shape
 from lossatlas.ranking._pairs import (
+    LABELLED,
     Distance,
     check_labels,
     is_similarity,
     label_masks,
-    labelled_embeddings,
     masked_logsumexp,
     pair_scores,
 )
@@ -46,16 +46,6 @@ def _multi_view(
     return Example((features, labels), grad_args=(0,))
 
 
-_LABELLED = Family(
-    tasks=("metric-learning",),
-    input_kind="embeddings",
-    target_kind="class labels (one per embedding)",
-    target_type=TargetKind.CLASS_INDICES,
-    examples=labelled_embeddings,
-    mean_of_none=False,
-)
-
-
 def _check_embeddings(embeddings: Tensor, labels: Tensor) -> None:
     check_same_device(("embeddings", embeddings), ("labels", labels))
     check_floating("embeddings", embeddings)
@@ -66,7 +56,7 @@ def _check_embeddings(embeddings: Tensor, labels: Tensor) -> None:
 # --------------------------------------------------------------------------- SupCon
 
 
-@_LABELLED.loss(
+@LABELLED.loss(
     formula=r"-\frac{1}{|P(i)|} \sum_{p \in P(i)} \log \frac{e^{z_i \cdot z_p / t}}"
     r"{\sum_{a \ne i} e^{z_i \cdot z_a / t}}",
     properties={"non_negative"},
@@ -177,7 +167,7 @@ def supcon_loss(
 # --------------------------------------------------------------------------- multi-similarity
 
 
-@_LABELLED.loss(
+@LABELLED.loss(
     formula=r"\frac{1}{\alpha} \log(1 + \sum_{P_i} e^{-\alpha (S_{ij} - \lambda)}) + "
     r"\frac{1}{\beta} \log(1 + \sum_{N_i} e^{\beta (S_{ik} - \lambda)})",
     properties={"non_negative"},
@@ -279,7 +269,7 @@ def multi_similarity_loss(
 # --------------------------------------------------------------------------- circle
 
 
-@_LABELLED.loss(
+@LABELLED.loss(
     formula=r"\log\big(1 + \sum_{N_i} e^{\gamma a_n (s_n - m)} \sum_{P_i} "
     r"e^{-\gamma a_p (s_p - 1 + m)}\big)",
     properties={"non_negative"},
