@@ -389,7 +389,7 @@ def test_automatic_chunk_size():
         ({"z_loss": -0.1}, ValueError, "z_loss must be in"),
         ({"logit_softcap": 0.0}, ValueError, "logit_softcap must be in"),
         ({"chunk_size": 0}, ValueError, "chunk_size must be in"),
-        ({"chunk_size": 2.5}, TypeError, "chunk_size must be an int"),
+        ({"chunk_size": 2.5}, TypeError, r"chunk_size must be None or an int in \[1, inf\]"),
         ({"reduction": "meen"}, ValueError, "Did you mean 'mean'"),
     ],
 )

@@ -27,17 +27,17 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, LossSpec, declare
+from lossatlas._catalog import Example, Family, options_of
 from lossatlas._fused import use_custom_autograd
 from lossatlas._module import LossModule
-from lossatlas._reduction import check_reduction, compute_dtype, reduce_loss, safe_divide, upcast
+from lossatlas._options import NonNegative, Positive, PositiveInt, UnitInterval
+from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, safe_divide, upcast
 from lossatlas._validation import (
     check_class_indices,
     check_class_weight,
     check_dim,
     check_floating,
     check_integer,
-    check_number,
     check_same_device,
     check_shape,
     describe,
@@ -53,6 +53,48 @@ __all__ = ["linear_cross_entropy"]
 _TARGET_CHUNK_BYTES = 64 * 2**20
 
 
+# --------------------------------------------------------------------------- examples
+
+_HIDDEN = 6
+_VOCAB = 7
+
+
+def _reference(
+    input: Tensor, linear_weight: Tensor, target: Tensor, *, reduction: str = "mean"
+) -> Tensor:
+    """The unfused formula: ``F.cross_entropy(F.linear(input, linear_weight), target)``."""
+    return F.cross_entropy(F.linear(input, linear_weight), target, reduction=reduction)
+
+
+def _examples(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    hidden = ex.normal(generator, batch, _HIDDEN, dtype=dtype, scale=scale)
+    weight = ex.normal(generator, _VOCAB, _HIDDEN, dtype=dtype, scale=1.0 / math.sqrt(_HIDDEN))
+    target = ex.class_indices(generator, batch, num_classes=_VOCAB)
+    return Example((hidden, weight, target), grad_args=(0, 1))
+
+
+# --------------------------------------------------------------------------- the loss
+
+
+@Family(
+    tasks=("language", "multiclass"),
+    input_kind="hidden states",
+    target_kind="class indices",
+).loss(
+    formula=(
+        r"\operatorname{lse}(z) - (1-\epsilon) z_y - \tfrac{\epsilon}{V}\sum_v z_v"
+        r" + \lambda_z \operatorname{lse}(z)^2,\; z = c\tanh((hW^\top + b)/c)"
+    ),
+    properties={"non_negative"},
+    examples=_examples,
+    oracle=_reference,
+    # The fused kernel computes first derivatives only; double backward raises.
+    twice_differentiable=False,
+    dynamic_shapes=False,
+    dynamic_shapes_reason="the loop over token chunks unrolls into the graph per token count",
+)
 def linear_cross_entropy(
     input: Tensor,
     linear_weight: Tensor,
@@ -61,12 +103,12 @@ def linear_cross_entropy(
     linear_bias: Tensor | None = None,
     weight: Tensor | None = None,
     ignore_index: int = -100,
-    label_smoothing: float = 0.0,
-    z_loss: float = 0.0,
-    logit_softcap: float | None = None,
-    reduction: str = "mean",
+    label_smoothing: UnitInterval = 0.0,
+    z_loss: NonNegative = 0.0,
+    logit_softcap: Positive | None = None,
+    reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
-    chunk_size: int | None = None,
+    chunk_size: PositiveInt | None = None,
 ) -> Tensor:
     r"""Softmax cross-entropy of the logits ``input @ linear_weight.T + linear_bias``, in chunks.
 
@@ -159,27 +201,22 @@ def linear_cross_entropy(
         tensor(0.5526)
 
     References:
-        M. Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models", ICLR 2025,
-        https://arxiv.org/abs/2411.09009 (chunked projection + cross-entropy);
-        A. Chowdhery et al., "PaLM: Scaling Language Modeling with Pathways", JMLR 2023,
-        https://arxiv.org/abs/2204.02311 (z-loss);
-        Gemma Team, "Gemma 2: Improving Open Language Models at a Practical Size", 2024,
-        https://arxiv.org/abs/2408.00118 (logit soft-capping).
+        M. Wijmans et al., Cut Your Losses in Large-Vocabulary Language Models, ICLR 2025,
+        https://arxiv.org/abs/2411.09009 (chunked projection + cross-entropy)
+
+        A. Chowdhery et al., PaLM: Scaling Language Modeling with Pathways, JMLR 2023,
+        https://arxiv.org/abs/2204.02311 (z-loss)
+
+        Gemma Team, Gemma 2: Improving Open Language Models at a Practical Size, 2024,
+        https://arxiv.org/abs/2408.00118 (logit soft-capping)
     """
     hidden, weight, bias, class_weight = input, linear_weight, linear_bias, weight
-    check_reduction(reduction)
     _check_inputs(hidden, weight, target, bias)
     num_classes = weight.shape[0]
     if class_weight is not None:
         check_floating("weight", class_weight)
         check_class_weight("weight", class_weight, num_classes)
         check_same_device(("input", hidden), ("weight", class_weight))
-    check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
-    check_number("z_loss", z_loss, low=0.0)
-    if logit_softcap is not None:
-        check_number("logit_softcap", logit_softcap, low=0.0, low_inclusive=False)
-    if chunk_size is not None:
-        check_number("chunk_size", chunk_size, low=1, integer=True)
     check_class_indices("target", target, num_classes, ignore_index=ignore_index)
     target = target.long()
 
@@ -719,93 +756,38 @@ def _check_inputs(hidden: Any, weight: Any, target: Any, bias: Any) -> None:
 # --------------------------------------------------------------------------- module
 
 
-class LinearCrossEntropyLoss(LossModule):
+class LinearCrossEntropyLoss(LossModule, functional=linear_cross_entropy):
     """Module form of :func:`lossatlas.linear_cross_entropy` (inputs: input, linear_weight, target).
 
     The projection is an input, not a parameter of the loss: pass the output layer's
     ``weight`` (and its bias as ``linear_bias=`` to :func:`lossatlas.linear_cross_entropy`).
-    The class ``weight`` is a buffer.
+    The class ``weight`` is a buffer. Written by hand, not derived: a derived constructor
+    would take ``linear_bias`` as an option and keep a detached copy of it as a buffer (a
+    trainable bias would silently get no gradient).
     """
-
-    functional = staticmethod(linear_cross_entropy)
 
     def __init__(
         self,
         *,
         weight: Tensor | None = None,
         ignore_index: int = -100,
-        label_smoothing: float = 0.0,
-        z_loss: float = 0.0,
-        logit_softcap: float | None = None,
-        reduction: str = "mean",
-        chunk_size: int | None = None,
+        label_smoothing: UnitInterval = 0.0,
+        z_loss: NonNegative = 0.0,
+        logit_softcap: Positive | None = None,
+        reduction: Reduction = "mean",
+        chunk_size: PositiveInt | None = None,
     ) -> None:
-        check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
-        check_number("z_loss", z_loss, low=0.0)
-        if logit_softcap is not None:
-            check_number("logit_softcap", logit_softcap, low=0.0, low_inclusive=False)
-        if chunk_size is not None:
-            check_number("chunk_size", chunk_size, low=1, integer=True)
+        options = {
+            "weight": weight,
+            "ignore_index": ignore_index,
+            "label_smoothing": label_smoothing,
+            "z_loss": z_loss,
+            "logit_softcap": logit_softcap,
+            "reduction": reduction,
+            "chunk_size": chunk_size,
+        }
+        options_of(linear_cross_entropy)(options)
         if weight is not None:
             check_floating("weight", weight)
             check_dim("weight", weight, min_dim=1)
-        super().__init__(
-            weight=weight,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            z_loss=z_loss,
-            logit_softcap=logit_softcap,
-            reduction=reduction,
-            chunk_size=chunk_size,
-        )
-
-
-# --------------------------------------------------------------------------- declaration
-
-_HIDDEN = 6
-_VOCAB = 7
-
-
-def _reference(
-    input: Tensor, linear_weight: Tensor, target: Tensor, *, reduction: str = "mean"
-) -> Tensor:
-    """The unfused formula: ``F.cross_entropy(F.linear(input, linear_weight), target)``."""
-    return F.cross_entropy(F.linear(input, linear_weight), target, reduction=reduction)
-
-
-def _examples(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    hidden = ex.normal(generator, batch, _HIDDEN, dtype=dtype, scale=scale)
-    weight = ex.normal(generator, _VOCAB, _HIDDEN, dtype=dtype, scale=1.0 / math.sqrt(_HIDDEN))
-    target = ex.class_indices(generator, batch, num_classes=_VOCAB)
-    return Example((hidden, weight, target), grad_args=(0, 1))
-
-
-declare(
-    LossSpec(
-        name="linear_cross_entropy",
-        function=linear_cross_entropy,
-        module=LinearCrossEntropyLoss,
-        tasks=("language", "multiclass"),
-        input_kind="hidden states",
-        target_kind="class indices",
-        formula=(
-            r"\operatorname{lse}(z) - (1-\epsilon) z_y - \tfrac{\epsilon}{V}\sum_v z_v"
-            r" + \lambda_z \operatorname{lse}(z)^2,\; z = c\tanh((hW^\top + b)/c)"
-        ),
-        references=(
-            "M. Wijmans et al., Cut Your Losses in Large-Vocabulary Language Models, ICLR 2025, "
-            "https://arxiv.org/abs/2411.09009",
-            "A. Chowdhery et al., PaLM: Scaling Language Modeling with Pathways, JMLR 2023, "
-            "https://arxiv.org/abs/2204.02311",
-        ),
-        properties=frozenset({"non_negative"}),
-        examples=_examples,
-        oracle=_reference,
-        # The fused kernel computes first derivatives only; double backward raises.
-        twice_differentiable=False,
-        dynamic_shapes=False,
-        dynamic_shapes_reason="the loop over token chunks unrolls into the graph per token count",
-    )
-)
+        super().__init__(**options)
