@@ -184,9 +184,6 @@ def test_derived_twin_checks_at_construction_and_buffers_sequences():
     torch.testing.assert_close(focal(x, y), la.focal_loss(x, y, alpha=[0.25, 0.75]))
 
 
-MIGRATING = pytest.mark.xfail(strict=True, reason="families are being migrated to the new idiom")
-
-
 def test_every_twin_is_derived_or_stateful():
     """At most 12 loss modules write their own ``__init__`` (those that hold real state)."""
     own_init = [
@@ -199,7 +196,6 @@ def test_every_twin_is_derived_or_stateful():
     assert len(own_init) <= 12, own_init
 
 
-@MIGRATING
 def test_family_files_hold_no_declare_calls():
     offenders = [
         str(path.relative_to(PACKAGE))

@@ -10,9 +10,10 @@ A twin stores the options, registers tensor-valued ones (class weights, ``pos_we
 a sequence given for an option that takes a tensor becomes one) as buffers so ``.to(device)``
 and ``state_dict()`` carry them, checks them once at construction (fail at step 0, not step
 10 000), shows them in ``repr`` and never changes itself in ``forward``. Twins that hold real
-state (learned class centres, running counts) write their own ``__init__`` and call
-``super().__init__(**options)``. Static types come from the generated stub ``lossatlas/nn.pyi``
-(``python scripts/generate_stubs.py``), which spells out each derived constructor.
+state (learned class centres, running counts) write their own ``__init__``, check the options
+with ``options_of(functional).bind(...)`` and call ``super().__init__(**options)``. Static
+types come from the generated stub ``lossatlas/nn.pyi`` (``python scripts/generate_stubs.py``),
+which spells out each derived constructor.
 """
 
 from __future__ import annotations
@@ -40,9 +41,6 @@ class LossModule(nn.Module):
     """
 
     functional: ClassVar[Callable[..., Any]]
-    # Transitional (removed when every family is migrated): hand-written twins' checks.
-    check_options: ClassVar[Callable[..., None] | None] = None
-    reductions: ClassVar[tuple[str, ...]] = ("none", "mean", "sum")
 
     def __init_subclass__(cls, functional: Callable[..., Any] | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -60,13 +58,6 @@ class LossModule(nn.Module):
         self._tensor_options: tuple[str, ...] = tuple(
             name for name, value in options.items() if isinstance(value, Tensor)
         )
-        check = type(self).check_options
-        if check is not None:
-            check(**options)
-        elif "reduction" in options and "__lossatlas_options__" not in vars(type(self).functional):
-            from lossatlas._reduction import check_reduction
-
-            check_reduction(options["reduction"], type(self).reductions)
         for name, value in options.items():
             if isinstance(value, Tensor):
                 # Not an inference tensor, even when the module is built under inference_mode

@@ -286,10 +286,7 @@ def check_option_constraints(spec: LossSpec) -> None:
     twin's constructor.
     """
     if not hasattr(spec.function, "__lossatlas_options__"):
-        raise NotApplicable(
-            "its options are not checked from its signature (a user registration, or a family "
-            "not yet declared with @family.loss)"
-        )
+        raise NotApplicable("a user registration: its options are not read from its signature")
     options = options_of(spec.function)
     bad = {name: options.invalid_values(name) for name in options.checks}
     bad = {name: values for name, values in bad.items() if values}
