@@ -158,6 +158,7 @@ def _ghmc(
     input: Tensor,
     target: Tensor,
     label_weight: Tensor | None,
+    *,
     bins: int,
     reduction: str,
     acc_sum: Tensor | None = None,
@@ -270,7 +271,9 @@ def ghmc_loss(
         mmdetection, mmdet/models/losses/ghm_loss.py:
         https://github.com/open-mmlab/mmdetection/blob/main/mmdet/models/losses/ghm_loss.py
     """
-    loss, _ = _ghmc(input, target, label_weight, bins, reduction, process_group=process_group)
+    loss, _ = _ghmc(
+        input, target, label_weight, bins=bins, reduction=reduction, process_group=process_group
+    )
     return loss
 
 
@@ -281,6 +284,7 @@ def _ghmr(
     input: Tensor,
     target: Tensor,
     label_weight: Tensor | None,
+    *,
     mu: float,
     bins: int,
     reduction: str,
@@ -383,7 +387,15 @@ def ghmr_loss(
         mmdetection, mmdet/models/losses/ghm_loss.py:
         https://github.com/open-mmlab/mmdetection/blob/main/mmdet/models/losses/ghm_loss.py
     """
-    loss, _ = _ghmr(input, target, label_weight, mu, bins, reduction, process_group=process_group)
+    loss, _ = _ghmr(
+        input,
+        target,
+        label_weight,
+        mu=mu,
+        bins=bins,
+        reduction=reduction,
+        process_group=process_group,
+    )
     return loss
 
 
@@ -419,10 +431,9 @@ class _GHMModule(LossModule):
     """Shared state handling of the GHM modules: the running bin counts ``acc_sum``."""
 
     acc_sum: Tensor
-    bins: int
-    reduction: str
     momentum: float
-    process_group: ProcessGroup | None
+    #: ``(input, target, label_weight, **options) -> (loss, bin counts)``.
+    compute: Any
 
     def __init__(self, *, momentum: float, **options: Any) -> None:
         # The functional's options, checked against its signature; momentum is the module's.
@@ -443,6 +454,15 @@ class _GHMModule(LossModule):
             with torch.inference_mode(False):
                 self.acc_sum = density.detach().to(self.acc_sum.dtype).clone()
 
+    def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
+        with _STATE_LOCK if self._stateful() else nullcontext():
+            acc = self.acc_sum if self.momentum > 0 else None
+            loss, density = type(self).compute(
+                input, target, label_weight, **self.options(), acc_sum=acc, momentum=self.momentum
+            )
+            self._store(density)
+        return loss
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, momentum={self.momentum!r}"
 
@@ -455,6 +475,7 @@ class GHMCLoss(_GHMModule, functional=ghmc_loss):
     """
 
     __doc__ = (__doc__ or "") + _STATE_DOC
+    compute = staticmethod(_ghmc)
 
     def __init__(
         self,
@@ -468,22 +489,6 @@ class GHMCLoss(_GHMModule, functional=ghmc_loss):
             momentum=momentum, bins=bins, reduction=reduction, process_group=process_group
         )
 
-    def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
-        with _STATE_LOCK if self._stateful() else nullcontext():
-            acc = self.acc_sum if self.momentum > 0 else None
-            loss, density = _ghmc(
-                input,
-                target,
-                label_weight,
-                self.bins,
-                self.reduction,
-                acc_sum=acc,
-                momentum=self.momentum,
-                process_group=self.process_group,
-            )
-            self._store(density)
-        return loss
-
 
 class GHMRLoss(_GHMModule, functional=ghmr_loss):
     """Module form of :func:`lossatlas.ghmr_loss` with optional running bin counts.
@@ -492,7 +497,7 @@ class GHMRLoss(_GHMModule, functional=ghmr_loss):
     """
 
     __doc__ = (__doc__ or "") + _STATE_DOC
-    mu: float
+    compute = staticmethod(_ghmr)
 
     def __init__(
         self,
@@ -506,20 +511,3 @@ class GHMRLoss(_GHMModule, functional=ghmr_loss):
         super().__init__(
             momentum=momentum, mu=mu, bins=bins, reduction=reduction, process_group=process_group
         )
-
-    def forward(self, input: Tensor, target: Tensor, label_weight: Tensor | None = None) -> Tensor:
-        with _STATE_LOCK if self._stateful() else nullcontext():
-            acc = self.acc_sum if self.momentum > 0 else None
-            loss, density = _ghmr(
-                input,
-                target,
-                label_weight,
-                self.mu,
-                self.bins,
-                self.reduction,
-                acc_sum=acc,
-                momentum=self.momentum,
-                process_group=self.process_group,
-            )
-            self._store(density)
-        return loss
