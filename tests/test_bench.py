@@ -271,3 +271,21 @@ def test_cli_bench_lists_cases_and_rejects_unknown_ones():
     result = runner.invoke(main, ["bench", "--case", "binary_focall", "--quick"])
     assert result.exit_code != 0
     assert "Did you mean 'binary_focal'" in result.output
+
+
+@pytest.mark.parametrize("name", ["linear_distillation", "linear_sequence_log_probs"])
+def test_fused_head_cases_compare_equal_computations(name):
+    """Every variant of the fused-head cases gives the eager loss and gradients."""
+    case = builtin.CASES[name](True)
+    values, grads = [], []
+    for variant in case.variants:
+        inputs = case.inputs()
+        out = variant.loss(*inputs)
+        leaves = [t for t in inputs if t.requires_grad]
+        values.append(out.detach())
+        grads.append(torch.autograd.grad(out, leaves))
+    assert len(values) == 3
+    for value, grad in zip(values[1:], grads[1:], strict=True):
+        torch.testing.assert_close(value, values[0], rtol=1e-5, atol=1e-5)
+        for a, b in zip(grad, grads[0], strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -422,6 +422,82 @@ def linear_cross_entropy_16k(quick: bool) -> Case:
     return _lm_head(16384, quick)
 
 
+# --------------------------------------------------------------------------- fused heads
+
+
+def eager_distillation(sh: Tensor, sw: Tensor, th: Tensor, tw: Tensor, y: Tensor) -> Tensor:
+    """``la.distillation_loss`` on the full ``N x V`` logits of both heads: the unfused path."""
+    return la.distillation_loss(sh @ sw.T, th @ tw.T, y, temperature=2.0, alpha=0.5)
+
+
+def eager_sequence_log_probs(hidden: Tensor, weight: Tensor, labels: Tensor) -> Tensor:
+    """``la.sequence_log_probs`` on the full ``B x T x V`` logits, summed to a scalar."""
+    return la.sequence_log_probs(hidden @ weight.T, labels).sum()
+
+
+def _head_sizes(quick: bool) -> tuple[int, int, int]:
+    return (128, 32, 1024) if quick else (1024, 512, 16384)
+
+
+def linear_distillation(quick: bool) -> Case:
+    """Student and frozen teacher heads (quick: N=128, H=32, V=1024)."""
+    n, h, v = _head_sizes(quick)
+    gen = _generator()
+    student = torch.randn(n, h, generator=gen)
+    student_w = torch.randn(v, h, generator=gen) * h**-0.5
+    teacher = torch.randn(n, h, generator=gen)
+    teacher_w = torch.randn(v, h, generator=gen) * h**-0.5
+    target = torch.randint(0, v, (n,), generator=gen)
+    eager = "eager distillation_loss on hW^T (unfused)"
+    found = _Variants(Variant(eager, loss=eager_distillation))
+    ours = found.ours(
+        "linear_distillation_loss",
+        call=lambda f: lambda *a: f(*a, temperature=2.0, alpha=0.5),
+    )
+    if ours is not None:
+        found.add(
+            Variant(
+                "lossatlas linear_distillation_loss (chunk_size=256)",
+                loss=lambda *a: ours(*a, temperature=2.0, alpha=0.5, chunk_size=256),
+                note="the automatic chunk (64 MiB of logits) covers all N here: one chunk",
+            )
+        )
+    return found.case(
+        "linear_distillation",
+        f"distillation heads: N={n}, H={h}, V={v:,}, T=2, alpha=0.5, teacher frozen, "
+        "float32, forward+backward",
+        _fresh(student, student_w, teacher, teacher_w, target, grads=2),
+        floor=eager,
+    )
+
+
+def linear_sequence_log_probs(quick: bool) -> Case:
+    """Per-sequence log-probs from the LM head (quick: B*T=128, H=32, V=1024)."""
+    n, h, v = _head_sizes(quick)
+    gen = _generator()
+    hidden = torch.randn(4, n // 4, h, generator=gen)
+    weight = torch.randn(v, h, generator=gen) * h**-0.5
+    labels = torch.randint(0, v, (4, n // 4), generator=gen)
+    labels[:, : n // 16] = -100  # the prompt
+    eager = "eager sequence_log_probs on hW^T (unfused)"
+    found = _Variants(Variant(eager, loss=eager_sequence_log_probs))
+    ours = found.ours("linear_sequence_log_probs", call=lambda f: lambda *a: f(*a).sum())
+    if ours is not None:
+        found.add(
+            Variant(
+                "lossatlas linear_sequence_log_probs (chunk_size=256)",
+                loss=lambda *a: ours(*a, chunk_size=256).sum(),
+                note="the automatic chunk (64 MiB of logits) covers all B*T here: one chunk",
+            )
+        )
+    return found.case(
+        "linear_sequence_log_probs",
+        f"sequence log-probs: B=4, T={n // 4}, H={h}, V={v:,}, float32, forward+backward",
+        _fresh(hidden, weight, labels, grads=2),
+        floor=eager,
+    )
+
+
 # --------------------------------------------------------------------------- InfoNCE
 
 
@@ -518,6 +594,8 @@ CASES: dict[str, Callable[[bool], Case]] = {
     "bce": bce_family,
     "linear_cross_entropy_16k": linear_cross_entropy_16k,
     "linear_cross_entropy_32k": linear_cross_entropy_32k,
+    "linear_distillation": linear_distillation,
+    "linear_sequence_log_probs": linear_sequence_log_probs,
     "info_nce": info_nce,
     "first_call_binary_focal": first_call_binary_focal,
     "first_call_focal": first_call_focal,
