@@ -198,10 +198,7 @@ def lambda_loss(
         sigma: Slope of the logistic, positive.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries that have at least one pair (a list of equal grades has none), 0 if none.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
-            sum and the denominator are summed over the group (see
-            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
+        process_group: As :func:`ranknet_loss` (each query whole on one rank).
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
@@ -295,10 +292,7 @@ def listnet_loss(
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with a target distribution (at least one item; for ``"linear"`` a positive
             grade), 0 if none.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
-            sum and the denominator are summed over the group (see
-            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
+        process_group: As :func:`ranknet_loss` (each query whole on one rank).
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
@@ -370,10 +364,7 @@ def listmle_loss(
         k: Number of top positions of the permutation that count, or ``None`` for all.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with at least one item, 0 if none.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
-            sum and the denominator are summed over the group (see
-            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
+        process_group: As :func:`ranknet_loss` (each query whole on one rank).
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
@@ -449,10 +440,7 @@ def ranking_softmax_loss(
             slot is an item.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with at least one item (optax's ``jnp.mean`` with ``where``), 0 if none.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
-            sum and the denominator are summed over the group (see
-            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
+        process_group: As :func:`ranknet_loss` (each query whole on one rank).
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
@@ -527,10 +515,7 @@ def approx_ndcg_loss(
         temperature: ``T > 0``; smaller is closer to the true (piecewise constant) NDCG.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with a relevant item, 0 if none.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
-            sum and the denominator are summed over the group (see
-            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
+        process_group: As :func:`ranknet_loss` (each query whole on one rank).
 
     Returns:
         ``(Q,)`` for ``"none"``, else a scalar.
