@@ -40,7 +40,9 @@ from lossatlas.ranking.supervised import Distance
 from lossatlas.regression.quantile import Quantile
 from lossatlas.segmentation.compound import ClassAlpha
 from lossatlas.segmentation.compound import CompoundReduction
+from lossatlas.segmentation.dice import Average
 from lossatlas.segmentation.lovasz import LovaszClasses
+from lossatlas.segmentation.tversky import Average
 from torch import Tensor
 from torch.distributed.distributed_c10d import ProcessGroup
 from typing import Any
@@ -307,7 +309,7 @@ class DiceFocalLoss(LossModule):
 
 class DiceLoss(LossModule):
     """Module form of :func:`lossatlas.dice_loss`; ``weight`` is a buffer."""
-    def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., average: Average = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class DistillationLoss(LossModule):
@@ -612,7 +614,7 @@ class TripletMarginWithDistanceLoss(LossModule):
 
 class TverskyLoss(LossModule):
     """Module form of :func:`lossatlas.tversky_loss`; ``weight`` is a buffer."""
-    def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., average: Average = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class ZeroOneLoss(LossModule):

@@ -8,7 +8,12 @@ truth ``g`` to three sums per sample and class over the spatial positions,
     G = \sum_s g \;(\text{or } g^2),
 
 and scores those ``(N, C)`` sums. This module validates the inputs, computes the sums and
-finishes the per-class loss (background dropped, batch summed, class weights, reduction).
+finishes the per-class loss (background dropped, batch summed, classes averaged "macro" or
+"micro", class weights, reduction). Every public overlap loss hands its own arguments to one
+function, :func:`overlap_loss`, which names the activation (``"softmax"``, ``"sigmoid"``, or
+``"identity"`` for the probability forms of :mod:`lossatlas.segmentation.from_probs`) and the
+score (``"dice"``, ``"jaccard"``, ``"tversky"``): the logit and probability forms share every
+line of the computation.
 
 The sums come from one of two paths with the same values:
 
@@ -34,14 +39,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Family, TargetKind
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._fused import fused_enabled, use_custom_autograd
 from lossatlas._reduction import compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
@@ -59,6 +64,19 @@ from lossatlas._validation import (
 from lossatlas.distributed import ProcessGroup, active_group, all_sum, check_shards
 
 Sums = tuple[Tensor, Tensor, Tensor]
+
+#: What turns the first input into probabilities: a softmax over dim 1, a sigmoid per channel,
+#: or nothing (the input already holds probabilities).
+Activation = Literal["softmax", "sigmoid", "identity"]
+
+#: How the classes of a sample combine: ``"macro"``, one ratio per class (then averaged by the
+#: reduction); ``"micro"``, one ratio per sample over the sums of every class (kornia's
+#: ``dice_loss(average="micro")``).
+Average = Literal["macro", "micro"]
+
+#: The score of the sums: Dice, Jaccard (both :func:`dice_score`) or Tversky
+#: (:func:`tversky_score`, focal with ``gamma``).
+ScoreName = Literal["dice", "jaccard", "tversky"]
 
 # --------------------------------------------------------------------------- families
 
@@ -86,6 +104,36 @@ SIGMOID_OVERLAP = SOFTMAX_OVERLAP.derive(
     same_shape=(0, 1),
 )
 
+
+def _probability_examples(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Softmax probabilities ``(batch, 3, 4, 4)`` of the segmentation logits, class indices."""
+    logits, target = ex.segmentation_logits(
+        generator, batch=batch, dtype=torch.float64, scale=scale
+    ).args
+    return Example((torch.softmax(logits, dim=1).to(dtype), target))
+
+
+def _probability_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """The one-hot of the class indices as the probabilities."""
+    target = ex.class_indices(generator, batch, 4, 4, num_classes=3)
+    onehot = torch.nn.functional.one_hot(target, 3).movedim(-1, 1)
+    return Example((onehot.to(dtype), target))
+
+
+#: The overlap losses of probabilities (no activation): any ``(N, C, d1, ...)`` in [0, 1]
+#: against class indices or a target of the input's shape.
+PROBABILITY_OVERLAP = SOFTMAX_OVERLAP.derive(
+    input_kind="probabilities (N, C, d1, ...) in [0, 1], no activation applied",
+    target_kind="class indices, or one-hot / class probabilities / binary masks of the "
+    "input's shape",
+    examples=_probability_examples,
+    perfect=_probability_perfect,
+)
+
 # --------------------------------------------------------------------------- inputs
 
 
@@ -94,6 +142,52 @@ def check_overlap_weight(weight: Tensor | None, num_classes: int) -> None:
     check_class_weight("weight", weight, num_classes)
     if weight is not None:
         check_in_range("weight", weight, 0.0, math.inf, what="non-negative class weights")
+
+
+def _check_logits_shape(input: Tensor, *, what: str = "logits") -> int:
+    """Raise unless ``input`` is floating ``(N, C, d1, ...)``; return ``C``."""
+    check_floating("input", input)
+    if input.dim() < 3:
+        raise ValueError(
+            f"input must be {what} of shape (N, C, d1, ...) with at least one spatial "
+            f"dimension, got shape {tuple(input.shape)}"
+        )
+    return input.shape[1]
+
+
+def _check_background(input: Tensor, include_background: bool) -> None:
+    if not include_background and input.shape[1] < 2:
+        raise ValueError(
+            "include_background=False drops channel 0, which leaves no channel for input "
+            f"of shape {tuple(input.shape)}; it needs C >= 2 channels"
+        )
+
+
+def _check_class_target(input: Tensor, target: Tensor, *, ignore_index: int | None) -> bool:
+    """Class indices or a float target of the input's shape; ``True`` for class indices."""
+    check_tensor("target", target)
+    if target.is_floating_point():
+        check_probability_shape(input, target, what="one-hot or probability targets")
+        if ignore_index is not None:
+            raise ValueError(
+                f"ignore_index={ignore_index} applies to class-index targets only, got a "
+                f"{target.dtype} one-hot / probability target; pass class indices to leave "
+                "void pixels out"
+            )
+    return check_target_values(input, target, input.shape[1], ignore_index=ignore_index)
+
+
+def overlap_target(target: Any, input: Any) -> Any:
+    """A bool / integer target as the overlap losses read it.
+
+    Of the input's full shape ``(N, C, d1, ...)`` it is a one-hot or a mask per channel: the
+    input's floating dtype (:func:`lossatlas._validation.binary_target`; values other than 0
+    and 1 then fail the probability check). Otherwise it holds class indices: ``torch.long``
+    (:func:`lossatlas._validation.index_target`). Float targets are returned unchanged.
+    """
+    if isinstance(target, Tensor) and isinstance(input, Tensor) and target.shape == input.shape:
+        return binary_target(target, input)
+    return index_target(target)
 
 
 def check_softmax_inputs(
@@ -108,57 +202,58 @@ def check_softmax_inputs(
     Returns:
         ``True`` when ``target`` holds class indices, ``False`` for probabilities.
     """
-    check_floating("input", input)
+    num_classes = _check_logits_shape(input)
     check_tensor("target", target)
-    if input.dim() < 3:
-        raise ValueError(
-            "input must be logits of shape (N, C, d1, ...) with at least one spatial "
-            f"dimension, got shape {tuple(input.shape)}"
-        )
-    num_classes = input.shape[1]
     if num_classes < 2:
         raise ValueError(
             f"input must hold C >= 2 class logits along dim 1 for a softmax loss, got C = "
             f"{num_classes}; for a single foreground channel use the binary_ (sigmoid) form"
         )
     check_overlap_weight(weight, num_classes)
-    if target.is_floating_point():
-        check_probability_shape(input, target, what="one-hot or probability targets")
-        if ignore_index is not None:
-            raise ValueError(
-                f"ignore_index={ignore_index} applies to class-index targets only, got a "
-                f"{target.dtype} one-hot / probability target; pass class indices to leave "
-                "void pixels out"
-            )
-    return check_target_values(input, target, num_classes, ignore_index=ignore_index)
+    return _check_class_target(input, target, ignore_index=ignore_index)
 
 
 def check_sigmoid_inputs(
     input: Tensor, target: Tensor, *, weight: Tensor | None, include_background: bool
 ) -> None:
     """Validate logits ``(N, C, d1, ...)`` and a same-shape target in [0, 1]."""
-    check_floating("input", input)
+    _check_logits_shape(input)
     check_floating("target", target)
-    if input.dim() < 3:
-        raise ValueError(
-            "input must be logits of shape (N, C, d1, ...) with at least one spatial "
-            f"dimension, got shape {tuple(input.shape)}"
-        )
     check_same_shape("input", input, "target", target)
-    num_classes = input.shape[1]
-    if not include_background and num_classes < 2:
-        raise ValueError(
-            "include_background=False drops channel 0, which leaves no channel for input "
-            f"of shape {tuple(input.shape)}; it needs C >= 2 channels"
-        )
-    check_overlap_weight(weight, num_classes)
+    _check_background(input, include_background)
+    check_overlap_weight(weight, input.shape[1])
     check_probabilities("target", target)
+
+
+def check_probability_inputs(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int | None,
+    include_background: bool,
+) -> bool:
+    """Validate probabilities ``(N, C, d1, ...)`` in [0, 1] and a target as the softmax forms'.
+
+    ``C = 1`` is allowed (one binary channel against a mask of the input's shape); the range
+    of ``input`` is a value check (:func:`lossatlas.set_value_checks`).
+
+    Returns:
+        ``True`` when ``target`` holds class indices, ``False`` for a float target.
+    """
+    _check_logits_shape(input, what="probabilities")
+    _check_background(input, include_background)
+    check_overlap_weight(weight, input.shape[1])
+    check_probabilities("input", input)
+    return _check_class_target(input, target, ignore_index=ignore_index)
 
 
 # --------------------------------------------------------------------------- sums
 
 
 def _activate(logits: Tensor, activation: str) -> Tensor:
+    if activation == "identity":
+        return logits
     return torch.softmax(logits, dim=1) if activation == "softmax" else torch.sigmoid(logits)
 
 
@@ -289,10 +384,12 @@ def overlap_sums(
     """Per-sample, per-class sums ``(I, P, G)`` of shape ``(N, C)`` for validated inputs.
 
     Args:
-        input: Logits ``(N, C, d1, ...)``.
-        target: Class indices ``(N, d1, ...)`` (softmax only) or a float tensor of the input's
-            shape.
-        activation: ``"softmax"`` (over dim 1) or ``"sigmoid"``.
+        input: Logits ``(N, C, d1, ...)`` (probabilities with ``activation="identity"``).
+        target: Class indices ``(N, d1, ...)`` (not with the sigmoid) or a float tensor of the
+            input's shape.
+        activation: ``"softmax"`` (over dim 1), ``"sigmoid"`` or ``"identity"`` (none: the
+            plain ops, which keep no tensor of their own, the fused path has nothing to
+            recompute).
         ignore_index: Class-index targets equal to it are left out of every sum.
         squared: Sum ``p^2`` and ``g^2`` for ``P`` and ``G`` (V-Net).
         fused: Force the fused custom-autograd path (``True``) or the plain ops (``False``);
@@ -310,7 +407,9 @@ def overlap_sums(
         flat_target = upcast(target, dtype).reshape(logits.shape)
     else:
         flat_target = target.flatten(1)
-    if fused is None:
+    if activation == "identity":
+        fused = False
+    elif fused is None:
         fused = fused_enabled() and use_custom_autograd(input, target)
     # The sums are reductions that autocast would run in half precision (einsum -> bmm).
     with torch.autocast(input.device.type, enabled=False):
@@ -335,6 +434,7 @@ def finish(
     weight: Tensor | None,
     reduction: str,
     process_group: ProcessGroup | None = None,
+    average: Average = "macro",
 ) -> Tensor:
     """The per-class loss from the sums, weighted and reduced.
 
@@ -342,6 +442,10 @@ def finish(
     ``score`` to get the ``(N, C')`` (or ``(C',)``) loss; multiplies by ``weight``; reduces.
     ``"mean"`` divides by the number of values, or with ``weight`` by the sum of the weights
     of the values (``N * sum(weight[classes kept])``).
+
+    With ``average="micro"`` the weighted sums of the classes kept, ``sum_c w_c I_c`` (and
+    ``P``, ``G``), are scored instead: one value per sample, ``(N,)`` (``()`` with ``batch``),
+    reduced without weights (kornia's weighted micro Dice).
 
     With ``process_group`` the batch is every rank's: with ``batch`` the ``(3, C')`` class
     sums are all-summed before the ratio (one collective; the ``(C',)`` loss is then the same
@@ -357,6 +461,11 @@ def finish(
         totals = torch.stack([inter.sum(dim=0), pred.sum(dim=0), truth.sum(dim=0)])
         inter, pred, truth = all_sum(totals, group).unbind(0)
         group = None
+    if average == "micro":
+        if weight is not None:
+            weight = upcast(weight, inter.dtype)
+            inter, pred, truth = inter * weight, pred * weight, truth * weight
+        inter, pred, truth, weight = inter.sum(-1), pred.sum(-1), truth.sum(-1), None
     loss = score(inter, pred, truth)
     if weight is None:
         return reduce_loss(loss, reduction, process_group=group)
@@ -395,30 +504,95 @@ def tversky_index(
     return (inter + smooth_nr) / (inter + alpha * false_pos + beta * false_neg + smooth_dr)
 
 
-def softmax_overlap_loss(
+Score = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+def tversky_score(
+    *, alpha: float, beta: float, smooth_nr: float, smooth_dr: float, gamma: float | None
+) -> Score:
+    """``1 - TI`` (:func:`tversky_index`), raised to ``gamma`` unless it is ``None`` (focal)."""
+
+    def score(inter: Tensor, pred: Tensor, truth: Tensor) -> Tensor:
+        loss = 1.0 - tversky_index(
+            inter, pred, truth, alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr
+        )
+        if gamma is None:
+            return loss
+        # The clamp keeps pow's derivative finite where the index is exactly 1 (gamma < 1);
+        # there the clamp passes a zero gradient, the correct limit of the product.
+        return loss.clamp_min(torch.finfo(loss.dtype).tiny) ** gamma
+
+    return score
+
+
+def overlap_loss(
     input: Tensor,
     target: Tensor,
-    score: Callable[[Tensor, Tensor, Tensor], Tensor],
     *,
+    activation: Activation,
+    score: ScoreName,
+    smooth_nr: float,
+    smooth_dr: float,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    gamma: float | None = None,
+    **options: Any,
+) -> Tensor:
+    """One overlap loss, named by its activation and score; the options already checked.
+
+    Each public overlap loss's body is ``return overlap_loss(activation=..., score=...,
+    **locals())``: its own arguments by name, so its options are written once, in its
+    signature. ``score`` with ``smooth_*`` (and ``alpha``, ``beta``, ``gamma`` for Tversky)
+    makes the score of the sums; ``options`` are those of :func:`run_overlap_loss`.
+    """
+    if score == "tversky":
+        scorer = tversky_score(
+            alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=gamma
+        )
+    else:
+        scorer = dice_score(smooth_nr=smooth_nr, smooth_dr=smooth_dr, jaccard=score == "jaccard")
+    return run_overlap_loss(input, target, scorer, activation=activation, **options)
+
+
+def run_overlap_loss(
+    input: Tensor,
+    target: Tensor,
+    score: Score,
+    *,
+    activation: Activation,
     include_background: bool,
-    squared_pred: bool,
     batch: bool,
     weight: Tensor | None,
-    ignore_index: int | None,
     reduction: str,
+    squared_pred: bool = False,
+    ignore_index: int | None = None,
+    average: Average = "macro",
     process_group: ProcessGroup | None = None,
 ) -> Tensor:
-    """Validate, sum (softmax over dim 1) and finish an overlap loss; options already checked."""
-    target = index_target(target)
-    check_softmax_inputs(
-        input,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-    )
+    """Validate, sum (after ``activation``) and :func:`finish` an overlap loss with ``score``.
+
+    The target is read by :func:`overlap_target` (:func:`lossatlas._validation.binary_target`
+    for the sigmoid), the inputs checked by :func:`check_softmax_inputs`,
+    :func:`check_sigmoid_inputs` or :func:`check_probability_inputs`.
+    """
+    if activation == "sigmoid":
+        target = binary_target(target, input)
+        check_sigmoid_inputs(input, target, weight=weight, include_background=include_background)
+    elif activation == "softmax":
+        target = overlap_target(target, input)
+        check_softmax_inputs(input, target, weight=weight, ignore_index=ignore_index)
+    else:
+        target = overlap_target(target, input)
+        check_probability_inputs(
+            input,
+            target,
+            weight=weight,
+            ignore_index=ignore_index,
+            include_background=include_background,
+        )
     check_shards(process_group, "input", input, dims=(1,))
     sums = overlap_sums(
-        input, target, activation="softmax", ignore_index=ignore_index, squared=squared_pred
+        input, target, activation=activation, ignore_index=ignore_index, squared=squared_pred
     )
     return finish(
         score,
@@ -428,32 +602,15 @@ def softmax_overlap_loss(
         weight=weight,
         reduction=reduction,
         process_group=process_group,
+        average=average,
     )
 
 
-def sigmoid_overlap_loss(
-    input: Tensor,
-    target: Tensor,
-    score: Callable[[Tensor, Tensor, Tensor], Tensor],
-    *,
-    include_background: bool,
-    squared_pred: bool,
-    batch: bool,
-    weight: Tensor | None,
-    reduction: str,
-    process_group: ProcessGroup | None = None,
-) -> Tensor:
-    """Validate, sum (sigmoid per channel) and finish an overlap loss; options already checked."""
-    target = binary_target(target, input)
-    check_sigmoid_inputs(input, target, weight=weight, include_background=include_background)
-    check_shards(process_group, "input", input, dims=(1,))
-    sums = overlap_sums(input, target, activation="sigmoid", squared=squared_pred)
-    return finish(
-        score,
-        sums,
-        include_background=include_background,
-        batch=batch,
-        weight=weight,
-        reduction=reduction,
-        process_group=process_group,
-    )
+def softmax_overlap_loss(input: Tensor, target: Tensor, score: Score, **options: Any) -> Tensor:
+    """:func:`run_overlap_loss` with the softmax over dim 1 (the options by keyword)."""
+    return run_overlap_loss(input, target, score, activation="softmax", **options)
+
+
+def sigmoid_overlap_loss(input: Tensor, target: Tensor, score: Score, **options: Any) -> Tensor:
+    """:func:`run_overlap_loss` with a sigmoid per channel (the options by keyword)."""
+    return run_overlap_loss(input, target, score, activation="sigmoid", **options)

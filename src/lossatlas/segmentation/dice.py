@@ -18,13 +18,7 @@ from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction
 from lossatlas.distributed import ProcessGroup
-from lossatlas.segmentation._overlap import (
-    SIGMOID_OVERLAP,
-    SOFTMAX_OVERLAP,
-    dice_score,
-    sigmoid_overlap_loss,
-    softmax_overlap_loss,
-)
+from lossatlas.segmentation._overlap import SIGMOID_OVERLAP, SOFTMAX_OVERLAP, Average, overlap_loss
 
 __all__ = ["binary_dice_loss", "binary_jaccard_loss", "dice_loss", "jaccard_loss"]
 
@@ -46,6 +40,7 @@ def dice_loss(
     batch: bool = False,
     weight: Tensor | None = None,
     ignore_index: int | None = None,
+    average: Average = "macro",
     reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
 ) -> Tensor:
@@ -68,8 +63,11 @@ def dice_loss(
 
     Args:
         input: Logits ``(N, C, d1, ...)`` with ``C >= 2`` and at least one spatial dimension.
-        target: Class indices ``(N, d1, ...)`` (``torch.long``) in ``[0, C)`` or
-            ``ignore_index``, or one-hot / class probabilities of the input's shape.
+        target: Class indices ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index`` (any integer
+            dtype or bool, read as ``torch.long``), or a target of the input's shape: one-hot
+            (integer or bool masks allowed) or soft, class probabilities in [0, 1] per pixel
+            (MONAI's ``to_onehot_y=False``; the sums are then ``I = sum_s p g`` and
+            ``G = sum_s g``, nothing rounded).
         include_background: ``False`` leaves class 0 out (of the loss, the weights and the
             mean); the output then has ``C - 1`` class columns.
         squared_pred: Sum ``p^2`` and ``g^2`` in the denominator (V-Net).
@@ -83,6 +81,13 @@ def dice_loss(
             prediction and target count nowhere, so their logits do not change the loss.
             Only for class-index targets. An image whose pixels are all ignored scores 0
             for every class and still counts in the mean (as in MONAI).
+        average: ``"macro"`` (MONAI): one ratio per sample and class. ``"micro"`` (kornia's
+            default): one ratio per sample over all classes kept, ``1 - (2 sum_c w_c I_c +
+            s_nr) / (sum_c w_c (P_c + G_c) + s_dr)``, the weights (if any) inside the sums
+            and the ``N`` values averaged plainly (``batch=True``: one ratio in all).
+            ``dice_loss(x, y, average="micro", smooth_nr=0, smooth_dr=eps)`` equals kornia's
+            ``dice_loss(x, y, average="micro", eps=eps)``; kornia's ``"macro"`` averages only
+            the classes present in each sample's target, this (as MONAI) all of them.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` averages the ``(N, C')``
             values; with ``weight`` it divides their weighted sum by the sum of the weights,
             ``N * sum_c w_c`` (MONAI divides by ``N * C'``: equal when the weights sum to
@@ -95,7 +100,8 @@ def dice_loss(
 
     Returns:
         ``(N, C')`` for ``"none"`` (``(C',)`` with ``batch=True``), ``C' = C`` or ``C - 1``
-        without background; else a scalar. Float32 for half-precision input.
+        without background, ``(N,)`` (``()``) with ``average="micro"``; else a scalar.
+        Float32 for half-precision input.
 
     Raises:
         TypeError: Non-floating input; a float target shaped like class indices; a non-bool
@@ -121,19 +127,7 @@ def dice_loss(
 
         MONAI DiceLoss, https://docs.monai.io/en/stable/losses.html#diceloss
     """
-    score = dice_score(smooth_nr=smooth_nr, smooth_dr=smooth_dr, jaccard=False)
-    return softmax_overlap_loss(
-        input,
-        target,
-        score,
-        include_background=include_background,
-        squared_pred=squared_pred,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    return overlap_loss(activation="softmax", score="dice", **locals())
 
 
 @SOFTMAX_OVERLAP.loss(
@@ -169,16 +163,15 @@ def jaccard_loss(
 
     Args:
         input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
-        target: Class indices ``(N, d1, ...)`` or one-hot / probabilities of the input's
-            shape.
-        include_background: ``False`` leaves class 0 out.
-        squared_pred: Use ``p^2`` and ``g^2`` in ``P`` and ``G``.
-        smooth_nr: Added to the numerator, ``>= 0``.
-        smooth_dr: Added to the denominator, ``> 0``.
-        batch: One ratio per class over the whole batch.
-        weight: Per-class weights ``(C,)``.
-        ignore_index: Class-index targets equal to it are excluded from every sum.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` as in :func:`dice_loss`.
+        target: As :func:`dice_loss`.
+        include_background: As :func:`dice_loss`.
+        squared_pred: As :func:`dice_loss`.
+        smooth_nr: As :func:`dice_loss`.
+        smooth_dr: As :func:`dice_loss`.
+        batch: As :func:`dice_loss`.
+        weight: As :func:`dice_loss`.
+        ignore_index: As :func:`dice_loss`.
+        reduction: As :func:`dice_loss`.
         process_group: As :func:`dice_loss`.
 
     Returns:
@@ -206,19 +199,7 @@ def jaccard_loss(
 
         MONAI DiceLoss, https://docs.monai.io/en/stable/losses.html#diceloss
     """
-    score = dice_score(smooth_nr=smooth_nr, smooth_dr=smooth_dr, jaccard=True)
-    return softmax_overlap_loss(
-        input,
-        target,
-        score,
-        include_background=include_background,
-        squared_pred=squared_pred,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    return overlap_loss(activation="softmax", score="jaccard", **locals())
 
 
 @SIGMOID_OVERLAP.loss(
@@ -254,14 +235,15 @@ def binary_dice_loss(
 
     Args:
         input: Logits ``(N, C, d1, ...)``, at least one spatial dimension.
-        target: Same shape, values in ``[0, 1]``.
+        target: Same shape, values in ``[0, 1]`` (masks in {0, 1}, float, bool or integer, or
+            soft labels).
         include_background: ``False`` leaves channel 0 out (needs ``C >= 2``).
-        squared_pred: Sum squares in the denominator.
-        smooth_nr: Added to the numerator, ``>= 0``.
-        smooth_dr: Added to the denominator, ``> 0``.
+        squared_pred: As :func:`dice_loss`.
+        smooth_nr: As :func:`dice_loss`.
+        smooth_dr: As :func:`dice_loss`.
         batch: One ratio per channel over the whole batch.
-        weight: Per-channel weights ``(C,)``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` as in :func:`dice_loss`.
+        weight: Per-channel weights ``(C,)``, as :func:`dice_loss`.
+        reduction: As :func:`dice_loss`.
         process_group: As :func:`dice_loss`.
 
     Returns:
@@ -285,18 +267,7 @@ def binary_dice_loss(
 
         MONAI DiceLoss, https://docs.monai.io/en/stable/losses.html#diceloss
     """
-    score = dice_score(smooth_nr=smooth_nr, smooth_dr=smooth_dr, jaccard=False)
-    return sigmoid_overlap_loss(
-        input,
-        target,
-        score,
-        include_background=include_background,
-        squared_pred=squared_pred,
-        batch=batch,
-        weight=weight,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    return overlap_loss(activation="sigmoid", score="dice", **locals())
 
 
 @SIGMOID_OVERLAP.loss(
@@ -329,14 +300,14 @@ def binary_jaccard_loss(
 
     Args:
         input: Logits ``(N, C, d1, ...)``.
-        target: Same shape, values in ``[0, 1]``.
-        include_background: ``False`` leaves channel 0 out.
-        squared_pred: Use squares in ``P`` and ``G``.
-        smooth_nr: Added to the numerator, ``>= 0``.
-        smooth_dr: Added to the denominator, ``> 0``.
-        batch: One ratio per channel over the whole batch.
-        weight: Per-channel weights ``(C,)``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` as in :func:`dice_loss`.
+        target: As :func:`binary_dice_loss`.
+        include_background: As :func:`binary_dice_loss`.
+        squared_pred: As :func:`dice_loss`.
+        smooth_nr: As :func:`dice_loss`.
+        smooth_dr: As :func:`dice_loss`.
+        batch: As :func:`binary_dice_loss`.
+        weight: As :func:`binary_dice_loss`.
+        reduction: As :func:`dice_loss`.
         process_group: As :func:`dice_loss`.
 
     Returns:
@@ -363,18 +334,7 @@ def binary_jaccard_loss(
 
         MONAI DiceLoss, https://docs.monai.io/en/stable/losses.html#diceloss
     """
-    score = dice_score(smooth_nr=smooth_nr, smooth_dr=smooth_dr, jaccard=True)
-    return sigmoid_overlap_loss(
-        input,
-        target,
-        score,
-        include_background=include_background,
-        squared_pred=squared_pred,
-        batch=batch,
-        weight=weight,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    return overlap_loss(activation="sigmoid", score="jaccard", **locals())
 
 
 # --------------------------------------------------------------------------- modules

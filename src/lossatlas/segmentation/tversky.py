@@ -8,23 +8,13 @@ fused gradient path are those of :func:`lossatlas.dice_loss`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-
-import torch
 from torch import Tensor
 
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction
 from lossatlas.distributed import ProcessGroup
-from lossatlas.segmentation._overlap import (
-    SIGMOID_OVERLAP,
-    SOFTMAX_OVERLAP,
-    sigmoid_overlap_loss,
-    softmax_overlap_loss,
-    tversky_index,
-)
+from lossatlas.segmentation._overlap import SIGMOID_OVERLAP, SOFTMAX_OVERLAP, Average, overlap_loss
 
 __all__ = [
     "binary_focal_tversky_loss",
@@ -34,24 +24,6 @@ __all__ = [
 ]
 
 _TI = r"TI_c = \frac{I_c + \epsilon_{nr}}{I_c + \alpha FP_c + \beta FN_c + \epsilon_{dr}}"
-
-Score = Callable[[Tensor, Tensor, Tensor], Tensor]
-
-
-def _tversky_score(
-    *, alpha: float, beta: float, smooth_nr: float, smooth_dr: float, gamma: float | None
-) -> Score:
-    index = partial(tversky_index, alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr)
-
-    def score(inter: Tensor, pred: Tensor, truth: Tensor) -> Tensor:
-        loss = 1.0 - index(inter, pred, truth)
-        if gamma is None:
-            return loss
-        # The clamp keeps pow's derivative finite where the index is exactly 1 (gamma < 1);
-        # there the clamp passes a zero gradient, the correct limit of the product.
-        return loss.clamp_min(torch.finfo(loss.dtype).tiny) ** gamma
-
-    return score
 
 
 @SOFTMAX_OVERLAP.loss(
@@ -71,6 +43,7 @@ def tversky_loss(
     batch: bool = False,
     weight: Tensor | None = None,
     ignore_index: int | None = None,
+    average: Average = "macro",
     reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
 ) -> Tensor:
@@ -90,27 +63,30 @@ def tversky_loss(
 
     Args:
         input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
-        target: Class indices ``(N, d1, ...)`` or one-hot / probabilities of the input's
-            shape.
+        target: As :func:`lossatlas.dice_loss` (class indices, or one-hot / soft class
+            probabilities of the input's shape).
         alpha: Weight of false positives, ``>= 0``.
         beta: Weight of false negatives, ``>= 0``.
-        include_background: ``False`` leaves class 0 out (``C - 1`` output columns).
-        smooth_nr: Added to the numerator, ``>= 0``.
-        smooth_dr: Added to the denominator, ``> 0``.
-        batch: One index per class over the whole batch.
-        weight: Per-class weights ``(C,)`` (not in MONAI's ``TverskyLoss``).
-        ignore_index: Class-index targets equal to it are excluded from every sum.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` averages the ``(N, C')``
-            values, dividing by ``N * sum_c w_c`` with ``weight``.
-        process_group: As :func:`dice_loss`.
+        include_background: As :func:`lossatlas.dice_loss`.
+        smooth_nr: As :func:`lossatlas.dice_loss`.
+        smooth_dr: As :func:`lossatlas.dice_loss`.
+        batch: As :func:`lossatlas.dice_loss`.
+        weight: Per-class weights ``(C,)`` (not in MONAI's ``TverskyLoss``), as
+            :func:`lossatlas.dice_loss`.
+        ignore_index: As :func:`lossatlas.dice_loss`.
+        average: As :func:`lossatlas.dice_loss`: ``"micro"`` scores one index per sample,
+            ``(sum_c w_c I_c + s_nr) / (sum_c w_c (I_c + alpha FP_c + beta FN_c) + s_dr)``
+            (kornia's ``tversky_loss`` has no ``average``; its per-class index is
+            ``"macro"``, over the classes present).
+        reduction: As :func:`lossatlas.dice_loss`.
+        process_group: As :func:`lossatlas.dice_loss`.
 
     Returns:
-        ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
+        As :func:`lossatlas.dice_loss`.
 
     Raises:
-        TypeError: Non-floating input, a float target shaped like class indices.
-        ValueError: A class index out of range, mismatched shapes, a negative ``alpha`` or
-            ``beta``, a bad option.
+        TypeError: As :func:`lossatlas.dice_loss`.
+        ValueError: As :func:`lossatlas.dice_loss`; a negative ``alpha`` or ``beta``.
 
     Example:
         >>> import torch
@@ -128,21 +104,7 @@ def tversky_loss(
 
         MONAI TverskyLoss, https://docs.monai.io/en/stable/losses.html#tverskyloss
     """
-    score = _tversky_score(
-        alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=None
-    )
-    return softmax_overlap_loss(
-        input,
-        target,
-        score,
-        include_background=include_background,
-        squared_pred=False,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    return overlap_loss(activation="softmax", score="tversky", **locals())
 
 
 @SIGMOID_OVERLAP.loss(
@@ -174,23 +136,23 @@ def binary_tversky_loss(
 
     Args:
         input: Logits ``(N, C, d1, ...)``.
-        target: Same shape, values in ``[0, 1]``.
-        alpha: Weight of false positives, ``>= 0``.
-        beta: Weight of false negatives, ``>= 0``.
-        include_background: ``False`` leaves channel 0 out.
-        smooth_nr: Added to the numerator, ``>= 0``.
-        smooth_dr: Added to the denominator, ``> 0``.
-        batch: One index per channel over the whole batch.
-        weight: Per-channel weights ``(C,)``.
-        reduction: As :func:`tversky_loss`.
-        process_group: As :func:`dice_loss`.
+        target: As :func:`lossatlas.binary_dice_loss`.
+        alpha: As :func:`tversky_loss`.
+        beta: As :func:`tversky_loss`.
+        include_background: As :func:`lossatlas.binary_dice_loss`.
+        smooth_nr: As :func:`lossatlas.dice_loss`.
+        smooth_dr: As :func:`lossatlas.dice_loss`.
+        batch: As :func:`lossatlas.binary_dice_loss`.
+        weight: As :func:`lossatlas.binary_dice_loss`.
+        reduction: As :func:`lossatlas.dice_loss`.
+        process_group: As :func:`lossatlas.dice_loss`.
 
     Returns:
         ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating tensors.
-        ValueError: Shapes that differ, a target outside [0, 1], a bad option.
+        TypeError: As :func:`lossatlas.binary_dice_loss`.
+        ValueError: As :func:`lossatlas.binary_dice_loss`; a negative ``alpha`` or ``beta``.
 
     Example:
         >>> import torch
@@ -207,20 +169,7 @@ def binary_tversky_loss(
 
         MONAI TverskyLoss, https://docs.monai.io/en/stable/losses.html#tverskyloss
     """
-    score = _tversky_score(
-        alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=None
-    )
-    return sigmoid_overlap_loss(
-        input,
-        target,
-        score,
-        include_background=include_background,
-        squared_pred=False,
-        batch=batch,
-        weight=weight,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    return overlap_loss(activation="sigmoid", score="tversky", **locals())
 
 
 @SOFTMAX_OVERLAP.loss(
@@ -261,27 +210,26 @@ def focal_tversky_loss(
 
     Args:
         input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
-        target: Class indices ``(N, d1, ...)`` or one-hot / probabilities of the input's
-            shape.
-        alpha: Weight of false positives, ``>= 0``.
-        beta: Weight of false negatives, ``>= 0``.
+        target: As :func:`lossatlas.dice_loss`.
+        alpha: As :func:`tversky_loss`.
+        beta: As :func:`tversky_loss`.
         gamma: The exponent, ``> 0``.
-        include_background: ``False`` leaves class 0 out.
-        smooth_nr: Added to the numerator, ``>= 0``.
-        smooth_dr: Added to the denominator, ``> 0``.
-        batch: One index per class over the whole batch.
+        include_background: As :func:`lossatlas.dice_loss`.
+        smooth_nr: As :func:`lossatlas.dice_loss`.
+        smooth_dr: As :func:`lossatlas.dice_loss`.
+        batch: As :func:`lossatlas.dice_loss`.
         weight: Per-class weights ``(C,)``, applied after the exponent.
-        ignore_index: Class-index targets equal to it are excluded from every sum.
-        reduction: As :func:`tversky_loss`.
-        process_group: As :func:`dice_loss`.
+        ignore_index: As :func:`lossatlas.dice_loss`.
+        reduction: As :func:`lossatlas.dice_loss`.
+        process_group: As :func:`lossatlas.dice_loss`.
 
     Returns:
         ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating input, a float target shaped like class indices.
-        ValueError: A class index out of range, mismatched shapes, ``gamma <= 0``, a bad
-            option.
+        TypeError: As :func:`lossatlas.dice_loss`.
+        ValueError: As :func:`lossatlas.dice_loss`; ``gamma <= 0``, a negative ``alpha`` or
+            ``beta``.
 
     Example:
         >>> import torch
@@ -300,21 +248,7 @@ def focal_tversky_loss(
         segmentation using 3D fully convolutional deep networks", MLMI 2017,
         https://arxiv.org/abs/1706.05721
     """
-    score = _tversky_score(
-        alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=gamma
-    )
-    return softmax_overlap_loss(
-        input,
-        target,
-        score,
-        include_background=include_background,
-        squared_pred=False,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    return overlap_loss(activation="softmax", score="tversky", **locals())
 
 
 @SIGMOID_OVERLAP.loss(
@@ -346,24 +280,24 @@ def binary_focal_tversky_loss(
 
     Args:
         input: Logits ``(N, C, d1, ...)``.
-        target: Same shape, values in ``[0, 1]``.
-        alpha: Weight of false positives, ``>= 0``.
-        beta: Weight of false negatives, ``>= 0``.
-        gamma: The exponent, ``> 0``.
-        include_background: ``False`` leaves channel 0 out.
-        smooth_nr: Added to the numerator, ``>= 0``.
-        smooth_dr: Added to the denominator, ``> 0``.
-        batch: One index per channel over the whole batch.
-        weight: Per-channel weights ``(C,)``.
-        reduction: As :func:`tversky_loss`.
-        process_group: As :func:`dice_loss`.
+        target: As :func:`lossatlas.binary_dice_loss`.
+        alpha: As :func:`tversky_loss`.
+        beta: As :func:`tversky_loss`.
+        gamma: As :func:`focal_tversky_loss`.
+        include_background: As :func:`lossatlas.binary_dice_loss`.
+        smooth_nr: As :func:`lossatlas.dice_loss`.
+        smooth_dr: As :func:`lossatlas.dice_loss`.
+        batch: As :func:`lossatlas.binary_dice_loss`.
+        weight: As :func:`lossatlas.binary_dice_loss`.
+        reduction: As :func:`lossatlas.dice_loss`.
+        process_group: As :func:`lossatlas.dice_loss`.
 
     Returns:
-        ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
+        As :func:`binary_tversky_loss`.
 
     Raises:
-        TypeError: Non-floating tensors.
-        ValueError: Shapes that differ, a target outside [0, 1], a bad option.
+        TypeError: As :func:`lossatlas.binary_dice_loss`.
+        ValueError: As :func:`binary_tversky_loss`; ``gamma <= 0``.
 
     Example:
         >>> import torch
@@ -381,20 +315,7 @@ def binary_focal_tversky_loss(
         segmentation using 3D fully convolutional deep networks", MLMI 2017,
         https://arxiv.org/abs/1706.05721
     """
-    score = _tversky_score(
-        alpha=alpha, beta=beta, smooth_nr=smooth_nr, smooth_dr=smooth_dr, gamma=gamma
-    )
-    return sigmoid_overlap_loss(
-        input,
-        target,
-        score,
-        include_background=include_background,
-        squared_pred=False,
-        batch=batch,
-        weight=weight,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    return overlap_loss(activation="sigmoid", score="tversky", **locals())
 
 
 # --------------------------------------------------------------------------- modules
