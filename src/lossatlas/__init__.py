@@ -199,6 +199,11 @@ from lossatlas.detection.ghm import (
     ghmc_loss,
     ghmr_loss,
 )
+from lossatlas.detection.generalized_focal import (
+    distribution_focal_loss,
+    quality_focal_loss,
+    varifocal_loss,
+)
 
 # Large vocabularies, sequences, generative models
 from lossatlas.language.distillation import (
@@ -285,6 +290,7 @@ __all__ = [
     "dice_loss",
     "diou_loss",
     "distillation_loss",
+    "distribution_focal_loss",
     "dpo_loss",
     "drw_weights",
     "dsc_loss",
@@ -360,6 +366,7 @@ __all__ = [
     "proxy_anchor_loss",
     "proxy_nca_loss",
     "pseudo_huber_loss",
+    "quality_focal_loss",
     "quantile_loss",
     "r1_penalty",
     "ranking_softmax_loss",
@@ -390,5 +397,6 @@ __all__ = [
     "unregister",
     "value_checks",
     "value_checks_enabled",
+    "varifocal_loss",
     "zero_one_loss",
 ]

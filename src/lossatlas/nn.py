@@ -54,6 +54,11 @@ from lossatlas.classification.seesaw import (
     EQLv2Loss,
     SeesawLoss,
 )
+from lossatlas.detection.generalized_focal import (
+    DistributionFocalLoss,
+    QualityFocalLoss,
+    VarifocalLoss,
+)
 from lossatlas.detection.ghm import GHMCLoss, GHMRLoss
 from lossatlas.detection.iou import CIoULoss, DIoULoss, GIoULoss, IoULoss
 from lossatlas.detection.ssd import SSDLoss
@@ -148,6 +153,7 @@ __all__ = [
     "DiceFocalLoss",
     "DiceLoss",
     "DistillationLoss",
+    "DistributionFocalLoss",
     "EQLv2Loss",
     "ExponentialLoss",
     "FocalLoss",
@@ -203,6 +209,7 @@ __all__ = [
     "ProxyAnchorLoss",
     "ProxyNCALoss",
     "PseudoHuberLoss",
+    "QualityFocalLoss",
     "QuantileLoss",
     "RMSELoss",
     "RankNetLoss",
@@ -222,5 +229,6 @@ __all__ = [
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "TverskyLoss",
+    "VarifocalLoss",
     "ZeroOneLoss",
 ]

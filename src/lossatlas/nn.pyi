@@ -22,6 +22,7 @@ from lossatlas.classification.noisy import T1
 from lossatlas.classification.noisy import T2
 from lossatlas.classification.poly import PolyEpsilon
 from lossatlas.compose import LossParts
+from lossatlas.detection.generalized_focal import AvgFactor
 from lossatlas.distribution.divergence import KLReduction
 from lossatlas.generative.gan import GanKind
 from lossatlas.generative.perceptual import Features
@@ -95,6 +96,7 @@ __all__ = [
     "DiceFocalLoss",
     "DiceLoss",
     "DistillationLoss",
+    "DistributionFocalLoss",
     "EQLv2Loss",
     "ExponentialLoss",
     "FocalLoss",
@@ -150,6 +152,7 @@ __all__ = [
     "ProxyAnchorLoss",
     "ProxyNCALoss",
     "PseudoHuberLoss",
+    "QualityFocalLoss",
     "QuantileLoss",
     "RMSELoss",
     "RankNetLoss",
@@ -169,6 +172,7 @@ __all__ = [
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "TverskyLoss",
+    "VarifocalLoss",
     "ZeroOneLoss",
 ]
 
@@ -316,6 +320,11 @@ class DistillationLoss(LossModule):
     """Module form of :func:`lossatlas.distillation_loss`."""
     def __init__(self, *, temperature: Positive = ..., alpha: UnitInterval = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, labels: Tensor | None) -> Tensor: ...
+
+class DistributionFocalLoss(LossModule):
+    """Module form of :func:`lossatlas.distribution_focal_loss`; forward takes a weight too."""
+    def __init__(self, *, reg_max: PositiveInt | None = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
 
 class ExponentialLoss(LossModule):
     """Module form of :func:`lossatlas.exponential_loss`."""
@@ -547,6 +556,11 @@ class PseudoHuberLoss(LossModule):
     def __init__(self, *, delta: Positive = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class QualityFocalLoss(LossModule):
+    """Module form of :func:`lossatlas.quality_focal_loss`; forward takes a weight too."""
+    def __init__(self, *, beta: NonNegative = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor, score: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Tensor: ...
+
 class QuantileLoss(LossModule):
     """Module form of :func:`lossatlas.quantile_loss`; a tensor of quantiles is a buffer."""
     def __init__(self, *, quantile: Quantile = ..., reduction: Reduction = ...) -> None: ...
@@ -616,6 +630,11 @@ class TverskyLoss(LossModule):
     """Module form of :func:`lossatlas.tversky_loss`; ``weight`` is a buffer."""
     def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., average: Average = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class VarifocalLoss(LossModule):
+    """Module form of :func:`lossatlas.varifocal_loss`; forward takes a weight too."""
+    def __init__(self, *, alpha: NonNegative = ..., gamma: NonNegative = ..., iou_weighted: bool = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
 
 class ZeroOneLoss(LossModule):
     """Module form of :func:`lossatlas.zero_one_loss` (a metric: no gradient)."""
