@@ -144,10 +144,12 @@ from lossatlas.ranking.listwise import (
     ranking_softmax_loss,
     ranknet_loss,
 )
-from lossatlas.ranking.mined import mined_triplet_loss
+from lossatlas.ranking.mined import mined_contrastive_loss, mined_triplet_loss
 from lossatlas.ranking.proxies import proxy_anchor_loss, proxy_nca_loss
 from lossatlas.ranking.siglip import siglip_loss
 from lossatlas.ranking.supervised import (
+    lifted_structure_loss,
+    npair_loss,
     circle_loss,
     multi_similarity_loss,
     supcon_loss,
@@ -329,6 +331,7 @@ __all__ = [
     "label_smoothing_cross_entropy",
     "lambda_loss",
     "ldam_loss",
+    "lifted_structure_loss",
     "linear_cross_entropy",
     "linear_distillation_loss",
     "linear_sequence_log_probs",
@@ -345,6 +348,7 @@ __all__ = [
     "margin_ranking_loss",
     "match_priors",
     "maxout",
+    "mined_contrastive_loss",
     "mined_triplet_loss",
     "mse_loss",
     "multi_margin_loss",
@@ -355,6 +359,7 @@ __all__ = [
     "negative_sampling_loss",
     "nll_loss",
     "nn",
+    "npair_loss",
     "orpo_loss",
     "perceptron_loss",
     "perceptual_loss",

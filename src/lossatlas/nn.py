@@ -94,10 +94,16 @@ from lossatlas.ranking.listwise import (
     RankingSoftmaxLoss,
     RankNetLoss,
 )
-from lossatlas.ranking.mined import MinedTripletLoss
+from lossatlas.ranking.mined import MinedContrastiveLoss, MinedTripletLoss
 from lossatlas.ranking.proxies import ProxyAnchorLoss, ProxyNCALoss
 from lossatlas.ranking.siglip import SigLIPLoss
-from lossatlas.ranking.supervised import CircleLoss, MultiSimilarityLoss, SupConLoss
+from lossatlas.ranking.supervised import (
+    CircleLoss,
+    LiftedStructureLoss,
+    MultiSimilarityLoss,
+    NPairLoss,
+    SupConLoss,
+)
 from lossatlas.regression.likelihood import GaussianNLLLoss, PoissonNLLLoss
 from lossatlas.regression.pointwise import (
     HuberLoss,
@@ -180,6 +186,7 @@ __all__ = [
     "LDAMLoss",
     "LabelSmoothingCrossEntropyLoss",
     "LambdaLoss",
+    "LiftedStructureLoss",
     "LinearCrossEntropyLoss",
     "LinearDistillationLoss",
     "ListMLELoss",
@@ -193,6 +200,7 @@ __all__ = [
     "MAPELoss",
     "MSELoss",
     "MarginRankingLoss",
+    "MinedContrastiveLoss",
     "MinedTripletLoss",
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
@@ -200,6 +208,7 @@ __all__ = [
     "MultiSimilarityLoss",
     "NCELoss",
     "NLLLoss",
+    "NPairLoss",
     "NegativeSamplingLoss",
     "ORPOLoss",
     "PerceptronLoss",

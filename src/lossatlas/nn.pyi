@@ -36,6 +36,7 @@ from lossatlas.ranking.listwise import ListNetTarget
 from lossatlas.ranking.mined import Distance
 from lossatlas.ranking.mined import MeanOver
 from lossatlas.ranking.mined import Mining
+from lossatlas.ranking.mined import PairMining
 from lossatlas.ranking.supervised import ContrastMode
 from lossatlas.ranking.supervised import Distance
 from lossatlas.regression.quantile import Quantile
@@ -123,6 +124,7 @@ __all__ = [
     "LDAMLoss",
     "LabelSmoothingCrossEntropyLoss",
     "LambdaLoss",
+    "LiftedStructureLoss",
     "LinearCrossEntropyLoss",
     "LinearDistillationLoss",
     "ListMLELoss",
@@ -136,6 +138,7 @@ __all__ = [
     "MAPELoss",
     "MSELoss",
     "MarginRankingLoss",
+    "MinedContrastiveLoss",
     "MinedTripletLoss",
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
@@ -143,6 +146,7 @@ __all__ = [
     "MultiSimilarityLoss",
     "NCELoss",
     "NLLLoss",
+    "NPairLoss",
     "NegativeSamplingLoss",
     "ORPOLoss",
     "PerceptronLoss",
@@ -263,7 +267,7 @@ class CTCLoss(LossModule):
 
 class CircleLoss(LossModule):
     """Module form of :func:`lossatlas.circle_loss`."""
-    def __init__(self, *, margin: NonNegative = ..., gamma: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def __init__(self, *, margin: NonNegative = ..., gamma: Positive = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor: ...
 
 class ClassBalancedLoss(LossModule):
@@ -436,6 +440,11 @@ class LambdaLoss(LossModule):
     def __init__(self, *, mask: Tensor | None = ..., weighting: LambdaWeighting = ..., k: PositiveInt | None = ..., sigma: Positive = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, scores: Tensor, relevance: Tensor, mask: Tensor | None = ...) -> Tensor: ...
 
+class LiftedStructureLoss(LossModule):
+    """Module form of :func:`lossatlas.lifted_structure_loss`."""
+    def __init__(self, *, pos_margin: float = ..., neg_margin: float = ..., distance: Distance = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor: ...
+
 class LinearDistillationLoss(LossModule):
     """Module form of :func:`lossatlas.linear_distillation_loss`."""
     def __init__(self, *, temperature: Positive = ..., alpha: UnitInterval = ..., beta: UnitInterval = ..., ignore_index: int = ..., reduction: Reduction = ..., chunk_size: PositiveInt | None = ...) -> None: ...
@@ -491,9 +500,14 @@ class MarginRankingLoss(LossModule):
     def __init__(self, *, margin: float = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor: ...
 
+class MinedContrastiveLoss(LossModule):
+    """Module form of :func:`lossatlas.mined_contrastive_loss`."""
+    def __init__(self, *, pos_margin: float = ..., neg_margin: float = ..., mining: PairMining = ..., distance: Distance = ..., mean_over: MeanOver = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor: ...
+
 class MinedTripletLoss(LossModule):
     """Module form of :func:`lossatlas.mined_triplet_loss`."""
-    def __init__(self, *, margin: NonNegative = ..., mining: Mining = ..., distance: Distance = ..., mean_over: MeanOver = ..., reduction: Reduction = ...) -> None: ...
+    def __init__(self, *, margin: NonNegative = ..., mining: Mining = ..., distance: Distance = ..., mean_over: MeanOver = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor: ...
 
 class MultiLabelMarginLoss(LossModule):
@@ -513,13 +527,18 @@ class MultiMarginLoss(LossModule):
 
 class MultiSimilarityLoss(LossModule):
     """Module form of :func:`lossatlas.multi_similarity_loss`."""
-    def __init__(self, *, alpha: Positive = ..., beta: Positive = ..., base: float = ..., epsilon: NonNegative | None = ..., distance: Distance = ..., reduction: Reduction = ...) -> None: ...
+    def __init__(self, *, alpha: Positive = ..., beta: Positive = ..., base: float = ..., epsilon: NonNegative | None = ..., distance: Distance = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor: ...
 
 class NLLLoss(LossModule):
     """Module form of :func:`lossatlas.nll_loss`; ``weight`` is a buffer."""
     def __init__(self, *, weight: Tensor | None = ..., ignore_index: int = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class NPairLoss(LossModule):
+    """Module form of :func:`lossatlas.npair_loss`."""
+    def __init__(self, *, distance: Distance = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor: ...
 
 class NegativeSamplingLoss(LossModule):
     """Module form of :func:`lossatlas.negative_sampling_loss`."""
@@ -608,7 +627,7 @@ class SquaredHingeLoss(LossModule):
 
 class SupConLoss(LossModule):
     """Module form of :func:`lossatlas.supcon_loss`."""
-    def __init__(self, *, temperature: Positive = ..., contrast_mode: ContrastMode = ..., reduction: Reduction = ...) -> None: ...
+    def __init__(self, *, temperature: Positive = ..., contrast_mode: ContrastMode = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, features: Tensor, labels: Tensor) -> Tensor: ...
 
 class SymmetricCrossEntropyLoss(LossModule):

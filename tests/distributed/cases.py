@@ -306,6 +306,21 @@ def _masked(fn: Callable) -> Callable:
     return call
 
 
+def _labelled(views: int = 0):
+    """Embeddings ``(N, 5)`` (or ``(N, views, 5)``) with 3 classes, so labels repeat."""
+
+    def make(g: torch.Generator) -> tuple[Tensor, Tensor]:
+        shape = (N, 5) if not views else (N, views, 5)
+        return torch.randn(*shape, generator=g, dtype=F64), torch.randint(0, 3, (N,), generator=g)
+
+    return make
+
+
+def _with_proxies(g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+    x, labels = _labelled()(g)
+    return x, labels, torch.randn(3, 5, generator=g, dtype=F64)
+
+
 def loss_cases() -> list[Case]:
     token = _logits_index(extra=(6,), ignore=0.4)  # (N, C, T) with many ignored tokens
     return [
@@ -455,6 +470,49 @@ def loss_cases() -> list[Case]:
         Case("ranknet_loss", _lists, _masked(la.ranknet_loss), rows=True),
         Case("lambda_loss/k", _lists, _masked(la.lambda_loss), rows=True, options={"k": 3}),
         Case("listnet_loss", _lists, _masked(la.listnet_loss), rows=True),
+        # metric losses over (embeddings, labels): every rank's rows gathered with gradient
+        Case("supcon_loss/views", _labelled(views=2), la.supcon_loss, rows=True),
+        Case(
+            "supcon_loss/one", _labelled(views=2), la.supcon_loss, options={"contrast_mode": "one"}
+        ),
+        Case("multi_similarity_loss", _labelled(), la.multi_similarity_loss, rows=True),
+        Case("circle_loss", _labelled(), la.circle_loss, options={"gamma": 8.0}, rows=True),
+        *[
+            Case(
+                f"mined_triplet_loss/{mining}",
+                _labelled(),
+                la.mined_triplet_loss,
+                rows=True,
+                options={"mining": mining, "margin": 1.0},
+            )
+            for mining in ("all", "batch_hard", "batch_semi_hard")
+        ],
+        Case(
+            "mined_triplet_loss/nonzero",
+            _labelled(),
+            la.mined_triplet_loss,
+            options={"mean_over": "nonzero", "margin": 1.0, "mining": "all"},
+        ),
+        Case("lifted_structure_loss", _labelled(), la.lifted_structure_loss, rows=True),
+        Case("npair_loss", _labelled(), la.npair_loss, rows=True),
+        *[
+            Case(
+                f"mined_contrastive_loss/{mining}",
+                _labelled(),
+                la.mined_contrastive_loss,
+                rows=True,
+                options={"mining": mining, "neg_margin": 3.0},
+            )
+            for mining in ("all", "batch_hard")
+        ],
+        Case(
+            "mined_contrastive_loss/nonzero",
+            _labelled(),
+            la.mined_contrastive_loss,
+            options={"mean_over": "nonzero", "neg_margin": 3.0},
+        ),
+        Case("proxy_nca_loss", _with_proxies, la.proxy_nca_loss, grad=(0, 2), whole=(2,)),
+        Case("proxy_anchor_loss", _with_proxies, la.proxy_anchor_loss, grad=(0, 2), whole=(2,)),
     ]
 
 

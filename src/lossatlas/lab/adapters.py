@@ -2,7 +2,7 @@
 
 An *adapter* (a :data:`Builder`) turns a catalog loss into ``loss_fn(output, target)`` for a
 task's model output: it computes what the loss needs from the training data (``pos_weight``,
-``samples_per_class``), mines pairs or triplets from a batch (metric learning), or builds a module
+``samples_per_class``), builds the pairs of a batch (metric learning), or builds a module
 with its own parameters (ArcFace). Builders are module-level functions or ``functools.partial``
 of them, so a :class:`Candidate` can be pickled and shipped to a worker process; the
 ``loss_fn`` they return is built where the run happens.
@@ -47,7 +47,6 @@ __all__ = [
     "plain",
     "quantile_median",
     "total_loss",
-    "triplet_batch_hard",
     "with_options",
 ]
 
@@ -172,25 +171,6 @@ def quantile_median(spec: LossSpec, data: Dataset, device: torch.device) -> Loss
 
 
 # --------------------------------------------------------------------------- metric learning
-
-
-def _triplet_batch_hard(
-    spec: LossSpec, data: Dataset, device: torch.device, *, margin: float
-) -> LossFn:
-    def loss_fn(embeddings: Tensor, labels: Tensor) -> Any:
-        with torch.no_grad():
-            dist = torch.cdist(embeddings, embeddings)
-            same = labels[:, None] == labels[None, :]
-            positive = dist.masked_fill(~same, -1.0).argmax(1)
-            negative = dist.masked_fill(same, float("inf")).argmin(1)
-        return spec.function(embeddings, embeddings[positive], embeddings[negative], margin=margin)
-
-    return loss_fn
-
-
-def triplet_batch_hard(margin: float) -> Builder:
-    """Triplet loss with batch-hard mining: each anchor's farthest positive, nearest negative."""
-    return partial(_triplet_batch_hard, margin=margin)
 
 
 def contrastive_all_pairs(spec: LossSpec, data: Dataset, device: torch.device) -> LossFn:

@@ -38,7 +38,6 @@ from lossatlas.lab.adapters import (
     margin_softmax_head,
     plain,
     quantile_median,
-    triplet_batch_hard,
     with_class_counts,
     with_options,
 )
@@ -371,8 +370,8 @@ _add(
         candidates=(
             Candidate(
                 "triplet",
-                "triplet_margin_loss",
-                triplet_batch_hard(0.2),
+                "mined_triplet_loss",
+                with_options(margin=0.2, mining="batch_hard"),
                 "batch-hard mining, margin 0.2",
             ),
             Candidate(
@@ -383,6 +382,12 @@ _add(
                 "info_nce_loss",
                 info_nce_pairs,
                 "same-class (query, key) pairs, in-batch negatives",
+            ),
+            Candidate(
+                "supcon",
+                "supcon_loss",
+                plain,
+                "every same-class pair of the batch, temperature 0.07",
             ),
             Candidate("arcface", "arcface_loss", margin_softmax_head, "class centres trained"),
         ),

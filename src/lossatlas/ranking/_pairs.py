@@ -17,17 +17,27 @@ from torch import Tensor
 
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example, Family, TargetKind
-from lossatlas._reduction import safe_sqrt
-from lossatlas._validation import check_integer, check_shape
+from lossatlas._reduction import compute_dtype, safe_sqrt, upcast
+from lossatlas._validation import (
+    check_floating,
+    check_integer,
+    check_same_device,
+    check_shape,
+)
+from lossatlas.distributed import ProcessGroup, active_group, gather_rows, rank
 
 __all__ = [
     "LABELLED",
     "Distance",
+    "LabelledBatch",
+    "check_embeddings",
     "check_labels",
+    "gather_labelled",
     "is_similarity",
     "label_masks",
     "labelled_embeddings",
     "masked_logsumexp",
+    "oriented_scores",
     "pair_scores",
 ]
 
@@ -69,8 +79,14 @@ def pair_scores(x: Tensor, y: Tensor, distance: Distance) -> Tensor:
     return squared if distance == "squared_euclidean" else safe_sqrt(squared)
 
 
-def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
-    """The ``(N, N)`` bool masks of positive pairs (same label, ``i != j``) and negative pairs.
+def label_masks(
+    labels: Tensor, batch_labels: Tensor | None = None, *, columns: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """The bool masks of positive pairs (same label, not the anchor itself) and negative pairs.
+
+    ``labels`` ``(N,)`` are the anchors' and ``batch_labels`` ``(M,)`` (default ``labels``) the
+    batch they are compared with; the masks are ``(N, M)``. Anchor ``i`` is column
+    ``columns[i]`` of the batch (default ``i``), which is not its own positive.
 
     Examples:
         >>> import torch
@@ -84,15 +100,85 @@ def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
                 [False, False,  True],
                 [ True,  True, False]])
     """
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
-    return same & ~eye, ~same
+    other = labels if batch_labels is None else batch_labels
+    same = labels[:, None] == other[None, :]
+    if columns is None:
+        columns = torch.arange(labels.shape[0], device=labels.device)
+    own = columns[:, None] == torch.arange(other.shape[0], device=labels.device)[None, :]
+    return same & ~own, ~same
 
 
 def check_labels(name: str, labels: Tensor, embeddings_name: str, num: int) -> None:
     """Raise unless ``labels`` is an integer ``(num,)`` tensor: one class per embedding."""
     check_integer(name, labels)
     check_shape(name, labels, (num,), f"(one class per row of {embeddings_name})")
+
+
+def check_embeddings(embeddings: Tensor, labels: Tensor, name: str = "embeddings") -> None:
+    """The checks of ``(embeddings (N, D), labels (N,))``: floating, 2-D, one label per row."""
+    check_same_device((name, embeddings), ("labels", labels))
+    check_floating(name, embeddings)
+    check_shape(name, embeddings, (None, None), "(N, D)")
+    check_labels("labels", labels, name, embeddings.shape[0])
+
+
+class LabelledBatch:
+    """This rank's anchors and the batch they are compared with (every rank's, gathered).
+
+    Attributes:
+        x: All embeddings ``(M, ...)``, every rank's rows in rank order (``M = N`` without a
+            group); gathered with gradient.
+        labels: Their labels ``(M,)``.
+        offset: Row of ``x`` where this rank's rows start.
+        columns: ``(N,)``: the column of each local anchor in ``x`` (``offset + arange(N)``).
+        group: The active group, or ``None``.
+    """
+
+    def __init__(
+        self, x: Tensor, labels: Tensor, offset: int, local: int, group: ProcessGroup | None
+    ) -> None:
+        self.x = x
+        self.labels = labels
+        self.offset = offset
+        self.columns = offset + torch.arange(local, device=labels.device)
+        self.group = group
+
+
+def gather_labelled(
+    embeddings: Tensor, labels: Tensor, process_group: ProcessGroup | None
+) -> LabelledBatch:
+    """Every rank's ``(embeddings, labels)`` (with gradient), and where this rank's rows are.
+
+    The local anchors are then scored against the global batch: each rank computes its own
+    anchors' terms, and :func:`lossatlas.reduce_loss` with the group sums them and their count
+    over the ranks, so the value on every rank and the DDP-averaged gradient are those of one
+    process on the concatenated batch (:mod:`lossatlas.distributed`). Without a group (or a
+    group of one) it is the local batch itself.
+    """
+    group = active_group(process_group)
+    if group is None:
+        return LabelledBatch(embeddings, labels, 0, labels.shape[0], None)
+    x, sizes = gather_rows(embeddings, group, name="embeddings")
+    all_labels, _ = gather_rows(labels, group, name="labels")
+    return LabelledBatch(x, all_labels, sum(sizes[: rank(group)]), labels.shape[0], group)
+
+
+def oriented_scores(
+    embeddings: Tensor, labels: Tensor, distance: Distance, process_group: ProcessGroup | None
+) -> tuple[Tensor, Tensor, Tensor, float, LabelledBatch]:
+    """``(d, positive, negative, sign, batch)``: this rank's anchors against the (gathered) batch.
+
+    Checks ``(embeddings, labels)``; ``d`` is a distance-like ``(N, M)`` score in the compute
+    dtype (a similarity negated, ``sign = -1``; a distance as is, ``sign = 1``), so
+    ``d - sign * m`` is PML's ``distance.margin(d, m)`` for both kinds. The masks are
+    :func:`label_masks`' and ``batch`` is :func:`gather_labelled`'s.
+    """
+    check_embeddings(embeddings, labels)
+    x = upcast(embeddings, compute_dtype(embeddings))
+    batch = gather_labelled(x, labels, process_group)
+    sign = -1.0 if is_similarity(distance) else 1.0
+    positive, negative = label_masks(labels, batch.labels, columns=batch.columns)
+    return sign * pair_scores(x, batch.x, distance), positive, negative, sign, batch
 
 
 def labelled_embeddings(

@@ -24,10 +24,12 @@ from lossatlas._validation import (
     check_same_device,
     check_shape,
 )
+from lossatlas.distributed import ProcessGroup
 from lossatlas.ranking._pairs import (
     LABELLED,
     Distance,
     check_labels,
+    gather_labelled,
     is_similarity,
     masked_logsumexp,
     pair_scores,
@@ -80,6 +82,7 @@ def proxy_anchor_loss(
     margin: NonNegative = 0.1,
     alpha: Positive = 32.0,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Proxy-Anchor loss (Kim et al. 2020): each class proxy is an anchor over the batch.
 
@@ -103,6 +106,11 @@ def proxy_anchor_loss(
         alpha: Positive scale (paper 32).
         reduction: ``"mean"`` (the formula), ``"sum"`` (the two sums over proxies, undivided)
             or ``"none"``: the ``(C,)`` per-proxy terms, positive plus negative, undivided.
+        process_group: ``None`` or a ``torch.distributed`` group. Each proxy's soft-plus runs
+            over the whole batch, so every rank's embeddings and labels are gathered (with
+            gradient) and every rank computes the global loss (``"none"`` too: the ``(C,)``
+            terms are the global batch's); the proxies are the same on every rank. After
+            DDP's averaging the gradients are one process's on the concatenated batch.
 
     Returns:
         ``(C,)`` for ``"none"``, else a scalar.
@@ -127,6 +135,8 @@ def proxy_anchor_loss(
     dtype = compute_dtype(embeddings, proxies)
     x, p = upcast(embeddings, dtype), upcast(proxies, dtype)
     with torch.autocast(x.device.type, enabled=False):
+        batch = gather_labelled(x, labels, process_group)
+        x, labels = batch.x, batch.labels  # the global batch, the same on every rank
         s = pair_scores(p, x, "cosine")  # (C, N): proxies are the anchors
         positive = labels[None, :] == torch.arange(p.shape[0], device=labels.device)[:, None]
         pos = masked_logsumexp(-alpha * (s - margin), positive, add_one=True)
@@ -159,6 +169,7 @@ def proxy_nca_loss(
     scale: Positive = 1.0,
     distance: Distance = "squared_euclidean",
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Proxy-NCA loss (Movshovitz-Attias et al. 2017): softmax over distances to class proxies.
 
@@ -180,6 +191,9 @@ def proxy_nca_loss(
         distance: ``"squared_euclidean"`` (paper, PML) | ``"euclidean"`` | ``"cosine"`` |
             ``"dot"``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        process_group: ``None`` or a ``torch.distributed`` group over which ``"mean"`` and
+            ``"sum"`` are exact (each embedding's term is its own; the sum and the count are
+            summed over the group). ``"none"`` stays per local row.
 
     Returns:
         ``(N,)`` for ``"none"``, else a scalar.
@@ -207,7 +221,7 @@ def proxy_nca_loss(
         scores = pair_scores(x, p, distance)
         logits = scale * (scores if is_similarity(distance) else -scores)
         loss = F.cross_entropy(logits, labels, reduction="none")
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction, process_group=process_group)
 
 
 # --------------------------------------------------------------------------- modules
@@ -260,10 +274,12 @@ class ProxyAnchorLoss(_ProxyModule):
         margin: NonNegative = 0.1,
         alpha: Positive = 32.0,
         reduction: Reduction = "mean",
+        process_group: ProcessGroup | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        options = {"margin": margin, "alpha": alpha, "reduction": reduction}
+        options: dict[str, Any] = {"margin": margin, "alpha": alpha}
+        options.update(reduction=reduction, process_group=process_group)
         self._setup(num_classes, embedding_dim, options, {"device": device, "dtype": dtype})
 
 
@@ -283,8 +299,10 @@ class ProxyNCALoss(_ProxyModule):
         scale: Positive = 1.0,
         distance: Distance = "squared_euclidean",
         reduction: Reduction = "mean",
+        process_group: ProcessGroup | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        options = {"scale": scale, "distance": distance, "reduction": reduction}
+        options: dict[str, Any] = {"scale": scale, "distance": distance}
+        options.update(reduction=reduction, process_group=process_group)
         self._setup(num_classes, embedding_dim, options, {"device": device, "dtype": dtype})

@@ -19,18 +19,28 @@ from lossatlas._catalog import Example
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
-from lossatlas._validation import check_floating, check_same_device, check_shape
+from lossatlas._validation import check_floating, check_same_device
+from lossatlas.distributed import ProcessGroup, gather_rows
 from lossatlas.ranking._pairs import (
     LABELLED,
     Distance,
+    check_embeddings,
     check_labels,
+    gather_labelled,
     is_similarity,
     label_masks,
     masked_logsumexp,
+    oriented_scores,
     pair_scores,
 )
 
-__all__ = ["circle_loss", "multi_similarity_loss", "supcon_loss"]
+__all__ = [
+    "circle_loss",
+    "lifted_structure_loss",
+    "multi_similarity_loss",
+    "npair_loss",
+    "supcon_loss",
+]
 
 #: Which views of each sample are anchors in :func:`supcon_loss`.
 ContrastMode = Literal["all", "one"]
@@ -44,13 +54,6 @@ def _multi_view(
     features = ex.normal(generator, batch, 2, 4, dtype=dtype, scale=scale)
     labels = ex.class_indices(generator, batch, num_classes=2)
     return Example((features, labels), grad_args=(0,))
-
-
-def _check_embeddings(embeddings: Tensor, labels: Tensor) -> None:
-    check_same_device(("embeddings", embeddings), ("labels", labels))
-    check_floating("embeddings", embeddings)
-    check_shape("embeddings", embeddings, (None, None), "(N, D)")
-    check_labels("labels", labels, "embeddings", embeddings.shape[0])
 
 
 # --------------------------------------------------------------------------- SupCon
@@ -72,6 +75,7 @@ def supcon_loss(
     temperature: Positive = 0.07,
     contrast_mode: ContrastMode = "all",
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Supervised contrastive loss (SupCon): pull every same-class view towards the anchor.
 
@@ -108,6 +112,13 @@ def supcon_loss(
         contrast_mode: ``"all"`` (every view is an anchor) or ``"one"`` (the first view only).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             anchors that have a positive.
+        process_group: ``None`` (this process's batch) or a ``torch.distributed`` group: the
+            embeddings and labels of every rank are gathered with gradient (shards of any
+            size), each rank's anchors are contrasted with the whole global batch, and the
+            sum and the count of ``"mean"`` are summed over the group, so the value on every
+            rank and the DDP-averaged gradients are one process's on the concatenated batch
+            (see :mod:`lossatlas.distributed`); ``"none"`` gives this rank's anchors. The
+            shard sizes are read on the host (a graph break under ``torch.compile``).
 
     Returns:
         For ``"none"``: ``(N, V)`` (``"all"``) or ``(N,)`` (``"one"``, or ``(N, D)`` input),
@@ -144,15 +155,20 @@ def supcon_loss(
     views = upcast(features, dtype)
     if single:
         views = views[:, None, :]
-    n, v, _ = views.shape
+    n, v, dim = views.shape
     with torch.autocast(views.device.type, enabled=False):
-        # View-major rows (view 0 of every sample, then view 1...): anchor a is row a in both.
-        contrast = F.normalize(views, dim=-1).transpose(0, 1).reshape(n * v, views.shape[-1])
-        anchors = contrast if contrast_mode == "all" else contrast[:n]
-        contrast_labels = labels.repeat(v)
-        positive, _ = label_masks(contrast_labels)
-        positive = positive[: anchors.shape[0]]
-        others = ~torch.eye(anchors.shape[0], n * v, dtype=torch.bool, device=labels.device)
+        batch = gather_labelled(views, labels, process_group)
+        m = batch.x.shape[0]
+        # View-major rows (view 0 of every sample, then view 1...); local anchor (view u,
+        # sample i) is row u * M + offset + i of the contrast.
+        contrast = F.normalize(batch.x, dim=-1).transpose(0, 1).reshape(m * v, dim)
+        anchors = F.normalize(views, dim=-1).transpose(0, 1).reshape(n * v, dim)
+        columns = (torch.arange(v, device=labels.device)[:, None] * m + batch.columns).flatten()
+        anchor_labels = labels.repeat(v)
+        if contrast_mode == "one":
+            anchors, columns, anchor_labels = anchors[:n], columns[:n], labels
+        positive, _ = label_masks(anchor_labels, batch.labels.repeat(v), columns=columns)
+        others = columns[:, None] != torch.arange(m * v, device=labels.device)[None, :]
         logits = anchors @ contrast.T / temperature
         log_prob = logits - masked_logsumexp(logits, others)[:, None]
         count = positive.sum(dim=1)
@@ -161,7 +177,7 @@ def supcon_loss(
     has_positive = count > 0
     if reduction == "none":
         return loss if contrast_mode == "one" or single else loss.reshape(v, n).T
-    return reduce_loss(loss, reduction, denominator=has_positive.sum())
+    return reduce_loss(loss, reduction, denominator=has_positive.sum(), process_group=process_group)
 
 
 # --------------------------------------------------------------------------- multi-similarity
@@ -188,6 +204,7 @@ def multi_similarity_loss(
     epsilon: NonNegative | None = 0.1,
     distance: Distance = "cosine",
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Multi-similarity loss with its pair mining (Wang et al. 2019).
 
@@ -219,6 +236,8 @@ def multi_similarity_loss(
         epsilon: Mining margin, ``>= 0`` (paper 0.1), or ``None`` for no mining.
         distance: ``"cosine"`` | ``"dot"`` | ``"euclidean"`` | ``"squared_euclidean"``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        process_group: As :func:`lossatlas.supcon_loss` (each rank's anchors against the
+            gathered global batch).
 
     Returns:
         ``(N,)`` for ``"none"``, else a scalar.
@@ -240,14 +259,15 @@ def multi_similarity_loss(
         X. Wang, X. Han, W. Huang, D. Dong, M. R. Scott, "Multi-Similarity Loss with General
         Pair Weighting for Deep Metric Learning", CVPR 2019, https://arxiv.org/abs/1904.06627
     """
-    _check_embeddings(embeddings, labels)
+    check_embeddings(embeddings, labels)
     dtype = compute_dtype(embeddings)
     x = upcast(embeddings, dtype)
     sign = 1.0 if is_similarity(distance) else -1.0
     with torch.autocast(x.device.type, enabled=False):
-        s = sign * pair_scores(x, x, distance)  # larger is closer
+        batch = gather_labelled(x, labels, process_group)
+        s = sign * pair_scores(x, batch.x, distance)  # larger is closer
         threshold = sign * base
-        positive, negative = label_masks(labels)
+        positive, negative = label_masks(labels, batch.labels, columns=batch.columns)
         if epsilon is not None:
             detached = s.detach()
             # One padding column each, so an empty batch reduces over a non-empty dim.
@@ -263,7 +283,7 @@ def multi_similarity_loss(
             negative = negative & ((detached + epsilon > hardest_positive[:, None]) | nan)
         pos = masked_logsumexp(-alpha * (s - threshold), positive, add_one=True) / alpha
         neg = masked_logsumexp(beta * (s - threshold), negative, add_one=True) / beta
-    return reduce_loss(pos + neg, reduction)
+    return reduce_loss(pos + neg, reduction, process_group=process_group)
 
 
 # --------------------------------------------------------------------------- circle
@@ -284,6 +304,7 @@ def circle_loss(
     margin: NonNegative = 0.25,
     gamma: Positive = 256.0,
     reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Circle loss (Sun et al. 2020), pair form: self-paced weights on cosine similarities.
 
@@ -310,6 +331,8 @@ def circle_loss(
         gamma: Positive scale (paper 256 for faces, 80 for fine-grained retrieval).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             anchors with both a positive and a negative.
+        process_group: As :func:`lossatlas.supcon_loss` (each rank's anchors against the
+            gathered global batch).
 
     Returns:
         ``(N,)`` for ``"none"``, else a scalar.
@@ -329,19 +352,209 @@ def circle_loss(
         Y. Sun et al., "Circle Loss: A Unified Perspective of Pair Similarity Optimization",
         CVPR 2020, https://arxiv.org/abs/2002.10857
     """
-    _check_embeddings(embeddings, labels)
+    check_embeddings(embeddings, labels)
     dtype = compute_dtype(embeddings)
     x = upcast(embeddings, dtype)
     with torch.autocast(x.device.type, enabled=False):
-        s = pair_scores(x, x, "cosine")
-        positive, negative = label_masks(labels)
+        batch = gather_labelled(x, labels, process_group)
+        s = pair_scores(x, batch.x, "cosine")
+        positive, negative = label_masks(labels, batch.labels, columns=batch.columns)
         detached = s.detach()
         pos_logits = -gamma * F.relu(1.0 + margin - detached) * (s - (1.0 - margin))
         neg_logits = gamma * F.relu(detached + margin) * (s - margin)
         both = positive.any(dim=1) & negative.any(dim=1)
         lse = masked_logsumexp(pos_logits, positive) + masked_logsumexp(neg_logits, negative)
         loss = torch.where(both, F.softplus(lse), torch.zeros_like(lse))
-    return reduce_loss(loss, reduction, denominator=both.sum())
+    return reduce_loss(loss, reduction, denominator=both.sum(), process_group=process_group)
+
+
+# --------------------------------------------------------------------------- lifted structure
+
+
+@LABELLED.loss(
+    formula=r"\frac{1}{2|P|} \sum_{(i, j) \in P} \max\big(0,\ \log(\sum_{k \in N_i} "
+    r"e^{m_n - d_{ik}} + \sum_{l \in N_j} e^{m_n - d_{jl}}) + d_{ij} - m_p\big)^2",
+    properties={"non_negative"},
+    use_when="metric learning from every pair of a labelled batch (smooth hardest negative)",
+    peers={
+        _PML: "LiftedStructureLoss (not GeneralizedLiftedStructureLoss); its LpDistance "
+        "normalises embeddings"
+    },
+)
+def lifted_structure_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    pos_margin: float = 0.0,
+    neg_margin: float = 1.0,
+    distance: Distance = "euclidean",
+    reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
+) -> Tensor:
+    r"""Lifted structured loss (Oh Song et al. 2016): each positive pair against all negatives.
+
+    Every ordered positive pair ``(i, j)`` (same label, ``i != j``) pays the squared hinge of
+    its distance plus a soft maximum (log-sum-exp) of how far the negatives of *both* ``i``
+    and ``j`` fall inside ``neg_margin``; the sum runs over all negatives of the batch, so no
+    mining step is needed. ``pos_margin`` (0 in the paper) is a distance below which a
+    positive pair pays nothing more. With a similarity (``"cosine"``, ``"dot"``) the terms
+    are ``m_p - s_ij`` and ``s_ik - m_n`` (PML's convention), so the margins are similarity
+    levels: ``pos_margin`` the one positives should exceed, ``neg_margin`` the one negatives
+    should stay below.
+
+    This is PML's ``LiftedStructureLoss`` (the paper's loss): the mean over ordered pairs of
+    ``max(0, J)^2 / 2`` equals the paper's ``1/(2|P|)`` sum over unordered pairs. Not PML's
+    ``GeneralizedLiftedStructureLoss`` (Hermans et al.'s per-anchor form). Unlike PML's
+    default ``LpDistance``, the embeddings are not normalised first. A batch without a
+    positive or a negative pair gives 0 with a zero gradient.
+
+    .. math::
+        J_{ij} = \log\Big(\sum_{k \in N_i} e^{m_n - d_{ik}} + \sum_{l \in N_j}
+        e^{m_n - d_{jl}}\Big) + d_{ij} - m_p, \qquad
+        \ell = \frac{1}{|P|} \sum_{(i, j) \in P} \tfrac12 \max(0, J_{ij})^2
+
+    Args:
+        embeddings: ``(N, D)``.
+        labels: Class of each embedding, integer ``(N,)``.
+        pos_margin: ``m_p`` (paper and PML 0).
+        neg_margin: ``m_n``, the paper's ``alpha`` (paper and PML 1).
+        distance: ``"euclidean"`` (the paper's) | ``"squared_euclidean"`` | ``"cosine"`` |
+            ``"dot"``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            ordered positive pairs.
+        process_group: As :func:`lossatlas.supcon_loss` (each rank's anchors' pairs against
+            the gathered global batch).
+
+    Returns:
+        For ``"none"``: ``(N, N)`` indexed ``[i, j]``, ``max(0, J_ij)^2 / 2`` at the positive
+        pairs and 0 elsewhere; else a scalar.
+
+    Raises:
+        TypeError: Non-floating embeddings, non-integer labels.
+        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown
+            ``distance`` (with a suggestion).
+
+    Example:
+        The positive pair is 1 apart; its two rows have one negative each, at distance 1 and
+        ``sqrt(2)``, so ``J = log(e^0 + e^{1 - 1.414}) + 1 = 1.507`` and the loss is
+        ``J^2 / 2`` (both orders of the pair):
+
+        >>> import torch
+        >>> import lossatlas as la
+        >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> la.lifted_structure_loss(x, torch.tensor([0, 0, 1]))
+        tensor(1.1360)
+
+    References:
+        H. Oh Song, Y. Xiang, S. Jegelka, S. Savarese, "Deep Metric Learning via Lifted
+        Structured Feature Embedding", CVPR 2016, https://arxiv.org/abs/1511.06452
+    """
+    with torch.autocast(embeddings.device.type, enabled=False):
+        d, positive, negative, sign, batch = oriented_scores(
+            embeddings, labels, distance, process_group
+        )
+        # Each row's log-sum-exp over its negatives; the positive's row comes from its rank.
+        own = masked_logsumexp(sign * neg_margin - d, negative)
+        every, _ = gather_rows(own, batch.group, name="embeddings")
+        j = torch.logaddexp(own[:, None], every[None, :]) + d - sign * pos_margin
+        formed = positive & negative.any(dim=1, keepdim=True)
+        loss = torch.where(formed, 0.5 * F.relu(j).square(), torch.zeros_like(j))
+    if reduction == "none":
+        return loss
+    return reduce_loss(loss, reduction, denominator=formed.sum(), process_group=process_group)
+
+
+# --------------------------------------------------------------------------- N-pair
+
+
+@LABELLED.loss(
+    formula=r"\log\big(1 + \sum_{j \ne i} e^{f_i \cdot f_j^+ - f_i \cdot f_i^+}\big)",
+    properties={"non_negative"},
+    twice_differentiable=True,
+    use_when="one (anchor, positive) pair per class, the other classes' positives as negatives",
+    peers={
+        _PML: 'NPairsLoss: its default DotProductSimilarity normalises (distance="cosine" '
+        "here); no embedding_regularizer"
+    },
+)
+def npair_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    distance: Distance = "dot",
+    reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
+) -> Tensor:
+    r"""Multi-class N-pair loss (Sohn 2016): each class's anchor picks its positive among all.
+
+    The batch is read as PML's ``NPairsLoss`` reads it: for every class with at least two
+    samples, **its first sample in batch order is the anchor and its second the positive**;
+    further samples of the class are not used. Anchor ``i`` is then classified over the
+    ``P`` positives (softmax over ``f_i . f_j^+``), its own positive the target: the paper's
+    ``log(1 + sum_{j != i} exp(f_i . f_j^+ - f_i . f_i^+))``. With a distance the logits are
+    ``-d`` (PML's convention). A batch where no class has two samples gives 0 with a zero
+    gradient; a single class gives 0 (its anchor has no negative).
+
+    .. math::
+        \ell_i = -\log \frac{e^{s(f_i, f_i^+)}}{\sum_{j=1}^{P} e^{s(f_i, f_j^+)}}
+        = \log\Big(1 + \sum_{j \ne i} e^{s(f_i, f_j^+) - s(f_i, f_i^+)}\Big)
+
+    The default ``"dot"`` is the paper's unnormalised inner product; PML's default
+    ``DotProductSimilarity`` normalises the embeddings first, which is ``"cosine"`` here. The
+    paper adds an L2 penalty on the embeddings (PML's optional ``embedding_regularizer``); add
+    it separately (e.g. ``1e-3 * x.square().sum(1).mean()``).
+
+    Args:
+        embeddings: ``(N, D)``.
+        labels: Class of each embedding, integer ``(N,)``.
+        distance: ``"dot"`` (paper, PML) | ``"cosine"`` | ``"euclidean"`` |
+            ``"squared_euclidean"``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            anchors (classes with two samples).
+        process_group: As :func:`lossatlas.supcon_loss`; "first" and "second" are in the
+            concatenated batch (rank order).
+
+    Returns:
+        For ``"none"``: ``(N,)``, each anchor's loss at its row, 0 elsewhere; else a scalar.
+
+    Raises:
+        TypeError: Non-floating embeddings, non-integer labels.
+        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown
+            ``distance`` (with a suggestion).
+
+    Example:
+        Anchors 0 (class 0, positive 1) and 2 (class 1, positive 3); row 4 is unused:
+
+        >>> import torch
+        >>> import lossatlas as la
+        >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> la.npair_loss(x, torch.tensor([0, 0, 1, 1, 1]), reduction="none")  # log(1 + e^-1)
+        tensor([0.3133, 0.0000, 0.3133, 0.0000, 0.0000])
+
+    References:
+        K. Sohn, "Improved Deep Metric Learning with Multi-class N-pair Loss Objective",
+        NeurIPS 2016,
+        https://papers.nips.cc/paper/6200-improved-deep-metric-learning-with-multi-class-n-pair-loss-objective
+    """
+    check_embeddings(embeddings, labels)
+    dtype = compute_dtype(embeddings)
+    x = upcast(embeddings, dtype)
+    with torch.autocast(x.device.type, enabled=False):
+        batch = gather_labelled(x, labels, process_group)
+        everyone = batch.labels
+        index = torch.arange(everyone.shape[0], device=labels.device)
+        same = everyone[:, None] == everyone[None, :]
+        occurrence = (same & (index[None, :] < index[:, None])).sum(dim=1)  # 0: first, 1: second
+        second = occurrence == 1  # the positives (one per class with two samples)
+        has_pair = (same & second[None, :]).any(dim=1)
+        anchor = ((occurrence == 0) & has_pair)[batch.columns]
+        scores = pair_scores(x, batch.x, distance)
+        logits = scores if is_similarity(distance) else -scores
+        target = (labels[:, None] == everyone[None, :]) & second[None, :]
+        own = torch.where(target, logits, torch.zeros_like(logits)).sum(dim=1)
+        candidates = anchor[:, None] & second[None, :]
+        loss = torch.where(anchor, masked_logsumexp(logits, candidates) - own, 0.0)
+    return reduce_loss(loss, reduction, denominator=anchor.sum(), process_group=process_group)
 
 
 # --------------------------------------------------------------------------- modules
@@ -357,3 +570,11 @@ class MultiSimilarityLoss(LossModule, functional=multi_similarity_loss):
 
 class CircleLoss(LossModule, functional=circle_loss):
     """Module form of :func:`lossatlas.circle_loss`."""
+
+
+class LiftedStructureLoss(LossModule, functional=lifted_structure_loss):
+    """Module form of :func:`lossatlas.lifted_structure_loss`."""
+
+
+class NPairLoss(LossModule, functional=npair_loss):
+    """Module form of :func:`lossatlas.npair_loss`."""
