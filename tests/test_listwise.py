@@ -425,6 +425,41 @@ def test_lambda_loss_at_k_keeps_pairs_touching_the_top_k():
     close(la.lambda_loss(s, y, k=4), la.lambda_loss(s, y))
 
 
+def test_ranknet_at_k_two_queries_by_hand():
+    s, y, m = two_queries()
+    # RankNet@1: the pairs y_i > y_j with an item ranked first by score. Query 0 ranks slots
+    # 0, 1, 2 (slot 0 first): pairs (0, 1), (0, 2) kept, (1, 2) dropped. Query 1 ranks slot 1
+    # first (score 1.5; the padded slot has no rank): its one pair (0, 1) touches it.
+    q0 = softplus(-(2 - 1)) + softplus(-(2 - 0))
+    q1 = softplus(-(0.5 - 1.5))
+    close(la.ranknet_loss(s, y, mask=m, k=1, reduction="none"), [q0, q1])
+    close(la.ranknet_loss(s, y, mask=m, k=1), (q0 + q1) / 3)  # mean over the 3 kept pairs
+    # k = 2 keeps every pair of both queries (each has an item in the top 2)
+    close(la.ranknet_loss(s, y, mask=m, k=2), la.ranknet_loss(s, y, mask=m))
+
+
+def test_approx_ndcg_at_k_two_queries_by_hand():
+    s, y, m = two_queries()
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    d = lambda r: 1.0 / math.log2(1.0 + r)  # noqa: E731
+    t = 0.5
+    # ApproxNDCG@1: IDCG@1 = the best gain; only the item ranked first by score counts, with
+    # its approximate rank 1 + sum_{j != i} sigmoid((s_j - s_i) / T) in the discount.
+    sv0 = [2.0, 1.0, 0.0]
+    rank0 = 1 + sig((sv0[1] - sv0[0]) / t) + sig((sv0[2] - sv0[0]) / t)  # slot 0 is first
+    q0 = 1 - (2**2 - 1) * d(rank0) / ((2**2 - 1) * d(1))
+    # query 1: slot 1 (grade 0) is first by score, so NDCG@1 counts no gain
+    q1 = 1.0
+    close(la.approx_ndcg_loss(s, y, mask=m, temperature=t, k=1, reduction="none"), [q0, q1])
+    close(la.approx_ndcg_loss(s, y, mask=m, temperature=t, k=1), (q0 + q1) / 2)
+    # k >= L is the whole list; gradients reach the top items only
+    full = la.approx_ndcg_loss(s, y, mask=m, temperature=t)
+    close(la.approx_ndcg_loss(s, y, mask=m, temperature=t, k=3), full)
+    x = s.clone().requires_grad_(True)
+    la.approx_ndcg_loss(x, y, mask=m, temperature=t, k=1).backward()
+    assert torch.isfinite(x.grad).all() and x.grad[0].abs().sum() > 0
+
+
 def test_listmle_at_one_is_cross_entropy_on_the_top_item():
     g = torch.Generator().manual_seed(5)
     scores = torch.randn(4, 5, generator=g, dtype=F64)

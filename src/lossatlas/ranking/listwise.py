@@ -76,6 +76,14 @@ def _mean_over(counted: Tensor, dtype: torch.dtype) -> Tensor:
     return counted.to(dtype).sum()
 
 
+def _pairs_at(s: Tensor, valid: Tensor, pairs: Tensor, k: int | None) -> Tensor:
+    """``pairs`` kept where at least one of the two items is in the top ``k`` by score."""
+    if k is None:
+        return pairs
+    top = ranks_by_score(s, valid) <= k
+    return pairs & (top[:, :, None] | top[:, None, :])
+
+
 # --------------------------------------------------------------------------- pairwise
 
 
@@ -93,6 +101,7 @@ def ranknet_loss(
     *,
     mask: Tensor | None = None,
     sigma: Positive = 1.0,
+    k: PositiveInt | None = None,
     reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
 ) -> Tensor:
@@ -104,6 +113,11 @@ def ranknet_loss(
     do (Burges's target 1/2 for them would pull their scores together). On a 2-item list with
     ``y_0 > y_1`` it is ``softplus(-(s_0 - s_1))``, the logistic loss on the score difference.
 
+    With ``k`` (RankNet@k), only the pairs with at least one item ranked in the top ``k`` by
+    the current scores count (ties by slot; the ranks carry no gradient): the pairs that can
+    change the top ``k``, as :func:`lambda_loss`'s ``k`` and allRank's truncation of its pair
+    losses (which keeps pairs with both items in the top ``k``).
+
     .. math::
         \ell_q = \sum_{i, j:\ y_{qi} > y_{qj}} \log\left(1 + e^{-\sigma (s_{qi} - s_{qj})}\right)
 
@@ -112,9 +126,10 @@ def ranknet_loss(
         relevance: Grades ``(Q, L)``, ``>= 0`` (floating or integer).
         mask: Bool ``(Q, L)``, ``False`` at padding; ``None`` means every slot is an item.
         sigma: Slope of the logistic, positive.
+        k: Keep the pairs with an item in the top ``k`` by score, or ``None`` for all pairs.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"none"`` gives each query's sum over
-            its pairs; ``"mean"`` divides the total by the number of pairs in the batch (as
-            rax and allRank do), 0 without pairs.
+            its pairs; ``"mean"`` divides the total by the number of (kept) pairs in the batch
+            (as rax and allRank do), 0 without pairs.
         process_group: ``None`` (this process only) or a ``torch.distributed`` group over
             which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
             sum and the denominator are summed over the group (see
@@ -126,7 +141,7 @@ def ranknet_loss(
     Raises:
         TypeError: Non-floating scores, bool relevance, a mask that is not bool.
         ValueError: Inputs not ``(Q, L)``, a mask of another shape, a non-finite score or a
-            negative relevance at a real slot, ``sigma <= 0``.
+            negative relevance at a real slot, ``sigma <= 0``, ``k < 1``.
 
     Example:
         >>> import torch
@@ -143,7 +158,7 @@ def ranknet_loss(
         ICML 2005.
     """
     s, y, valid = prepare_lists(scores, relevance, mask)
-    pairs = pair_mask(y, valid)
+    pairs = _pairs_at(s, valid, pair_mask(y, valid), k)
     diff = s[:, :, None] - s[:, None, :]
     terms = torch.where(pairs, F.softplus(-sigma * diff), torch.zeros_like(diff))
     loss = terms.sum(dim=(1, 2))
@@ -227,11 +242,8 @@ def lambda_loss(
         NeurIPS 2006.
     """
     s, y, valid = prepare_lists(scores, relevance, mask)
-    pairs = pair_mask(y, valid)
+    pairs = _pairs_at(s, valid, pair_mask(y, valid), k)
     rank = ranks_by_score(s, valid)
-    if k is not None:
-        top = rank <= k
-        pairs = pairs & (top[:, :, None] | top[:, None, :])
     if weighting == "none":
         weight = torch.ones_like(s)[:, :, None].expand_as(pairs)
     else:
@@ -492,6 +504,7 @@ def approx_ndcg_loss(
     *,
     mask: Tensor | None = None,
     temperature: Positive = 0.1,
+    k: PositiveInt | None = None,
     reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
 ) -> Tensor:
@@ -501,8 +514,14 @@ def approx_ndcg_loss(
     T)`` over the list's real items; NDCG with these ranks is differentiable, and tends to
     the true NDCG as ``T -> 0`` (with distinct scores). A list without a relevant item
     (``IDCG = 0``) gives 0 and is not counted. The default ``T = 0.1`` is TF-Ranking's
-    ``alpha = 10``. There is no ``k``: the NDCG is over the whole list (no smooth truncation),
-    as in allRank.
+    ``alpha = 10``.
+
+    With ``k`` it is ApproxNDCG@k: ``IDCG`` is ``IDCG@k`` and an item's term counts when it
+    is in the top ``k`` by the current scores (ties by slot, as :func:`lambda_loss`'s ``k``),
+    discounted by its approximate rank ``hat pi_i``. The cut is by the true rank because the
+    approximate rank of even the top item exceeds 1 (a cut ``hat pi_i <= k`` would drop it at
+    ``k = 1``); it is a step with no gradient, the discounts inside it carry the gradient. As
+    ``T -> 0`` it tends to the true NDCG@k. TF-Ranking and allRank have no ``k`` on this loss.
 
     .. math::
         \ell_q = 1 - \frac{1}{\mathrm{IDCG}_q} \sum_i \frac{2^{y_i} - 1}{\log_2(1 + \hat\pi_i)},
@@ -513,6 +532,7 @@ def approx_ndcg_loss(
         relevance: Grades ``(Q, L)``, ``>= 0``.
         mask: Bool ``(Q, L)``, ``False`` at padding; ``None`` means every slot is an item.
         temperature: ``T > 0``; smaller is closer to the true (piecewise constant) NDCG.
+        k: Cut-off of NDCG@k (by the rank of the scores), or ``None`` for the whole list.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with a relevant item, 0 if none.
         process_group: As :func:`ranknet_loss` (each query whole on one rank).
@@ -523,7 +543,7 @@ def approx_ndcg_loss(
     Raises:
         TypeError: Non-floating scores, bool relevance, a mask that is not bool.
         ValueError: Inputs not ``(Q, L)``, a mask of another shape, a non-finite score or a
-            negative relevance at a real slot, ``temperature <= 0``.
+            negative relevance at a real slot, ``temperature <= 0``, ``k < 1``.
 
     Example:
         >>> import torch
@@ -539,12 +559,15 @@ def approx_ndcg_loss(
         Information Retrieval 13(4), 2010.
     """
     s, y, valid = prepare_lists(scores, relevance, mask)
-    g, idcg = normalised_gains(y, None)
+    g, idcg = normalised_gains(y, k)
     others = valid[:, :, None] & valid[:, None, :]
     others = others & ~torch.eye(s.shape[1], dtype=torch.bool, device=s.device)
     above = torch.sigmoid((s[:, None, :] - s[:, :, None]) / temperature)  # [q, i, j]: j over i
     rank = 1.0 + torch.where(others, above, torch.zeros_like(above)).sum(dim=2)
-    ndcg = (g * discount(rank)).sum(dim=1)
+    terms = g * discount(rank)
+    if k is not None:
+        terms = torch.where(ranks_by_score(s, valid) <= k, terms, torch.zeros_like(terms))
+    ndcg = terms.sum(dim=1)
     counted = idcg > 0
     loss = torch.where(counted, 1.0 - ndcg, torch.zeros_like(ndcg))
     denominator = _mean_over(counted, s.dtype)
