@@ -7,12 +7,9 @@ extra negatives) as negatives, the loss of CPC, MoCo, SimCLR and CLIP.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example, Family, TargetKind
@@ -29,6 +26,7 @@ from lossatlas._validation import (
     describe,
 )
 from lossatlas.distributed import ProcessGroup, active_group, gather_rows, rank
+from lossatlas.ranking._chunks import chunk_plan, query_keys
 
 __all__ = ["contrastive_loss", "info_nce_loss"]
 
@@ -49,14 +47,6 @@ def _perfect_pairs(
     x1 = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
     same = ex.binary_labels(generator, batch, dtype=dtype)
     return Example((x1, x1 + 2.0 * (1.0 - same)[:, None], same), grad_args=(0, 1))
-
-
-def _query_keys(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    query = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
-    key = ex.normal(generator, batch, _DIM, dtype=dtype, scale=scale)
-    return Example((query, key), grad_args=(0, 1))
 
 
 _CONTRASTIVE = Family(
@@ -167,7 +157,7 @@ def contrastive_loss(
     target_type=TargetKind.EMBEDDINGS,
     formula=r"-\log \frac{e^{q_i \cdot k_i / t}}{\sum_j e^{q_i \cdot k_j / t}}",
     properties={"non_negative"},
-    examples=_query_keys,
+    examples=query_keys,
     use_when="self-supervised or paired (CLIP) embeddings, in-batch negatives",
 )
 def info_nce_loss(
@@ -292,11 +282,6 @@ def _info_nce_across(
     return loss
 
 
-#: Elements of one chunk of logits (queries x keys): 8 Mi, 32 MiB in float32. At N = 8192 a
-#: chunk is 1024 keys wide; below ``_CHUNK_ELEMENTS / N`` keys there is one chunk (no overhead).
-_CHUNK_ELEMENTS = 1 << 23
-
-
 def info_nce_rows(
     q: Tensor,
     k: Tensor,
@@ -320,16 +305,11 @@ def info_nce_rows(
         The ``(N,)`` losses (with ``symmetric``, the mean of the two directions).
     """
     num_queries = q.shape[0]
-    width = chunk or max(64, _CHUNK_ELEMENTS // max(num_queries, 1))
     positive = (q * k).sum(dim=1) / temperature
     rows: list[Tensor] = []
     columns: list[Tensor] = []
     num_keys = k.shape[0] + (0 if negatives is None else negatives.shape[0])
-    # Under torch.compile the sizes are symbolic: one chunk per key set (a loop over chunks
-    # would unroll per batch size and recompile for each).
-    compiling = torch.compiler.is_compiling()
-    # One chunk holds all the logits anyway: plain autograd, no recomputation in backward.
-    run = _checkpointed if not compiling and num_keys > width else _direct
+    width, run, compiling = chunk_plan(num_queries, num_keys, chunk)
     for keys, in_batch in ((k, True), (negatives, False)):
         if keys is None:
             continue
@@ -354,20 +334,6 @@ def _key_chunk(q: Tensor, keys: Tensor, temperature: float, columns: bool) -> tu
     row = torch.logsumexp(logits, dim=1)
     column = torch.logsumexp(logits, dim=0) if columns else logits.new_zeros(0)
     return row, column
-
-
-def _direct(fn: Any, *args: Any) -> Any:
-    return fn(*args)
-
-
-def _checkpointed(fn: Any, *args: Any) -> Any:
-    """``fn(*args)`` under non-reentrant checkpointing when a gradient will be taken."""
-    needs_grad = torch.is_grad_enabled() and any(
-        isinstance(a, Tensor) and a.requires_grad for a in args
-    )
-    if not needs_grad or torch._C._are_functorch_transforms_active():
-        return fn(*args)
-    return checkpoint(fn, *args, use_reentrant=False, preserve_rng_state=False)
 
 
 # --------------------------------------------------------------------------- modules

@@ -205,9 +205,9 @@ def lambda_loss(
         \ell_q = \sum_{i, j:\ y_i > y_j} w_{ij} \log_2\left(1 + e^{-\sigma (s_i - s_j)}\right)
 
     Args:
-        scores: Model scores ``(Q, L)``.
-        relevance: Grades ``(Q, L)``, ``>= 0``.
-        mask: Bool ``(Q, L)``, ``False`` at padding; ``None`` means every slot is an item.
+        scores: As :func:`ranknet_loss`.
+        relevance: As :func:`ranknet_loss`.
+        mask: As :func:`ranknet_loss`.
         weighting: ``"ndcg2"`` | ``"lambdarank"`` | ``"none"``.
         k: Cut-off of NDCG@k, or ``None`` for the whole list.
         sigma: Slope of the logistic, positive.
@@ -219,9 +219,8 @@ def lambda_loss(
         ``(Q,)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating scores, bool relevance, a mask that is not bool.
-        ValueError: Inputs not ``(Q, L)``, a mask of another shape, a non-finite score or a
-            negative relevance at a real slot, an unknown ``weighting``, ``k < 1``.
+        TypeError: As :func:`ranknet_loss`.
+        ValueError: As :func:`ranknet_loss`; an unknown ``weighting``, ``k < 1``.
 
     Example:
         >>> import torch
@@ -297,9 +296,9 @@ def listnet_loss(
         P_y(i) = \frac{e^{y_i}}{\sum_j e^{y_j}} \ \text{or}\ \frac{y_i}{\sum_j y_j}
 
     Args:
-        scores: Model scores ``(Q, L)``.
-        relevance: Grades ``(Q, L)``, ``>= 0``.
-        mask: Bool ``(Q, L)``, ``False`` at padding; ``None`` means every slot is an item.
+        scores: As :func:`ranknet_loss`.
+        relevance: As :func:`ranknet_loss`.
+        mask: As :func:`ranknet_loss`.
         target: ``"softmax"`` | ``"linear"``: how grades become the target distribution.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with a target distribution (at least one item; for ``"linear"`` a positive
@@ -310,9 +309,8 @@ def listnet_loss(
         ``(Q,)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating scores, bool relevance, a mask that is not bool.
-        ValueError: Inputs not ``(Q, L)``, a mask of another shape, a non-finite score or a
-            negative relevance at a real slot, an unknown ``target``.
+        TypeError: As :func:`ranknet_loss`.
+        ValueError: As :func:`ranknet_loss`; an unknown ``target``.
 
     Example:
         >>> import torch
@@ -370,9 +368,9 @@ def listmle_loss(
                  - \log \sum_{j=i}^{n} e^{s_{\pi_j}}\right)
 
     Args:
-        scores: Model scores ``(Q, L)``.
-        relevance: Grades ``(Q, L)``, ``>= 0``.
-        mask: Bool ``(Q, L)``, ``False`` at padding; ``None`` means every slot is an item.
+        scores: As :func:`ranknet_loss`.
+        relevance: As :func:`ranknet_loss`.
+        mask: As :func:`ranknet_loss`.
         k: Number of top positions of the permutation that count, or ``None`` for all.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with at least one item, 0 if none.
@@ -382,9 +380,8 @@ def listmle_loss(
         ``(Q,)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating scores, bool relevance, a mask that is not bool.
-        ValueError: Inputs not ``(Q, L)``, a mask of another shape, a non-finite score or a
-            negative relevance at a real slot, ``k < 1``.
+        TypeError: As :func:`ranknet_loss`.
+        ValueError: As :func:`ranknet_loss`; ``k < 1``.
 
     Example:
         >>> import torch
@@ -446,10 +443,9 @@ def ranking_softmax_loss(
         \ell_q = -\sum_i y_i \log \frac{e^{s_i}}{\sum_j e^{s_j}}
 
     Args:
-        scores: Model scores (logits) ``(Q, L)``.
-        relevance: Grades ``(Q, L)``, ``>= 0``.
-        mask: Bool ``(Q, L)``, ``False`` at padding (optax's ``where``); ``None`` means every
-            slot is an item.
+        scores: As :func:`ranknet_loss` (logits).
+        relevance: As :func:`ranknet_loss`.
+        mask: As :func:`ranknet_loss` (optax's ``where``).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with at least one item (optax's ``jnp.mean`` with ``where``), 0 if none.
         process_group: As :func:`ranknet_loss` (each query whole on one rank).
@@ -458,9 +454,8 @@ def ranking_softmax_loss(
         ``(Q,)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating scores, bool relevance, a mask that is not bool.
-        ValueError: Inputs not ``(Q, L)``, a mask of another shape, a non-finite score or a
-            negative relevance at a real slot.
+        TypeError: As :func:`ranknet_loss`.
+        ValueError: As :func:`ranknet_loss`.
 
     Example:
         optax's documented examples (``1.408`` and ``0.497``):
@@ -528,9 +523,9 @@ def approx_ndcg_loss(
         \qquad \hat\pi_i = 1 + \sum_{j \ne i} \sigma\!\left(\frac{s_j - s_i}{T}\right)
 
     Args:
-        scores: Model scores ``(Q, L)``.
-        relevance: Grades ``(Q, L)``, ``>= 0``.
-        mask: Bool ``(Q, L)``, ``False`` at padding; ``None`` means every slot is an item.
+        scores: As :func:`ranknet_loss`.
+        relevance: As :func:`ranknet_loss`.
+        mask: As :func:`ranknet_loss`.
         temperature: ``T > 0``; smaller is closer to the true (piecewise constant) NDCG.
         k: Cut-off of NDCG@k (by the rank of the scores), or ``None`` for the whole list.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
@@ -541,9 +536,8 @@ def approx_ndcg_loss(
         ``(Q,)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating scores, bool relevance, a mask that is not bool.
-        ValueError: Inputs not ``(Q, L)``, a mask of another shape, a non-finite score or a
-            negative relevance at a real slot, ``temperature <= 0``, ``k < 1``.
+        TypeError: As :func:`ranknet_loss`.
+        ValueError: As :func:`ranknet_loss`; ``temperature <= 0``, ``k < 1``.
 
     Example:
         >>> import torch

@@ -3,7 +3,7 @@
 Every (query, key) pair of the batch is an independent binary problem: the matching pair
 ``(i, i)`` is a positive, every other pair a negative. There is no softmax over the batch, so
 the keys can be taken a chunk at a time; each chunk runs under activation checkpointing
-(:mod:`lossatlas.ranking.contrastive`'s), so memory grows with ``N x chunk``, not ``N^2``.
+(:mod:`lossatlas.ranking._chunks`), so memory grows with ``N x chunk``, not ``N^2``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ from lossatlas._module import LossModule
 from lossatlas._options import Positive, PositiveInt
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import check_floating, check_same_device, check_same_shape, check_shape
-from lossatlas.ranking.contrastive import _checkpointed, _direct, _query_keys
+from lossatlas.ranking._chunks import chunk_plan, query_keys
 
 __all__ = ["siglip_loss"]
-
-#: Elements of one chunk of logits (queries x keys), as InfoNCE's chunks: 32 MiB of float32.
-_CHUNK_ELEMENTS = 1 << 23
 
 _SIGLIP = Family(
     tasks=("metric-learning", "ranking"),
@@ -49,7 +46,7 @@ def _check_scalar(name: str, value: float | Tensor) -> None:
     formula=r"-\sum_j \log \sigma\big(z_{ij} (t\, \hat x_i \cdot \hat y_j + b)\big),\ "
     r"z_{ij} = \pm 1",
     properties={"non_negative"},
-    examples=_query_keys,
+    examples=query_keys,
     use_when="image-text pairs at large batch, no softmax over it",
 )
 def siglip_loss(
@@ -121,9 +118,7 @@ def siglip_loss(
         t = scale.to(dtype) if isinstance(scale, Tensor) else scale
         b = bias.to(dtype) if isinstance(bias, Tensor) else bias
         n = q.shape[0]
-        width = chunk or max(64, _CHUNK_ELEMENTS // max(n, 1))
-        compiling = torch.compiler.is_compiling()
-        run = _checkpointed if not compiling and n > width else _direct
+        width, run, compiling = chunk_plan(n, n, chunk)
         starts = [0] if compiling else range(0, n, width)
         loss = q.new_zeros(n)
         for start in starts:

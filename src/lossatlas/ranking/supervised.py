@@ -259,15 +259,11 @@ def multi_similarity_loss(
         X. Wang, X. Han, W. Huang, D. Dong, M. R. Scott, "Multi-Similarity Loss with General
         Pair Weighting for Deep Metric Learning", CVPR 2019, https://arxiv.org/abs/1904.06627
     """
-    check_embeddings(embeddings, labels)
-    dtype = compute_dtype(embeddings)
-    x = upcast(embeddings, dtype)
-    sign = 1.0 if is_similarity(distance) else -1.0
-    with torch.autocast(x.device.type, enabled=False):
-        batch = gather_labelled(x, labels, process_group)
-        s = sign * pair_scores(x, batch.x, distance)  # larger is closer
-        threshold = sign * base
-        positive, negative = label_masks(labels, batch.labels, columns=batch.columns)
+    with torch.autocast(embeddings.device.type, enabled=False):
+        d, positive, negative, sign, _ = oriented_scores(
+            embeddings, labels, distance, process_group
+        )
+        s, threshold = -d, -sign * base  # larger is closer
         if epsilon is not None:
             detached = s.detach()
             # One padding column each, so an empty batch reduces over a non-empty dim.
@@ -352,13 +348,9 @@ def circle_loss(
         Y. Sun et al., "Circle Loss: A Unified Perspective of Pair Similarity Optimization",
         CVPR 2020, https://arxiv.org/abs/2002.10857
     """
-    check_embeddings(embeddings, labels)
-    dtype = compute_dtype(embeddings)
-    x = upcast(embeddings, dtype)
-    with torch.autocast(x.device.type, enabled=False):
-        batch = gather_labelled(x, labels, process_group)
-        s = pair_scores(x, batch.x, "cosine")
-        positive, negative = label_masks(labels, batch.labels, columns=batch.columns)
+    with torch.autocast(embeddings.device.type, enabled=False):
+        d, positive, negative, _, _ = oriented_scores(embeddings, labels, "cosine", process_group)
+        s = -d
         detached = s.detach()
         pos_logits = -gamma * F.relu(1.0 + margin - detached) * (s - (1.0 - margin))
         neg_logits = gamma * F.relu(detached + margin) * (s - margin)
