@@ -194,8 +194,10 @@ from lossatlas.detection.ssd import ssd_loss
 from lossatlas.detection.iou import (
     ciou_loss,
     diou_loss,
+    eiou_loss,
     giou_loss,
     iou_loss,
+    siou_loss,
 )
 from lossatlas.detection.ghm import (
     ghmc_loss,
@@ -296,6 +298,7 @@ __all__ = [
     "dpo_loss",
     "drw_weights",
     "dsc_loss",
+    "eiou_loss",
     "encode_boxes",
     "eqlv2_loss",
     "exponential_loss",
@@ -386,6 +389,7 @@ __all__ = [
     "set_value_checks",
     "siglip_loss",
     "simpo_loss",
+    "siou_loss",
     "smape_loss",
     "smooth_l1_loss",
     "soft_margin_loss",

@@ -60,7 +60,14 @@ from lossatlas.detection.generalized_focal import (
     VarifocalLoss,
 )
 from lossatlas.detection.ghm import GHMCLoss, GHMRLoss
-from lossatlas.detection.iou import CIoULoss, DIoULoss, GIoULoss, IoULoss
+from lossatlas.detection.iou import (
+    CIoULoss,
+    DIoULoss,
+    EIoULoss,
+    GIoULoss,
+    IoULoss,
+    SIoULoss,
+)
 from lossatlas.detection.ssd import SSDLoss
 from lossatlas.distribution.divergence import JSDivLoss, KLDivLoss
 from lossatlas.generative.gan import GANDiscriminatorLoss, GANGeneratorLoss
@@ -160,6 +167,7 @@ __all__ = [
     "DiceLoss",
     "DistillationLoss",
     "DistributionFocalLoss",
+    "EIoULoss",
     "EQLv2Loss",
     "ExponentialLoss",
     "FocalLoss",
@@ -223,6 +231,7 @@ __all__ = [
     "RMSELoss",
     "RankNetLoss",
     "RankingSoftmaxLoss",
+    "SIoULoss",
     "SMAPELoss",
     "SSDLoss",
     "SampledSoftmaxLoss",

@@ -23,6 +23,7 @@ from lossatlas.classification.noisy import T2
 from lossatlas.classification.poly import PolyEpsilon
 from lossatlas.compose import LossParts
 from lossatlas.detection.generalized_focal import AvgFactor
+from lossatlas.detection.iou import AvgFactor
 from lossatlas.distribution.divergence import KLReduction
 from lossatlas.generative.gan import GanKind
 from lossatlas.generative.perceptual import Features
@@ -98,6 +99,7 @@ __all__ = [
     "DiceLoss",
     "DistillationLoss",
     "DistributionFocalLoss",
+    "EIoULoss",
     "EQLv2Loss",
     "ExponentialLoss",
     "FocalLoss",
@@ -161,6 +163,7 @@ __all__ = [
     "RMSELoss",
     "RankNetLoss",
     "RankingSoftmaxLoss",
+    "SIoULoss",
     "SMAPELoss",
     "SSDLoss",
     "SampledSoftmaxLoss",
@@ -256,9 +259,9 @@ class BinaryTverskyLoss(LossModule):
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class CIoULoss(LossModule):
-    """Module form of :func:`lossatlas.ciou_loss`."""
-    def __init__(self, *, eps: NonNegative = ..., reduction: Reduction = ...) -> None: ...
-    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+    """Module form of :func:`lossatlas.ciou_loss`; forward takes weight and avg_factor too."""
+    def __init__(self, *, eps: NonNegative = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
 
 class CTCLoss(LossModule):
     """Module form of :func:`lossatlas.ctc_loss`."""
@@ -291,9 +294,9 @@ class CrossEntropyLoss(LossModule):
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class DIoULoss(LossModule):
-    """Module form of :func:`lossatlas.diou_loss`."""
-    def __init__(self, *, eps: NonNegative = ..., reduction: Reduction = ...) -> None: ...
-    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+    """Module form of :func:`lossatlas.diou_loss`; forward takes weight and avg_factor too."""
+    def __init__(self, *, eps: NonNegative = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
 
 class DPOLoss(LossModule):
     """Module form of :func:`lossatlas.dpo_loss`."""
@@ -330,6 +333,11 @@ class DistributionFocalLoss(LossModule):
     def __init__(self, *, reg_max: PositiveInt | None = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
 
+class EIoULoss(LossModule):
+    """Module form of :func:`lossatlas.eiou_loss`; forward takes weight and avg_factor too."""
+    def __init__(self, *, smooth_point: Positive = ..., eps: NonNegative = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
+
 class ExponentialLoss(LossModule):
     """Module form of :func:`lossatlas.exponential_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
@@ -356,9 +364,9 @@ class GANGeneratorLoss(LossModule):
     def forward(self, fake_logits: Tensor) -> Tensor: ...
 
 class GIoULoss(LossModule):
-    """Module form of :func:`lossatlas.giou_loss`."""
-    def __init__(self, *, eps: NonNegative = ..., reduction: Reduction = ...) -> None: ...
-    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+    """Module form of :func:`lossatlas.giou_loss`; forward takes weight and avg_factor too."""
+    def __init__(self, *, eps: NonNegative = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
 
 class GaussianNLLLoss(LossModule):
     """Module form of :func:`lossatlas.gaussian_nll_loss`, called as ``loss(input, target, var)``."""
@@ -396,9 +404,9 @@ class InfoNCELoss(LossModule):
     def forward(self, query: Tensor, key: Tensor, negatives: Tensor | None = ...) -> Tensor: ...
 
 class IoULoss(LossModule):
-    """Module form of :func:`lossatlas.iou_loss`."""
-    def __init__(self, *, eps: NonNegative = ..., reduction: Reduction = ...) -> None: ...
-    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+    """Module form of :func:`lossatlas.iou_loss`; forward takes weight and avg_factor too."""
+    def __init__(self, *, eps: NonNegative = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
 
 class JSDivLoss(LossModule):
     """Module form of :func:`lossatlas.js_div`."""
@@ -599,6 +607,11 @@ class RankingSoftmaxLoss(LossModule):
     """Module form of :func:`lossatlas.ranking_softmax_loss`; forward also takes ``mask``."""
     def __init__(self, *, mask: Tensor | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, scores: Tensor, relevance: Tensor, mask: Tensor | None = ...) -> Tensor: ...
+
+class SIoULoss(LossModule):
+    """Module form of :func:`lossatlas.siou_loss`; forward takes weight and avg_factor too."""
+    def __init__(self, *, neg_gamma: bool = ..., eps: NonNegative = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
 
 class SMAPELoss(LossModule):
     """Module form of :func:`lossatlas.smape_loss`."""
