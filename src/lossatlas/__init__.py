@@ -144,14 +144,15 @@ from lossatlas.ranking.listwise import (
     ranking_softmax_loss,
     ranknet_loss,
 )
-from lossatlas.ranking.mined import mined_contrastive_loss, mined_triplet_loss
+from lossatlas.ranking.mined import mined_triplet_loss
 from lossatlas.ranking.proxies import proxy_anchor_loss, proxy_nca_loss
 from lossatlas.ranking.siglip import siglip_loss
 from lossatlas.ranking.supervised import (
-    lifted_structure_loss,
-    npair_loss,
     circle_loss,
+    lifted_structure_loss,
+    mined_contrastive_loss,
     multi_similarity_loss,
+    npair_loss,
     supcon_loss,
 )
 

@@ -101,12 +101,13 @@ from lossatlas.ranking.listwise import (
     RankingSoftmaxLoss,
     RankNetLoss,
 )
-from lossatlas.ranking.mined import MinedContrastiveLoss, MinedTripletLoss
+from lossatlas.ranking.mined import MinedTripletLoss
 from lossatlas.ranking.proxies import ProxyAnchorLoss, ProxyNCALoss
 from lossatlas.ranking.siglip import SigLIPLoss
 from lossatlas.ranking.supervised import (
     CircleLoss,
     LiftedStructureLoss,
+    MinedContrastiveLoss,
     MultiSimilarityLoss,
     NPairLoss,
     SupConLoss,

@@ -37,9 +37,10 @@ from lossatlas.ranking.listwise import ListNetTarget
 from lossatlas.ranking.mined import Distance
 from lossatlas.ranking.mined import MeanOver
 from lossatlas.ranking.mined import Mining
-from lossatlas.ranking.mined import PairMining
 from lossatlas.ranking.supervised import ContrastMode
 from lossatlas.ranking.supervised import Distance
+from lossatlas.ranking.supervised import MeanOver
+from lossatlas.ranking.supervised import PairMining
 from lossatlas.regression.quantile import Quantile
 from lossatlas.segmentation.compound import ClassAlpha
 from lossatlas.segmentation.compound import CompoundReduction

@@ -30,9 +30,11 @@ __all__ = [
     "LABELLED",
     "Distance",
     "LabelledBatch",
+    "MeanOver",
     "check_embeddings",
     "check_labels",
     "gather_labelled",
+    "hardest_pairs",
     "is_similarity",
     "label_masks",
     "labelled_embeddings",
@@ -45,6 +47,11 @@ __all__ = [
 #: closer), ``"euclidean"`` and ``"squared_euclidean"`` distances (smaller is closer). The
 #: embeddings are used as given (PML's ``LpDistance`` L2-normalises them first by default).
 Distance = Literal["cosine", "euclidean", "squared_euclidean", "dot"]
+#: What ``reduction="mean"`` of a mined loss divides by: every mined term, or those with a
+#: positive loss (PML's ``AvgNonZeroReducer``).
+MeanOver = Literal["all", "nonzero"]
+
+_INF = float("inf")
 
 
 def is_similarity(distance: Distance) -> bool:
@@ -179,6 +186,21 @@ def oriented_scores(
     sign = -1.0 if is_similarity(distance) else 1.0
     positive, negative = label_masks(labels, batch.labels, columns=batch.columns)
     return sign * pair_scores(x, batch.x, distance), positive, negative, sign, batch
+
+
+def hardest_pairs(d: Tensor, positive: Tensor, negative: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(formed, farthest positive, nearest negative)`` per anchor row of distances ``d``.
+
+    Batch-hard mining (Hermans et al. 2017; PML's ``BatchHardMiner``).
+
+    ``formed``: the anchor has both; the two distances are 0 where it has not (so they are
+    finite with a zero gradient). Ties share the gradient (``amax``/``amin``).
+    """
+    formed = positive.any(dim=1) & negative.any(dim=1)
+    farthest = F.pad(torch.where(positive, d, -_INF), (0, 1), value=-_INF).amax(dim=1)
+    nearest = F.pad(torch.where(negative, d, _INF), (0, 1), value=_INF).amin(dim=1)
+    zero = torch.zeros_like(farthest)
+    return formed, torch.where(formed, farthest, zero), torch.where(formed, nearest, zero)
 
 
 def labelled_embeddings(

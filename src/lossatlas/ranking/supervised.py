@@ -1,4 +1,6 @@
-"""Metric-learning losses over a batch of labelled embeddings: SupCon, multi-similarity, circle.
+"""Metric-learning losses over a batch of labelled embeddings, pairs taken from the labels.
+
+SupCon, multi-similarity, circle, lifted structure, N-pair and the mined contrastive loss.
 
 Each takes ``(embeddings, labels)``: every pair of rows with the same label is a positive, every
 pair with different labels a negative (the masks of :mod:`lossatlas.ranking._pairs`). An anchor
@@ -24,9 +26,11 @@ from lossatlas.distributed import ProcessGroup, gather_rows
 from lossatlas.ranking._pairs import (
     LABELLED,
     Distance,
+    MeanOver,
     check_embeddings,
     check_labels,
     gather_labelled,
+    hardest_pairs,
     is_similarity,
     label_masks,
     masked_logsumexp,
@@ -37,6 +41,7 @@ from lossatlas.ranking._pairs import (
 __all__ = [
     "circle_loss",
     "lifted_structure_loss",
+    "mined_contrastive_loss",
     "multi_similarity_loss",
     "npair_loss",
     "supcon_loss",
@@ -44,6 +49,8 @@ __all__ = [
 
 #: Which views of each sample are anchors in :func:`supcon_loss`.
 ContrastMode = Literal["all", "one"]
+#: How :func:`mined_contrastive_loss` picks its pairs.
+PairMining = Literal["all", "batch_hard"]
 
 _PML = "pytorch-metric-learning"
 
@@ -180,6 +187,10 @@ def supcon_loss(
     return reduce_loss(loss, reduction, denominator=has_positive.sum(), process_group=process_group)
 
 
+class SupConLoss(LossModule, functional=supcon_loss):
+    """Module form of :func:`lossatlas.supcon_loss`."""
+
+
 # --------------------------------------------------------------------------- multi-similarity
 
 
@@ -282,6 +293,10 @@ def multi_similarity_loss(
     return reduce_loss(pos + neg, reduction, process_group=process_group)
 
 
+class MultiSimilarityLoss(LossModule, functional=multi_similarity_loss):
+    """Module form of :func:`lossatlas.multi_similarity_loss`."""
+
+
 # --------------------------------------------------------------------------- circle
 
 
@@ -358,6 +373,10 @@ def circle_loss(
         lse = masked_logsumexp(pos_logits, positive) + masked_logsumexp(neg_logits, negative)
         loss = torch.where(both, F.softplus(lse), torch.zeros_like(lse))
     return reduce_loss(loss, reduction, denominator=both.sum(), process_group=process_group)
+
+
+class CircleLoss(LossModule, functional=circle_loss):
+    """Module form of :func:`lossatlas.circle_loss`."""
 
 
 # --------------------------------------------------------------------------- lifted structure
@@ -456,6 +475,10 @@ def lifted_structure_loss(
     return reduce_loss(loss, reduction, denominator=formed.sum(), process_group=process_group)
 
 
+class LiftedStructureLoss(LossModule, functional=lifted_structure_loss):
+    """Module form of :func:`lossatlas.lifted_structure_loss`."""
+
+
 # --------------------------------------------------------------------------- N-pair
 
 
@@ -549,24 +572,121 @@ def npair_loss(
     return reduce_loss(loss, reduction, denominator=anchor.sum(), process_group=process_group)
 
 
-# --------------------------------------------------------------------------- modules
-
-
-class SupConLoss(LossModule, functional=supcon_loss):
-    """Module form of :func:`lossatlas.supcon_loss`."""
-
-
-class MultiSimilarityLoss(LossModule, functional=multi_similarity_loss):
-    """Module form of :func:`lossatlas.multi_similarity_loss`."""
-
-
-class CircleLoss(LossModule, functional=circle_loss):
-    """Module form of :func:`lossatlas.circle_loss`."""
-
-
-class LiftedStructureLoss(LossModule, functional=lifted_structure_loss):
-    """Module form of :func:`lossatlas.lifted_structure_loss`."""
-
-
 class NPairLoss(LossModule, functional=npair_loss):
     """Module form of :func:`lossatlas.npair_loss`."""
+
+
+# --------------------------------------------------------------------------- mined contrastive
+
+
+@LABELLED.loss(
+    formula=r"[d_{ij} - m_p]_+ \text{ (positives)},\ [m_n - d_{ij}]_+ \text{ (negatives)}",
+    properties={"non_negative"},
+    use_when="contrastive (siamese) training from a labelled batch, every pair or the hardest",
+    peers={
+        _PML: "ContrastiveLoss (+ BatchHardMiner); its default reducer is "
+        'mean_over="nonzero", its LpDistance normalises embeddings'
+    },
+)
+def mined_contrastive_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    pos_margin: float = 0.0,
+    neg_margin: float = 1.0,
+    mining: PairMining = "all",
+    distance: Distance = "euclidean",
+    mean_over: MeanOver = "all",
+    reduction: Reduction = "mean",
+    process_group: ProcessGroup | None = None,
+) -> Tensor:
+    r"""Contrastive loss over the pairs a labelled batch implies (PML's ``ContrastiveLoss``).
+
+    Where :func:`lossatlas.contrastive_loss` takes ``(x1, x2, same)`` pairs, this form takes
+    one batch of labelled embeddings: every ordered pair ``(i, j)``, ``i != j``, is a positive
+    (same label) or a negative. A positive pays how far its distance exceeds ``pos_margin``,
+    a negative how far it falls short of ``neg_margin`` (hinges, not squared: PML's form;
+    Hadsell et al.'s squared halves are :func:`lossatlas.contrastive_loss`). With a similarity
+    (``"cosine"``, ``"dot"``) the terms are ``[m_p - s]_+`` and ``[s - m_n]_+`` (PML's
+    convention): for cosine pass e.g. ``pos_margin=1, neg_margin=0``.
+
+    * ``"all"``: every ordered pair.
+    * ``"batch_hard"``: per anchor with a positive and a negative, its farthest positive and
+      its nearest negative (PML's ``BatchHardMiner``).
+
+    ``"mean"`` is PML's: **the mean over the positive pairs plus the mean over the negative
+    pairs** (two sub-losses), each over all of its pairs (``mean_over="all"``, PML's
+    ``MeanReducer``) or over those with a positive loss (``"nonzero"``, PML's default
+    ``AvgNonZeroReducer``); a part without pairs adds 0. ``"sum"`` adds every term. A batch
+    with one label or with no repeated label still has its negatives (or positives): only
+    their part is non-zero.
+
+    .. math::
+        \ell = rac{1}{|P|} \sum_{(i, j) \in P} [d_{ij} - m_p]_+
+             + rac{1}{|N|} \sum_{(i, j) \in N} [m_n - d_{ij}]_+
+
+    Args:
+        embeddings: ``(N, D)``.
+        labels: Class of each embedding, integer ``(N,)``.
+        pos_margin: ``m_p`` (PML 0).
+        neg_margin: ``m_n`` (PML 1).
+        mining: ``"all"`` | ``"batch_hard"``.
+        distance: As :func:`lossatlas.mined_triplet_loss`.
+        mean_over: ``"all"`` | ``"nonzero"``: what each part of ``"mean"`` divides by.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        process_group: As :func:`lossatlas.supcon_loss` (each rank's anchors' pairs against
+            the gathered global batch; the two counts are summed over the group).
+
+    Returns:
+        For ``"none"``: ``(N, N)`` per ordered pair ``[i, j]`` (``"all"``; 0 on the diagonal)
+        or ``(N,)`` per anchor, its positive plus its negative term (``"batch_hard"``);
+        else a scalar.
+
+    Raises:
+        TypeError: Non-floating embeddings, non-integer labels.
+        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown
+            ``mining`` or ``distance`` (with a suggestion).
+
+    Example:
+        The positive pair is 1 apart (each order pays 1); of the four ordered negatives two
+        are 1 apart (pay 0.2) and two ``sqrt(2)`` (pay 0), so ``1 + 0.4 / 4``:
+
+        >>> import torch
+        >>> import lossatlas as la
+        >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> la.mined_contrastive_loss(x, torch.tensor([0, 0, 1]), neg_margin=1.2)
+        tensor(1.1000)
+
+    References:
+        R. Hadsell, S. Chopra, Y. LeCun, "Dimensionality Reduction by Learning an Invariant
+        Mapping", CVPR 2006, https://doi.org/10.1109/CVPR.2006.100
+
+        K. Musgrave, S. Belongie, S.-N. Lim, "A Metric Learning Reality Check", ECCV 2020,
+        https://arxiv.org/abs/2003.08505 (pytorch-metric-learning's ``ContrastiveLoss``)
+    """
+    with torch.autocast(embeddings.device.type, enabled=False):
+        d, positive, negative, sign, _ = oriented_scores(
+            embeddings, labels, distance, process_group
+        )
+        if mining == "batch_hard":
+            formed, d_pos, d_neg = hardest_pairs(d, positive, negative)
+            positive, negative = formed, formed
+        else:
+            d_pos = d_neg = d
+        pos = torch.where(positive, F.relu(d_pos - sign * pos_margin), 0.0)
+        neg = torch.where(negative, F.relu(sign * neg_margin - d_neg), 0.0)
+    if reduction == "none":
+        return pos + neg
+    if reduction == "sum":
+        return reduce_loss(pos + neg, "sum", process_group=process_group)
+    if mean_over == "nonzero":
+        positive, negative = positive & (pos > 0), negative & (neg > 0)
+    parts = [
+        reduce_loss(part, "mean", denominator=mask.sum(), process_group=process_group)
+        for part, mask in ((pos, positive), (neg, negative))
+    ]
+    return parts[0] + parts[1]
+
+
+class MinedContrastiveLoss(LossModule, functional=mined_contrastive_loss):
+    """Module form of :func:`lossatlas.mined_contrastive_loss`."""
