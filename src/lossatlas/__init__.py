@@ -110,6 +110,13 @@ from lossatlas.regression.pointwise import (
     rmse_loss,
     smooth_l1_loss,
 )
+from lossatlas.regression.robust import (
+    cauchy_loss,
+    charbonnier_loss,
+    general_robust_loss,
+    geman_mcclure_loss,
+    welsch_loss,
+)
 from lossatlas.regression.quantile import (
     mape_loss,
     quantile_loss,
@@ -278,6 +285,8 @@ __all__ = [
     "box_iou",
     "box_xyxy_to_cxcywh",
     "catalog",
+    "cauchy_loss",
+    "charbonnier_loss",
     "ciou_loss",
     "circle_loss",
     "class_balanced_loss",
@@ -314,6 +323,8 @@ __all__ = [
     "gan_discriminator_loss",
     "gan_generator_loss",
     "gaussian_nll_loss",
+    "geman_mcclure_loss",
+    "general_robust_loss",
     "generalized_cross_entropy",
     "generalized_jsd_loss",
     "get",
@@ -408,5 +419,6 @@ __all__ = [
     "value_checks",
     "value_checks_enabled",
     "varifocal_loss",
+    "welsch_loss",
     "zero_one_loss",
 ]

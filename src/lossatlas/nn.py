@@ -123,6 +123,13 @@ from lossatlas.regression.pointwise import (
     SmoothL1Loss,
 )
 from lossatlas.regression.quantile import MAPELoss, QuantileLoss, SMAPELoss
+from lossatlas.regression.robust import (
+    CauchyLoss,
+    CharbonnierLoss,
+    GemanMcClureLoss,
+    GeneralRobustLoss,
+    WelschLoss,
+)
 from lossatlas.segmentation.compound import DiceCELoss, DiceFocalLoss
 from lossatlas.segmentation.dice import BinaryDiceLoss, BinaryJaccardLoss, DiceLoss, JaccardLoss
 from lossatlas.segmentation.dsc import BinaryDSCLoss, DSCLoss
@@ -154,6 +161,8 @@ __all__ = [
     "BinaryTverskyLoss",
     "CIoULoss",
     "CTCLoss",
+    "CauchyLoss",
+    "CharbonnierLoss",
     "CircleLoss",
     "ClassBalancedLoss",
     "ContrastiveLoss",
@@ -180,6 +189,8 @@ __all__ = [
     "GHMRLoss",
     "GIoULoss",
     "GaussianNLLLoss",
+    "GemanMcClureLoss",
+    "GeneralRobustLoss",
     "GeneralizedCrossEntropyLoss",
     "GeneralizedJSDLoss",
     "HingeEmbeddingLoss",
@@ -249,5 +260,6 @@ __all__ = [
     "TripletMarginWithDistanceLoss",
     "TverskyLoss",
     "VarifocalLoss",
+    "WelschLoss",
     "ZeroOneLoss",
 ]

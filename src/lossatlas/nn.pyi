@@ -42,6 +42,7 @@ from lossatlas.ranking.supervised import Distance
 from lossatlas.ranking.supervised import MeanOver
 from lossatlas.ranking.supervised import PairMining
 from lossatlas.regression.quantile import Quantile
+from lossatlas.regression.robust import Alpha
 from lossatlas.segmentation.compound import ClassAlpha
 from lossatlas.segmentation.compound import CompoundReduction
 from lossatlas.segmentation.dice import Average
@@ -86,6 +87,8 @@ __all__ = [
     "BinaryTverskyLoss",
     "CIoULoss",
     "CTCLoss",
+    "CauchyLoss",
+    "CharbonnierLoss",
     "CircleLoss",
     "ClassBalancedLoss",
     "ContrastiveLoss",
@@ -112,6 +115,8 @@ __all__ = [
     "GHMRLoss",
     "GIoULoss",
     "GaussianNLLLoss",
+    "GemanMcClureLoss",
+    "GeneralRobustLoss",
     "GeneralizedCrossEntropyLoss",
     "GeneralizedJSDLoss",
     "HingeEmbeddingLoss",
@@ -181,6 +186,7 @@ __all__ = [
     "TripletMarginWithDistanceLoss",
     "TverskyLoss",
     "VarifocalLoss",
+    "WelschLoss",
     "ZeroOneLoss",
 ]
 
@@ -268,6 +274,16 @@ class CTCLoss(LossModule):
     """Module form of :func:`lossatlas.ctc_loss`."""
     def __init__(self, *, blank: NonNegativeInt = ..., reduction: Reduction = ..., zero_infinity: bool = ...) -> None: ...
     def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Tensor | Sequence[int], target_lengths: Tensor | Sequence[int]) -> Tensor: ...
+
+class CauchyLoss(LossModule):
+    """Module form of :func:`lossatlas.cauchy_loss`."""
+    def __init__(self, *, scale: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class CharbonnierLoss(LossModule):
+    """Module form of :func:`lossatlas.charbonnier_loss`."""
+    def __init__(self, *, scale: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class CircleLoss(LossModule):
     """Module form of :func:`lossatlas.circle_loss`."""
@@ -373,6 +389,16 @@ class GaussianNLLLoss(LossModule):
     """Module form of :func:`lossatlas.gaussian_nll_loss`, called as ``loss(input, target, var)``."""
     def __init__(self, *, full: bool = ..., eps: Positive = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor, var: Tensor | float) -> Tensor: ...
+
+class GemanMcClureLoss(LossModule):
+    """Module form of :func:`lossatlas.geman_mcclure_loss`."""
+    def __init__(self, *, scale: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class GeneralRobustLoss(LossModule):
+    """Module form of :func:`lossatlas.general_robust_loss`; a tensor ``alpha`` is a buffer."""
+    def __init__(self, *, alpha: Alpha = ..., scale: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class GeneralizedCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.generalized_cross_entropy`."""
@@ -668,6 +694,11 @@ class VarifocalLoss(LossModule):
     """Module form of :func:`lossatlas.varifocal_loss`; forward takes a weight too."""
     def __init__(self, *, alpha: NonNegative = ..., gamma: NonNegative = ..., iou_weighted: bool = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
+
+class WelschLoss(LossModule):
+    """Module form of :func:`lossatlas.welsch_loss`."""
+    def __init__(self, *, scale: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class ZeroOneLoss(LossModule):
     """Module form of :func:`lossatlas.zero_one_loss` (a metric: no gradient)."""
