@@ -121,6 +121,65 @@ def test_gradients_equal_kornia():
     torch.testing.assert_close(a.grad, b.grad)
 
 
+WEIGHT = torch.tensor([0.5, 2.0, 1.0, 0.0], dtype=torch.float64)  # zero: a class left out
+
+
+def test_weighted_softmax_equals_kornia():
+    # kornia >= 0.8: weight multiplies each class's term, the mean still divides by C.
+    logits, labels = _softmax_inputs(seed=12)
+    weight = WEIGHT[: logits.shape[1]]
+    a = logits.clone().requires_grad_(True)
+    b = logits.clone().requires_grad_(True)
+    actual = la.lovasz_softmax_loss(a, labels, per_image=True, classes="all", weight=weight)
+    expected = kornia_losses.lovasz_softmax_loss(b, labels, weight=weight)
+    torch.testing.assert_close(actual, expected)
+    actual.backward()
+    expected.backward()
+    torch.testing.assert_close(a.grad, b.grad)
+    twin = la.nn.LovaszSoftmaxLoss(per_image=True, classes="all", weight=weight)
+    torch.testing.assert_close(twin(logits, labels), expected.detach())
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_weighted_present_classes_by_hand(per_image):
+    # The per-class terms from the reference algorithm (unweighted, one class at a time via
+    # a one-hot weight), then sum_c w_c l_c / |present| by hand.
+    logits, labels = _softmax_inputs(seed=13)
+    c = logits.shape[1]
+    weight = WEIGHT[:c]
+    rows = (
+        [(logits[i : i + 1], labels[i : i + 1]) for i in range(3)]
+        if per_image
+        else [(logits, labels)]
+    )
+    expected = []
+    for x, y in rows:
+        terms = torch.stack(
+            [
+                la.lovasz_softmax_loss(x, y, classes="all", weight=torch.eye(c, dtype=x.dtype)[k])
+                * c
+                for k in range(c)
+            ]
+        )
+        present = torch.stack([(y == k).any() for k in range(c)]).to(x.dtype)
+        expected.append((weight * terms * present).sum() / present.sum())
+    actual = la.lovasz_softmax_loss(logits, labels, per_image=per_image, weight=weight)
+    torch.testing.assert_close(actual, torch.stack(expected).mean())
+    torch.testing.assert_close(
+        la.lovasz_softmax_loss(logits, labels, per_image=per_image, weight=torch.ones(c) * 2),
+        2 * la.lovasz_softmax_loss(logits, labels, per_image=per_image),
+    )
+
+
+def test_weight_must_be_per_class_and_non_negative():
+    logits, labels = _softmax_inputs(seed=14)
+    c = logits.shape[1]
+    with pytest.raises(ValueError, match="weight"):
+        la.lovasz_softmax_loss(logits, labels, weight=torch.ones(c + 1, dtype=logits.dtype))
+    with pytest.raises(ValueError, match="weight"):
+        la.lovasz_softmax_loss(logits, labels, weight=-torch.ones(c, dtype=logits.dtype))
+
+
 # --------------------------------------------------------------------------- reference code
 
 

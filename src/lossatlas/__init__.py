@@ -176,6 +176,12 @@ from lossatlas.segmentation.tversky import (
     focal_tversky_loss,
     tversky_loss,
 )
+from lossatlas.segmentation.from_probs import (
+    dice_loss_from_probs,
+    focal_tversky_loss_from_probs,
+    jaccard_loss_from_probs,
+    tversky_loss_from_probs,
+)
 from lossatlas.segmentation.dsc import (
     binary_dsc_loss,
     dsc_loss,
@@ -302,6 +308,7 @@ __all__ = [
     "dice_ce_loss",
     "dice_focal_loss",
     "dice_loss",
+    "dice_loss_from_probs",
     "diou_loss",
     "distillation_loss",
     "distribution_focal_loss",
@@ -314,6 +321,7 @@ __all__ = [
     "exponential_loss",
     "focal_loss",
     "focal_tversky_loss",
+    "focal_tversky_loss_from_probs",
     "focal_wrapper",
     "for_task",
     "fused",
@@ -339,6 +347,7 @@ __all__ = [
     "info_nce_loss",
     "iou_loss",
     "jaccard_loss",
+    "jaccard_loss_from_probs",
     "js_div",
     "kl_div",
     "kto_loss",
@@ -415,6 +424,7 @@ __all__ = [
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     "tversky_loss",
+    "tversky_loss_from_probs",
     "unregister",
     "value_checks",
     "value_checks_enabled",

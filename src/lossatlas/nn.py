@@ -133,6 +133,12 @@ from lossatlas.regression.robust import (
 from lossatlas.segmentation.compound import DiceCELoss, DiceFocalLoss
 from lossatlas.segmentation.dice import BinaryDiceLoss, BinaryJaccardLoss, DiceLoss, JaccardLoss
 from lossatlas.segmentation.dsc import BinaryDSCLoss, DSCLoss
+from lossatlas.segmentation.from_probs import (
+    DiceLossFromProbs,
+    FocalTverskyLossFromProbs,
+    JaccardLossFromProbs,
+    TverskyLossFromProbs,
+)
 from lossatlas.segmentation.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 from lossatlas.segmentation.tversky import (
     BinaryFocalTverskyLoss,
@@ -175,6 +181,7 @@ __all__ = [
     "DiceCELoss",
     "DiceFocalLoss",
     "DiceLoss",
+    "DiceLossFromProbs",
     "DistillationLoss",
     "DistributionFocalLoss",
     "EIoULoss",
@@ -182,6 +189,7 @@ __all__ = [
     "ExponentialLoss",
     "FocalLoss",
     "FocalTverskyLoss",
+    "FocalTverskyLossFromProbs",
     "FocalWrapper",
     "GANDiscriminatorLoss",
     "GANGeneratorLoss",
@@ -200,6 +208,7 @@ __all__ = [
     "IoULoss",
     "JSDivLoss",
     "JaccardLoss",
+    "JaccardLossFromProbs",
     "KLDivLoss",
     "KTOLoss",
     "L1Loss",
@@ -259,6 +268,7 @@ __all__ = [
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "TverskyLoss",
+    "TverskyLossFromProbs",
     "VarifocalLoss",
     "WelschLoss",
     "ZeroOneLoss",

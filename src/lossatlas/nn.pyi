@@ -46,6 +46,7 @@ from lossatlas.regression.robust import Alpha
 from lossatlas.segmentation.compound import ClassAlpha
 from lossatlas.segmentation.compound import CompoundReduction
 from lossatlas.segmentation.dice import Average
+from lossatlas.segmentation.from_probs import Average
 from lossatlas.segmentation.lovasz import LovaszClasses
 from lossatlas.segmentation.tversky import Average
 from torch import Tensor
@@ -101,6 +102,7 @@ __all__ = [
     "DiceCELoss",
     "DiceFocalLoss",
     "DiceLoss",
+    "DiceLossFromProbs",
     "DistillationLoss",
     "DistributionFocalLoss",
     "EIoULoss",
@@ -108,6 +110,7 @@ __all__ = [
     "ExponentialLoss",
     "FocalLoss",
     "FocalTverskyLoss",
+    "FocalTverskyLossFromProbs",
     "FocalWrapper",
     "GANDiscriminatorLoss",
     "GANGeneratorLoss",
@@ -126,6 +129,7 @@ __all__ = [
     "IoULoss",
     "JSDivLoss",
     "JaccardLoss",
+    "JaccardLossFromProbs",
     "KLDivLoss",
     "KTOLoss",
     "L1Loss",
@@ -185,6 +189,7 @@ __all__ = [
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "TverskyLoss",
+    "TverskyLossFromProbs",
     "VarifocalLoss",
     "WelschLoss",
     "ZeroOneLoss",
@@ -340,6 +345,11 @@ class DiceLoss(LossModule):
     def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., average: Average = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class DiceLossFromProbs(LossModule):
+    """Module form of :func:`lossatlas.dice_loss_from_probs`; ``weight`` is a buffer."""
+    def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., average: Average = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class DistillationLoss(LossModule):
     """Module form of :func:`lossatlas.distillation_loss`."""
     def __init__(self, *, temperature: Positive = ..., alpha: UnitInterval = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
@@ -367,6 +377,11 @@ class FocalLoss(LossModule):
 
 class FocalTverskyLoss(LossModule):
     """Module form of :func:`lossatlas.focal_tversky_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., gamma: Positive = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class FocalTverskyLossFromProbs(LossModule):
+    """Module form of :func:`lossatlas.focal_tversky_loss_from_probs`; ``weight`` is a buffer."""
     def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., gamma: Positive = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
@@ -445,6 +460,11 @@ class JaccardLoss(LossModule):
     def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class JaccardLossFromProbs(LossModule):
+    """Module form of :func:`lossatlas.jaccard_loss_from_probs`; ``weight`` is a buffer."""
+    def __init__(self, *, include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class KLDivLoss(LossModule):
     """Module form of :func:`lossatlas.kl_div` (default reduction ``"batchmean"``)."""
     def __init__(self, *, log_target: bool = ..., reduction: KLReduction = ...) -> None: ...
@@ -516,8 +536,8 @@ class LovaszHingeLoss(LossModule):
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class LovaszSoftmaxLoss(LossModule):
-    """Module form of :func:`lossatlas.lovasz_softmax_loss`."""
-    def __init__(self, *, classes: LovaszClasses = ..., per_image: bool = ..., ignore_index: int | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    """Module form of :func:`lossatlas.lovasz_softmax_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, classes: LovaszClasses = ..., per_image: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class MAPELoss(LossModule):
@@ -687,6 +707,11 @@ class TripletMarginWithDistanceLoss(LossModule):
 
 class TverskyLoss(LossModule):
     """Module form of :func:`lossatlas.tversky_loss`; ``weight`` is a buffer."""
+    def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., average: Average = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class TverskyLossFromProbs(LossModule):
+    """Module form of :func:`lossatlas.tversky_loss_from_probs`; ``weight`` is a buffer."""
     def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., average: Average = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 

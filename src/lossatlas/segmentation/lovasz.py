@@ -32,6 +32,7 @@ from lossatlas._validation import (
     index_target,
 )
 from lossatlas.distributed import ProcessGroup, active_group, gather_rows
+from lossatlas.segmentation._overlap import check_overlap_weight
 
 __all__ = ["lovasz_hinge_loss", "lovasz_softmax_loss"]
 
@@ -182,7 +183,10 @@ def lovasz_hinge_loss(
     formula=r"\frac{1}{|\mathcal{C}|}\sum_{c} \sum_i e_{c,\pi_c(i)}\, g_i(\Delta_{J_c}),"
     r"\quad e_c = |g_c - p_c|",
     use_when="multi-class segmentation scored by mean IoU",
-    peers={"kornia": "lovasz_softmax_loss: also takes logits and applies the softmax"},
+    peers={
+        "kornia": "lovasz_softmax_loss: per_image=True, classes='all'; weight multiplies each "
+        "class's term, the mean still over C (as here)"
+    },
 )
 def lovasz_softmax_loss(
     input: Tensor,
@@ -190,6 +194,7 @@ def lovasz_softmax_loss(
     *,
     classes: LovaszClasses = "present",
     per_image: bool = False,
+    weight: Tensor | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
     process_group: ProcessGroup | None = None,
@@ -199,7 +204,9 @@ def lovasz_softmax_loss(
     For each class the errors ``|g_c - p_c|`` of the softmax probabilities are sorted and
     weighted by the Lovász extension of that class's Jaccard loss; the classes are averaged.
     The reference code takes probabilities; this takes logits and applies the softmax over
-    dim 1 (as kornia does).
+    dim 1 (as kornia does). kornia's ``lovasz_softmax_loss(pred, target, weight)`` is
+    ``per_image=True, classes="all"`` here (its images are scored one by one, every class
+    averaged).
 
     .. math::
         \ell = \frac{1}{|\mathcal{C}|} \sum_{c \in \mathcal{C}} \sum_i
@@ -213,6 +220,11 @@ def lovasz_softmax_loss(
             image with ``per_image``, else of the batch); ``"all"`` over all ``C`` classes.
             With no class present (every pixel ignored) the loss is 0.
         per_image: One loss per image (averaged by ``"mean"``) instead of one over the batch.
+        weight: Per-class weights ``(C,)``, non-negative, as kornia's: class ``c``'s term is
+            multiplied by ``w_c`` and the average still divides by the number of classes
+            averaged (``C``, or the classes present), not by the weights' sum (unlike
+            :func:`lossatlas.dice_loss`'s weighted mean): a uniform weight of 2 doubles the
+            loss, and the weight of an absent class is unused with ``"present"``.
         ignore_index: Pixels with this label are left out.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. With ``per_image`` the values are the
             ``N`` image losses and ``"mean"`` divides by ``N``; without, the batch's single
@@ -227,7 +239,8 @@ def lovasz_softmax_loss(
     Raises:
         TypeError: Non-floating input, a non-integer target.
         ValueError: A class index out of range (value and position named), a target of
-            another shape, ``C < 2``, a bad option.
+            another shape, ``C < 2``, a ``weight`` that is not ``C`` non-negative values, a
+            bad option.
 
     Example:
         >>> import torch
@@ -237,6 +250,8 @@ def lovasz_softmax_loss(
         >>> target = torch.tensor([[[0, 1], [1, 1]]])
         >>> la.lovasz_softmax_loss(logits, target)
         tensor(0.3208)
+        >>> la.lovasz_softmax_loss(logits, target, weight=torch.tensor([1.0, 3.0]))
+        tensor(0.6049)
 
     References:
         M. Berman, A. Rannen Triki, M. B. Blaschko, "The Lovász-Softmax loss: A tractable
@@ -253,6 +268,7 @@ def lovasz_softmax_loss(
     target = index_target(target)
     check_index_target(input, target)
     num_classes = input.shape[1]
+    check_overlap_weight(weight, num_classes)
     check_class_indices("target", target, num_classes, ignore_index=ignore_index)
     dtype = compute_dtype(input)
     probs = torch.softmax(upcast(input, dtype), dim=1).flatten(2)
@@ -275,6 +291,8 @@ def lovasz_softmax_loss(
         foreground = foreground * keep
         errors = errors * keep
     per_class = _lovasz_extension(errors, foreground)  # (rows, C)
+    if weight is not None:
+        per_class = per_class * upcast(weight, dtype)
     if classes == "all":
         loss = per_class.mean(dim=1)
     else:
@@ -291,4 +309,4 @@ class LovaszHingeLoss(LossModule, functional=lovasz_hinge_loss):
 
 
 class LovaszSoftmaxLoss(LossModule, functional=lovasz_softmax_loss):
-    """Module form of :func:`lossatlas.lovasz_softmax_loss`."""
+    """Module form of :func:`lossatlas.lovasz_softmax_loss`; ``weight`` is a buffer."""
