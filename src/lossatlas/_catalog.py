@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from lossatlas import _plugins
+from lossatlas._docs import SharedDocs, fill_docstring
 from lossatlas._validation import check_choice, suggest
 
 #: The tasks of the seeds' taxonomy. A loss may carry several.
@@ -487,25 +488,41 @@ class Family:
     overrides the family's. The name comes from the function, the references from its
     docstring's ``References:`` section, the reductions from its ``reduction`` annotation.
 
+    The docstring text the losses share is stated here too: ``args`` (descriptions of
+    parameters, by name), ``returns``, ``raises`` (by exception name) and ``example`` (the
+    doctest lines every ``Example:`` starts with). :meth:`loss` writes them into each loss's
+    ``__doc__`` where its docstring leaves them out (:mod:`lossatlas._docs`), so the shared
+    text is written once, for the whole family, and every parameter is documented.
+
     Examples:
         >>> from lossatlas._catalog import Family
         >>> family = Family(tasks=("regression",), input_kind="predictions",
-        ...                 target_kind="real values")
-        >>> family.fields["tasks"]
-        ('regression',)
+        ...                 target_kind="real values", args={"input": "Predictions."})
+        >>> family.fields["tasks"], family.docs.args["input"]
+        (('regression',), 'Predictions.')
     """
 
     fields: Mapping[str, Any]
+    docs: SharedDocs
 
     def __init__(self, **fields: Any) -> None:
+        docs, fields = SharedDocs.split(fields)
         unknown = set(fields) - set(LossSpec.__dataclass_fields__)
         if unknown:
             raise TypeError(f"unknown declaration fields {sorted(unknown)}")
         object.__setattr__(self, "fields", dict(fields))
+        object.__setattr__(self, "docs", SharedDocs(**docs))
 
     def derive(self, **changes: Any) -> Family:
-        """A family with some fields changed (a sub-family within one file)."""
-        return Family(**{**self.fields, **changes})
+        """A family with some fields changed (a sub-family within one file).
+
+        ``args`` and ``raises`` add to (or replace entries of) the family's; ``returns`` and
+        ``example`` replace its text.
+        """
+        docs, changes = SharedDocs.split(changes)
+        derived = Family(**{**self.fields, **changes})
+        object.__setattr__(derived, "docs", self.docs.derive(docs))
+        return derived
 
     def loss(self, **fields: Any) -> Callable[[_F], _F]:
         """Decorator at a loss's ``def``: checks its options at every call and declares it."""
@@ -514,6 +531,7 @@ class Family:
             from lossatlas._options import validator
 
             options = validator(function)
+            _document(function, self.docs, options)
             checked = _with_option_checks(function, options)
             merged = {**self.fields, **fields}
             merged.setdefault("references", parse_references(function.__doc__))
@@ -524,6 +542,17 @@ class Family:
             return checked
 
         return decorator
+
+
+def _document(function: Callable[..., Any], docs: SharedDocs, options: Any) -> None:
+    """Write the family's shared docstring text into ``function.__doc__`` where it is missing."""
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    params = inspect.signature(function).parameters.values()
+    names = [p.name for p in params if p.kind not in variadic]
+    choices = {"reduction": options.choices("reduction")} if "reduction" in names else {}
+    function.__doc__ = fill_docstring(
+        function.__doc__, names, docs, choices=choices, owner=function.__name__
+    )
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])

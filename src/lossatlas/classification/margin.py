@@ -53,7 +53,8 @@ def _check_sign_pair(input: Tensor, target: Tensor) -> None:
 
 
 def _margin(input: Tensor, target: Tensor) -> Tensor:
-    """``y * f`` in the compute dtype (float32 for half precision inputs)."""
+    """``y * f`` of checked scores and labels, in the compute dtype (float32 for half precision)."""
+    _check_sign_pair(input, target)
     dtype = compute_dtype(input, target)
     return target.to(dtype) * upcast(input, dtype)
 
@@ -77,6 +78,24 @@ _MARGIN = Family(
     examples=ex.sign_scores,
     same_shape=(0, 1),
     curve="margin",
+    args={
+        "input": "Real scores ``f``, any shape.",
+        "target": "Labels in {-1, +1} (floating or integer), same shape.",
+        "margin": "The required margin, ``>= 0``.",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
+        " elements (0 for an empty input).",
+    },
+    returns='Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.',
+    raises={
+        "TypeError": "Non-floating ``input``, a boolean or complex ``target``.",
+        "ValueError": "Shapes that differ, a label other than -1 or +1, a bad option.",
+    },
+    example="""
+        >>> import torch
+        >>> import lossatlas as la
+        >>> scores = torch.tensor([2.0, 0.5, -0.5, 0.0])
+        >>> labels = torch.tensor([1.0, 1.0, 1.0, -1.0])
+    """,
 )
 
 # --------------------------------------------------------------------------- losses
@@ -101,25 +120,7 @@ def hinge_loss(
     .. math::
         \ell_n = \max(0,\ \mathrm{margin} - y_n f_n)
 
-    Args:
-        input: Real scores ``f``, any shape.
-        target: Labels in {-1, +1} (floating or integer), same shape.
-        margin: The required margin, ``>= 0``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements (0 for an empty input).
-
-    Returns:
-        Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.
-
-    Raises:
-        TypeError: Non-floating ``input``, a boolean or complex ``target``.
-        ValueError: Shapes that differ, a label other than -1 or +1, ``margin < 0``.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([2.0, 0.5, -0.5, 0.0])
-        >>> labels = torch.tensor([1.0, 1.0, 1.0, -1.0])
         >>> la.hinge_loss(scores, labels, reduction="none")
         tensor([0.0000, 0.5000, 1.5000, 1.0000])
 
@@ -127,7 +128,6 @@ def hinge_loss(
         C. Cortes, V. Vapnik, "Support-Vector Networks", Machine Learning 20, 1995,
         https://doi.org/10.1007/BF00994018
     """
-    _check_sign_pair(input, target)
     return reduce_loss(F.relu(margin - _margin(input, target)), reduction)
 
 
@@ -149,25 +149,7 @@ def squared_hinge_loss(
     .. math::
         \ell_n = \max(0,\ \mathrm{margin} - y_n f_n)^2
 
-    Args:
-        input: Real scores ``f``, any shape.
-        target: Labels in {-1, +1}, same shape.
-        margin: The required margin, ``>= 0``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
-
-    Returns:
-        Same shape as ``input`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating ``input``, a boolean or complex ``target``.
-        ValueError: Shapes that differ, a label other than -1 or +1, ``margin < 0``.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([2.0, 0.5, -0.5, 0.0])
-        >>> labels = torch.tensor([1.0, 1.0, 1.0, -1.0])
         >>> la.squared_hinge_loss(scores, labels, reduction="none")
         tensor([0.0000, 0.2500, 2.2500, 1.0000])
 
@@ -175,7 +157,6 @@ def squared_hinge_loss(
         Y. Tang, "Deep Learning using Linear Support Vector Machines", ICML 2013 Workshop on
         Representation Learning, https://arxiv.org/abs/1306.0239
     """
-    _check_sign_pair(input, target)
     return reduce_loss(F.relu(margin - _margin(input, target)).square(), reduction)
 
 
@@ -195,24 +176,7 @@ def perceptron_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "me
     .. math::
         \ell_n = \max(0,\ -y_n f_n)
 
-    Args:
-        input: Real scores ``f``, any shape.
-        target: Labels in {-1, +1}, same shape.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
-
-    Returns:
-        Same shape as ``input`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating ``input``, a boolean or complex ``target``.
-        ValueError: Shapes that differ, a label other than -1 or +1.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([2.0, 0.5, -0.5, 0.0])
-        >>> labels = torch.tensor([1.0, 1.0, 1.0, -1.0])
         >>> la.perceptron_loss(scores, labels, reduction="none")
         tensor([0.0000, 0.0000, 0.5000, 0.0000])
 
@@ -221,7 +185,6 @@ def perceptron_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "me
         Organization in the Brain", Psychological Review 65(6), 1958,
         https://doi.org/10.1037/h0042519
     """
-    _check_sign_pair(input, target)
     return reduce_loss(F.relu(-_margin(input, target)), reduction)
 
 
@@ -250,24 +213,7 @@ def exponential_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "m
     .. math::
         \ell_n = \exp(-y_n f_n)
 
-    Args:
-        input: Real scores ``f``, any shape.
-        target: Labels in {-1, +1}, same shape.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
-
-    Returns:
-        Same shape as ``input`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating ``input``, a boolean or complex ``target``.
-        ValueError: Shapes that differ, a label other than -1 or +1.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([2.0, 0.5, -0.5, 0.0])
-        >>> labels = torch.tensor([1.0, 1.0, 1.0, -1.0])
         >>> la.exponential_loss(scores, labels, reduction="none")
         tensor([0.1353, 0.6065, 1.6487, 1.0000])
 
@@ -276,7 +222,6 @@ def exponential_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "m
         of Boosting", The Annals of Statistics 28(2), 2000,
         https://doi.org/10.1214/aos/1016218223
     """
-    _check_sign_pair(input, target)
     return reduce_loss(torch.exp(-_margin(input, target)), reduction)
 
 
@@ -302,24 +247,7 @@ def logistic_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean
     .. math::
         \ell_n = \log\left(1 + e^{-y_n f_n}\right)
 
-    Args:
-        input: Real scores ``f``, any shape.
-        target: Labels in {-1, +1}, same shape.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
-
-    Returns:
-        Same shape as ``input`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating ``input``, a boolean or complex ``target``.
-        ValueError: Shapes that differ, a label other than -1 or +1.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([2.0, 0.5, -0.5, 0.0])
-        >>> labels = torch.tensor([1.0, 1.0, 1.0, -1.0])
         >>> la.logistic_loss(scores, labels, reduction="none")
         tensor([0.1269, 0.4741, 0.9741, 0.6931])
 
@@ -331,7 +259,6 @@ def logistic_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean
         T. Hastie, R. Tibshirani, J. Friedman, *The Elements of Statistical Learning*, 2nd ed.,
         Springer, 2009, section 10.6.
     """
-    _check_sign_pair(input, target)
     return reduce_loss(F.softplus(-_margin(input, target)), reduction)
 
 
@@ -354,25 +281,11 @@ def zero_one_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean
     .. math::
         \ell_n = \mathbb{1}\left[y_n f_n \le 0\right]
 
-    Args:
-        input: Real scores ``f``, any shape.
-        target: Labels in {-1, +1}, same shape.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements (the error rate; 0 for an empty input).
-
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar, in the scores' floating dtype
         (float32 for half precision); it does not require grad.
 
-    Raises:
-        TypeError: Non-floating ``input``, a boolean or complex ``target``.
-        ValueError: Shapes that differ, a label other than -1 or +1.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([2.0, 0.5, -0.5, 0.0])
-        >>> labels = torch.tensor([1.0, 1.0, 1.0, -1.0])
         >>> la.zero_one_loss(scores, labels, reduction="none")
         tensor([0., 0., 1., 1.])
         >>> la.zero_one_loss(scores, labels)
@@ -382,7 +295,6 @@ def zero_one_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean
         T. Hastie, R. Tibshirani, J. Friedman, *The Elements of Statistical Learning*, 2nd ed.,
         Springer, 2009, section 10.6.
     """
-    _check_sign_pair(input, target)
     margin = _margin(input.detach(), target)
     # A NaN score is neither right nor wrong: it stays NaN (``NaN <= 0`` alone would say right).
     wrong = (margin <= 0).to(margin.dtype)

@@ -1,0 +1,182 @@
+"""Docstring text a family shares is written once and filled into each loss's ``__doc__``."""
+
+import doctest
+import inspect
+import textwrap
+
+import pytest
+import torch
+from torch import Tensor
+
+import lossatlas as la
+from lossatlas._catalog import Family
+from lossatlas._docs import SharedDocs, documented_params, fill_docstring
+from lossatlas._reduction import Reduction, reduce_loss
+
+SHARED = SharedDocs(
+    args={"input": "Scores, any shape.", "target": "Labels,\nsame shape."},
+    returns='Same shape as ``input`` for ``"none"``, else a scalar.',
+    raises={"TypeError": "Non-floating ``input``.", "ValueError": "Shapes that differ."},
+)
+
+
+def _doc(text):
+    """A docstring as a function body holds it: first line flush, the rest indented."""
+    first, _, rest = textwrap.dedent(text).strip("\n").partition("\n")
+    return first + "\n" + textwrap.indent(rest, "    ") + "\n    "
+
+
+def test_missing_args_returns_and_raises_are_filled_in_signature_order():
+    doc = _doc(
+        """
+        Loss.
+
+        Args:
+            margin: Its own text.
+
+        Raises:
+            ValueError: Its own error.
+
+        Example:
+            >>> 1 + 1
+            2
+        """
+    )
+    filled = fill_docstring(doc, ["input", "target", "margin"], SHARED)
+    assert inspect.cleandoc(filled) == textwrap.dedent(
+        """\
+        Loss.
+
+        Args:
+            input: Scores, any shape.
+            target: Labels,
+                same shape.
+            margin: Its own text.
+
+        Returns:
+            Same shape as ``input`` for ``"none"``, else a scalar.
+
+        Raises:
+            TypeError: Non-floating ``input``.
+            ValueError: Its own error.
+
+        Example:
+            >>> 1 + 1
+            2"""
+    )
+    # indented as written: the body lines keep the function's four spaces
+    assert filled.splitlines()[2] == "    Args:"
+
+
+def test_an_option_between_documented_ones_goes_after_its_predecessor():
+    doc = "Loss.\n\n    Args:\n        input: Mine.\n        reduction: Mine too.\n    "
+    filled = fill_docstring(doc, ["input", "target", "reduction"], SHARED)
+    assert documented_params(filled) == ["input", "target", "reduction"]
+    assert "input: Mine." in filled and "Scores" not in filled
+
+
+def test_nothing_missing_leaves_the_docstring_as_written():
+    doc = _doc(
+        """
+        Loss.
+
+        Args:
+            input: A.
+            target: B.
+
+        Returns:
+            C.
+
+        Raises:
+            TypeError: D.
+            ValueError: E.
+        """
+    )
+    assert fill_docstring(doc, ["input", "target"], SHARED) is doc
+    assert fill_docstring(None, ["input"], SHARED) is None
+
+
+def test_reduction_is_described_from_its_choices():
+    filled = fill_docstring(
+        "Loss.", ["reduction"], SharedDocs(), choices={"reduction": ("none", "sum")}
+    )
+    assert 'reduction: ``"none"`` | ``"sum"``.' in filled
+
+
+def test_an_undocumented_parameter_fails_the_declaration():
+    with pytest.raises(TypeError, match="my_loss: parameter 'gamma' is in neither"):
+        fill_docstring("Loss.", ["input", "gamma"], SHARED, owner="my_loss")
+
+
+def test_derive_adds_to_the_shared_text():
+    family = Family(tasks=("binary",), args={"input": "A."}, raises={"TypeError": "B."})
+    child = family.derive(args={"target": "C."}, returns="D.", curve="margin")
+    assert child.docs.args == {"input": "A.", "target": "C."}
+    assert child.docs.raises == {"TypeError": "B."} and child.docs.returns == "D."
+    assert child.fields == {"tasks": ("binary",), "curve": "margin"}
+    assert family.docs.returns is None
+    assert child.derive(returns="E.").docs.args == child.docs.args
+    with pytest.raises(TypeError, match="unknown declaration fields"):
+        Family(arg={"input": "A."})
+
+
+def test_the_family_decorator_writes_the_whole_docstring():
+    family = Family(
+        tasks=("regression",),
+        input_kind="predictions",
+        target_kind="real values",
+        args={"input": "Predictions, any shape.", "target": "Targets, same shape."},
+        returns='A scalar unless ``reduction`` is ``"none"``.',
+    )
+
+    @family.loss(formula=r"|r|^3")
+    def _shared_docs_cubic_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean"):
+        """Cubic loss.
+
+        Example:
+            >>> float(_shared_docs_cubic_loss(torch.tensor([2.0]), torch.zeros(1)))
+            8.0
+        """
+        return reduce_loss((input - target).abs() ** 3, reduction)
+
+    try:
+        doc = inspect.getdoc(_shared_docs_cubic_loss)
+        assert documented_params(doc) == ["input", "target", "reduction"]
+        assert "Returns:\n    A scalar unless" in doc
+        assert la.get("_shared_docs_cubic_loss").summary == "Cubic loss"
+        # the doctest of the filled docstring still runs
+        runner = doctest.DocTestRunner()
+        globs = {"torch": torch, "_shared_docs_cubic_loss": _shared_docs_cubic_loss}
+        for test in doctest.DocTestFinder().find(_shared_docs_cubic_loss, globs=globs):
+            runner.run(test)
+        assert runner.summarize(verbose=False) == doctest.TestResults(0, 1)
+    finally:
+        from lossatlas._catalog import _CATALOG
+
+        _CATALOG.pop("_shared_docs_cubic_loss", None)
+
+
+def _params(function):
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    params = inspect.signature(function).parameters.values()
+    return [p.name for p in params if p.kind not in variadic]
+
+
+@pytest.mark.parametrize("spec", [s for s in la.catalog() if not s.custom], ids=lambda s: s.name)
+def test_every_loss_documents_every_parameter_once(spec):
+    documented = documented_params(spec.function.__doc__)
+    assert sorted(documented) == sorted(_params(spec.function))
+    for section in ("Returns:", "Raises:"):
+        assert inspect.getdoc(spec.function).count(f"\n{section}\n") == 1, section
+
+
+def test_napoleon_reads_every_filled_parameter():
+    napoleon = pytest.importorskip("sphinx.ext.napoleon")
+    config = napoleon.Config(napoleon_use_param=True)
+    for spec in la.catalog():
+        if spec.custom:
+            continue
+        rst = str(napoleon.GoogleDocstring(inspect.getdoc(spec.function), config))
+        for name in _params(spec.function):
+            assert f":param {name}:" in rst, (spec.name, name)
+        assert ":returns:" in rst and ":raises" in rst, spec.name
