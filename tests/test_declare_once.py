@@ -214,6 +214,24 @@ def test_nn_stub_is_fresh():
     assert stub == render_nn_stub(), "nn.pyi is stale: run `python scripts/generate_stubs.py`"
 
 
+def test_nn_stub_exports_exactly_nn_all():
+    # The stub has no __all__ of its own: what it exports (its classes and its ``import X as
+    # X`` lines, the only names a stub re-exports) must be lossatlas.nn.__all__.
+    import ast
+
+    tree = ast.parse((PACKAGE / "nn.pyi").read_text())
+    exported = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            exported |= {
+                a.asname for a in node.names if a.asname is not None and a.asname == a.name
+            }
+    assert "__all__" not in {
+        getattr(t, "id", None) for n in tree.body for t in getattr(n, "targets", [])
+    }
+    assert exported == set(la.nn.__all__)
+
+
 def test_options_of_a_declared_loss_is_its_validator():
     assert options_of(la.focal_loss) is la.focal_loss.__lossatlas_options__
 

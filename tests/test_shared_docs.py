@@ -96,6 +96,14 @@ def test_nothing_missing_leaves_the_docstring_as_written():
     assert fill_docstring(None, ["input"], SHARED) is None
 
 
+def test_only_newlines_end_lines():
+    # a form feed (``"\f"`` in a non-raw docstring) is text, not a line break
+    doc = "Loss \f here.\n\n    Args:\n        input: A\fB.\n    "
+    filled = fill_docstring(doc, ["input", "target"], SHARED)
+    assert documented_params(filled) == ["input", "target"]
+    assert "Loss \f here." in filled and "input: A\fB." in filled
+
+
 def test_reduction_is_described_from_its_choices():
     filled = fill_docstring(
         "Loss.", ["reduction"], SharedDocs(), choices={"reduction": ("none", "sum")}

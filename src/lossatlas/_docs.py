@@ -87,7 +87,7 @@ def _wrap(text: str, width: int, first: int = 0) -> list[str]:
     """
     text = inspect.cleandoc(text)
     if "\n" in text:
-        return text.splitlines()
+        return text.split("\n")
     joined = _LITERAL.sub(lambda m: m.group().replace(" ", "\0"), text)
     lines = textwrap.wrap(
         joined, width, initial_indent="\0" * first, break_long_words=False, break_on_hyphens=False
@@ -234,7 +234,7 @@ def fill_docstring(
             return _reduction_text(choices[name])
         return None
 
-    lines = doc.expandtabs().splitlines()
+    lines = doc.expandtabs().split("\n")
     indent = min((len(line) - len(line.lstrip()) for line in lines[1:] if line.strip()), default=0)
     body = [lines[0].strip()] + [line[indent:] for line in lines[1:]]
     head, sections = _split(body)
@@ -258,7 +258,7 @@ def fill_docstring(
     if shared.raises:
         put("Raises", _fill_raises(found.get("Raises", []), shared.raises))
     if shared.example is not None:
-        setup = [f"    {line}".rstrip() for line in inspect.cleandoc(shared.example).splitlines()]
+        setup = [f"    {line}".rstrip() for line in inspect.cleandoc(shared.example).split("\n")]
         for i, (name, section) in enumerate(sections):
             if name in ("Example", "Examples") and _trimmed(section)[: len(setup)] != setup:
                 changed = True
@@ -289,7 +289,7 @@ def _trimmed(lines: list[str]) -> list[str]:
 
 def documented_params(doc: str | None) -> list[str]:
     """The parameter names a docstring's ``Args:`` section describes, in order."""
-    lines = inspect.cleandoc(doc or "").splitlines()
+    lines = inspect.cleandoc(doc or "").split("\n")
     _, sections = _split(lines)
     body = dict(sections).get("Args", [])
     return [name for name, _ in _entries(body, _ARG) if name is not None]

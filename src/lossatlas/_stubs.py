@@ -107,24 +107,16 @@ def render_nn_stub() -> str:
     """The text of ``lossatlas/nn.pyi`` for the package as it is now."""
     import lossatlas.nn as twins
 
-    imports = {"from typing import Any", "from lossatlas._module import LossModule"}
+    imports = {"from typing import Any", "from lossatlas._module import LossModule as LossModule"}
     reexports: list[str] = []
     classes: list[str] = []
-    for name in sorted(twins.__all__):
+    for name in sorted(vars(twins)["__all__"]):
         obj = getattr(twins, name)
         if isinstance(obj, type) and obj.__dict__.get("__lossatlas_derived__"):
             classes.append(_class_stub(obj, imports))
         elif name != "LossModule":
             reexports.append(f"from {obj.__module__} import {name} as {name}")
+    # No ``__all__``: a stub exports exactly its classes and its ``import X as X`` lines, which
+    # are nn.py's ``__all__`` (tests/test_declare_once.py checks it), so it is not listed twice.
     body = "\n\n".join(classes)
-    all_names = ",\n".join(f'    "{name}"' for name in sorted(twins.__all__))
-    return (
-        HEADER
-        + "\n".join(sorted(imports))
-        + "\n"
-        + "\n".join(sorted(reexports))
-        + "\n\n"
-        + f"__all__ = [\n{all_names},\n]\n\n"
-        + body
-        + "\n"
-    )
+    return HEADER + "\n".join([*sorted(imports), *sorted(reexports), "", "", body]) + "\n"
