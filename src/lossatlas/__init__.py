@@ -194,6 +194,11 @@ from lossatlas.segmentation.compound import (
     dice_ce_loss,
     dice_focal_loss,
 )
+from lossatlas.segmentation.boundary import (
+    boundary_loss,
+    hausdorff_dt_loss,
+    signed_distance_map,
+)
 
 # Detection
 from lossatlas.detection.boxes import (
@@ -287,6 +292,7 @@ __all__ = [
     "binary_focal_tversky_loss",
     "binary_jaccard_loss",
     "binary_tversky_loss",
+    "boundary_loss",
     "box_cxcywh_to_xyxy",
     "box_iou",
     "box_xyxy_to_cxcywh",
@@ -341,6 +347,7 @@ __all__ = [
     "giou_loss",
     "gradient_penalty",
     "hardmax",
+    "hausdorff_dt_loss",
     "hinge_embedding_loss",
     "hinge_loss",
     "huber_loss",
@@ -409,6 +416,7 @@ __all__ = [
     "set_fused",
     "set_value_checks",
     "siglip_loss",
+    "signed_distance_map",
     "simpo_loss",
     "siou_loss",
     "smape_loss",

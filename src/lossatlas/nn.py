@@ -130,6 +130,7 @@ from lossatlas.regression.robust import (
     GeneralRobustLoss,
     WelschLoss,
 )
+from lossatlas.segmentation.boundary import BoundaryLoss, HausdorffDTLoss
 from lossatlas.segmentation.compound import DiceCELoss, DiceFocalLoss
 from lossatlas.segmentation.dice import BinaryDiceLoss, BinaryJaccardLoss, DiceLoss, JaccardLoss
 from lossatlas.segmentation.dsc import BinaryDSCLoss, DSCLoss
@@ -165,6 +166,7 @@ __all__ = [
     "BinaryFocalTverskyLoss",
     "BinaryJaccardLoss",
     "BinaryTverskyLoss",
+    "BoundaryLoss",
     "CIoULoss",
     "CTCLoss",
     "CauchyLoss",
@@ -201,6 +203,7 @@ __all__ = [
     "GeneralRobustLoss",
     "GeneralizedCrossEntropyLoss",
     "GeneralizedJSDLoss",
+    "HausdorffDTLoss",
     "HingeEmbeddingLoss",
     "HingeLoss",
     "HuberLoss",

@@ -43,6 +43,7 @@ from lossatlas.ranking.supervised import MeanOver
 from lossatlas.ranking.supervised import PairMining
 from lossatlas.regression.quantile import Quantile
 from lossatlas.regression.robust import Alpha
+from lossatlas.segmentation.boundary import Activation
 from lossatlas.segmentation.compound import ClassAlpha
 from lossatlas.segmentation.compound import CompoundReduction
 from lossatlas.segmentation.dice import Average
@@ -143,6 +144,11 @@ class BinaryJaccardLoss(LossModule):
 class BinaryTverskyLoss(LossModule):
     """Module form of :func:`lossatlas.binary_tversky_loss`; ``weight`` is a buffer."""
     def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BoundaryLoss(LossModule):
+    """Module form of :func:`lossatlas.boundary_loss`."""
+    def __init__(self, *, activation: Activation = ..., include_background: bool = ..., spacing: Sequence[Positive] | None = ..., batch: bool = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class CIoULoss(LossModule):
@@ -299,6 +305,11 @@ class GeneralizedJSDLoss(LossModule):
     """Module form of :func:`lossatlas.generalized_jsd_loss`."""
     def __init__(self, *, beta: UnitInterval = ..., temperature: Positive = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, labels: Tensor | None) -> Tensor: ...
+
+class HausdorffDTLoss(LossModule):
+    """Module form of :func:`lossatlas.hausdorff_dt_loss`."""
+    def __init__(self, *, alpha: Positive = ..., activation: Activation = ..., include_background: bool = ..., spacing: Sequence[Positive] | None = ..., batch: bool = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class HingeEmbeddingLoss(LossModule):
     """Module form of :func:`lossatlas.hinge_embedding_loss`."""
