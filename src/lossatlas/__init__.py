@@ -210,6 +210,7 @@ from lossatlas.detection.boxes import (
     match_priors,
 )
 from lossatlas.detection.ssd import ssd_loss
+from lossatlas.detection.balanced_l1 import balanced_l1_loss
 from lossatlas.detection.iou import (
     ciou_loss,
     diou_loss,
@@ -281,6 +282,7 @@ __all__ = [
     "asymmetric_loss",
     "asymmetric_single_label_loss",
     "balanced_binary_cross_entropy",
+    "balanced_l1_loss",
     "balanced_softmax_loss",
     "bi_tempered_logistic_loss",
     "binary_bi_tempered_logistic_loss",

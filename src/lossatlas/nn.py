@@ -54,6 +54,7 @@ from lossatlas.classification.seesaw import (
     EQLv2Loss,
     SeesawLoss,
 )
+from lossatlas.detection.balanced_l1 import BalancedL1Loss
 from lossatlas.detection.generalized_focal import (
     DistributionFocalLoss,
     QualityFocalLoss,
@@ -157,6 +158,7 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "BalancedBinaryCrossEntropyLoss",
+    "BalancedL1Loss",
     "BalancedSoftmaxLoss",
     "BiTemperedLogisticLoss",
     "BinaryBiTemperedLogisticLoss",

@@ -22,6 +22,7 @@ from lossatlas.classification.noisy import T1
 from lossatlas.classification.noisy import T2
 from lossatlas.classification.poly import PolyEpsilon
 from lossatlas.compose import LossParts
+from lossatlas.detection.balanced_l1 import AvgFactor
 from lossatlas.detection.generalized_focal import AvgFactor
 from lossatlas.detection.iou import AvgFactor
 from lossatlas.distribution.divergence import KLReduction
@@ -100,6 +101,11 @@ class BalancedBinaryCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.balanced_binary_cross_entropy`."""
     def __init__(self, *, alpha: UnitInterval = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BalancedL1Loss(LossModule):
+    """Module form of :func:`lossatlas.balanced_l1_loss`; forward takes a weight too."""
+    def __init__(self, *, alpha: Positive = ..., gamma: Positive = ..., beta: Positive = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
 
 class BalancedSoftmaxLoss(LossModule):
     """Module form of :func:`lossatlas.balanced_softmax_loss`; the counts are a buffer."""
