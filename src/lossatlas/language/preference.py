@@ -8,6 +8,10 @@ parts are the diagnostics TRL logs: the implicit rewards of the chosen and rejec
 their margin and the reward accuracy (all detached, batch means).
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -176,6 +180,9 @@ _PREFERENCE = Family(
     examples=_pairs,
     properties={"non_negative"},
     twice_differentiable=True,
+    args={"rejected_logps": "``(B,)`` of the rejected responses."},
+    returns='``(B,)`` for ``"none"``, else a scalar (or ``LossParts``).',
+    raises={"TypeError": "Non-floating tensors."},
 )
 
 
@@ -228,11 +235,7 @@ def dpo_loss(
         return_parts: Return a :class:`lossatlas.LossParts` with the reward diagnostics.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the batch.
 
-    Returns:
-        ``(B,)`` for ``"none"``, else a scalar (or ``LossParts``).
-
     Raises:
-        TypeError: Non-floating tensors.
         ValueError: Batch sizes that differ, a log-probability > 0, ``beta <= 0``.
 
     Example:
@@ -308,19 +311,13 @@ def orpo_loss(
     Args:
         chosen_logps: ``(B,)`` length-averaged log-probabilities of the chosen responses
             (``< 0``; ``sequence_log_probs(..., average=True)``).
-        rejected_logps: ``(B,)`` of the rejected responses.
         chosen_nll: ``(B,)`` SFT negative log-likelihood of the chosen responses, or ``None``
             for the odds-ratio term alone.
         beta: Weight of the odds-ratio term (``lambda``; 0.1 in the paper and TRL).
         return_parts: Return a :class:`lossatlas.LossParts` (``nll``, ``odds_ratio``, and the
             log-odds diagnostics).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-
-    Returns:
-        ``(B,)`` for ``"none"``, else a scalar (or ``LossParts``).
 
     Raises:
-        TypeError: Non-floating tensors.
         ValueError: Batch sizes that differ, a log-probability > 0.
 
     Example:
@@ -379,18 +376,12 @@ def simpo_loss(
 
     Args:
         chosen_logps: ``(B,)`` length-averaged log-probabilities of the chosen responses.
-        rejected_logps: ``(B,)`` of the rejected responses.
         beta: Reward scale ``> 0``.
         gamma: Target reward margin ``>= 0``.
         label_smoothing: In ``[0, 0.5]``, as in cDPO.
         return_parts: Return a :class:`lossatlas.LossParts` with the reward diagnostics.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-
-    Returns:
-        ``(B,)`` for ``"none"``, else a scalar (or ``LossParts``).
 
     Raises:
-        TypeError: Non-floating tensors.
         ValueError: Batch sizes that differ, a log-probability > 0.
 
     Example:
@@ -470,13 +461,11 @@ def kto_loss(
         undesirable_weight: ``w_U >= 0`` (the paper balances ``w_D n_D / (w_U n_U)`` in
             [1, 4/3]).
         return_parts: Return a :class:`lossatlas.LossParts` with the rewards and ``kl``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 
     Returns:
         ``(B_w + B_l,)`` for ``"none"`` (chosen first), else a scalar (or ``LossParts``).
 
     Raises:
-        TypeError: Non-floating tensors.
         ValueError: Policy and reference sizes that differ, a log-probability > 0.
 
     Example:

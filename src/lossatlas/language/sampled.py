@@ -19,6 +19,10 @@ candidate classes (see :mod:`lossatlas.language.samplers`) instead, as
 already gathered (Mikolov et al. 2013).
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -88,6 +92,13 @@ _SAMPLED = Family(
     properties={"non_negative"},
     examples=_sampled_example,
     twice_differentiable=True,
+    args={
+        "hidden": "Input activations ``(N, H)``.",
+        "bias": "Class biases ``(V,)``, or ``None``.",
+        "generator": "Random generator for the draw (on ``labels``'s device).",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.',
+    },
+    returns='Per-example losses ``(N,)`` for ``"none"``, else a scalar; float32 for half inputs.',
 )
 
 
@@ -272,8 +283,6 @@ def nce_loss(
 
     Args:
         weight: Output embeddings ``(V, H)``, one row per class.
-        bias: Class biases ``(V,)``, or ``None``.
-        hidden: Input activations ``(N, H)``.
         labels: True classes ``(N, T)`` (or ``(N,)`` for ``T = 1``), ``torch.long`` in
             ``[0, V)``.
         num_sampled: Number of noise classes ``S`` drawn per batch (required unless
@@ -284,16 +293,11 @@ def nce_loss(
         remove_accidental_hits: Give a noise class that equals one of the example's true
             classes a very negative logit (it then contributes 0).
         unique: Draw distinct noise classes (needs ``num_sampled`` at most the support).
-        generator: Random generator for the draw (on ``labels``'s device).
         sampled_values: A ready sample ``sampler(labels, S, ...)`` instead of drawing one
             (TensorFlow's ``sampled_values``): to score several losses on one sample, or to
             reproduce a draw under ``torch.compile``, which cannot trace a ``generator``
             (without one it draws from the global RNG, as eager does). When given,
             ``sampler``, ``unique`` and ``generator`` are not used.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.
-
-    Returns:
-        Per-example losses ``(N,)`` for ``"none"``, else a scalar; float32 for half inputs.
 
     Raises:
         TypeError: Non-floating ``weight``/``hidden``/``bias``, non-integer ``labels``, a bad
@@ -384,8 +388,6 @@ def sampled_softmax_loss(
 
     Args:
         weight: Output embeddings ``(V, H)``.
-        bias: Class biases ``(V,)``, or ``None``.
-        hidden: Input activations ``(N, H)``.
         labels: True classes ``(N, T)`` or ``(N,)``, ``torch.long`` in ``[0, V)``.
         num_sampled: Number of sampled classes ``S`` per batch (required unless
             ``sampled_values`` is given).
@@ -394,12 +396,7 @@ def sampled_softmax_loss(
         remove_accidental_hits: Give a sampled class that equals one of the example's true
             classes a very negative logit, so the true class is never also a negative.
         unique: Draw distinct classes.
-        generator: Random generator for the draw (on ``labels``'s device).
         sampled_values: A ready sample instead of drawing one (see :func:`nce_loss`).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.
-
-    Returns:
-        Per-example losses ``(N,)`` for ``"none"``, else a scalar; float32 for half inputs.
 
     Raises:
         TypeError: Non-floating tensors where floats are expected, non-integer ``labels``, a
@@ -479,7 +476,6 @@ def negative_sampling_loss(
         center: Input (center-word) embeddings ``(N, H)``.
         context: Output embeddings of the true context words ``(N, H)``.
         negatives: Output embeddings of the negative words ``(N, K, H)``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.
 
     Returns:
         ``(N,)`` for ``"none"``, else a scalar; float32 for half inputs.
