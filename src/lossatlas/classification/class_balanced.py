@@ -149,7 +149,8 @@ _COUNTS = (500.0, 120.0, 30.0, 8.0, 2.0)
 _long_tail = ex.class_logits(len(_COUNTS), samples_per_class=list(_COUNTS), beta=0.99)
 
 
-_CLASS_BALANCED = Family(
+#: The declaration the long-tailed classification losses share (here and in ``long_tail.py``).
+LONG_TAILED = Family(
     tasks=("multiclass", "imbalanced"),
     input_kind="logits",
     target_kind="class indices",
@@ -160,7 +161,7 @@ _CLASS_BALANCED = Family(
 )
 
 
-@_CLASS_BALANCED.loss(
+@LONG_TAILED.loss(
     formula=r"\frac{1 - \beta}{1 - \beta^{n_y}}\, L(x, y)",
     oracle=_official_softmax,
     use_when="long-tailed classes with known training counts",

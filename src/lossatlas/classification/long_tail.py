@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind
+from lossatlas._catalog import Example
 from lossatlas._module import LossModule
 from lossatlas._options import (
     NonNegative,
@@ -38,7 +38,7 @@ from lossatlas._validation import (
     check_floating,
     check_same_device,
 )
-from lossatlas.classification.class_balanced import class_balanced_weights
+from lossatlas.classification.class_balanced import LONG_TAILED, class_balanced_weights
 from lossatlas.classification.cross_entropy import cross_entropy
 
 __all__ = [
@@ -202,15 +202,7 @@ def _official_ldam(
     return F.cross_entropy(30.0 * output, target, reduction=reduction)
 
 
-_LONG_TAIL = Family(
-    tasks=("multiclass", "imbalanced"),
-    input_kind="logits",
-    target_kind="class indices",
-    target_type=TargetKind.CLASS_INDICES,
-    properties={"non_negative"},
-    examples=_long_tail,
-    curve="class-logit",
-)
+_LONG_TAIL = LONG_TAILED.derive(examples=_long_tail)
 
 
 # --------------------------------------------------------------------------- functionals
