@@ -115,20 +115,22 @@ def box_cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
         >>> box_cxcywh_to_xyxy(torch.tensor([[2.0, 3.0, 2.0, 4.0]]))
         tensor([[1., 1., 3., 5.]])
     """
-    cx, cy, w, h = boxes.unbind(-1)
-    return torch.stack((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), dim=-1)
+    centre, half = boxes[..., :2], boxes[..., 2:] / 2
+    return torch.cat((centre - half, centre + half), dim=-1)
 
 
 def box_xyxy_to_cxcywh(boxes: Tensor) -> Tensor:
     """Corner boxes ``(..., 4)`` as ``(x1, y1, x2, y2)`` to ``(cx, cy, w, h)``.
 
-    Example:
-        >>> import torch
-        >>> box_xyxy_to_cxcywh(torch.tensor([[1.0, 1.0, 3.0, 5.0]]))
-        tensor([[2., 3., 2., 4.]])
+    The inverse of :func:`box_cxcywh_to_xyxy`: ``box_xyxy_to_cxcywh(box_cxcywh_to_xyxy(b))``
+    is ``b`` (up to rounding).
+
+    >>> import torch
+    >>> box_xyxy_to_cxcywh(torch.tensor([[1.0, 1.0, 3.0, 5.0]]))
+    tensor([[2., 3., 2., 4.]])
     """
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    return torch.stack(((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), dim=-1)
+    low, high = boxes[..., :2], boxes[..., 2:]
+    return torch.cat(((low + high) / 2, high - low), dim=-1)
 
 
 # --------------------------------------------------------------------------- IoU
@@ -186,6 +188,21 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
 # --------------------------------------------------------------------------- encoding
 
 
+def _check_coding(
+    name: str, boxes: Tensor, priors: Tensor, variances: Sequence[float]
+) -> tuple[float, float]:
+    """The checks :func:`encode_boxes` and :func:`decode_boxes` share; the checked variances."""
+    v = check_variances(variances)
+    check_box_shape(name, boxes, batched=True)
+    check_box_shape("priors", priors, batched=True)
+    if boxes.shape != priors.shape:
+        raise ValueError(
+            f"priors must have the same shape as {name} {tuple(boxes.shape)}, "
+            f"got {tuple(priors.shape)}"
+        )
+    return v
+
+
 def _encode(boxes: Tensor, priors: Tensor, variances: tuple[float, float]) -> Tensor:
     center = (boxes[..., :2] + boxes[..., 2:]) / 2
     size = boxes[..., 2:] - boxes[..., :2]
@@ -241,14 +258,7 @@ def encode_boxes(
         W. Liu et al., "SSD: Single Shot MultiBox Detector", ECCV 2016,
         https://arxiv.org/abs/1512.02325 (equation 2).
     """
-    v = check_variances(variances)
-    check_box_shape("boxes", boxes, batched=True)
-    check_box_shape("priors", priors, batched=True)
-    if boxes.shape != priors.shape:
-        raise ValueError(
-            f"priors must have the same shape as boxes {tuple(boxes.shape)}, "
-            f"got {tuple(priors.shape)}"
-        )
+    v = _check_coding("boxes", boxes, priors, variances)
     check_corner_boxes("boxes", boxes, strict=True)
     check_prior_boxes("priors", priors.reshape(-1, 4))
     return _encode(boxes, priors, v)
@@ -286,15 +296,7 @@ def decode_boxes(
         W. Liu et al., "SSD: Single Shot MultiBox Detector", ECCV 2016,
         https://arxiv.org/abs/1512.02325
     """
-    v = check_variances(variances)
-    check_box_shape("offsets", offsets, batched=True)
-    check_box_shape("priors", priors, batched=True)
-    if offsets.shape != priors.shape:
-        raise ValueError(
-            f"priors must have the same shape as offsets {tuple(offsets.shape)}, "
-            f"got {tuple(priors.shape)}"
-        )
-    return _decode(offsets, priors, v)
+    return _decode(offsets, priors, _check_coding("offsets", offsets, priors, variances))
 
 
 # --------------------------------------------------------------------------- matching
