@@ -199,6 +199,11 @@ from lossatlas.segmentation.boundary import (
     hausdorff_dt_loss,
     signed_distance_map,
 )
+from lossatlas.segmentation.generalized_dice import (
+    binary_generalized_dice_loss,
+    generalized_dice_loss,
+    generalized_wasserstein_dice_loss,
+)
 
 # Detection
 from lossatlas.detection.boxes import (
@@ -292,6 +297,7 @@ __all__ = [
     "binary_dsc_loss",
     "binary_focal_loss",
     "binary_focal_tversky_loss",
+    "binary_generalized_dice_loss",
     "binary_jaccard_loss",
     "binary_tversky_loss",
     "boundary_loss",
@@ -342,7 +348,9 @@ __all__ = [
     "geman_mcclure_loss",
     "general_robust_loss",
     "generalized_cross_entropy",
+    "generalized_dice_loss",
     "generalized_jsd_loss",
+    "generalized_wasserstein_dice_loss",
     "get",
     "ghmc_loss",
     "ghmr_loss",

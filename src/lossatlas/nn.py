@@ -141,6 +141,11 @@ from lossatlas.segmentation.from_probs import (
     JaccardLossFromProbs,
     TverskyLossFromProbs,
 )
+from lossatlas.segmentation.generalized_dice import (
+    BinaryGeneralizedDiceLoss,
+    GeneralizedDiceLoss,
+    GeneralizedWassersteinDiceLoss,
+)
 from lossatlas.segmentation.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 from lossatlas.segmentation.tversky import (
     BinaryFocalTverskyLoss,
@@ -166,6 +171,7 @@ __all__ = [
     "BinaryDiceLoss",
     "BinaryFocalLoss",
     "BinaryFocalTverskyLoss",
+    "BinaryGeneralizedDiceLoss",
     "BinaryJaccardLoss",
     "BinaryTverskyLoss",
     "BoundaryLoss",
@@ -204,7 +210,9 @@ __all__ = [
     "GemanMcClureLoss",
     "GeneralRobustLoss",
     "GeneralizedCrossEntropyLoss",
+    "GeneralizedDiceLoss",
     "GeneralizedJSDLoss",
+    "GeneralizedWassersteinDiceLoss",
     "HausdorffDTLoss",
     "HingeEmbeddingLoss",
     "HingeLoss",

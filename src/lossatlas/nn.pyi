@@ -49,6 +49,7 @@ from lossatlas.segmentation.compound import ClassAlpha
 from lossatlas.segmentation.compound import CompoundReduction
 from lossatlas.segmentation.dice import Average
 from lossatlas.segmentation.from_probs import Average
+from lossatlas.segmentation.generalized_dice import WeightType
 from lossatlas.segmentation.lovasz import LovaszClasses
 from lossatlas.segmentation.tversky import Average
 from torch import Tensor
@@ -140,6 +141,11 @@ class BinaryFocalLoss(LossModule):
 class BinaryFocalTverskyLoss(LossModule):
     """Module form of :func:`lossatlas.binary_focal_tversky_loss`; ``weight`` is a buffer."""
     def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., gamma: Positive = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class BinaryGeneralizedDiceLoss(LossModule):
+    """Module form of :func:`lossatlas.binary_generalized_dice_loss`."""
+    def __init__(self, *, w_type: WeightType = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class BinaryJaccardLoss(LossModule):
@@ -307,10 +313,20 @@ class GeneralizedCrossEntropyLoss(LossModule):
     def __init__(self, *, q: GCEExponent = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class GeneralizedDiceLoss(LossModule):
+    """Module form of :func:`lossatlas.generalized_dice_loss`."""
+    def __init__(self, *, w_type: WeightType = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., ignore_index: int | None = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class GeneralizedJSDLoss(LossModule):
     """Module form of :func:`lossatlas.generalized_jsd_loss`."""
     def __init__(self, *, beta: UnitInterval = ..., temperature: Positive = ..., ignore_index: int = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, labels: Tensor | None) -> Tensor: ...
+
+class GeneralizedWassersteinDiceLoss(LossModule):
+    """Module of :func:`lossatlas.generalized_wasserstein_dice_loss`; ``dist_matrix`` a buffer."""
+    def __init__(self, *, dist_matrix: Tensor, weighting_mode: Literal['default', 'GDL'] = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class HausdorffDTLoss(LossModule):
     """Module form of :func:`lossatlas.hausdorff_dt_loss`."""
