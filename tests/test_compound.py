@@ -157,3 +157,60 @@ def test_bad_options():
     labels[0, 0, 0] = 4
     with pytest.raises(ValueError, match=r"class index 4 at position \(0, 0, 0\)"):
         la.dice_ce_loss(logits, labels)
+
+
+# --------------------------------------------------------------------------- sigmoid (multi-label)
+
+
+def _masks(seed, c):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(N, c, H, W, generator=g, dtype=torch.float64) * 2
+    return logits, (torch.rand(N, c, H, W, generator=g) > 0.6).double()
+
+
+@pytest.mark.parametrize(("squared_pred", "batch"), [(False, False), (True, True)])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_binary_dice_ce_equals_monai_sigmoid_one_channel(squared_pred, batch, reduction, weighted):
+    # MONAI DiceCELoss(sigmoid=True) takes BCEWithLogitsLoss(pos_weight=weight) for C = 1, and
+    # its DiceLoss applies no class weight to a one-channel target: ours pos_weight=w only.
+    logits, mask = _masks(20, 1)
+    weight = torch.tensor([2.5], dtype=torch.float64) if weighted else None
+    options = dict(squared_pred=squared_pred, batch=batch, reduction=reduction, lambda_ce=0.7)
+    reference = monai_losses.DiceCELoss(sigmoid=True, weight=weight, **options)
+    a, b = logits.clone().requires_grad_(True), logits.clone().requires_grad_(True)
+    expected = reference(b, mask)
+    value = la.binary_dice_ce_loss(a, mask, pos_weight=weight, **options)
+    torch.testing.assert_close(value, expected)
+    value.backward()
+    expected.backward()
+    torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_binary_dice_ce_many_channels_is_dice_plus_bce_per_channel():
+    # MONAI's C > 1 sigmoid form uses a softmax CE (the channels as exclusive classes); ours is
+    # the sum of its two documented terms, each from torch / binary_dice_loss.
+    logits, mask = _masks(21, 3)
+    pos_weight = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+    expected_ce = F.binary_cross_entropy_with_logits(
+        logits, mask, pos_weight=pos_weight.view(3, 1, 1)
+    )
+    expected_dice = la.binary_dice_loss(logits, mask, include_background=False)
+    out = la.binary_dice_ce_loss(
+        logits, mask.bool(), include_background=False, pos_weight=pos_weight, return_parts=True
+    )
+    torch.testing.assert_close(out.parts["ce"], expected_ce)
+    torch.testing.assert_close(out.parts["dice"], expected_dice)
+    torch.testing.assert_close(out.total, expected_ce + expected_dice)
+    twin = la.nn.BinaryDiceCELoss(include_background=False, pos_weight=pos_weight)
+    torch.testing.assert_close(twin(logits, mask), out.total)
+
+
+def test_binary_dice_ce_errors():
+    logits, mask = _masks(22, 2)
+    with pytest.raises(ValueError, match=r"pos_weight must have shape \(2,\)"):
+        la.binary_dice_ce_loss(logits, mask, pos_weight=torch.ones(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="'none'"):
+        la.binary_dice_ce_loss(logits, mask, reduction="none")
+    with pytest.raises(ValueError, match=r"target must hold probabilities in \[0, 1\]"):
+        la.binary_dice_ce_loss(logits, mask * 2)

@@ -191,6 +191,7 @@ from lossatlas.segmentation.lovasz import (
     lovasz_softmax_loss,
 )
 from lossatlas.segmentation.compound import (
+    binary_dice_ce_loss,
     dice_ce_loss,
     dice_focal_loss,
 )
@@ -293,6 +294,7 @@ __all__ = [
     "binary_bi_tempered_logistic_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "binary_dice_ce_loss",
     "binary_dice_loss",
     "binary_dsc_loss",
     "binary_focal_loss",

@@ -132,7 +132,7 @@ from lossatlas.regression.robust import (
     WelschLoss,
 )
 from lossatlas.segmentation.boundary import BoundaryLoss, HausdorffDTLoss
-from lossatlas.segmentation.compound import DiceCELoss, DiceFocalLoss
+from lossatlas.segmentation.compound import BinaryDiceCELoss, DiceCELoss, DiceFocalLoss
 from lossatlas.segmentation.dice import BinaryDiceLoss, BinaryJaccardLoss, DiceLoss, JaccardLoss
 from lossatlas.segmentation.dsc import BinaryDSCLoss, DSCLoss
 from lossatlas.segmentation.from_probs import (
@@ -168,6 +168,7 @@ __all__ = [
     "BiTemperedLogisticLoss",
     "BinaryBiTemperedLogisticLoss",
     "BinaryDSCLoss",
+    "BinaryDiceCELoss",
     "BinaryDiceLoss",
     "BinaryFocalLoss",
     "BinaryFocalTverskyLoss",

@@ -16,15 +16,15 @@ from torch import Tensor
 
 from lossatlas._module import LossModule
 from lossatlas._options import Check, NonNegative, Positive, UnitInterval
-from lossatlas._validation import index_target
-from lossatlas.classification.cross_entropy import cross_entropy
+from lossatlas._validation import binary_target, check_class_weight, index_target
+from lossatlas.classification.cross_entropy import binary_cross_entropy_with_logits, cross_entropy
 from lossatlas.classification.focal import ClassAlpha, focal_loss
 from lossatlas.compose import LossParts, weighted_sum
 from lossatlas.distributed import ProcessGroup
-from lossatlas.segmentation._overlap import SOFTMAX_OVERLAP
-from lossatlas.segmentation.dice import dice_loss
+from lossatlas.segmentation._overlap import SIGMOID_OVERLAP, SOFTMAX_OVERLAP
+from lossatlas.segmentation.dice import binary_dice_loss, dice_loss
 
-__all__ = ["dice_ce_loss", "dice_focal_loss"]
+__all__ = ["binary_dice_ce_loss", "dice_ce_loss", "dice_focal_loss"]
 
 
 def _no_unreduced(name: str, value: Any) -> None:
@@ -268,11 +268,123 @@ def dice_focal_loss(
     )
 
 
+@SIGMOID_OVERLAP.loss(
+    properties={"non_negative", "zero_at_perfect"},
+    formula=r"\lambda_{dice} \mathcal{L}_{Dice}^{\sigma} + \lambda_{ce} \mathcal{L}_{BCE}",
+    use_when="binary / multi-label masks: sigmoid Dice with BCE's steady gradient",
+    peers={
+        "MONAI": "DiceCELoss(sigmoid=True) with C = 1 (its weight is pos_weight here); "
+        "with C > 1 MONAI's CE term is a softmax cross-entropy, here BCE per channel"
+    },
+)
+def binary_dice_ce_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    lambda_dice: NonNegative = 1.0,
+    lambda_ce: NonNegative = 1.0,
+    include_background: bool = True,
+    squared_pred: bool = False,
+    smooth_nr: NonNegative = 1e-5,
+    smooth_dr: Positive = 1e-5,
+    batch: bool = False,
+    weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    reduction: CompoundReduction = "mean",
+    process_group: ProcessGroup | None = None,
+    return_parts: bool = False,
+) -> Tensor | LossParts:
+    r"""Sigmoid Dice plus binary cross-entropy on logits, each channel a binary mask.
+
+    The multi-label form of :func:`dice_ce_loss`: :func:`lossatlas.binary_dice_loss` plus
+    :func:`lossatlas.binary_cross_entropy_with_logits` averaged over every element (MONAI's
+    ``DiceCELoss(sigmoid=True)`` uses ``BCEWithLogitsLoss`` for one channel; for ``C > 1`` it
+    falls back to a softmax cross-entropy over the channels, which treats them as exclusive:
+    here every channel gets its own BCE). MONAI passes its ``weight`` to the BCE as
+    ``pos_weight`` (and, for one channel, not to its Dice); here the two are separate options,
+    so MONAI's one-channel ``DiceCELoss(sigmoid=True, weight=w)`` is ``pos_weight=w``.
+    ``include_background=False`` leaves channel 0 out of the Dice term only (as MONAI).
+
+    .. math::
+        \mathcal{L} = \lambda_{dice}\, \mathcal{L}_{Dice}(\sigma(x), y)
+            - \lambda_{ce}\, rac{1}{|x|} \sum_i \left[p_{c_i}\, y_i \log \sigma(x_i)
+            + (1 - y_i) \log (1 - \sigma(x_i))
+    ight]
+
+    Args:
+        input: Logits ``(N, C, d1, ...)``.
+        target: As :func:`lossatlas.binary_dice_loss` (masks of the input's shape, in
+            ``[0, 1]``, float, bool or integer).
+        lambda_dice: As :func:`dice_ce_loss`.
+        lambda_ce: Weight of the BCE term, ``>= 0``.
+        include_background: As :func:`lossatlas.binary_dice_loss` (the BCE keeps channel 0).
+        squared_pred: As :func:`lossatlas.dice_loss`.
+        smooth_nr: As :func:`lossatlas.dice_loss`.
+        smooth_dr: As :func:`lossatlas.dice_loss`.
+        batch: As :func:`lossatlas.binary_dice_loss`.
+        weight: Per-channel weights ``(C,)`` of the Dice term.
+        pos_weight: Per-channel weights ``(C,)`` of the positives in the BCE term (torch's
+            ``pos_weight``, applied along dim 1), or ``None``.
+        reduction: As :func:`dice_ce_loss`.
+        process_group: As :func:`lossatlas.dice_loss`.
+        return_parts: As :func:`dice_ce_loss` (parts ``"dice"`` and ``"ce"``).
+
+    Returns:
+        As :func:`dice_ce_loss`.
+
+    Raises:
+        TypeError: As :func:`lossatlas.binary_dice_loss`.
+        ValueError: As :func:`lossatlas.binary_dice_loss`; a ``pos_weight`` that is not ``C``
+            values; ``reduction="none"``; a negative lambda.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])  # (N=1, C=1, 2, 2)
+        >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+        >>> out = la.binary_dice_ce_loss(logits, mask, return_parts=True)
+        >>> {name: round(float(v), 4) for name, v in out.parts.items()}
+        {'dice': 0.173, 'ce': 0.2005}
+
+    References:
+        J. Ma et al., "Loss odyssey in medical image segmentation", Medical Image Analysis 71,
+        2021, https://doi.org/10.1016/j.media.2021.102035
+
+        MONAI DiceCELoss, https://docs.monai.io/en/stable/losses.html#diceceloss
+    """
+    target = binary_target(target, input)  # a bool / integer mask: the logits' dtype for both
+    dice = binary_dice_loss(
+        input,
+        target,
+        include_background=include_background,
+        squared_pred=squared_pred,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        batch=batch,
+        weight=weight,
+        reduction=reduction,
+        process_group=process_group,
+    )
+    if pos_weight is not None:  # one per channel, broadcast along dim 1
+        check_class_weight("pos_weight", pos_weight, input.shape[1])
+        pos_weight = pos_weight.reshape(-1, *([1] * (input.dim() - 2)))
+    ce = binary_cross_entropy_with_logits(
+        input, target, pos_weight=pos_weight, reduction=reduction, process_group=process_group
+    )
+    return weighted_sum(
+        {"dice": dice, "ce": ce}, {"dice": lambda_dice, "ce": lambda_ce}, return_parts=return_parts
+    )
+
+
 # --------------------------------------------------------------------------- modules
 
 
 class DiceCELoss(LossModule, functional=dice_ce_loss):
     """Module form of :func:`lossatlas.dice_ce_loss`; ``weight`` is a buffer."""
+
+
+class BinaryDiceCELoss(LossModule, functional=binary_dice_ce_loss):
+    """Module form of :func:`lossatlas.binary_dice_ce_loss`; ``weight``, ``pos_weight`` buffers."""
 
 
 class DiceFocalLoss(LossModule, functional=dice_focal_loss):
