@@ -70,6 +70,22 @@ def _sign_perfect(
     return Example((labels * (1.0 + scale), labels))
 
 
+#: The docstring text of losses on scores and {-1, +1} labels (here and in ``multi_margin.py``).
+SIGN_DOCS = {
+    "args": {
+        "input": "Real scores ``f``, any shape.",
+        "target": "Labels in {-1, +1} (floating or integer), same shape.",
+        "margin": "The required margin, ``>= 0``.",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
+        " elements (0 for an empty input).",
+    },
+    "returns": 'Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.',
+    "raises": {
+        "TypeError": "Non-floating ``input``, a boolean or complex ``target``.",
+        "ValueError": "Shapes that differ, a label other than -1 or +1, a bad option.",
+    },
+}
+
 _MARGIN = Family(
     tasks=("binary",),
     input_kind="scores",
@@ -78,18 +94,7 @@ _MARGIN = Family(
     examples=ex.sign_scores,
     same_shape=(0, 1),
     curve="margin",
-    args={
-        "input": "Real scores ``f``, any shape.",
-        "target": "Labels in {-1, +1} (floating or integer), same shape.",
-        "margin": "The required margin, ``>= 0``.",
-        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
-        " elements (0 for an empty input).",
-    },
-    returns='Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.',
-    raises={
-        "TypeError": "Non-floating ``input``, a boolean or complex ``target``.",
-        "ValueError": "Shapes that differ, a label other than -1 or +1, a bad option.",
-    },
+    **SIGN_DOCS,
     example="""
         >>> import torch
         >>> import lossatlas as la

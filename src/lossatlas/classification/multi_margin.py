@@ -8,6 +8,10 @@ adds exact-shape and label checks, float32 accumulation of half-precision inputs
 :mod:`lossatlas.classification.margin`.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -33,7 +37,7 @@ from lossatlas._validation import (
     check_shape,
     value_checks_enabled,
 )
-from lossatlas.classification.margin import logistic_loss
+from lossatlas.classification.margin import SIGN_DOCS, logistic_loss
 
 __all__ = [
     "multi_margin_loss",
@@ -116,16 +120,19 @@ _TORCH_MARGIN = Family(
     properties={"non_negative"},
     same_shape=(0, 1),
 )
+_TORCH_SIGNS = _TORCH_MARGIN.derive(
+    tasks=("binary",),
+    target_kind="labels in {-1, +1}",
+    target_type=TargetKind.SIGNS,
+    examples=ex.sign_scores,
+    **SIGN_DOCS,
+)
 
 # --------------------------------------------------------------------------- losses
 
 
-@_TORCH_MARGIN.loss(
-    tasks=("binary",),
-    target_kind="labels in {-1, +1}",
-    target_type=TargetKind.SIGNS,
+@_TORCH_SIGNS.loss(
     formula=r"\log(1 + e^{-y x})",
-    examples=ex.sign_scores,
     oracle=F.soft_margin_loss,
     twice_differentiable=True,
     use_when="torch's SoftMarginLoss, finite for any score",
@@ -144,16 +151,6 @@ def soft_margin_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "m
 
     Args:
         input: Real scores, any shape.
-        target: Labels in {-1, +1}, same shape.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
-
-    Returns:
-        Same shape as ``input`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating ``input``, a boolean or complex ``target``.
-        ValueError: Shapes that differ, a label other than -1 or +1.
 
     Example:
         >>> import torch
