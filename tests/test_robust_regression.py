@@ -1,14 +1,18 @@
-"""Barron's general robust loss and its special cases; wing losses; MSLE.
+"""Barron's general robust loss and its special cases; MSLE.
 
 Reference sources: the installed kornia (``kornia.losses.charbonnier_loss``, ``cauchy_loss``,
 ``geman_mcclure_loss``, ``welsch_loss``: Barron's rho at scale 1), Barron's formula (CVPR 2019,
 eq. 1 and its limits, eq. 2-3 of https://arxiv.org/abs/1701.03077) written out in float64 in
 the tests, ``torch.nn.functional.mse_loss`` and ``lossatlas.pseudo_huber_loss`` for the
-identities.
+identities. MSLE: Keras's documented outputs (``keras.losses.MeanSquaredLogarithmicError``
+docstring: 0.240; the metric's: 0.12011322), Keras's numpy formula
+``mean(square(log(maximum(y, 1e-7) + 1) - log(maximum(p, 1e-7) + 1)))`` in float64, and
+scikit-learn's installed ``mean_squared_log_error``.
 """
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -259,3 +263,71 @@ def test_bad_scale_shapes_and_dtypes(name):
         fn(x.long(), y)
     with pytest.raises(ValueError, match="reduction"):
         fn(x, y, reduction="avg")
+
+
+# --------------------------------------------------------------------------- MSLE
+
+
+def keras_msle_by_hand(pred, true, eps=1e-7):
+    pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    return np.square(np.log(np.maximum(true, eps) + 1.0) - np.log(np.maximum(pred, eps) + 1.0))
+
+
+def test_msle_keras_documented_values():
+    true = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=F64)
+    # keras.losses.MeanSquaredLogarithmicError docstring: 0.240
+    value = la.msle_loss(torch.tensor([[1.0, 1.0], [1.0, 0.0]], dtype=F64), true)
+    assert value.item() == pytest.approx(0.240, abs=5e-4)
+    # keras.metrics.MeanSquaredLogarithmicError docstring: 0.12011322
+    value = la.msle_loss(torch.tensor([[1.0, 1.0], [0.0, 0.0]], dtype=F64), true)
+    assert value.item() == pytest.approx(0.12011322, rel=1e-6)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_msle_matches_keras_formula_including_negatives(reduction):
+    g = torch.Generator().manual_seed(9)
+    pred = torch.randn(5, 4, generator=g, dtype=F64) * 3  # many negative predictions
+    true = torch.rand(5, 4, generator=g, dtype=F64) * 5
+    true[0, 0] = -2.0  # a negative target is clipped too, as in Keras
+    per = torch.from_numpy(keras_msle_by_hand(pred.numpy(), true.numpy()))
+    expected = {"none": per, "mean": per.mean(), "sum": per.sum()}[reduction]
+    close(la.msle_loss(pred, true, reduction=reduction), expected)
+    close(la.nn.MSLELoss(reduction=reduction)(pred, true), expected)
+
+
+def test_msle_clipped_predictions_get_no_gradient():
+    pred = torch.tensor([-3.0, 0.0, 2.0], dtype=F64, requires_grad=True)
+    la.msle_loss(pred, torch.ones(3, dtype=F64), reduction="sum").backward()
+    assert pred.grad[0] == 0 and pred.grad[1] == 0 and pred.grad[2] > 0
+    # d/dp (log1p(p) - log1p(1))^2 = 2 (log 3 - log 2) / 3 at p = 2, by hand
+    assert pred.grad[2].item() == pytest.approx(2 * (math.log(3) - math.log(2)) / 3, rel=1e-12)
+
+
+def test_msle_scikit_learn_parity_and_difference():
+    metrics = pytest.importorskip("sklearn.metrics")
+    g = torch.Generator().manual_seed(10)
+    pred = torch.rand(30, generator=g, dtype=F64) * 10 + 1e-3
+    true = torch.rand(30, generator=g, dtype=F64) * 10 + 1e-3
+    expected = metrics.mean_squared_log_error(true.numpy(), pred.numpy())
+    assert la.msle_loss(pred, true).item() == pytest.approx(expected, rel=1e-12)
+    # scikit-learn takes log1p of values in (-1, 0); here (as in Keras) they count as eps
+    negative = torch.tensor([-0.5, 1.0], dtype=F64)
+    theirs = metrics.mean_squared_log_error([1.0, 1.0], negative.numpy())
+    ours = la.msle_loss(negative, torch.ones(2, dtype=F64)).item()
+    assert ours == pytest.approx(keras_msle_by_hand([-0.5, 1.0], [1.0, 1.0]).mean(), rel=1e-12)
+    assert ours < theirs
+    # eps=0 clips at 0
+    zero_eps = la.msle_loss(negative, torch.ones(2, dtype=F64), eps=0.0).item()
+    assert zero_eps == pytest.approx(math.log(2) ** 2 / 2, rel=1e-12)
+
+
+def test_msle_errors():
+    x, y = pair()
+    with pytest.raises(ValueError, match="eps"):
+        la.msle_loss(x, y, eps=-1e-3)
+    with pytest.raises(ValueError, match="eps"):
+        la.nn.MSLELoss(eps=math.nan)
+    with pytest.raises(ValueError, match="target must have the same shape"):
+        la.msle_loss(x, y[:, :2])
+    with pytest.raises(TypeError, match="input"):
+        la.msle_loss(x.int(), y)

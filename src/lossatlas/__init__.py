@@ -110,6 +110,10 @@ from lossatlas.regression.pointwise import (
     rmse_loss,
     smooth_l1_loss,
 )
+from lossatlas.regression.landmark import (
+    adaptive_wing_loss,
+    wing_loss,
+)
 from lossatlas.regression.robust import (
     cauchy_loss,
     charbonnier_loss,
@@ -119,6 +123,7 @@ from lossatlas.regression.robust import (
 )
 from lossatlas.regression.quantile import (
     mape_loss,
+    msle_loss,
     quantile_loss,
     smape_loss,
 )
@@ -281,6 +286,7 @@ __all__ = [
     "Maxout",
     "Swish",
     "activation",
+    "adaptive_wing_loss",
     "adjust_logits",
     "approx_ndcg_loss",
     "arcface_logits",
@@ -394,6 +400,7 @@ __all__ = [
     "mined_contrastive_loss",
     "mined_triplet_loss",
     "mse_loss",
+    "msle_loss",
     "multi_margin_loss",
     "multi_similarity_loss",
     "multilabel_margin_loss",
@@ -450,5 +457,6 @@ __all__ = [
     "value_checks_enabled",
     "varifocal_loss",
     "welsch_loss",
+    "wing_loss",
     "zero_one_loss",
 ]

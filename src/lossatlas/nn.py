@@ -113,6 +113,7 @@ from lossatlas.ranking.supervised import (
     NPairLoss,
     SupConLoss,
 )
+from lossatlas.regression.landmark import AdaptiveWingLoss, WingLoss
 from lossatlas.regression.likelihood import GaussianNLLLoss, PoissonNLLLoss
 from lossatlas.regression.pointwise import (
     HuberLoss,
@@ -123,7 +124,7 @@ from lossatlas.regression.pointwise import (
     RMSELoss,
     SmoothL1Loss,
 )
-from lossatlas.regression.quantile import MAPELoss, QuantileLoss, SMAPELoss
+from lossatlas.regression.quantile import MAPELoss, MSLELoss, QuantileLoss, SMAPELoss
 from lossatlas.regression.robust import (
     CauchyLoss,
     CharbonnierLoss,
@@ -156,6 +157,7 @@ from lossatlas.segmentation.tversky import (
 from lossatlas.sequence.ctc import CTCLoss
 
 __all__ = [
+    "AdaptiveWingLoss",
     "ApproxNDCGLoss",
     "ArcFaceLoss",
     "AsymmetricLoss",
@@ -242,6 +244,7 @@ __all__ = [
     "LovaszSoftmaxLoss",
     "MAPELoss",
     "MSELoss",
+    "MSLELoss",
     "MarginRankingLoss",
     "MinedContrastiveLoss",
     "MinedTripletLoss",
@@ -285,5 +288,6 @@ __all__ = [
     "TverskyLossFromProbs",
     "VarifocalLoss",
     "WelschLoss",
+    "WingLoss",
     "ZeroOneLoss",
 ]

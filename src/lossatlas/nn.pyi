@@ -42,6 +42,7 @@ from lossatlas.ranking.supervised import ContrastMode
 from lossatlas.ranking.supervised import Distance
 from lossatlas.ranking.supervised import MeanOver
 from lossatlas.ranking.supervised import PairMining
+from lossatlas.regression.landmark import AboveOne
 from lossatlas.regression.quantile import Quantile
 from lossatlas.regression.robust import Alpha
 from lossatlas.segmentation.boundary import Activation
@@ -72,6 +73,11 @@ from lossatlas.ranking.proxies import ProxyAnchorLoss as ProxyAnchorLoss
 from lossatlas.ranking.proxies import ProxyNCALoss as ProxyNCALoss
 from lossatlas.ranking.siglip import SigLIPLoss as SigLIPLoss
 
+
+class AdaptiveWingLoss(LossModule):
+    """Module form of :func:`lossatlas.adaptive_wing_loss`."""
+    def __init__(self, *, alpha: AboveOne = ..., omega: Positive = ..., epsilon: Positive = ..., theta: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class ApproxNDCGLoss(LossModule):
     """Module form of :func:`lossatlas.approx_ndcg_loss`; forward also takes ``mask``."""
@@ -463,6 +469,11 @@ class MSELoss(LossModule):
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class MSLELoss(LossModule):
+    """Module form of :func:`lossatlas.msle_loss`."""
+    def __init__(self, *, eps: NonNegative = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class MarginRankingLoss(LossModule):
     """Module form of :func:`lossatlas.margin_ranking_loss`."""
     def __init__(self, *, margin: float = ..., reduction: Reduction = ...) -> None: ...
@@ -636,6 +647,11 @@ class VarifocalLoss(LossModule):
 class WelschLoss(LossModule):
     """Module form of :func:`lossatlas.welsch_loss`."""
     def __init__(self, *, scale: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class WingLoss(LossModule):
+    """Module form of :func:`lossatlas.wing_loss`."""
+    def __init__(self, *, omega: Positive = ..., epsilon: Positive = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class ZeroOneLoss(LossModule):

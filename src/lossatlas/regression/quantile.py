@@ -1,10 +1,11 @@
-r"""Quantile (pinball) and percentage-error regression losses.
+r"""Quantile (pinball), percentage-error and logarithmic-error regression losses.
 
 ``quantile_loss`` is scikit-learn's ``mean_pinball_loss`` (one quantile, or several against a
 trailing quantile axis of the prediction), ``mape_loss`` is scikit-learn's
-``mean_absolute_percentage_error`` (a fraction, not a percentage), and ``smape_loss`` is the
+``mean_absolute_percentage_error`` (a fraction, not a percentage), ``smape_loss`` is the
 symmetric percentage error, bounded by 2 and defined as 0 where prediction and target are
-both 0.
+both 0, and ``msle_loss`` is Keras's mean squared logarithmic error (a relative error for
+non-negative targets, values below Keras's epsilon clipped to it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import Tensor
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._options import OpenUnitInterval, Positive
+from lossatlas._options import NonNegative, OpenUnitInterval, Positive
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_floating,
@@ -25,10 +26,13 @@ from lossatlas._validation import (
 )
 from lossatlas.regression._pair import prepare_pair
 
-__all__ = ["mape_loss", "quantile_loss", "smape_loss"]
+__all__ = ["mape_loss", "msle_loss", "quantile_loss", "smape_loss"]
 
 #: scikit-learn's floor on ``|y|`` in ``mean_absolute_percentage_error`` (float64's epsilon).
 SKLEARN_MAPE_EPS = float(torch.finfo(torch.float64).eps)
+
+#: Keras's ``backend.epsilon()``, the floor ``mean_squared_logarithmic_error`` clips both sides to.
+KERAS_EPSILON = 1e-7
 
 
 #: One quantile in (0, 1), or a 1-D tensor of them (one per entry of the input's last axis).
@@ -82,6 +86,21 @@ def _percentage_perfect(
     generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
 ) -> Example:
     target = _nonzero_targets(generator, batch, dtype)
+    return Example((target.clone(), target))
+
+
+def _counts_example(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """Non-negative predictions (``scale`` multiplies them) and targets, for MSLE."""
+    input = ex.uniform(generator, batch, 3, dtype=dtype, low=0.1, high=3.0 * scale)
+    return Example((input, ex.uniform(generator, batch, 3, dtype=dtype, low=0.0, high=3.0)))
+
+
+def _counts_perfect(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    target = ex.uniform(generator, batch, 3, dtype=dtype, low=0.0, high=3.0 * scale)
     return Example((target.clone(), target))
 
 
@@ -303,6 +322,72 @@ def smape_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") 
     return reduce_loss(torch.where(zero, torch.zeros_like(ratio), ratio), reduction)
 
 
+@_ERRORS.loss(
+    target_kind="non-negative real values (counts, prices)",
+    formula=r"\left(\log(1 + \max(x, \epsilon)) - \log(1 + \max(y, \epsilon))\right)^2",
+    properties={"non_negative", "zero_at_perfect", "symmetric"},
+    examples=_counts_example,
+    perfect=_counts_perfect,
+    use_when="positive targets spanning magnitudes; relative errors",
+    peers={
+        "Keras": "losses.mean_squared_logarithmic_error: same clip at epsilon = 1e-7 on both "
+        "sides; it averages the last axis only, the 'mean' here is over every element",
+        "scikit-learn": "metrics.mean_squared_log_error: no clip (log1p of values in (-1, 0)), "
+        "an error for values <= -1; equal for values >= eps",
+    },
+)
+def msle_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    eps: NonNegative = KERAS_EPSILON,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Mean squared logarithmic error, Keras's definition (values clipped at ``eps``).
+
+    The squared difference of ``log(1 + x)`` and ``log(1 + y)``: a relative error, so an
+    under-prediction of a large target costs about as much as the same ratio of a small one,
+    and under-prediction costs more than over-prediction by the same amount. As in Keras
+    (``ops.maximum(y_pred, epsilon)``, ``ops.maximum(y_true, epsilon)`` with
+    ``epsilon = 1e-7``), both sides are clipped below at ``eps``: negative values are not an
+    error, they count as ``eps``, and a prediction below ``eps`` gets **no gradient** (give the
+    model a non-negative head, such as ``softplus`` or ``exp``). ``eps=0`` clips at 0.
+
+    .. math::
+        \ell_n = \left(\log(1 + \max(x_n, \epsilon)) - \log(1 + \max(y_n, \epsilon))\right)^2
+
+    Args:
+        input: Predictions, any shape.
+        target: Targets, the same shape.
+        eps: The floor of both sides, ``>= 0`` (Keras's ``backend.epsilon()``).
+        reduction: As :func:`lossatlas.mse_loss`; ``"mean"`` is Keras's value for inputs of
+            one sample (Keras averages the last axis, then its reduction the samples).
+
+    Returns:
+        Values ``>= 0``: the input's shape for ``"none"``, else a scalar.
+
+    Raises:
+        TypeError, ValueError: As :func:`lossatlas.mse_loss`, and ``eps < 0``.
+
+    Example:
+        >>> import torch
+        >>> import lossatlas as la
+        >>> target = torch.tensor([[0.0, 1.0], [0.0, 0.0]])  # Keras's documented example
+        >>> la.msle_loss(torch.tensor([[1.0, 1.0], [1.0, 0.0]]), target)
+        tensor(0.2402)
+
+    References:
+        Keras, ``keras.losses.mean_squared_logarithmic_error``,
+        https://keras.io/api/losses/regression_losses/
+
+        scikit-learn metrics (``mean_squared_log_error``),
+        https://scikit-learn.org/stable/modules/model_evaluation.html
+    """
+    input, target = prepare_pair(input, target)
+    difference = torch.log1p(input.clamp_min(eps)) - torch.log1p(target.clamp_min(eps))
+    return reduce_loss(difference.square(), reduction)
+
+
 # --------------------------------------------------------------------------- modules
 
 
@@ -312,6 +397,10 @@ class QuantileLoss(LossModule, functional=quantile_loss):
 
 class MAPELoss(LossModule, functional=mape_loss):
     """Module form of :func:`lossatlas.mape_loss`."""
+
+
+class MSLELoss(LossModule, functional=msle_loss):
+    """Module form of :func:`lossatlas.msle_loss`."""
 
 
 class SMAPELoss(LossModule, functional=smape_loss):
