@@ -210,6 +210,11 @@ from lossatlas.segmentation.generalized_dice import (
     generalized_dice_loss,
     generalized_wasserstein_dice_loss,
 )
+from lossatlas.segmentation.skeleton import (
+    dice_cldice_loss,
+    soft_cldice_loss,
+    soft_skeleton,
+)
 
 # Detection
 from lossatlas.detection.boxes import (
@@ -328,6 +333,7 @@ __all__ = [
     "ctc_loss",
     "decode_boxes",
     "dice_ce_loss",
+    "dice_cldice_loss",
     "dice_focal_loss",
     "dice_loss",
     "dice_loss_from_probs",
@@ -440,7 +446,9 @@ __all__ = [
     "siou_loss",
     "smape_loss",
     "smooth_l1_loss",
+    "soft_cldice_loss",
     "soft_margin_loss",
+    "soft_skeleton",
     "sphereface_logits",
     "sphereface_loss",
     "squared_hinge_loss",

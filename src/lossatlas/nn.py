@@ -148,6 +148,7 @@ from lossatlas.segmentation.generalized_dice import (
     GeneralizedWassersteinDiceLoss,
 )
 from lossatlas.segmentation.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
+from lossatlas.segmentation.skeleton import DiceClDiceLoss, SoftClDiceLoss
 from lossatlas.segmentation.tversky import (
     BinaryFocalTverskyLoss,
     BinaryTverskyLoss,
@@ -192,6 +193,7 @@ __all__ = [
     "DPOLoss",
     "DSCLoss",
     "DiceCELoss",
+    "DiceClDiceLoss",
     "DiceFocalLoss",
     "DiceLoss",
     "DiceLossFromProbs",
@@ -277,6 +279,7 @@ __all__ = [
     "SigLIPLoss",
     "SimPOLoss",
     "SmoothL1Loss",
+    "SoftClDiceLoss",
     "SoftMarginLoss",
     "SphereFaceLoss",
     "SquaredHingeLoss",

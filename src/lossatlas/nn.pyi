@@ -52,6 +52,8 @@ from lossatlas.segmentation.dice import Average
 from lossatlas.segmentation.from_probs import Average
 from lossatlas.segmentation.generalized_dice import WeightType
 from lossatlas.segmentation.lovasz import LovaszClasses
+from lossatlas.segmentation.skeleton import Activation
+from lossatlas.segmentation.skeleton import CompoundReduction
 from lossatlas.segmentation.tversky import Average
 from torch import Tensor
 from torch.distributed.distributed_c10d import ProcessGroup
@@ -237,6 +239,11 @@ class DSCLoss(LossModule):
 class DiceCELoss(LossModule):
     """Module form of :func:`lossatlas.dice_ce_loss`; ``weight`` is a buffer."""
     def __init__(self, *, lambda_dice: NonNegative = ..., lambda_ce: NonNegative = ..., include_background: bool = ..., squared_pred: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., batch: bool = ..., weight: Tensor | None = ..., ignore_index: int | None = ..., label_smoothing: UnitInterval = ..., reduction: CompoundReduction = ..., process_group: ProcessGroup | None = ..., return_parts: bool = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor | LossParts: ...
+
+class DiceClDiceLoss(LossModule):
+    """Module form of :func:`lossatlas.dice_cldice_loss`."""
+    def __init__(self, *, alpha: UnitInterval = ..., iterations: NonNegativeInt = ..., activation: Activation = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., smooth: Positive = ..., reduction: CompoundReduction = ..., return_parts: bool = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor | LossParts: ...
 
 class DiceFocalLoss(LossModule):
@@ -597,6 +604,11 @@ class SimPOLoss(LossModule):
 class SmoothL1Loss(LossModule):
     """Module form of :func:`lossatlas.smooth_l1_loss`."""
     def __init__(self, *, beta: NonNegative = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class SoftClDiceLoss(LossModule):
+    """Module form of :func:`lossatlas.soft_cldice_loss`."""
+    def __init__(self, *, iterations: NonNegativeInt = ..., activation: Activation = ..., include_background: bool = ..., smooth_nr: NonNegative = ..., smooth_dr: Positive = ..., smooth: Positive = ..., batch: bool = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class SoftMarginLoss(LossModule):
