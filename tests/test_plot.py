@@ -186,3 +186,12 @@ def test_cli_plot_activation(tmp_path):
     assert result.exit_code != 0 and "Did you mean 'swish'" in result.output
     result = runner.invoke(main, ["plot"])
     assert result.exit_code != 0 and "not both and not neither" in result.output
+
+
+def test_a_per_element_weight_of_the_example_is_not_carried_to_the_curve():
+    # balanced_l1_loss's example passes a weight shaped like its inputs: the curve is the
+    # unweighted loss at target 0 (la.balanced_l1_loss itself, with weight left at None)
+    curve = loss_curve("balanced_l1_loss", points=5)
+    x = curve.x.clone()
+    expected = la.balanced_l1_loss(x, torch.zeros_like(x), reduction="none")
+    torch.testing.assert_close(curve.loss, expected)

@@ -186,17 +186,20 @@ def _example_needs(spec: LossSpec) -> tuple[dict[str, Any], int]:
     ``logit_adjusted_cross_entropy`` one of ``class_prior`` or ``samples_per_class`` (both
     default ``None``); they are taken from the declared example, and a class-logit curve then
     uses that example's number of classes (the true class 0 against equal logits for the
-    others). Options with a real default keep it.
+    others). Options with a real default keep it, and so does a tensor shaped like one of the
+    example's inputs (a per-element ``weight``): it belongs to those inputs, not to the curve.
     """
     if spec.examples is None:
         return {}, 2
     example = spec.make_example(batch=1)
     params = inspect.signature(spec.function).parameters
+    shapes = {tuple(a.shape) for a in example.args if isinstance(a, Tensor)}
     required = {
         k: v
         for k, v in example.kwargs.items()
         if k in params
         and (params[k].default is inspect.Parameter.empty or params[k].default is None)
+        and not (isinstance(v, Tensor) and v.dim() > 0 and tuple(v.shape) in shapes)
     }
     first = example.args[0] if example.args else None
     classes = int(first.shape[1]) if isinstance(first, Tensor) and first.dim() >= 2 else 2
