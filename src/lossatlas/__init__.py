@@ -275,6 +275,7 @@ from lossatlas.generative.gan import (
     r1_penalty,
 )
 from lossatlas.generative.perceptual import perceptual_loss
+from lossatlas.image.ssim import ms_ssim_loss, ssim_loss
 
 from lossatlas import nn
 
@@ -405,6 +406,7 @@ __all__ = [
     "maxout",
     "mined_contrastive_loss",
     "mined_triplet_loss",
+    "ms_ssim_loss",
     "mse_loss",
     "msle_loss",
     "multi_margin_loss",
@@ -453,6 +455,7 @@ __all__ = [
     "sphereface_loss",
     "squared_hinge_loss",
     "ssd_loss",
+    "ssim_loss",
     "supcon_loss",
     "swish",
     "symmetric_cross_entropy",

@@ -51,6 +51,7 @@ TASKS: dict[str, str] = {
     "metric-learning": "metric learning",
     "sequence": "sequences (CTC)",
     "generative": "generative models (GANs)",
+    "image": "image restoration and reconstruction",
 }
 
 #: Properties a declaration may claim; the generic tests check each claim.

@@ -73,6 +73,7 @@ from lossatlas.detection.ssd import SSDLoss
 from lossatlas.distribution.divergence import JSDivLoss, KLDivLoss
 from lossatlas.generative.gan import GANDiscriminatorLoss, GANGeneratorLoss
 from lossatlas.generative.perceptual import PerceptualLoss
+from lossatlas.image.ssim import MSSSIMLoss, SSIMLoss
 from lossatlas.language.distillation import (
     DistillationLoss,
     GeneralizedJSDLoss,
@@ -247,6 +248,7 @@ __all__ = [
     "MAPELoss",
     "MSELoss",
     "MSLELoss",
+    "MSSSIMLoss",
     "MarginRankingLoss",
     "MinedContrastiveLoss",
     "MinedTripletLoss",
@@ -274,6 +276,7 @@ __all__ = [
     "SIoULoss",
     "SMAPELoss",
     "SSDLoss",
+    "SSIMLoss",
     "SampledSoftmaxLoss",
     "SeesawLoss",
     "SigLIPLoss",

@@ -30,6 +30,9 @@ from lossatlas.generative.gan import GanKind
 from lossatlas.generative.perceptual import Features
 from lossatlas.generative.perceptual import Layers
 from lossatlas.generative.perceptual import PerceptualDistance
+from lossatlas.image.ssim import SSIMPadding
+from lossatlas.image.ssim import ScaleWeights
+from lossatlas.image.ssim import WindowSize
 from lossatlas.language.preference import HalfUnitInterval
 from lossatlas.ranking.embedding import CosineMargin
 from lossatlas.ranking.embedding import DistanceFunction
@@ -481,6 +484,11 @@ class MSLELoss(LossModule):
     def __init__(self, *, eps: NonNegative = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class MSSSIMLoss(LossModule):
+    """Module form of :func:`lossatlas.ms_ssim_loss`."""
+    def __init__(self, *, data_range: Positive = ..., window_size: WindowSize = ..., sigma: Positive = ..., k1: Positive = ..., k2: Positive = ..., weights: ScaleWeights = ..., padding: SSIMPadding = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class MarginRankingLoss(LossModule):
     """Module form of :func:`lossatlas.margin_ranking_loss`."""
     def __init__(self, *, margin: float = ..., reduction: Reduction = ...) -> None: ...
@@ -594,6 +602,11 @@ class SIoULoss(LossModule):
 class SMAPELoss(LossModule):
     """Module form of :func:`lossatlas.smape_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class SSIMLoss(LossModule):
+    """Module form of :func:`lossatlas.ssim_loss`."""
+    def __init__(self, *, data_range: Positive = ..., window_size: WindowSize = ..., sigma: Positive = ..., k1: Positive = ..., k2: Positive = ..., padding: SSIMPadding = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
 class SimPOLoss(LossModule):

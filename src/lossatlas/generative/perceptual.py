@@ -116,7 +116,7 @@ def _perfect(
 
 
 _PERCEPTUAL = Family(
-    tasks=("generative", "regression"),
+    tasks=("generative", "regression", "image"),
     input_kind="images (or any samples)",
     target_kind="images of the same shape",
 )

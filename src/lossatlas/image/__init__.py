@@ -1,0 +1,1 @@
+"""Image restoration and reconstruction: SSIM, MS-SSIM, total variation and PSNR losses."""
