@@ -12,6 +12,7 @@ not a silent ``(N, N)`` broadcast.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +49,19 @@ _POINTWISE = Family(
     same_shape=(0, 1),
     curve="residual",
 )
+
+
+def _torch_kernel(
+    kernel: Callable[..., Tensor],
+    input: Tensor,
+    target: Tensor,
+    reduction: Reduction,
+    **options: float,
+) -> Tensor:
+    """The element-wise torch ``kernel`` on the checked pair, then lossatlas's reduction."""
+    input, target = prepare_pair(input, target)
+    return reduce_loss(kernel(input, target, reduction="none", **options), reduction)
+
 
 # L1, smooth L1, Huber and RMSE have a kink or a jump in the second derivative, so they are not
 # declared twice differentiable.
@@ -94,8 +108,7 @@ def mse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") ->
         torch.nn.functional.mse_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.functional.mse_loss.html
     """
-    input, target = prepare_pair(input, target)
-    return reduce_loss(F.mse_loss(input, target, reduction="none"), reduction)
+    return _torch_kernel(F.mse_loss, input, target, reduction)
 
 
 @_POINTWISE.loss(
@@ -114,30 +127,28 @@ def l1_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> 
         \ell_n = |x_n - y_n|
 
     Args:
-        input: Predictions, any shape.
-        target: Targets, the same shape.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
+        input: As :func:`lossatlas.mse_loss`.
+        target: As :func:`lossatlas.mse_loss`.
+        reduction: As :func:`lossatlas.mse_loss`.
 
     Returns:
-        The input's shape for ``"none"``, else a scalar.
+        Values in the target's units, the input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor.
-        ValueError: Shapes that differ, an unknown reduction.
+        TypeError, ValueError: As :func:`lossatlas.mse_loss`.
 
     Example:
         >>> import torch
         >>> import lossatlas as la
-        >>> la.l1_loss(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 0.0, 1.0]))
-        tensor(1.6667)
+        >>> residual = torch.tensor([1.0, -2.0, 3.0])
+        >>> la.l1_loss(residual, torch.zeros(3), reduction="sum")  # 1 + 2 + 3
+        tensor(6.)
 
     References:
         torch.nn.functional.l1_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.functional.l1_loss.html
     """
-    input, target = prepare_pair(input, target)
-    return reduce_loss(F.l1_loss(input, target, reduction="none"), reduction)
+    return _torch_kernel(F.l1_loss, input, target, reduction)
 
 
 @_POINTWISE.loss(
@@ -162,18 +173,16 @@ def smooth_l1_loss(
                  |r_n| - 0.5\, \beta & \text{otherwise} \end{cases}, \quad r_n = x_n - y_n
 
     Args:
-        input: Predictions, any shape.
-        target: Targets, the same shape.
+        input: As :func:`lossatlas.mse_loss`.
+        target: As :func:`lossatlas.mse_loss`.
         beta: Where the quadratic part ends, ``>= 0``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
+        reduction: As :func:`lossatlas.mse_loss`.
 
     Returns:
         The input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor.
-        ValueError: ``beta < 0``, shapes that differ, an unknown reduction.
+        TypeError, ValueError: As :func:`lossatlas.mse_loss`, and ``beta < 0``.
 
     Example:
         >>> import torch
@@ -188,8 +197,7 @@ def smooth_l1_loss(
         torch.nn.functional.smooth_l1_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.functional.smooth_l1_loss.html
     """
-    input, target = prepare_pair(input, target)
-    return reduce_loss(F.smooth_l1_loss(input, target, beta=beta, reduction="none"), reduction)
+    return _torch_kernel(F.smooth_l1_loss, input, target, reduction, beta=beta)
 
 
 @_POINTWISE.loss(
@@ -213,18 +221,16 @@ def huber_loss(
                  \delta\,(|r_n| - 0.5\, \delta) & \text{otherwise} \end{cases}
 
     Args:
-        input: Predictions, any shape.
-        target: Targets, the same shape.
+        input: As :func:`lossatlas.mse_loss`.
+        target: As :func:`lossatlas.mse_loss`.
         delta: Where the quadratic part ends, ``> 0``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
+        reduction: As :func:`lossatlas.mse_loss`.
 
     Returns:
         The input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor.
-        ValueError: ``delta <= 0``, shapes that differ, an unknown reduction.
+        TypeError, ValueError: As :func:`lossatlas.mse_loss`, and ``delta <= 0``.
 
     Example:
         >>> import torch
@@ -240,8 +246,7 @@ def huber_loss(
         torch.nn.functional.huber_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.functional.huber_loss.html
     """
-    input, target = prepare_pair(input, target)
-    return reduce_loss(F.huber_loss(input, target, delta=delta, reduction="none"), reduction)
+    return _torch_kernel(F.huber_loss, input, target, reduction, delta=delta)
 
 
 @_POINTWISE.loss(
@@ -266,8 +271,8 @@ def rmse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -
         \mathrm{RMSE} = \sqrt{\frac{1}{N} \sum_n (x_n - y_n)^2}
 
     Args:
-        input: Predictions, any shape.
-        target: Targets, the same shape.
+        input: As :func:`lossatlas.mse_loss`.
+        target: As :func:`lossatlas.mse_loss`.
         reduction: ``"mean"`` (the RMSE; 0 for an empty input) | ``"none"`` (``|r|``) |
             ``"sum"`` (``sum |r|``).
 
@@ -275,8 +280,7 @@ def rmse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -
         The input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor.
-        ValueError: Shapes that differ, an unknown reduction.
+        TypeError, ValueError: As :func:`lossatlas.mse_loss`.
 
     Example:
         >>> import torch
@@ -316,18 +320,16 @@ def pseudo_huber_loss(
         \ell_n = \delta^2 \left(\sqrt{1 + (r_n / \delta)^2} - 1\right)
 
     Args:
-        input: Predictions, any shape.
-        target: Targets, the same shape.
+        input: As :func:`lossatlas.mse_loss`.
+        target: As :func:`lossatlas.mse_loss`.
         delta: Scale where the loss turns from quadratic to linear, ``> 0``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
+        reduction: As :func:`lossatlas.mse_loss`.
 
     Returns:
         The input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor.
-        ValueError: ``delta <= 0``, shapes that differ, an unknown reduction.
+        TypeError, ValueError: As :func:`lossatlas.mse_loss`, and ``delta <= 0``.
 
     Example:
         >>> import torch
@@ -368,17 +370,16 @@ def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean
         \ell_n = \log\cosh(r_n) = |r_n| + \log\left(1 + e^{-2|r_n|}\right) - \log 2
 
     Args:
-        input: Predictions, any shape.
-        target: Targets, the same shape.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
+        input: As :func:`lossatlas.mse_loss`.
+        target: As :func:`lossatlas.mse_loss`.
+        reduction: As :func:`lossatlas.mse_loss`.
 
     Returns:
-        The input's shape for ``"none"``, else a scalar.
+        Values ``>= 0`` (finite for every finite residual): the input's shape for ``"none"``,
+        else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor.
-        ValueError: Shapes that differ, an unknown reduction.
+        TypeError, ValueError: As :func:`lossatlas.mse_loss`.
 
     Example:
         >>> import torch

@@ -235,8 +235,8 @@ def mape_loss(
         \ell_n = \frac{|x_n - y_n|}{\max(|y_n|, \epsilon)}
 
     Args:
-        input: Predictions, any shape.
-        target: Targets, the same shape.
+        input: As :func:`lossatlas.mse_loss`.
+        target: As :func:`lossatlas.mse_loss`.
         eps: Floor of the denominator, ``> 0``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements and equals ``sklearn.metrics.mean_absolute_percentage_error``.
@@ -245,8 +245,7 @@ def mape_loss(
         The input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor.
-        ValueError: ``eps <= 0``, shapes that differ, an unknown reduction.
+        TypeError, ValueError: As :func:`lossatlas.mse_loss`, and ``eps <= 0``.
 
     Example:
         >>> import torch
@@ -287,17 +286,15 @@ def smape_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") 
         x_n = y_n = 0
 
     Args:
-        input: Predictions, any shape.
-        target: Targets, the same shape.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
+        input: As :func:`lossatlas.mse_loss`.
+        target: As :func:`lossatlas.mse_loss`.
+        reduction: As :func:`lossatlas.mse_loss`.
 
     Returns:
-        The input's shape for ``"none"``, else a scalar.
+        Values in ``[0, 2]``, of the input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor.
-        ValueError: Shapes that differ, an unknown reduction.
+        TypeError, ValueError: As :func:`lossatlas.mse_loss`.
 
     Example:
         >>> import torch
@@ -357,8 +354,8 @@ def msle_loss(
         \ell_n = \left(\log(1 + \max(x_n, \epsilon)) - \log(1 + \max(y_n, \epsilon))\right)^2
 
     Args:
-        input: Predictions, any shape.
-        target: Targets, the same shape.
+        input: As :func:`lossatlas.mse_loss`.
+        target: As :func:`lossatlas.mse_loss`.
         eps: The floor of both sides, ``>= 0`` (Keras's ``backend.epsilon()``).
         reduction: As :func:`lossatlas.mse_loss`; ``"mean"`` is Keras's value for inputs of
             one sample (Keras averages the last axis, then its reduction the samples).
