@@ -215,6 +215,7 @@ from lossatlas.segmentation.skeleton import (
     soft_cldice_loss,
     soft_skeleton,
 )
+from lossatlas.segmentation.mcc import binary_mcc_loss, mcc_loss
 
 # Detection
 from lossatlas.detection.boxes import (
@@ -313,6 +314,7 @@ __all__ = [
     "binary_focal_tversky_loss",
     "binary_generalized_dice_loss",
     "binary_jaccard_loss",
+    "binary_mcc_loss",
     "binary_tversky_loss",
     "boundary_loss",
     "box_cxcywh_to_xyxy",
@@ -404,6 +406,7 @@ __all__ = [
     "margin_ranking_loss",
     "match_priors",
     "maxout",
+    "mcc_loss",
     "mined_contrastive_loss",
     "mined_triplet_loss",
     "ms_ssim_loss",

@@ -149,6 +149,7 @@ from lossatlas.segmentation.generalized_dice import (
     GeneralizedWassersteinDiceLoss,
 )
 from lossatlas.segmentation.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
+from lossatlas.segmentation.mcc import BinaryMCCLoss, MCCLoss
 from lossatlas.segmentation.skeleton import DiceClDiceLoss, SoftClDiceLoss
 from lossatlas.segmentation.tversky import (
     BinaryFocalTverskyLoss,
@@ -178,6 +179,7 @@ __all__ = [
     "BinaryFocalTverskyLoss",
     "BinaryGeneralizedDiceLoss",
     "BinaryJaccardLoss",
+    "BinaryMCCLoss",
     "BinaryTverskyLoss",
     "BoundaryLoss",
     "CIoULoss",
@@ -246,6 +248,7 @@ __all__ = [
     "LovaszHingeLoss",
     "LovaszSoftmaxLoss",
     "MAPELoss",
+    "MCCLoss",
     "MSELoss",
     "MSLELoss",
     "MSSSIMLoss",
