@@ -276,6 +276,7 @@ from lossatlas.generative.gan import (
     r1_penalty,
 )
 from lossatlas.generative.perceptual import perceptual_loss
+from lossatlas.image.pixel import psnr_loss, total_variation_loss
 from lossatlas.image.ssim import ms_ssim_loss, ssim_loss
 
 from lossatlas import nn
@@ -432,6 +433,7 @@ __all__ = [
     "proxy_anchor_loss",
     "proxy_nca_loss",
     "pseudo_huber_loss",
+    "psnr_loss",
     "quality_focal_loss",
     "quantile_loss",
     "r1_penalty",
@@ -462,6 +464,7 @@ __all__ = [
     "supcon_loss",
     "swish",
     "symmetric_cross_entropy",
+    "total_variation_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     "tversky_loss",

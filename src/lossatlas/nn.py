@@ -73,6 +73,7 @@ from lossatlas.detection.ssd import SSDLoss
 from lossatlas.distribution.divergence import JSDivLoss, KLDivLoss
 from lossatlas.generative.gan import GANDiscriminatorLoss, GANGeneratorLoss
 from lossatlas.generative.perceptual import PerceptualLoss
+from lossatlas.image.pixel import PSNRLoss, TotalVariationLoss
 from lossatlas.image.ssim import MSSSIMLoss, SSIMLoss
 from lossatlas.language.distillation import (
     DistillationLoss,
@@ -264,6 +265,7 @@ __all__ = [
     "NPairLoss",
     "NegativeSamplingLoss",
     "ORPOLoss",
+    "PSNRLoss",
     "PerceptronLoss",
     "PerceptualLoss",
     "PoissonNLLLoss",
@@ -291,6 +293,7 @@ __all__ = [
     "SquaredHingeLoss",
     "SupConLoss",
     "SymmetricCrossEntropyLoss",
+    "TotalVariationLoss",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "TverskyLoss",

@@ -30,6 +30,7 @@ from lossatlas.generative.gan import GanKind
 from lossatlas.generative.perceptual import Features
 from lossatlas.generative.perceptual import Layers
 from lossatlas.generative.perceptual import PerceptualDistance
+from lossatlas.image.pixel import TVKind
 from lossatlas.image.ssim import SSIMPadding
 from lossatlas.image.ssim import ScaleWeights
 from lossatlas.image.ssim import WindowSize
@@ -554,6 +555,11 @@ class ORPOLoss(LossModule):
     def __init__(self, *, chosen_nll: Tensor | None = ..., beta: NonNegative = ..., return_parts: bool = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, chosen_logps: Tensor, rejected_logps: Tensor) -> Tensor: ...
 
+class PSNRLoss(LossModule):
+    """Module form of :func:`lossatlas.psnr_loss`."""
+    def __init__(self, *, data_range: Positive = ..., max_psnr: Positive = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
 class PerceptronLoss(LossModule):
     """Module form of :func:`lossatlas.perceptron_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
@@ -653,6 +659,11 @@ class SymmetricCrossEntropyLoss(LossModule):
     """Module form of :func:`lossatlas.symmetric_cross_entropy`."""
     def __init__(self, *, alpha: NonNegative = ..., beta: NonNegative = ..., log_zero: LogZero = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class TotalVariationLoss(LossModule):
+    """Module form of :func:`lossatlas.total_variation_loss`."""
+    def __init__(self, *, kind: TVKind = ..., reduction: Reduction = ...) -> None: ...
+    def forward(self, input: Tensor) -> Tensor: ...
 
 class TripletMarginLoss(LossModule):
     """Module form of :func:`lossatlas.triplet_margin_loss`."""

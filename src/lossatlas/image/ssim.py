@@ -206,7 +206,7 @@ _SCALE_WEIGHTS = (0.5, 0.3, 0.2)
     r"{(\mu_x^2 + \mu_y^2 + C_1)(\sigma_x^2 + \sigma_y^2 + C_2)}",
     examples=_example(5),
     perfect=_perfect(5),
-    use_when="image restoration: structure and contrast, not pixels",
+    use_when="restoration: local structure and contrast",
     peers={
         "kornia": "losses.ssim_loss returns mean((1 - SSIM) / 2) over every pixel (half ours), "
         "clamped to [0, 1], padding='same' (reflect) by default, eps=1e-12 in the denominator",
