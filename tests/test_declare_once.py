@@ -24,6 +24,7 @@ FAMILY_DIRS = [
     "detection",
     "distribution",
     "generative",
+    "image",
     "language",
     "ranking",
     "regression",

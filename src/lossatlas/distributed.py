@@ -114,6 +114,19 @@ GRAPH_BREAK_WITH_GROUP: dict[str, str] = {
     "info_nce_loss": "gathers the keys (and, symmetric, the queries) of shards of any size",
     "lovasz_hinge_loss": "gathers every rank's pixels when per_image=False",
     "lovasz_softmax_loss": "gathers every rank's pixels when per_image=False",
+    **{
+        name: "gathers every rank's embeddings and labels (shards of any size)"
+        for name in (
+            "circle_loss",
+            "lifted_structure_loss",
+            "mined_contrastive_loss",
+            "mined_triplet_loss",
+            "multi_similarity_loss",
+            "npair_loss",
+            "proxy_anchor_loss",
+            "supcon_loss",
+        )
+    },
 }
 
 #: ``True``: torch's functional collectives (trace under compile); ``False``: the

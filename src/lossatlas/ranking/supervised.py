@@ -622,8 +622,8 @@ def mined_contrastive_loss(
     their part is non-zero.
 
     .. math::
-        \ell = rac{1}{|P|} \sum_{(i, j) \in P} [d_{ij} - m_p]_+
-             + rac{1}{|N|} \sum_{(i, j) \in N} [m_n - d_{ij}]_+
+        \ell = \frac{1}{|P|} \sum_{(i, j) \in P} [d_{ij} - m_p]_+
+             + \frac{1}{|N|} \sum_{(i, j) \in N} [m_n - d_{ij}]_+
 
     Args:
         embeddings: ``(N, D)``.

@@ -123,8 +123,8 @@ def wing_loss(
     use_when="heatmap regression (face alignment, keypoints)",
     peers={
         "mmpose": "AdaptiveWingLoss(alpha, omega, epsilon, theta): the same element-wise loss "
-        "and mean; the much-copied snippet with |r / omega| in the log piece is not the paper's "
-        "and is discontinuous at theta"
+        "and mean; the much-copied snippet dividing by omega (not epsilon) in the log piece is "
+        "not the paper's and is discontinuous at theta"
     },
 )
 def adaptive_wing_loss(

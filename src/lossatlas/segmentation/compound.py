@@ -307,9 +307,8 @@ def binary_dice_ce_loss(
 
     .. math::
         \mathcal{L} = \lambda_{dice}\, \mathcal{L}_{Dice}(\sigma(x), y)
-            - \lambda_{ce}\, rac{1}{|x|} \sum_i \left[p_{c_i}\, y_i \log \sigma(x_i)
-            + (1 - y_i) \log (1 - \sigma(x_i))
-    ight]
+            - \lambda_{ce}\, \frac{1}{|x|} \sum_i \left[p_{c_i}\, y_i \log \sigma(x_i)
+            + (1 - y_i) \log (1 - \sigma(x_i)) \right]
 
     Args:
         input: Logits ``(N, C, d1, ...)``.
