@@ -359,16 +359,17 @@ def _fused_grad(
     """
     g_pred = grad_pred.unsqueeze(-1)
     if target.is_floating_point():
-        base = (2.0 * g_pred) * probs if squared else g_pred
-        grad_p = torch.addcmul(base, grad_inter.unsqueeze(-1), target)
+        # A product then an in-place add: twice as fast as addcmul with two broadcast operands
+        grad_p = target * grad_inter.unsqueeze(-1)
+        grad_p.add_(probs * (2.0 * g_pred) if squared else g_pred)
     else:  # class indices: gP everywhere plus a spike gI[n, t] at the true class t
         safe, keep = _index_parts(target, ignore_index)
         grad_p = (2.0 * g_pred) * probs if squared else g_pred.expand_as(probs).clone()
         grad_p.scatter_add_(1, safe.unsqueeze(1), grad_inter.gather(1, safe).unsqueeze(1))
         if keep is not None:
             grad_p.mul_(keep.unsqueeze(1).to(grad_p.dtype))
-    if activation == "sigmoid":
-        return torch.ops.aten.sigmoid_backward(grad_p, probs)
+    if activation == "sigmoid":  # written over grad_p: one input-sized buffer fewer
+        return torch.ops.aten.sigmoid_backward.grad_input(grad_p, probs, grad_input=grad_p)
     return torch.ops.aten._softmax_backward_data(grad_p, probs, 1, probs.dtype)
 
 
