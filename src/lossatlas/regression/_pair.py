@@ -1,6 +1,11 @@
-"""Input preparation shared by the regression families (point-wise, quantile, likelihood)."""
+"""Input checks and docstring text shared by the regression families.
+
+The families: point-wise, robust, landmark, quantile and likelihood.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from torch import Tensor
 
@@ -19,3 +24,25 @@ def prepare_pair(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     check_same_shape("input", input, "target", target)
     dtype = compute_dtype(input, target)
     return upcast(input, dtype), upcast(target, dtype)
+
+
+#: The docstring text the regression families share (``Family(**PAIR_DOCS)``): a parameter,
+#: ``Returns:`` or ``Raises:`` entry a loss's docstring leaves out is filled in from here.
+PAIR_DOCS: dict[str, Any] = {
+    "args": {
+        "input": "Predictions, any shape.",
+        "target": "Targets, the input's shape.",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
+        " elements (0 for an empty input).",
+    },
+    "returns": 'The input\'s shape for ``"none"``, else a scalar.',
+    "raises": {
+        "TypeError": "A non-floating tensor.",
+        "ValueError": "Shapes that differ, an unknown reduction, an option outside the range"
+        " its description gives.",
+    },
+    "example": """
+        >>> import torch
+        >>> import lossatlas as la
+    """,
+}

@@ -7,6 +7,10 @@ value continuous at ``|r| = omega``; Adaptive Wing's ``A`` and ``C`` make the va
 first derivative continuous at ``|r| = theta``, per target pixel.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -80,23 +84,12 @@ def wing_loss(
 
     Args:
         input: Predicted coordinates, any shape (e.g. ``(N, 2 L)`` for ``L`` landmarks).
-        target: As :func:`lossatlas.mse_loss`.
         omega: ``w``, the width of the logarithmic part, ``> 0``.
         epsilon: ``epsilon``, its curvature (smaller is sharper), ``> 0``.
-        reduction: As :func:`lossatlas.mse_loss`; for mmpose's value use ``"sum"`` divided by
-            the batch size.
-
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: A non-floating tensor.
-        ValueError: ``omega <= 0`` or ``epsilon <= 0``, shapes that differ, an unknown
-            reduction.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements; for mmpose's value use ``"sum"`` divided by the batch size.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> r = torch.tensor([0.0, 2.0, 10.0, 30.0])
         >>> la.wing_loss(r, torch.zeros(4), reduction="none")
         tensor([ 0.0000,  6.9315, 17.9176, 37.9176])
@@ -163,19 +156,12 @@ def adaptive_wing_loss(
         omega: The height of the logarithmic part, ``> 0``.
         epsilon: Its curvature, ``> 0``.
         theta: Where it turns linear, ``> 0``.
-        reduction: As :func:`lossatlas.mse_loss`.
-
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor.
         ValueError: A target outside [0, 1] (a value check), ``alpha <= 1``, a non-positive
             ``omega``, ``epsilon`` or ``theta``, shapes that differ, an unknown reduction.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> target = torch.tensor([0.0, 0.0, 1.0, 1.0])
         >>> la.adaptive_wing_loss(torch.tensor([0.1, 0.9, 0.9, 0.0]), target, reduction="none")
         tensor([ 0.1108,  7.3838,  1.0701, 10.2594])

@@ -6,6 +6,10 @@ rates too when ``log_input=False``) that can be switched off, and a Gaussian NLL
 data-dependent Python branch, so it compiles with ``fullgraph=True``.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -20,7 +24,7 @@ from lossatlas._module import LossModule
 from lossatlas._options import Positive
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import check_floating, check_in_range, check_same_device, describe
-from lossatlas.regression._pair import prepare_pair
+from lossatlas.regression._pair import PAIR_DOCS, prepare_pair
 
 __all__ = ["gaussian_nll_loss", "poisson_nll_loss"]
 
@@ -52,7 +56,8 @@ _LIKELIHOOD = Family(
     target_type=TargetKind.REAL,
     same_shape=(0, 1),
     twice_differentiable=True,
-)
+    **PAIR_DOCS,
+).derive(raises={"TypeError": "A non-floating tensor, a non-bool flag."})
 
 
 @_LIKELIHOOD.loss(
@@ -91,20 +96,12 @@ def poisson_nll_loss(
         log_input: Whether ``input`` is the log of the rate.
         full: Add the Stirling term.
         eps: Added to the rate inside the log when ``log_input=False``, ``> 0``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
-
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor, a non-bool flag.
         ValueError: A negative target (or rate), shapes that differ, ``eps <= 0``, an unknown
             reduction.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> log_rate = torch.tensor([0.0, 1.0, 2.0])
         >>> la.poisson_nll_loss(log_rate, torch.tensor([1.0, 3.0, 5.0]), reduction="none")
         tensor([ 1.0000, -0.2817, -2.6109])
@@ -185,20 +182,12 @@ def gaussian_nll_loss(
         var: Predicted variances ``>= 0`` (shapes above).
         full: Add ``0.5 log(2 pi)``.
         eps: Lower clamp of the variance, ``> 0``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements of the input.
-
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: A non-floating tensor, a non-bool flag.
         ValueError: A negative variance, shapes that do not fit, ``eps <= 0``, an unknown
             reduction.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> mean, target = torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0])
         >>> la.gaussian_nll_loss(mean, target, torch.tensor([1.0, 0.5]), reduction="none")
         tensor([ 0.5000, -0.3466])

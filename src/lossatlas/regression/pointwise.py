@@ -9,6 +9,10 @@ Input and target must have exactly the same shape: ``(N, 1)`` against ``(N,)`` i
 not a silent ``(N, N)`` broadcast.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -23,7 +27,7 @@ from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction, reduce_loss, safe_sqrt
-from lossatlas.regression._pair import prepare_pair
+from lossatlas.regression._pair import PAIR_DOCS, prepare_pair
 
 __all__ = [
     "huber_loss",
@@ -48,6 +52,7 @@ _POINTWISE = Family(
     perfect=ex.residual_perfect,
     same_shape=(0, 1),
     curve="residual",
+    **PAIR_DOCS,
 )
 
 
@@ -85,22 +90,10 @@ def mse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") ->
     .. math::
         \ell_n = (x_n - y_n)^2
 
-    Args:
-        input: Predictions, any shape.
-        target: Targets, the same shape.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements (0 for an empty input).
-
     Returns:
         The input's shape for ``"none"``, else a scalar (float32 for half-precision input).
 
-    Raises:
-        TypeError: A non-floating tensor.
-        ValueError: Shapes that differ, an unknown reduction.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> la.mse_loss(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 0.0, 1.0]))
         tensor(4.3333)
 
@@ -126,20 +119,10 @@ def l1_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> 
     .. math::
         \ell_n = |x_n - y_n|
 
-    Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
-        reduction: As :func:`lossatlas.mse_loss`.
-
     Returns:
         Values in the target's units, the input's shape for ``"none"``, else a scalar.
 
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.mse_loss`.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> residual = torch.tensor([1.0, -2.0, 3.0])
         >>> la.l1_loss(residual, torch.zeros(3), reduction="sum")  # 1 + 2 + 3
         tensor(6.)
@@ -173,20 +156,9 @@ def smooth_l1_loss(
                  |r_n| - 0.5\, \beta & \text{otherwise} \end{cases}, \quad r_n = x_n - y_n
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         beta: Where the quadratic part ends, ``>= 0``.
-        reduction: As :func:`lossatlas.mse_loss`.
-
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.mse_loss`, and ``beta < 0``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> r = torch.tensor([0.5, -2.0, 3.0])
         >>> la.smooth_l1_loss(r, torch.zeros(3), reduction="none")
         tensor([0.1250, 1.5000, 2.5000])
@@ -221,20 +193,9 @@ def huber_loss(
                  \delta\,(|r_n| - 0.5\, \delta) & \text{otherwise} \end{cases}
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         delta: Where the quadratic part ends, ``> 0``.
-        reduction: As :func:`lossatlas.mse_loss`.
-
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.mse_loss`, and ``delta <= 0``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> r = torch.tensor([0.5, -2.0, 3.0])
         >>> la.huber_loss(r, torch.zeros(3), delta=2.0, reduction="none")
         tensor([0.1250, 2.0000, 4.0000])
@@ -271,20 +232,10 @@ def rmse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -
         \mathrm{RMSE} = \sqrt{\frac{1}{N} \sum_n (x_n - y_n)^2}
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         reduction: ``"mean"`` (the RMSE; 0 for an empty input) | ``"none"`` (``|r|``) |
             ``"sum"`` (``sum |r|``).
 
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.mse_loss`.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> la.rmse_loss(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 0.0, 1.0]))
         tensor(2.0817)
 
@@ -320,20 +271,9 @@ def pseudo_huber_loss(
         \ell_n = \delta^2 \left(\sqrt{1 + (r_n / \delta)^2} - 1\right)
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         delta: Scale where the loss turns from quadratic to linear, ``> 0``.
-        reduction: As :func:`lossatlas.mse_loss`.
-
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.mse_loss`, and ``delta <= 0``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> r = torch.tensor([0.0, 1.0, -3.0])
         >>> la.pseudo_huber_loss(r, torch.zeros(3), reduction="none")
         tensor([0.0000, 0.4142, 2.1623])
@@ -369,21 +309,11 @@ def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean
     .. math::
         \ell_n = \log\cosh(r_n) = |r_n| + \log\left(1 + e^{-2|r_n|}\right) - \log 2
 
-    Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
-        reduction: As :func:`lossatlas.mse_loss`.
-
     Returns:
         Values ``>= 0`` (finite for every finite residual): the input's shape for ``"none"``,
         else a scalar.
 
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.mse_loss`.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> r = torch.tensor([0.0, 1.0, -1e4])
         >>> la.log_cosh_loss(r, torch.zeros(3), reduction="none")
         tensor([0.0000e+00, 4.3378e-01, 9.9993e+03])

@@ -8,6 +8,10 @@ both 0, and ``msle_loss`` is Keras's mean squared logarithmic error (a relative 
 non-negative targets, values below Keras's epsilon clipped to it).
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import torch
@@ -24,7 +28,7 @@ from lossatlas._validation import (
     check_shape,
     value_checks_enabled,
 )
-from lossatlas.regression._pair import prepare_pair
+from lossatlas.regression._pair import PAIR_DOCS, prepare_pair
 
 __all__ = ["mape_loss", "msle_loss", "quantile_loss", "smape_loss"]
 
@@ -111,6 +115,7 @@ _ERRORS = Family(
     target_type=TargetKind.REAL,
     properties={"non_negative", "zero_at_perfect"},
     same_shape=(0, 1),
+    **PAIR_DOCS,
 )
 
 # MAPE and SMAPE have no residual curve: with a zero target they are degenerate (|x| / eps and
@@ -154,16 +159,11 @@ def quantile_loss(
             elements of the input (samples times quantiles), so for one quantile it equals
             scikit-learn's ``mean_pinball_loss(target, input, alpha=quantile)``.
 
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
-
     Raises:
         TypeError: Non-floating tensors, a quantile that is neither a number nor a tensor.
         ValueError: A quantile outside (0, 1), shapes that do not match, an unknown reduction.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> target = torch.tensor([1.0, 2.0, 3.0])
         >>> la.quantile_loss(torch.tensor([2.0, 2.0, 2.0]), target, quantile=0.9)
         tensor(0.3333)
@@ -235,21 +235,11 @@ def mape_loss(
         \ell_n = \frac{|x_n - y_n|}{\max(|y_n|, \epsilon)}
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         eps: Floor of the denominator, ``> 0``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements and equals ``sklearn.metrics.mean_absolute_percentage_error``.
 
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.mse_loss`, and ``eps <= 0``.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> la.mape_loss(torch.tensor([2.5, 0.0, 2.0, 8.0]), torch.tensor([3.0, -0.5, 2.0, 7.0]))
         tensor(0.3274)
 
@@ -285,20 +275,10 @@ def smape_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") 
         \ell_n = \frac{2\,|x_n - y_n|}{|x_n| + |y_n|}, \qquad \ell_n = 0 \text{ if }
         x_n = y_n = 0
 
-    Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
-        reduction: As :func:`lossatlas.mse_loss`.
-
     Returns:
         Values in ``[0, 2]``, of the input's shape for ``"none"``, else a scalar.
 
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.mse_loss`.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x, y = torch.tensor([1.0, 0.0, 3.0, -1.0]), torch.tensor([2.0, 0.0, 3.0, 1.0])
         >>> la.smape_loss(x, y, reduction="none")
         tensor([0.6667, 0.0000, 0.0000, 2.0000])
@@ -354,21 +334,15 @@ def msle_loss(
         \ell_n = \left(\log(1 + \max(x_n, \epsilon)) - \log(1 + \max(y_n, \epsilon))\right)^2
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         eps: The floor of both sides, ``>= 0`` (Keras's ``backend.epsilon()``).
-        reduction: As :func:`lossatlas.mse_loss`; ``"mean"`` is Keras's value for inputs of
-            one sample (Keras averages the last axis, then its reduction the samples).
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
+            elements: Keras's value for inputs of one sample (Keras averages the last axis, then
+            its reduction the samples).
 
     Returns:
         Values ``>= 0``: the input's shape for ``"none"``, else a scalar.
 
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.mse_loss`, and ``eps < 0``.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> target = torch.tensor([[0.0, 1.0], [0.0, 0.0]])  # Keras's documented example
         >>> la.msle_loss(torch.tensor([[1.0, 1.0], [1.0, 0.0]]), target)
         tensor(0.2402)

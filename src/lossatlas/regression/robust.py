@@ -12,6 +12,10 @@ Relation to :func:`lossatlas.pseudo_huber_loss`: ``charbonnier_loss(scale=c)`` i
 ``r^2 / (2 c^2)`` near 0 and ``|r| / c`` far away); it is computed by that function.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -157,15 +161,9 @@ def general_robust_loss(
         \left(\left(\frac{(r / c)^2}{|\alpha - 2|} + 1\right)^{\alpha / 2} - 1\right)
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         alpha: The shape, a real number or ``-inf`` (``float("-inf")``), or a floating tensor of
             them that broadcasts to the input; ``+inf`` and NaN are rejected.
         scale: ``c``, the residual size where the loss leaves its quadratic bowl, ``> 0``.
-        reduction: As :func:`lossatlas.mse_loss`.
-
-    Returns:
-        The input's shape for ``"none"``, else a scalar.
 
     Raises:
         TypeError: A non-floating tensor, an alpha that is neither a number nor a tensor.
@@ -173,8 +171,6 @@ def general_robust_loss(
             input, ``scale <= 0``, shapes that differ, an unknown reduction.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> r = torch.tensor([0.0, 1.0, 10.0])
         >>> la.general_robust_loss(r, torch.zeros(3), alpha=0.0, reduction="none")
         tensor([0.0000, 0.4055, 3.9318])
@@ -222,20 +218,12 @@ def charbonnier_loss(
         \ell_n = \sqrt{(r_n / c)^2 + 1} - 1
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         scale: ``c = delta`` of :func:`pseudo_huber_loss`, ``> 0``.
-        reduction: As :func:`lossatlas.mse_loss`.
 
     Returns:
         Values in ``[0, inf)``: the input's shape for ``"none"``, else a scalar.
 
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.general_robust_loss` (``alpha`` is fixed).
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> r = torch.tensor([2.0, -6.0])
         >>> la.charbonnier_loss(r, torch.zeros(2), scale=2.0, reduction="none")
         tensor([0.4142, 2.1623])
@@ -267,20 +255,12 @@ def cauchy_loss(
         \ell_n = \log\left(\tfrac{1}{2} (r_n / c)^2 + 1\right)
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         scale: ``c``, the Cauchy distribution's scale times ``sqrt(2)``, ``> 0``.
-        reduction: As :func:`lossatlas.mse_loss`.
 
     Returns:
         Unbounded but logarithmic values: the input's shape for ``"none"``, else a scalar.
 
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.general_robust_loss` (``alpha`` is fixed).
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> la.cauchy_loss(torch.tensor([2.0, -20.0]), torch.zeros(2), scale=2.0)
         tensor(2.1686)
 
@@ -314,20 +294,12 @@ def geman_mcclure_loss(
         \ell_n = \frac{2 (r_n / c)^2}{(r_n / c)^2 + 4}
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         scale: ``c``; the loss is half its bound at ``|r| = 2 c``, ``> 0``.
-        reduction: As :func:`lossatlas.mse_loss`.
 
     Returns:
         Values in ``[0, 2)``, of the input's shape for ``"none"``, else a scalar.
 
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.general_robust_loss` (``alpha`` is fixed).
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x, y = torch.tensor([0.0, 2.0, 100.0]), torch.zeros(3)
         >>> la.geman_mcclure_loss(x, y, reduction="none")
         tensor([0.0000, 1.0000, 1.9992])
@@ -361,21 +333,13 @@ def welsch_loss(
         \ell_n = 1 - \exp\left(-\tfrac{1}{2} (r_n / c)^2\right)
 
     Args:
-        input: As :func:`lossatlas.mse_loss`.
-        target: As :func:`lossatlas.mse_loss`.
         scale: ``c``, the width of the inverted Gaussian, ``> 0``.
-        reduction: As :func:`lossatlas.mse_loss`.
 
     Returns:
         Values in ``[0, 1)`` (``1.0`` once rounded), the input's shape for ``"none"``, else a
         scalar.
 
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.general_robust_loss` (``alpha`` is fixed).
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> la.welsch_loss(torch.tensor([1.0, 5.0]), torch.zeros(2), reduction="sum")
         tensor(1.3935)
 
