@@ -82,6 +82,50 @@ ScoreName = Literal["dice", "jaccard", "tversky"]
 
 _OVERLAP_PROPERTIES = {"non_negative", "bounded", "zero_at_perfect"}
 
+#: The options of the overlap losses, described once: each loss's ``help()`` shows this text
+#: for every option its docstring leaves out (:mod:`lossatlas._docs`).
+_SOFTMAX_ARGS = {
+    "input": "Logits ``(N, C, d1, ...)`` with ``C >= 2`` and at least one spatial dimension.",
+    "target": "Class indices ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index`` (any integer "
+    "dtype or bool, read as ``torch.long``), or a target of the input's shape: one-hot "
+    "(integer or bool masks allowed) or soft, class probabilities in [0, 1] per pixel "
+    "(MONAI's ``to_onehot_y=False``; the sums are then ``I = sum_s p g`` and ``G = sum_s g``, "
+    "nothing rounded).",
+    "include_background": "``False`` leaves class 0 out (of the loss, the weights and the "
+    "mean); the output then has ``C - 1`` class columns.",
+    "squared_pred": "Sum ``p^2`` and ``g^2`` in the denominator (V-Net).",
+    "smooth_nr": "Added to the numerator, ``>= 0``.",
+    "smooth_dr": "Added to the denominator, ``> 0`` (so an empty class is never 0/0).",
+    "batch": "Sum the intersection and the sizes over the batch before the ratio.",
+    "weight": "Per-class weights ``(C,)``, non-negative; each class's loss is multiplied by its "
+    "weight. Indexed by class id (``weight[0]`` is unused when ``include_background=False``; "
+    "MONAI wants ``C - 1`` weights there).",
+    "ignore_index": "Class-index targets equal to it are excluded from every sum: their "
+    "prediction and target count nowhere, so their logits do not change the loss. Only for "
+    "class-index targets. An image whose pixels are all ignored scores 0 for every class and "
+    "still counts in the mean (as in MONAI).",
+    "average": '``"macro"`` (MONAI): one ratio per sample and class. ``"micro"`` (kornia\'s '
+    "default): one ratio per sample over all classes kept, ``1 - (2 sum_c w_c I_c + s_nr) / "
+    "(sum_c w_c (P_c + G_c) + s_dr)``, the weights (if any) inside the sums and the ``N`` "
+    'values averaged plainly (``batch=True``: one ratio in all); ``"none"`` then returns '
+    "``(N,)`` (``()`` with ``batch=True``). "
+    '``dice_loss(x, y, average="micro", smooth_nr=0, smooth_dr=eps)`` equals kornia\'s '
+    '``dice_loss(x, y, average="micro", eps=eps)``; kornia\'s ``"macro"`` averages only the '
+    "classes present in each sample's target, this (as MONAI) all of them.",
+    "reduction": '``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` averages the ``(N, C\')`` '
+    "values; with ``weight`` it divides their weighted sum by the sum of the weights, "
+    "``N * sum_c w_c`` (MONAI divides by ``N * C'``: equal when the weights sum to ``C'``; "
+    '``"none"`` and ``"sum"`` equal MONAI\'s).',
+    "process_group": "``None`` (this process only) or a ``torch.distributed`` group over which "
+    "the loss is exact: with ``batch=True`` the class sums are all-summed before the ratio, "
+    'otherwise ``"mean"`` and ``"sum"`` run over every rank\'s samples. The value on every rank '
+    "and, after DDP's gradient averaging, the gradients equal one process on the concatenated "
+    "batch (see :mod:`lossatlas.distributed`).",
+}
+
+#: The option checks state each option's range in its description.
+_BAD_OPTION = "an option outside the range its description states"
+
 #: The softmax overlap losses (Dice, Jaccard, Tversky and their compounds): logits over dim 1
 #: against class indices or one-hot / probability targets.
 SOFTMAX_OVERLAP = Family(
@@ -92,6 +136,17 @@ SOFTMAX_OVERLAP = Family(
     properties=_OVERLAP_PROPERTIES,
     examples=ex.segmentation_logits,
     perfect=ex.segmentation_perfect,
+    args=_SOFTMAX_ARGS,
+    returns="``(N, C')`` for ``\"none\"`` (``(C',)`` with ``batch=True``), ``C' = C`` or "
+    "``C - 1`` without background; else a scalar. Float32 for half-precision input.",
+    raises={
+        "TypeError": "Non-floating input; a float target shaped like class indices; a non-bool "
+        "flag.",
+        "ValueError": "A class index outside ``[0, C)`` that is not ``ignore_index`` (value and "
+        "position named); a target of another shape; ``C < 2``; no spatial dimension; "
+        "``ignore_index`` with a one-hot target; a ``weight`` that is not ``C`` non-negative "
+        f"values; {_BAD_OPTION}.",
+    },
 )
 
 #: The sigmoid overlap losses: one binary mask per channel, same shape as the logits.
@@ -102,6 +157,21 @@ SIGMOID_OVERLAP = SOFTMAX_OVERLAP.derive(
     examples=ex.binary_mask_logits,
     perfect=ex.binary_mask_perfect,
     same_shape=(0, 1),
+    args={
+        "input": "Logits ``(N, C, d1, ...)``, at least one spatial dimension.",
+        "target": "Same shape, values in ``[0, 1]`` (masks in {0, 1}, float, bool or integer, "
+        "or soft labels).",
+        "include_background": "``False`` leaves channel 0 out (needs ``C >= 2``).",
+        "batch": "One ratio per channel over the whole batch.",
+        "weight": "Per-channel weights ``(C,)``, non-negative; each channel's loss is multiplied "
+        "by its weight (``weight[0]`` is unused when ``include_background=False``).",
+    },
+    raises={
+        "TypeError": "Non-floating tensors, a non-bool flag.",
+        "ValueError": "Shapes that differ, a target outside [0, 1], no spatial dimension, "
+        "``include_background=False`` with one channel, a weight that is not ``C`` values, "
+        f"{_BAD_OPTION}.",
+    },
 )
 
 
@@ -132,7 +202,36 @@ PROBABILITY_OVERLAP = SOFTMAX_OVERLAP.derive(
     "input's shape",
     examples=_probability_examples,
     perfect=_probability_perfect,
+    args={
+        "input": "Probabilities ``(N, C, d1, ...)`` in ``[0, 1]`` (``C >= 1``), at least one "
+        "spatial dimension; rows need not sum to 1.",
+        "target": "Class indices ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index``, or a target "
+        "of the input's shape: one-hot, soft class probabilities or one binary mask per "
+        "channel, in ``[0, 1]`` (integer or bool masks allowed; nothing rounded).",
+        "include_background": "``False`` leaves class 0 out (of the loss, the weights and the "
+        "mean; needs ``C >= 2``); the output then has ``C - 1`` class columns.",
+    },
+    raises={
+        "ValueError": "A class index outside ``[0, C)`` that is not ``ignore_index``, or an "
+        "input value outside ``[0, 1]`` (value and position named); a target of another shape; "
+        "no spatial dimension; ``include_background=False`` with one channel; ``ignore_index`` "
+        "with a one-hot target; a ``weight`` that is not ``C`` non-negative values; "
+        f"{_BAD_OPTION}.",
+    },
 )
+
+#: The options of the Tversky losses (softmax, sigmoid and probability forms) beyond Dice's.
+TVERSKY_ARGS = {
+    "alpha": "Weight of false positives, ``>= 0``.",
+    "beta": "Weight of false negatives, ``>= 0``.",
+    "gamma": "The exponent, ``> 0``: each sample's and class's ``(1 - TI)^gamma``, before the "
+    "class weights and the mean.",
+    "average": '``"macro"`` (MONAI): one index per sample and class. ``"micro"``: one index '
+    "per sample, ``(sum_c w_c I_c + s_nr) / (sum_c w_c (I_c + alpha FP_c + beta FN_c) + "
+    's_dr)``, the weights (if any) inside the sums; ``"none"`` then returns ``(N,)`` (``()`` '
+    "with ``batch=True``). kornia's ``tversky_loss`` has no ``average``; its per-class index "
+    'is ``"macro"``, over the classes present.',
+}
 
 # --------------------------------------------------------------------------- inputs
 

@@ -8,8 +8,13 @@ return the total, a tensor (a drop-in for MONAI's ``DiceCELoss`` / ``DiceFocalLo
 unweighted terms for logging.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from torch import Tensor
@@ -39,7 +44,54 @@ def _no_unreduced(name: str, value: Any) -> None:
 #: ``"mean"`` or ``"sum"``: the two terms have different unreduced shapes.
 CompoundReduction = Annotated[Literal["mean", "sum"], Check(_no_unreduced, invalid=("none",))]
 
-_COMPOUND = SOFTMAX_OVERLAP.derive(properties={"non_negative", "zero_at_perfect"})
+#: What the compound losses share beyond the overlap options: their weights, parts and
+#: reductions, described once.
+_COMPOUND_DOCS: dict[str, Any] = {
+    "properties": {"non_negative", "zero_at_perfect"},
+    "args": {
+        "lambda_dice": "Weight of the Dice term, ``>= 0``.",
+        "lambda_ce": "Weight of the cross-entropy term, ``>= 0``.",
+        "include_background": "``False`` leaves class (channel) 0 out of the Dice term; the "
+        "pixel term always keeps it.",
+        "weight": "Per-class (per-channel) weights ``(C,)`` of the Dice term.",
+        "ignore_index": "Class-index targets equal to it count in neither term.",
+        "reduction": '``"mean"`` or ``"sum"`` for both terms, each as its own function defines '
+        "it (:func:`lossatlas.dice_loss`; the pixel term's mean is over the pixels not "
+        'ignored). There is no ``"none"``: the terms have different shapes.',
+        "return_parts": "Return :class:`lossatlas.LossParts` instead of the total alone (the "
+        "same single computation).",
+    },
+    "returns": "The total, a scalar tensor; with ``return_parts=True``, :class:`lossatlas."
+    "LossParts` ``(total, parts)`` whose ``parts`` are the unweighted terms, scalars, named as "
+    'the ``lambda_*`` options that weigh them (``"dice"`` and ``"ce"`` or ``"focal"``).',
+}
+_COMPOUND = SOFTMAX_OVERLAP.derive(**_COMPOUND_DOCS)
+_BINARY_COMPOUND = SIGMOID_OVERLAP.derive(**_COMPOUND_DOCS)
+
+#: The options of the Dice term, passed on by name from a compound loss's own arguments.
+_DICE_OPTIONS = (
+    "include_background",
+    "squared_pred",
+    "smooth_nr",
+    "smooth_dr",
+    "batch",
+    "weight",
+    "ignore_index",
+    "reduction",
+    "process_group",
+)
+
+
+def dice_term(
+    region: Callable[..., Tensor], input: Tensor, target: Tensor, options: Mapping[str, Any]
+) -> Tensor:
+    """``region`` (:func:`dice_loss` or :func:`binary_dice_loss`) with the Dice options.
+
+    ``options`` is the compound loss's ``locals()``: the Dice term's options among them are
+    passed on by name, so each is written once, in the compound loss's signature.
+    """
+    dice_options = {name: options[name] for name in _DICE_OPTIONS if name in options}
+    return region(input, target, **dice_options)
 
 
 @_COMPOUND.loss(
@@ -76,33 +128,8 @@ def dice_ce_loss(
         \mathcal{L} = \lambda_{dice}\, \mathcal{L}_{Dice} + \lambda_{ce}\, \mathcal{L}_{CE}
 
     Args:
-        input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
-        target: Class indices ``(N, d1, ...)`` or one-hot / probabilities of the input's
-            shape.
-        lambda_dice: Weight of the Dice term, ``>= 0``.
-        lambda_ce: Weight of the cross-entropy term, ``>= 0``.
-        include_background: Dice over class 0 too (the cross-entropy always includes it).
-        squared_pred: V-Net squares in the Dice denominator.
-        smooth_nr: Dice numerator smoothing, ``>= 0``.
-        smooth_dr: Dice denominator smoothing, ``> 0``.
-        batch: One Dice ratio per class over the batch.
         weight: Per-class weights ``(C,)`` for both terms (cross-entropy: torch's ``weight``).
-        ignore_index: Class-index targets equal to it count in neither term.
         label_smoothing: Cross-entropy label smoothing in ``[0, 1]``.
-        reduction: ``"mean"`` or ``"sum"`` for both terms (each as its own function defines
-            it: :func:`lossatlas.dice_loss`, :func:`lossatlas.cross_entropy`). There is no
-            ``"none"``: the terms have different shapes.
-        process_group: As :func:`dice_loss`.
-        return_parts: Return :class:`lossatlas.LossParts` instead of the total alone (the same
-            single computation).
-
-    Returns:
-        The total, a scalar tensor; with ``return_parts=True``, :class:`lossatlas.LossParts`
-        ``(total, {"dice": ..., "ce": ...})``, scalars, the parts unweighted.
-
-    Raises:
-        TypeError: As :func:`lossatlas.dice_loss`.
-        ValueError: As :func:`lossatlas.dice_loss`; ``reduction="none"``; a negative lambda.
 
     Example:
         >>> import torch
@@ -126,19 +153,7 @@ def dice_ce_loss(
         Volumetric Medical Image Segmentation", 3DV 2016, https://arxiv.org/abs/1606.04797
     """
     target = index_target(target)  # a uint8 / bool mask: long for both terms
-    dice = dice_loss(
-        input,
-        target,
-        include_background=include_background,
-        squared_pred=squared_pred,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    dice = dice_term(dice_loss, input, target, locals())
     ce = cross_entropy(
         input,
         target,
@@ -192,28 +207,10 @@ def dice_focal_loss(
             -\alpha_{y_s} (1 - p_{s, y_s})^{\gamma} \log p_{s, y_s}
 
     Args:
-        input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
         target: Class indices ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index``.
-        lambda_dice: Weight of the Dice term, ``>= 0``.
         lambda_focal: Weight of the focal term, ``>= 0``.
         gamma: Focal focusing parameter, ``>= 0``.
         alpha: Focal class weighting (see :func:`lossatlas.focal_loss`).
-        include_background: Dice over class 0 too.
-        squared_pred: V-Net squares in the Dice denominator.
-        smooth_nr: Dice numerator smoothing, ``>= 0``.
-        smooth_dr: Dice denominator smoothing, ``> 0``.
-        batch: One Dice ratio per class over the batch.
-        weight: Per-class weights ``(C,)`` of the Dice term.
-        ignore_index: Pixels with this label count in neither term.
-        reduction: ``"mean"`` or ``"sum"`` for both terms; the focal mean is over the
-            non-ignored pixels.
-        process_group: As :func:`dice_loss`.
-        return_parts: Return :class:`lossatlas.LossParts` instead of the total alone (the same
-            single computation).
-
-    Returns:
-        The total, a scalar tensor; with ``return_parts=True``, :class:`lossatlas.LossParts`
-        ``(total, {"dice": ..., "focal": ...})``, scalars, the parts unweighted.
 
     Raises:
         TypeError: Non-floating input, a non-integer target.
@@ -239,19 +236,7 @@ def dice_focal_loss(
         Volumetric Medical Image Segmentation", 3DV 2016, https://arxiv.org/abs/1606.04797
     """
     target = index_target(target)  # a uint8 / bool mask: long for both terms
-    dice = dice_loss(
-        input,
-        target,
-        include_background=include_background,
-        squared_pred=squared_pred,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    dice = dice_term(dice_loss, input, target, locals())
     focal = focal_loss(
         input,
         target,
@@ -268,8 +253,7 @@ def dice_focal_loss(
     )
 
 
-@SIGMOID_OVERLAP.loss(
-    properties={"non_negative", "zero_at_perfect"},
+@_BINARY_COMPOUND.loss(
     formula=r"\lambda_{dice} \mathcal{L}_{Dice}^{\sigma} + \lambda_{ce} \mathcal{L}_{BCE}",
     use_when="binary / multi-label masks: sigmoid Dice with BCE's steady gradient",
     peers={
@@ -311,30 +295,8 @@ def binary_dice_ce_loss(
             + (1 - y_i) \log (1 - \sigma(x_i)) \right]
 
     Args:
-        input: Logits ``(N, C, d1, ...)``.
-        target: As :func:`lossatlas.binary_dice_loss` (masks of the input's shape, in
-            ``[0, 1]``, float, bool or integer).
-        lambda_dice: As :func:`dice_ce_loss`.
-        lambda_ce: Weight of the BCE term, ``>= 0``.
-        include_background: As :func:`lossatlas.binary_dice_loss` (the BCE keeps channel 0).
-        squared_pred: As :func:`lossatlas.dice_loss`.
-        smooth_nr: As :func:`lossatlas.dice_loss`.
-        smooth_dr: As :func:`lossatlas.dice_loss`.
-        batch: As :func:`lossatlas.binary_dice_loss`.
-        weight: Per-channel weights ``(C,)`` of the Dice term.
         pos_weight: Per-channel weights ``(C,)`` of the positives in the BCE term (torch's
             ``pos_weight``, applied along dim 1), or ``None``.
-        reduction: As :func:`dice_ce_loss`.
-        process_group: As :func:`lossatlas.dice_loss`.
-        return_parts: As :func:`dice_ce_loss` (parts ``"dice"`` and ``"ce"``).
-
-    Returns:
-        As :func:`dice_ce_loss`.
-
-    Raises:
-        TypeError: As :func:`lossatlas.binary_dice_loss`.
-        ValueError: As :func:`lossatlas.binary_dice_loss`; a ``pos_weight`` that is not ``C``
-            values; ``reduction="none"``; a negative lambda.
 
     Example:
         >>> import torch
@@ -352,18 +314,7 @@ def binary_dice_ce_loss(
         MONAI DiceCELoss, https://docs.monai.io/en/stable/losses.html#diceceloss
     """
     target = binary_target(target, input)  # a bool / integer mask: the logits' dtype for both
-    dice = binary_dice_loss(
-        input,
-        target,
-        include_background=include_background,
-        squared_pred=squared_pred,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        batch=batch,
-        weight=weight,
-        reduction=reduction,
-        process_group=process_group,
-    )
+    dice = dice_term(binary_dice_loss, input, target, locals())
     if pos_weight is not None:  # one per channel, broadcast along dim 1
         check_class_weight("pos_weight", pos_weight, input.shape[1])
         pos_weight = pos_weight.reshape(-1, *([1] * (input.dim() - 2)))

@@ -61,55 +61,6 @@ def dice_loss(
             {\sum_s p_{n,c,s}^{k} + \sum_s g_{n,c,s}^{k} + \epsilon_{dr}},
         \qquad k = 2 \text{ if squared\_pred else } 1
 
-    Args:
-        input: Logits ``(N, C, d1, ...)`` with ``C >= 2`` and at least one spatial dimension.
-        target: Class indices ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index`` (any integer
-            dtype or bool, read as ``torch.long``), or a target of the input's shape: one-hot
-            (integer or bool masks allowed) or soft, class probabilities in [0, 1] per pixel
-            (MONAI's ``to_onehot_y=False``; the sums are then ``I = sum_s p g`` and
-            ``G = sum_s g``, nothing rounded).
-        include_background: ``False`` leaves class 0 out (of the loss, the weights and the
-            mean); the output then has ``C - 1`` class columns.
-        squared_pred: Sum ``p^2`` and ``g^2`` in the denominator (V-Net).
-        smooth_nr: Added to the numerator, ``>= 0``.
-        smooth_dr: Added to the denominator, ``> 0`` (so an empty class is never 0/0).
-        batch: Sum the intersection and the sizes over the batch before the ratio.
-        weight: Per-class weights ``(C,)``, non-negative; each class's loss is multiplied by
-            its weight. Indexed by class id (``weight[0]`` is unused when
-            ``include_background=False``; MONAI wants ``C - 1`` weights there).
-        ignore_index: Class-index targets equal to it are excluded from every sum: their
-            prediction and target count nowhere, so their logits do not change the loss.
-            Only for class-index targets. An image whose pixels are all ignored scores 0
-            for every class and still counts in the mean (as in MONAI).
-        average: ``"macro"`` (MONAI): one ratio per sample and class. ``"micro"`` (kornia's
-            default): one ratio per sample over all classes kept, ``1 - (2 sum_c w_c I_c +
-            s_nr) / (sum_c w_c (P_c + G_c) + s_dr)``, the weights (if any) inside the sums
-            and the ``N`` values averaged plainly (``batch=True``: one ratio in all).
-            ``dice_loss(x, y, average="micro", smooth_nr=0, smooth_dr=eps)`` equals kornia's
-            ``dice_loss(x, y, average="micro", eps=eps)``; kornia's ``"macro"`` averages only
-            the classes present in each sample's target, this (as MONAI) all of them.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` averages the ``(N, C')``
-            values; with ``weight`` it divides their weighted sum by the sum of the weights,
-            ``N * sum_c w_c`` (MONAI divides by ``N * C'``: equal when the weights sum to
-            ``C'``; ``"none"`` and ``"sum"`` equal MONAI's).
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which the loss is exact: with ``batch=True`` the class sums are all-summed before
-            the ratio, otherwise ``"mean"`` and ``"sum"`` run over every rank's samples. The
-            value on every rank and, after DDP's gradient averaging, the gradients equal one
-            process on the concatenated batch (see :mod:`lossatlas.distributed`).
-
-    Returns:
-        ``(N, C')`` for ``"none"`` (``(C',)`` with ``batch=True``), ``C' = C`` or ``C - 1``
-        without background, ``(N,)`` (``()``) with ``average="micro"``; else a scalar.
-        Float32 for half-precision input.
-
-    Raises:
-        TypeError: Non-floating input; a float target shaped like class indices; a non-bool
-            flag.
-        ValueError: A class index outside ``[0, C)`` that is not ``ignore_index`` (value and
-            position named); a target of another shape; ``C < 2``; no spatial dimension;
-            ``ignore_index`` with a one-hot target; a bad option value.
-
     Example:
         >>> import torch
         >>> import lossatlas as la
@@ -160,26 +111,6 @@ def jaccard_loss(
         \ell_{n,c} = 1 - \frac{2 I_{n,c} + \epsilon_{nr}}
             {2 (P_{n,c} + G_{n,c} - I_{n,c}) + \epsilon_{dr}},\quad
         I = \sum_s p\, g,\; P = \sum_s p^{k},\; G = \sum_s g^{k}
-
-    Args:
-        input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
-        target: As :func:`dice_loss`.
-        include_background: As :func:`dice_loss`.
-        squared_pred: As :func:`dice_loss`.
-        smooth_nr: As :func:`dice_loss`.
-        smooth_dr: As :func:`dice_loss`.
-        batch: As :func:`dice_loss`.
-        weight: As :func:`dice_loss`.
-        ignore_index: As :func:`dice_loss`.
-        reduction: As :func:`dice_loss`.
-        process_group: As :func:`dice_loss`.
-
-    Returns:
-        ``(N, C')`` (or ``(C',)`` with ``batch``) for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: As :func:`dice_loss`.
-        ValueError: As :func:`dice_loss`.
 
     Example:
         >>> import torch
@@ -233,26 +164,6 @@ def binary_dice_loss(
         \ell_{n,c} = 1 - \frac{2 \sum_s \sigma(x_{n,c,s})\, y_{n,c,s} + \epsilon_{nr}}
             {\sum_s \sigma(x_{n,c,s})^{k} + \sum_s y_{n,c,s}^{k} + \epsilon_{dr}}
 
-    Args:
-        input: Logits ``(N, C, d1, ...)``, at least one spatial dimension.
-        target: Same shape, values in ``[0, 1]`` (masks in {0, 1}, float, bool or integer, or
-            soft labels).
-        include_background: ``False`` leaves channel 0 out (needs ``C >= 2``).
-        squared_pred: As :func:`dice_loss`.
-        smooth_nr: As :func:`dice_loss`.
-        smooth_dr: As :func:`dice_loss`.
-        batch: One ratio per channel over the whole batch.
-        weight: Per-channel weights ``(C,)``, as :func:`dice_loss`.
-        reduction: As :func:`dice_loss`.
-        process_group: As :func:`dice_loss`.
-
-    Returns:
-        ``(N, C')`` (or ``(C',)`` with ``batch``) for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating tensors, a non-bool flag.
-        ValueError: Shapes that differ, a target outside [0, 1], a bad option.
-
     Example:
         >>> import torch
         >>> import lossatlas as la
@@ -297,25 +208,6 @@ def binary_jaccard_loss(
         \ell_{n,c} = 1 - \frac{2 I_{n,c} + \epsilon_{nr}}
             {2 (P_{n,c} + G_{n,c} - I_{n,c}) + \epsilon_{dr}},\quad
         I = \sum_s \sigma(x)\, y,\; P = \sum_s \sigma(x)^{k},\; G = \sum_s y^{k}
-
-    Args:
-        input: Logits ``(N, C, d1, ...)``.
-        target: As :func:`binary_dice_loss`.
-        include_background: As :func:`binary_dice_loss`.
-        squared_pred: As :func:`dice_loss`.
-        smooth_nr: As :func:`dice_loss`.
-        smooth_dr: As :func:`dice_loss`.
-        batch: As :func:`binary_dice_loss`.
-        weight: As :func:`binary_dice_loss`.
-        reduction: As :func:`dice_loss`.
-        process_group: As :func:`dice_loss`.
-
-    Returns:
-        ``(N, C')`` (or ``(C',)`` with ``batch``) for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating tensors, a non-bool flag.
-        ValueError: Shapes that differ, a target outside [0, 1], a bad option.
 
     Example:
         >>> import torch

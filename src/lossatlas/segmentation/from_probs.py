@@ -31,7 +31,7 @@ from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction
 from lossatlas.distributed import ProcessGroup
-from lossatlas.segmentation._overlap import PROBABILITY_OVERLAP, Average, overlap_loss
+from lossatlas.segmentation._overlap import PROBABILITY_OVERLAP, TVERSKY_ARGS, Average, overlap_loss
 
 __all__ = [
     "dice_loss_from_probs",
@@ -77,31 +77,6 @@ def dice_loss_from_probs(
     .. math::
         \ell_{n,c} = 1 - \frac{2 \sum_s p_{n,c,s}\, g_{n,c,s} + \epsilon_{nr}}
             {\sum_s p_{n,c,s}^{k} + \sum_s g_{n,c,s}^{k} + \epsilon_{dr}}
-
-    Args:
-        input: Probabilities ``(N, C, d1, ...)`` in ``[0, 1]`` (``C >= 1``), at least one
-            spatial dimension; rows need not sum to 1.
-        target: Class indices ``(N, d1, ...)`` or a target of the input's shape, as
-            :func:`lossatlas.dice_loss` (one-hot, soft class probabilities, or binary masks
-            per channel as :func:`lossatlas.binary_dice_loss`).
-        include_background: As :func:`lossatlas.dice_loss` (needs ``C >= 2`` when ``False``).
-        squared_pred: As :func:`lossatlas.dice_loss`.
-        smooth_nr: As :func:`lossatlas.dice_loss`.
-        smooth_dr: As :func:`lossatlas.dice_loss`.
-        batch: As :func:`lossatlas.dice_loss`.
-        weight: As :func:`lossatlas.dice_loss`.
-        ignore_index: As :func:`lossatlas.dice_loss`.
-        average: As :func:`lossatlas.dice_loss`.
-        reduction: As :func:`lossatlas.dice_loss`.
-        process_group: As :func:`lossatlas.dice_loss`.
-
-    Returns:
-        As :func:`lossatlas.dice_loss`.
-
-    Raises:
-        TypeError: As :func:`lossatlas.dice_loss`.
-        ValueError: As :func:`lossatlas.dice_loss`; an input value outside ``[0, 1]`` (value
-            and position named).
 
     Example:
         >>> import torch
@@ -152,26 +127,6 @@ def jaccard_loss_from_probs(
             {2 (P_{n,c} + G_{n,c} - I_{n,c}) + \epsilon_{dr}},\quad
         I = \sum_s p\, g,\; P = \sum_s p^{k},\; G = \sum_s g^{k}
 
-    Args:
-        input: As :func:`dice_loss_from_probs`.
-        target: As :func:`dice_loss_from_probs`.
-        include_background: As :func:`dice_loss_from_probs`.
-        squared_pred: As :func:`lossatlas.dice_loss`.
-        smooth_nr: As :func:`lossatlas.dice_loss`.
-        smooth_dr: As :func:`lossatlas.dice_loss`.
-        batch: As :func:`lossatlas.dice_loss`.
-        weight: As :func:`lossatlas.dice_loss`.
-        ignore_index: As :func:`lossatlas.dice_loss`.
-        reduction: As :func:`lossatlas.dice_loss`.
-        process_group: As :func:`lossatlas.dice_loss`.
-
-    Returns:
-        As :func:`lossatlas.jaccard_loss`.
-
-    Raises:
-        TypeError: As :func:`dice_loss_from_probs`.
-        ValueError: As :func:`dice_loss_from_probs`.
-
     Example:
         >>> import torch
         >>> import lossatlas as la
@@ -189,7 +144,10 @@ def jaccard_loss_from_probs(
     return overlap_loss(activation="identity", score="jaccard", **locals())
 
 
-@PROBABILITY_OVERLAP.loss(
+_TVERSKY = PROBABILITY_OVERLAP.derive(args=TVERSKY_ARGS)
+
+
+@_TVERSKY.loss(
     formula=r"1 - \frac{I_c + \epsilon_{nr}}{I_c + \alpha FP_c + \beta FN_c + \epsilon_{dr}}",
     use_when="Tversky when the model already ends in an activation",
     peers={"MONAI": "TverskyLoss(softmax=False, sigmoid=False): defaults alpha=beta=0.5"},
@@ -219,28 +177,6 @@ def tversky_loss_from_probs(
             {I_{n,c} + \alpha\, FP_{n,c} + \beta\, FN_{n,c} + \epsilon_{dr}},\quad
         I = \sum_s p\,g,\; FP = \sum_s p(1-g),\; FN = \sum_s (1-p) g
 
-    Args:
-        input: As :func:`dice_loss_from_probs`.
-        target: As :func:`dice_loss_from_probs`.
-        alpha: As :func:`lossatlas.tversky_loss`.
-        beta: As :func:`lossatlas.tversky_loss`.
-        include_background: As :func:`dice_loss_from_probs`.
-        smooth_nr: As :func:`lossatlas.dice_loss`.
-        smooth_dr: As :func:`lossatlas.dice_loss`.
-        batch: As :func:`lossatlas.dice_loss`.
-        weight: As :func:`lossatlas.dice_loss`.
-        ignore_index: As :func:`lossatlas.dice_loss`.
-        average: As :func:`lossatlas.tversky_loss`.
-        reduction: As :func:`lossatlas.dice_loss`.
-        process_group: As :func:`lossatlas.dice_loss`.
-
-    Returns:
-        As :func:`lossatlas.dice_loss`.
-
-    Raises:
-        TypeError: As :func:`dice_loss_from_probs`.
-        ValueError: As :func:`dice_loss_from_probs`; a negative ``alpha`` or ``beta``.
-
     Example:
         >>> import torch
         >>> import lossatlas as la
@@ -259,7 +195,7 @@ def tversky_loss_from_probs(
     return overlap_loss(activation="identity", score="tversky", **locals())
 
 
-@PROBABILITY_OVERLAP.loss(
+@_TVERSKY.loss(
     formula=r"(1 - TI_c)^{\gamma}",
     use_when="focal Tversky when the model already ends in an activation",
 )
@@ -286,28 +222,6 @@ def focal_tversky_loss_from_probs(
     .. math::
         \ell_{n,c} = \left(1 - TI_{n,c}\right)^{\gamma},\quad
         TI = \frac{I + \epsilon_{nr}}{I + \alpha FP + \beta FN + \epsilon_{dr}}
-
-    Args:
-        input: As :func:`dice_loss_from_probs`.
-        target: As :func:`dice_loss_from_probs`.
-        alpha: As :func:`lossatlas.tversky_loss`.
-        beta: As :func:`lossatlas.tversky_loss`.
-        gamma: As :func:`lossatlas.focal_tversky_loss`.
-        include_background: As :func:`dice_loss_from_probs`.
-        smooth_nr: As :func:`lossatlas.dice_loss`.
-        smooth_dr: As :func:`lossatlas.dice_loss`.
-        batch: As :func:`lossatlas.dice_loss`.
-        weight: As :func:`lossatlas.focal_tversky_loss`.
-        ignore_index: As :func:`lossatlas.dice_loss`.
-        reduction: As :func:`lossatlas.dice_loss`.
-        process_group: As :func:`lossatlas.dice_loss`.
-
-    Returns:
-        As :func:`lossatlas.focal_tversky_loss`.
-
-    Raises:
-        TypeError: As :func:`dice_loss_from_probs`.
-        ValueError: As :func:`tversky_loss_from_probs`; ``gamma <= 0``.
 
     Example:
         >>> import torch

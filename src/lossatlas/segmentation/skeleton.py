@@ -21,7 +21,7 @@ from lossatlas._validation import check_number, check_tensor
 from lossatlas.compose import LossParts, weighted_sum
 from lossatlas.segmentation._overlap import SOFTMAX_OVERLAP
 from lossatlas.segmentation.boundary import Activation, dense_inputs
-from lossatlas.segmentation.compound import CompoundReduction
+from lossatlas.segmentation.compound import CompoundReduction, dice_term
 from lossatlas.segmentation.dice import binary_dice_loss, dice_loss
 
 __all__ = ["dice_cldice_loss", "soft_cldice_loss", "soft_skeleton"]
@@ -280,14 +280,7 @@ def dice_cldice_loss(
         MONAI SoftDiceclDiceLoss, https://docs.monai.io/en/stable/losses.html
     """
     region = dice_loss if activation == "softmax" else binary_dice_loss
-    dice = region(
-        input,
-        target,
-        include_background=include_background,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-        reduction=reduction,
-    )
+    dice = dice_term(region, input, target, locals())
     cldice = soft_cldice_loss(
         input,
         target,

@@ -14,7 +14,13 @@ from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction
 from lossatlas.distributed import ProcessGroup
-from lossatlas.segmentation._overlap import SIGMOID_OVERLAP, SOFTMAX_OVERLAP, Average, overlap_loss
+from lossatlas.segmentation._overlap import (
+    SIGMOID_OVERLAP,
+    SOFTMAX_OVERLAP,
+    TVERSKY_ARGS,
+    Average,
+    overlap_loss,
+)
 
 __all__ = [
     "binary_focal_tversky_loss",
@@ -23,10 +29,13 @@ __all__ = [
     "tversky_loss",
 ]
 
+_SOFTMAX_TVERSKY = SOFTMAX_OVERLAP.derive(args=TVERSKY_ARGS)
+_SIGMOID_TVERSKY = SIGMOID_OVERLAP.derive(args=TVERSKY_ARGS)
+
 _TI = r"TI_c = \frac{I_c + \epsilon_{nr}}{I_c + \alpha FP_c + \beta FN_c + \epsilon_{dr}}"
 
 
-@SOFTMAX_OVERLAP.loss(
+@_SOFTMAX_TVERSKY.loss(
     formula=r"1 - TI_c,\quad " + _TI,
     use_when="segmentation trading false positives against misses",
     peers={"MONAI": "TverskyLoss(softmax=True): defaults alpha=beta=0.5, no class weight"},
@@ -61,33 +70,6 @@ def tversky_loss(
             {I_{n,c} + \alpha\, FP_{n,c} + \beta\, FN_{n,c} + \epsilon_{dr}},\quad
         I = \sum_s p\,g,\; FP = \sum_s p(1-g),\; FN = \sum_s (1-p) g
 
-    Args:
-        input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
-        target: As :func:`lossatlas.dice_loss` (class indices, or one-hot / soft class
-            probabilities of the input's shape).
-        alpha: Weight of false positives, ``>= 0``.
-        beta: Weight of false negatives, ``>= 0``.
-        include_background: As :func:`lossatlas.dice_loss`.
-        smooth_nr: As :func:`lossatlas.dice_loss`.
-        smooth_dr: As :func:`lossatlas.dice_loss`.
-        batch: As :func:`lossatlas.dice_loss`.
-        weight: Per-class weights ``(C,)`` (not in MONAI's ``TverskyLoss``), as
-            :func:`lossatlas.dice_loss`.
-        ignore_index: As :func:`lossatlas.dice_loss`.
-        average: As :func:`lossatlas.dice_loss`: ``"micro"`` scores one index per sample,
-            ``(sum_c w_c I_c + s_nr) / (sum_c w_c (I_c + alpha FP_c + beta FN_c) + s_dr)``
-            (kornia's ``tversky_loss`` has no ``average``; its per-class index is
-            ``"macro"``, over the classes present).
-        reduction: As :func:`lossatlas.dice_loss`.
-        process_group: As :func:`lossatlas.dice_loss`.
-
-    Returns:
-        As :func:`lossatlas.dice_loss`.
-
-    Raises:
-        TypeError: As :func:`lossatlas.dice_loss`.
-        ValueError: As :func:`lossatlas.dice_loss`; a negative ``alpha`` or ``beta``.
-
     Example:
         >>> import torch
         >>> import lossatlas as la
@@ -107,7 +89,7 @@ def tversky_loss(
     return overlap_loss(activation="softmax", score="tversky", **locals())
 
 
-@SIGMOID_OVERLAP.loss(
+@_SIGMOID_TVERSKY.loss(
     formula=r"1 - TI_c,\quad " + _TI,
     use_when="binary masks where misses cost more than false alarms",
     peers={"MONAI": "TverskyLoss(sigmoid=True): defaults alpha=beta=0.5"},
@@ -134,26 +116,6 @@ def binary_tversky_loss(
         \ell_{n,c} = 1 - \frac{I + \epsilon_{nr}}{I + \alpha FP + \beta FN + \epsilon_{dr}},
         \quad p = \sigma(x)
 
-    Args:
-        input: Logits ``(N, C, d1, ...)``.
-        target: As :func:`lossatlas.binary_dice_loss`.
-        alpha: As :func:`tversky_loss`.
-        beta: As :func:`tversky_loss`.
-        include_background: As :func:`lossatlas.binary_dice_loss`.
-        smooth_nr: As :func:`lossatlas.dice_loss`.
-        smooth_dr: As :func:`lossatlas.dice_loss`.
-        batch: As :func:`lossatlas.binary_dice_loss`.
-        weight: As :func:`lossatlas.binary_dice_loss`.
-        reduction: As :func:`lossatlas.dice_loss`.
-        process_group: As :func:`lossatlas.dice_loss`.
-
-    Returns:
-        ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: As :func:`lossatlas.binary_dice_loss`.
-        ValueError: As :func:`lossatlas.binary_dice_loss`; a negative ``alpha`` or ``beta``.
-
     Example:
         >>> import torch
         >>> import lossatlas as la
@@ -172,7 +134,7 @@ def binary_tversky_loss(
     return overlap_loss(activation="sigmoid", score="tversky", **locals())
 
 
-@SOFTMAX_OVERLAP.loss(
+@_SOFTMAX_TVERSKY.loss(
     formula=r"(1 - TI_c)^{\gamma},\quad " + _TI,
     use_when="small lesions that Tversky alone under-segments",
 )
@@ -208,29 +170,6 @@ def focal_tversky_loss(
         \ell_{n,c} = \left(1 - TI_{n,c}\right)^{\gamma},\quad
         TI = \frac{I + \epsilon_{nr}}{I + \alpha FP + \beta FN + \epsilon_{dr}}
 
-    Args:
-        input: Logits ``(N, C, d1, ...)``, ``C >= 2``.
-        target: As :func:`lossatlas.dice_loss`.
-        alpha: As :func:`tversky_loss`.
-        beta: As :func:`tversky_loss`.
-        gamma: The exponent, ``> 0``.
-        include_background: As :func:`lossatlas.dice_loss`.
-        smooth_nr: As :func:`lossatlas.dice_loss`.
-        smooth_dr: As :func:`lossatlas.dice_loss`.
-        batch: As :func:`lossatlas.dice_loss`.
-        weight: Per-class weights ``(C,)``, applied after the exponent.
-        ignore_index: As :func:`lossatlas.dice_loss`.
-        reduction: As :func:`lossatlas.dice_loss`.
-        process_group: As :func:`lossatlas.dice_loss`.
-
-    Returns:
-        ``(N, C')`` (``(C',)`` with ``batch``) for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: As :func:`lossatlas.dice_loss`.
-        ValueError: As :func:`lossatlas.dice_loss`; ``gamma <= 0``, a negative ``alpha`` or
-            ``beta``.
-
     Example:
         >>> import torch
         >>> import lossatlas as la
@@ -251,7 +190,7 @@ def focal_tversky_loss(
     return overlap_loss(activation="softmax", score="tversky", **locals())
 
 
-@SIGMOID_OVERLAP.loss(
+@_SIGMOID_TVERSKY.loss(
     formula=r"(1 - TI_c)^{\gamma},\quad " + _TI,
     use_when="small binary lesions; focus on nearly-right cases",
 )
@@ -277,27 +216,6 @@ def binary_focal_tversky_loss(
 
     .. math::
         \ell_{n,c} = \left(1 - TI_{n,c}\right)^{\gamma},\quad p = \sigma(x)
-
-    Args:
-        input: Logits ``(N, C, d1, ...)``.
-        target: As :func:`lossatlas.binary_dice_loss`.
-        alpha: As :func:`tversky_loss`.
-        beta: As :func:`tversky_loss`.
-        gamma: As :func:`focal_tversky_loss`.
-        include_background: As :func:`lossatlas.binary_dice_loss`.
-        smooth_nr: As :func:`lossatlas.dice_loss`.
-        smooth_dr: As :func:`lossatlas.dice_loss`.
-        batch: As :func:`lossatlas.binary_dice_loss`.
-        weight: As :func:`lossatlas.binary_dice_loss`.
-        reduction: As :func:`lossatlas.dice_loss`.
-        process_group: As :func:`lossatlas.dice_loss`.
-
-    Returns:
-        As :func:`binary_tversky_loss`.
-
-    Raises:
-        TypeError: As :func:`lossatlas.binary_dice_loss`.
-        ValueError: As :func:`binary_tversky_loss`; ``gamma <= 0``.
 
     Example:
         >>> import torch
