@@ -12,7 +12,7 @@ whose ``parts`` hold each term's unweighted value for logging (see
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from torch import Tensor, nn
 
@@ -25,6 +25,13 @@ def _is_scalar(value: Any) -> bool:
     if isinstance(value, Tensor):
         return value.dim() == 0
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _refuse(op: str) -> NoReturn:
+    raise TypeError(
+        f"LossParts does not support {op!r}: use .total (e.g. out.total + aux_loss), or "
+        f"call the loss without return_parts=True to get a tensor"
+    )
 
 
 class LossParts(NamedTuple):
@@ -78,7 +85,7 @@ class LossParts(NamedTuple):
 
     def __truediv__(self, other: Any) -> LossParts:
         if isinstance(other, LossParts):
-            return self._refuse("/")
+            _refuse("/")
         if not _is_scalar(other):
             return self.scaled(other)  # raises the TypeError that says what scales
         return self.scaled(1.0 / other)
@@ -86,41 +93,32 @@ class LossParts(NamedTuple):
     def __neg__(self) -> LossParts:
         return self.scaled(-1.0)
 
-    def _refuse(self, op: str) -> Any:
-        raise TypeError(
-            f"LossParts does not support {op!r}: use .total (e.g. out.total + aux_loss), or "
-            f"call the loss without return_parts=True to get a tensor"
-        )
 
-    def __add__(self, other: Any) -> Any:
-        return self._refuse("+")
+#: The arithmetic a :class:`LossParts` refuses (a longer tuple or nonsense otherwise), by method.
+_REFUSED = {
+    "__add__": "+",
+    "__radd__": "+",
+    "__sub__": "-",
+    "__rsub__": "-",
+    "__rtruediv__": "/",
+    "__pow__": "**",
+    "__matmul__": "@",
+    "__rmatmul__": "@",
+    "__floordiv__": "//",
+    "__mod__": "%",
+}
 
-    def __radd__(self, other: Any) -> Any:
-        return self._refuse("+")
 
-    def __sub__(self, other: Any) -> Any:
-        return self._refuse("-")
+def _refusing(method: str, op: str) -> Callable[[LossParts, Any], NoReturn]:
+    def refuse(self: LossParts, other: Any) -> NoReturn:
+        _refuse(op)
 
-    def __rsub__(self, other: Any) -> Any:
-        return self._refuse("-")
+    refuse.__name__, refuse.__qualname__ = method, f"LossParts.{method}"
+    return refuse
 
-    def __rtruediv__(self, other: Any) -> Any:
-        return self._refuse("/")
 
-    def __pow__(self, other: Any) -> Any:
-        return self._refuse("**")
-
-    def __matmul__(self, other: Any) -> Any:
-        return self._refuse("@")
-
-    def __rmatmul__(self, other: Any) -> Any:
-        return self._refuse("@")
-
-    def __floordiv__(self, other: Any) -> Any:
-        return self._refuse("//")
-
-    def __mod__(self, other: Any) -> Any:
-        return self._refuse("%")
+for _method, _op in _REFUSED.items():
+    setattr(LossParts, _method, _refusing(_method, _op))
 
 
 def weighted_sum(
