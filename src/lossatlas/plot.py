@@ -221,6 +221,38 @@ def _two_panels(ax: Any) -> tuple[Any, Any, Any]:
     return left.figure, left, right
 
 
+def _not_differentiable(ax: Any) -> None:
+    ax.text(0.5, 0.5, "not differentiable", ha="center", va="center", transform=ax.transAxes)
+
+
+def _finish(
+    fig: Any,
+    xlabel: str,
+    panels: tuple[tuple[Any, str, str], ...],
+    title: str,
+    path: PathLike | None,
+    *,
+    legend: bool = True,
+) -> Any:
+    """Label the ``(axes, ylabel, heading)`` panels, title the figure, save it if ``path``.
+
+    With ``legend``, a panel with labelled lines gets a legend.
+    """
+    for a, ylabel, heading in panels:
+        a.set_xlabel(xlabel)
+        a.set_ylabel(ylabel)
+        a.set_title(heading)
+        a.grid(True, alpha=0.3)
+        a.axhline(0.0, color="0.6", linewidth=0.8)
+        if legend and a.get_legend_handles_labels()[0]:
+            a.legend(fontsize="small")
+    fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path)
+        pyplot().close(fig)
+    return fig
+
+
 def plot_loss(
     names: str | Sequence[str],
     *,
@@ -309,25 +341,9 @@ def plot_loss(
                 curve.x, curve.grad, label=curve.label, color=line.get_color(), linewidth=1.6
             )
     if all(curve.grad is None for curve in curves):
-        grad_ax.text(
-            0.5, 0.5, "not differentiable", ha="center", va="center", transform=grad_ax.transAxes
-        )
-    for a, ylabel, heading in (
-        (loss_ax, "loss", "Loss"),
-        (grad_ax, _GRAD_OF[kind], "Gradient"),
-    ):
-        a.set_xlabel(_X_LABELS[kind])
-        a.set_ylabel(ylabel)
-        a.set_title(heading)
-        a.grid(True, alpha=0.3)
-        a.axhline(0.0, color="0.6", linewidth=0.8)
-        if a.get_legend_handles_labels()[0]:
-            a.legend(fontsize="small")
-    fig.suptitle(title or ", ".join(name_list))
-    if path is not None:
-        fig.savefig(path)
-        pyplot().close(fig)
-    return fig
+        _not_differentiable(grad_ax)
+    panels = ((loss_ax, "loss", "Loss"), (grad_ax, _GRAD_OF[kind], "Gradient"))
+    return _finish(fig, _X_LABELS[kind], panels, title or ", ".join(name_list), path)
 
 
 #: x-axis labels of the two kinds of path (:func:`loss_path`).
@@ -520,23 +536,12 @@ def plot_loss_path(
     if curve.grad is not None:
         grad_ax.plot(curve.x, curve.grad, color=line.get_color(), linewidth=1.6)
     else:
-        grad_ax.text(
-            0.5, 0.5, "not differentiable", ha="center", va="center", transform=grad_ax.transAxes
-        )
-    for a, ylabel, heading in (
+        _not_differentiable(grad_ax)
+    panels = (
         (loss_ax, "loss", "Loss"),
         (grad_ax, f"d loss / d {variable}", "Derivative along the path"),
-    ):
-        a.set_xlabel(_PATH_LABELS[curve.label])
-        a.set_ylabel(ylabel)
-        a.set_title(heading)
-        a.grid(True, alpha=0.3)
-        a.axhline(0.0, color="0.6", linewidth=0.8)
-    fig.suptitle(title or name)
-    if path is not None:
-        fig.savefig(path)
-        pyplot().close(fig)
-    return fig
+    )
+    return _finish(fig, _PATH_LABELS[curve.label], panels, title or name, path, legend=False)
 
 
 def plot_activation(
@@ -587,15 +592,5 @@ def plot_activation(
             grad = torch.zeros_like(x)
         (line,) = value_ax.plot(x.detach(), y.detach(), label=name, linewidth=1.6)
         grad_ax.plot(x.detach(), grad, label=name, color=line.get_color(), linewidth=1.6)
-    for a, ylabel, heading in ((value_ax, "f(x)", "Activation"), (grad_ax, "f'(x)", "Derivative")):
-        a.set_xlabel("x")
-        a.set_ylabel(ylabel)
-        a.set_title(heading)
-        a.grid(True, alpha=0.3)
-        a.axhline(0.0, color="0.6", linewidth=0.8)
-        a.legend(fontsize="small")
-    fig.suptitle(title or ", ".join(name_list))
-    if path is not None:
-        fig.savefig(path)
-        pyplot().close(fig)
-    return fig
+    panels = ((value_ax, "f(x)", "Activation"), (grad_ax, "f'(x)", "Derivative"))
+    return _finish(fig, "x", panels, title or ", ".join(name_list), path)
