@@ -247,4 +247,29 @@ LABELLED = Family(
     target_type=TargetKind.CLASS_INDICES,
     examples=labelled_embeddings,
     mean_of_none=False,
+    properties={"non_negative"},
+    args={
+        "embeddings": "``(N, D)``.",
+        "labels": "Class of each embedding, integer ``(N,)``.",
+        "distance": '``"euclidean"`` | ``"squared_euclidean"`` | ``"cosine"`` | ``"dot"``; the'
+        " embeddings are not normalised for the Euclidean ones (PML's ``LpDistance`` normalises"
+        " them by default).",
+        "process_group": "``None`` (this process's batch) or a ``torch.distributed`` group: the"
+        " embeddings and labels of every rank are gathered with gradient (shards of any size),"
+        " each rank's anchors are compared with the whole global batch, and the sums and"
+        ' counts of ``"mean"`` are summed over the group, so the value on every rank and the'
+        " DDP-averaged gradients are one process's on the concatenated batch (see"
+        ' :mod:`lossatlas.distributed`); ``"none"`` gives this rank\'s anchors. The shard sizes'
+        " are read on the host (a graph break under ``torch.compile``).",
+    },
+    returns='``(N,)`` for ``"none"``, else a scalar.',
+    raises={
+        "TypeError": "Non-floating embeddings, non-integer labels.",
+        "ValueError": "``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown choice"
+        " of an option (with a suggestion).",
+    },
+    example="""
+        >>> import torch
+        >>> import lossatlas as la
+    """,
 )

@@ -54,6 +54,10 @@ _CONTRASTIVE = Family(
     input_kind="embeddings",
     same_shape=(0, 1),
     twice_differentiable=True,
+    example="""
+        >>> import torch
+        >>> import lossatlas as la
+    """,
 )
 
 
@@ -111,8 +115,6 @@ def contrastive_loss(
             outside [0, 1], ``margin <= 0``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x1 = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
         >>> x2 = torch.tensor([[0.6, 0.8], [0.3, 0.4], [3.0, 4.0]])
         >>> la.contrastive_loss(x1, x2, torch.tensor([1.0, 0.0, 0.0]), reduction="none")
@@ -217,14 +219,12 @@ def info_nce_loss(
             ``(M, D)``, ``temperature <= 0``.
 
     Example:
-        Two queries whose keys are exactly their own directions:
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> query = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
         >>> key = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
         >>> la.info_nce_loss(query, key, temperature=1.0)
         tensor(0.3133)
+
+        Two queries whose keys are exactly their own directions.
 
     References:
         A. van den Oord, Y. Li, O. Vinyals, "Representation Learning with Contrastive

@@ -116,6 +116,10 @@ _PAIRS = Family(
     target_type=TargetKind.SIGNS,
     properties={"non_negative", "zero_at_perfect"},
     same_shape=(0, 1),
+    example="""
+        >>> import torch
+        >>> import lossatlas as la
+    """,
 )
 _TRIPLETS = _PAIRS.derive(
     target_kind="positive and negative embeddings",
@@ -207,15 +211,13 @@ def margin_ranking_loss(
             label other than -1 or +1.
 
     Example:
-        Scores given as ``(N,)`` vectors, so each pair meets its own label (as ``(3, 1)``
-        tensors they would broadcast to a 3 x 3 matrix whose diagonal this is):
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> x1 = torch.tensor([1.0, 2.0, 3.0])
         >>> x2 = torch.tensor([2.0, 2.0, 2.0])
         >>> la.margin_ranking_loss(x1, x2, torch.tensor([1.0, 1.0, -1.0]), reduction="none")
         tensor([1., 0., 1.])
+
+        Scores given as ``(N,)`` vectors, so each pair meets its own label (as ``(3, 1)``
+        tensors they would broadcast to a 3 x 3 matrix whose diagonal this is).
 
     References:
         torch.nn.MarginRankingLoss,
@@ -267,8 +269,6 @@ def hinge_embedding_loss(
         ValueError: Shapes that differ, a label other than -1 or +1.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> distances = torch.tensor([0.3, 0.3, 1.5])
         >>> la.hinge_embedding_loss(distances, torch.tensor([1, -1, -1]), reduction="none")
         tensor([0.3000, 0.7000, 0.0000])
@@ -327,8 +327,6 @@ def cosine_embedding_loss(
             ``(N,)``, a label other than -1 or +1, ``margin`` outside [-1, 1].
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x1 = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
         >>> x2 = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
         >>> la.cosine_embedding_loss(x1, x2, torch.tensor([1.0, -1.0]), reduction="none")
@@ -394,8 +392,6 @@ def triplet_margin_loss(
             ``eps < 0``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> anchor = torch.tensor([[0.0, 0.0]])
         >>> positive = torch.tensor([[3.0, 4.0]])
         >>> negative = torch.tensor([[1.0, 0.0]])
@@ -471,8 +467,6 @@ def triplet_margin_with_distance_loss(
             the positive and negative pairs differ in shape.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> cosine_distance = lambda a, b: 1.0 - torch.cosine_similarity(a, b)
         >>> anchor = torch.tensor([[1.0, 0.0]])
         >>> positive = torch.tensor([[0.0, 1.0]])

@@ -8,6 +8,10 @@ a list that is entirely padding gives 0 with a zero gradient and is not counted 
 ``reduction="none"`` gives one value per query.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -69,6 +73,29 @@ _LISTS = Family(
     same_shape=(0, 1),
     mean_of_none=False,
     properties={"non_negative"},
+    args={
+        "scores": "Model scores ``(Q, L)``.",
+        "relevance": "Grades ``(Q, L)``, ``>= 0`` (floating or integer).",
+        "mask": "Bool ``(Q, L)``, ``False`` at padding; ``None`` means every slot is an item.",
+        "sigma": "Slope of the logistic, positive.",
+        "process_group": "``None`` (this process only) or a ``torch.distributed`` group over"
+        ' which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the sum'
+        " and the denominator are summed over the group (see :mod:`lossatlas.distributed`)."
+        ' ``"none"`` stays per local query.',
+    },
+    returns='``(Q,)`` for ``"none"``, else a scalar.',
+    raises={
+        "TypeError": "Non-floating scores, bool relevance, a mask that is not bool.",
+        "ValueError": "Inputs not ``(Q, L)``, a mask of another shape, a non-finite score or a"
+        " negative relevance at a real slot, an option outside its range (such as ``sigma <= 0``"
+        " or ``k < 1``) or its choices.",
+    },
+    example="""
+        >>> import torch
+        >>> import lossatlas as la
+        >>> scores = torch.tensor([[2.0, 1.0, 0.0], [0.5, 1.5, 0.0]])
+        >>> relevance = torch.tensor([[2.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    """,
 )
 
 
@@ -122,32 +149,12 @@ def ranknet_loss(
         \ell_q = \sum_{i, j:\ y_{qi} > y_{qj}} \log\left(1 + e^{-\sigma (s_{qi} - s_{qj})}\right)
 
     Args:
-        scores: Model scores ``(Q, L)``.
-        relevance: Grades ``(Q, L)``, ``>= 0`` (floating or integer).
-        mask: Bool ``(Q, L)``, ``False`` at padding; ``None`` means every slot is an item.
-        sigma: Slope of the logistic, positive.
         k: Keep the pairs with an item in the top ``k`` by score, or ``None`` for all pairs.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"none"`` gives each query's sum over
             its pairs; ``"mean"`` divides the total by the number of (kept) pairs in the batch
             (as rax and allRank do), 0 without pairs.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: each query is whole on one rank, the
-            sum and the denominator are summed over the group (see
-            :mod:`lossatlas.distributed`). ``"none"`` stays per local query.
-
-    Returns:
-        ``(Q,)`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating scores, bool relevance, a mask that is not bool.
-        ValueError: Inputs not ``(Q, L)``, a mask of another shape, a non-finite score or a
-            negative relevance at a real slot, ``sigma <= 0``, ``k < 1``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([[2.0, 1.0, 0.0], [0.5, 1.5, 0.0]])
-        >>> relevance = torch.tensor([[2.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
         >>> mask = torch.tensor([[True, True, True], [True, True, False]])
         >>> la.ranknet_loss(scores, relevance, mask=mask, reduction="none")
         tensor([0.7535, 1.3133])
@@ -205,28 +212,12 @@ def lambda_loss(
         \ell_q = \sum_{i, j:\ y_i > y_j} w_{ij} \log_2\left(1 + e^{-\sigma (s_i - s_j)}\right)
 
     Args:
-        scores: As :func:`ranknet_loss`.
-        relevance: As :func:`ranknet_loss`.
-        mask: As :func:`ranknet_loss`.
         weighting: ``"ndcg2"`` | ``"lambdarank"`` | ``"none"``.
         k: Cut-off of NDCG@k, or ``None`` for the whole list.
-        sigma: Slope of the logistic, positive.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries that have at least one pair (a list of equal grades has none), 0 if none.
-        process_group: As :func:`ranknet_loss` (each query whole on one rank).
-
-    Returns:
-        ``(Q,)`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: As :func:`ranknet_loss`.
-        ValueError: As :func:`ranknet_loss`; an unknown ``weighting``, ``k < 1``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([[2.0, 1.0, 0.0], [0.5, 1.5, 0.0]])
-        >>> relevance = torch.tensor([[2.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
         >>> la.lambda_loss(scores, relevance, reduction="none")
         tensor([0.1576, 0.9517])
         >>> la.lambda_loss(scores, relevance, weighting="lambdarank", reduction="none")
@@ -296,27 +287,12 @@ def listnet_loss(
         P_y(i) = \frac{e^{y_i}}{\sum_j e^{y_j}} \ \text{or}\ \frac{y_i}{\sum_j y_j}
 
     Args:
-        scores: As :func:`ranknet_loss`.
-        relevance: As :func:`ranknet_loss`.
-        mask: As :func:`ranknet_loss`.
         target: ``"softmax"`` | ``"linear"``: how grades become the target distribution.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with a target distribution (at least one item; for ``"linear"`` a positive
             grade), 0 if none.
-        process_group: As :func:`ranknet_loss` (each query whole on one rank).
-
-    Returns:
-        ``(Q,)`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: As :func:`ranknet_loss`.
-        ValueError: As :func:`ranknet_loss`; an unknown ``target``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([[2.0, 1.0, 0.0], [0.5, 1.5, 0.0]])
-        >>> relevance = torch.tensor([[2.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
         >>> la.listnet_loss(scores, relevance, reduction="none")
         tensor([0.8324, 1.3584])
         >>> la.listnet_loss(scores, relevance, target="linear", reduction="none")
@@ -368,26 +344,11 @@ def listmle_loss(
                  - \log \sum_{j=i}^{n} e^{s_{\pi_j}}\right)
 
     Args:
-        scores: As :func:`ranknet_loss`.
-        relevance: As :func:`ranknet_loss`.
-        mask: As :func:`ranknet_loss`.
         k: Number of top positions of the permutation that count, or ``None`` for all.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with at least one item, 0 if none.
-        process_group: As :func:`ranknet_loss` (each query whole on one rank).
-
-    Returns:
-        ``(Q,)`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: As :func:`ranknet_loss`.
-        ValueError: As :func:`ranknet_loss`; ``k < 1``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([[2.0, 1.0, 0.0], [0.5, 1.5, 0.0]])
-        >>> relevance = torch.tensor([[2.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
         >>> la.listmle_loss(scores, relevance, reduction="none")
         tensor([0.7209, 1.6658])
 
@@ -443,25 +404,10 @@ def ranking_softmax_loss(
         \ell_q = -\sum_i y_i \log \frac{e^{s_i}}{\sum_j e^{s_j}}
 
     Args:
-        scores: As :func:`ranknet_loss` (logits).
-        relevance: As :func:`ranknet_loss`.
-        mask: As :func:`ranknet_loss` (optax's ``where``).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with at least one item (optax's ``jnp.mean`` with ``where``), 0 if none.
-        process_group: As :func:`ranknet_loss` (each query whole on one rank).
-
-    Returns:
-        ``(Q,)`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: As :func:`ranknet_loss`.
-        ValueError: As :func:`ranknet_loss`.
 
     Example:
-        optax's documented examples (``1.408`` and ``0.497``):
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> la.ranking_softmax_loss(torch.tensor([[2.0, 1.0, 3.0]]), torch.tensor([[1.0, 0, 0]]))
         tensor(1.4076)
         >>> scores = torch.tensor([[2.0, 1.0, 0.0], [1.0, 0.5, 1.5]])
@@ -469,6 +415,8 @@ def ranking_softmax_loss(
         >>> mask = torch.tensor([[True, True, False], [True, True, True]])
         >>> la.ranking_softmax_loss(scores, relevance, mask=mask)
         tensor(0.4968)
+
+        These are optax's documented examples (``1.408`` and ``0.497``).
 
     References:
         `optax.losses.ranking_softmax_loss
@@ -523,27 +471,12 @@ def approx_ndcg_loss(
         \qquad \hat\pi_i = 1 + \sum_{j \ne i} \sigma\!\left(\frac{s_j - s_i}{T}\right)
 
     Args:
-        scores: As :func:`ranknet_loss`.
-        relevance: As :func:`ranknet_loss`.
-        mask: As :func:`ranknet_loss`.
         temperature: ``T > 0``; smaller is closer to the true (piecewise constant) NDCG.
         k: Cut-off of NDCG@k (by the rank of the scores), or ``None`` for the whole list.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``. ``"mean"`` divides by the number of
             queries with a relevant item, 0 if none.
-        process_group: As :func:`ranknet_loss` (each query whole on one rank).
-
-    Returns:
-        ``(Q,)`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: As :func:`ranknet_loss`.
-        ValueError: As :func:`ranknet_loss`; ``temperature <= 0``, ``k < 1``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> scores = torch.tensor([[2.0, 1.0, 0.0], [0.5, 1.5, 0.0]])
-        >>> relevance = torch.tensor([[2.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
         >>> la.approx_ndcg_loss(scores, relevance, temperature=1.0, reduction="none")
         tensor([0.1683, 0.3889])
 

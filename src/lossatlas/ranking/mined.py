@@ -8,6 +8,10 @@ each positive pair the closest negative that is farther than the positive (``"ba
 Schroff et al. 2015).
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from typing import Literal
@@ -44,7 +48,6 @@ def _padded(values: Tensor, fill: float) -> Tensor:
 
 @LABELLED.derive(tasks=("metric-learning", "ranking")).loss(
     formula=r"\max(0,\ d(a, p) - d(a, n) + m)",
-    properties={"non_negative"},
     use_when="triplet training from a labelled batch (mined triplets)",
     peers={
         _PML: "TripletMarginLoss (+ BatchHardMiner); its default reducer "
@@ -87,37 +90,22 @@ def mined_triplet_loss(
         \ell_{apn} = \max\big(0,\ d(a, p) - d(a, n) + \mathrm{margin}\big)
 
     Args:
-        embeddings: ``(N, D)``.
-        labels: Class of each embedding, integer ``(N,)``.
         margin: ``>= 0`` (FaceNet 0.2; PML's default 0.05, torch's triplet loss 1).
         mining: ``"all"`` | ``"batch_hard"`` | ``"batch_semi_hard"``.
-        distance: ``"euclidean"`` | ``"squared_euclidean"`` | ``"cosine"`` | ``"dot"``; the
-            embeddings are not normalised for the Euclidean ones (PML's ``LpDistance``
-            normalises them by default).
         mean_over: ``"all"`` | ``"nonzero"``: what ``"mean"`` divides by.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-        process_group: As :func:`lossatlas.supcon_loss` (each rank's anchors' triplets, the
-            positives and negatives from the gathered global batch).
 
     Returns:
         For ``"none"``: ``(N, N, N)`` indexed ``[a, p, n]`` (``"all"``), ``(N,)`` per anchor
         (``"batch_hard"``), ``(N, N)`` per ``[a, p]`` (``"batch_semi_hard"``), 0 where no
         triplet is formed; else a scalar.
 
-    Raises:
-        TypeError: Non-floating embeddings, non-integer labels.
-        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown
-            ``mining`` or ``distance`` (with a suggestion).
-
     Example:
-        Anchor 0's positive is 1 away, its negative 1.5; anchor 1's positive 1, its negative
-        ``sqrt(3.25) = 1.80``; anchor 2 has no positive:
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
         >>> la.mined_triplet_loss(x, torch.tensor([0, 0, 1]), margin=1.0, reduction="none")
         tensor([0.5000, 0.1972, 0.0000])
+
+        Anchor 0's positive is 1 away, its negative 1.5; anchor 1's positive 1, its negative
+        ``sqrt(3.25) = 1.80``; anchor 2 has no positive.
 
     References:
         F. Schroff, D. Kalenichenko, J. Philbin, "FaceNet: A Unified Embedding for Face

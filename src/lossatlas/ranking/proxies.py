@@ -5,6 +5,10 @@ The functionals take the proxies ``(C, D)`` as an argument; the module twins own
 Proxy-Anchor authors' code initialises them).
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,7 +53,13 @@ def _with_proxies(
     return Example((embeddings, labels, proxies), grad_args=(0, 2))
 
 
-_PROXY = LABELLED.derive(examples=_with_proxies, twice_differentiable=True, mean_of_none=True)
+_PROXY = LABELLED.derive(
+    examples=_with_proxies,
+    twice_differentiable=True,
+    mean_of_none=True,
+    args={"labels": "Class of each embedding, integer ``(N,)`` in ``[0, C)``."},
+    raises={"TypeError": "Non-floating embeddings or proxies, non-integer labels."},
+)
 
 
 def _check(embeddings: Tensor, labels: Tensor, proxies: Tensor) -> None:
@@ -69,7 +79,6 @@ def _check(embeddings: Tensor, labels: Tensor, proxies: Tensor) -> None:
     formula=r"\frac{1}{|P^+|} \sum_{p \in P^+} \log(1 + \sum_{x \in X_p^+} e^{-\alpha (s(x, p)"
     r" - \delta)}) + \frac{1}{|P|} \sum_{p} \log(1 + \sum_{x \in X_p^-} e^{\alpha (s(x, p)"
     r" + \delta)})",
-    properties={"non_negative"},
     mean_of_none=False,
     use_when="fast-converging retrieval embeddings with class proxies",
     peers={"pytorch-metric-learning": "ProxyAnchorLoss(num_classes, embedding_size)"},
@@ -98,8 +107,6 @@ def proxy_anchor_loss(
         \log\Big(1 + \sum_{x \in X_p^-} e^{\alpha (s(x, p) + \delta)}\Big)
 
     Args:
-        embeddings: ``(N, D)``.
-        labels: Class of each embedding, integer ``(N,)`` in ``[0, C)``.
         proxies: One proxy per class, ``(C, D)`` (learned: :class:`lossatlas.nn.ProxyAnchorLoss`
             owns them).
         margin: ``delta >= 0`` (paper 0.1).
@@ -116,12 +123,9 @@ def proxy_anchor_loss(
         ``(C,)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating embeddings or proxies, non-integer labels.
         ValueError: Bad shapes, a label outside ``[0, C)``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> # log(1 + e^-0.9) (each proxy's positive) + log(1 + e^0.1) (each one's negative)
         >>> la.proxy_anchor_loss(x, torch.tensor([0, 1]), x.clone(), alpha=1.0)
@@ -154,7 +158,6 @@ def proxy_anchor_loss(
 
 @_PROXY.loss(
     formula=r"-\log \frac{e^{-d(\hat x, \hat p_y)}}{\sum_z e^{-d(\hat x, \hat p_z)}}",
-    properties={"non_negative"},
     use_when="metric learning with one learned proxy per class",
     peers={
         "pytorch-metric-learning": 'ProxyNCALoss: distance="euclidean", its softmax_scale is '
@@ -184,27 +187,18 @@ def proxy_nca_loss(
                  e^{-t\, d(\hat x_i, \hat p_z)}}
 
     Args:
-        embeddings: ``(N, D)``.
-        labels: Class of each embedding, integer ``(N,)`` in ``[0, C)``.
         proxies: ``(C, D)`` (learned: :class:`lossatlas.nn.ProxyNCALoss` owns them).
         scale: Positive softmax scale ``t`` (PML's ``softmax_scale``; ProxyNCA++ uses ~9).
         distance: ``"squared_euclidean"`` (paper, PML) | ``"euclidean"`` | ``"cosine"`` |
             ``"dot"``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
         process_group: ``None`` or a ``torch.distributed`` group over which ``"mean"`` and
             ``"sum"`` are exact (each embedding's term is its own; the sum and the count are
             summed over the group). ``"none"`` stays per local row.
 
-    Returns:
-        ``(N,)`` for ``"none"``, else a scalar.
-
     Raises:
-        TypeError: Non-floating embeddings or proxies, non-integer labels.
         ValueError: Bad shapes, a label outside ``[0, C)``, an unknown ``distance``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> la.proxy_nca_loss(x, torch.tensor([0, 1]), x.clone())  # -log(1 / (1 + e^-2))
         tensor(0.1269)

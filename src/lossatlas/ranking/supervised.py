@@ -8,6 +8,10 @@ whose batch holds no positive (or, where the loss needs one, no negative) contri
 not counted by ``"mean"``; a batch in which no label repeats gives 0 with a zero gradient.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from typing import Literal
@@ -69,7 +73,6 @@ def _multi_view(
 @LABELLED.loss(
     formula=r"-\frac{1}{|P(i)|} \sum_{p \in P(i)} \log \frac{e^{z_i \cdot z_p / t}}"
     r"{\sum_{a \ne i} e^{z_i \cdot z_a / t}}",
-    properties={"non_negative"},
     examples=_multi_view,
     twice_differentiable=True,
     use_when="supervised contrastive pre-training with class labels",
@@ -119,13 +122,6 @@ def supcon_loss(
         contrast_mode: ``"all"`` (every view is an anchor) or ``"one"`` (the first view only).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             anchors that have a positive.
-        process_group: ``None`` (this process's batch) or a ``torch.distributed`` group: the
-            embeddings and labels of every rank are gathered with gradient (shards of any
-            size), each rank's anchors are contrasted with the whole global batch, and the
-            sum and the count of ``"mean"`` are summed over the group, so the value on every
-            rank and the DDP-averaged gradients are one process's on the concatenated batch
-            (see :mod:`lossatlas.distributed`); ``"none"`` gives this rank's anchors. The
-            shard sizes are read on the host (a graph break under ``torch.compile``).
 
     Returns:
         For ``"none"``: ``(N, V)`` (``"all"``) or ``(N,)`` (``"one"``, or ``(N, D)`` input),
@@ -136,15 +132,13 @@ def supcon_loss(
         ValueError: ``features`` not ``(N, D)`` or ``(N, V, D)``, ``labels`` not ``(N,)``.
 
     Example:
-        Two equal embeddings of class 0 (each the other's positive, at cosine 1; the class-1
-        row at cosine 0), so each pays ``-log(e / (e + 1))``; the class-1 row has no
-        positive and is not counted:
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> features = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
         >>> la.supcon_loss(features, torch.tensor([0, 0, 1]), temperature=1.0)
         tensor(0.3133)
+
+        Two equal embeddings of class 0 (each the other's positive, at cosine 1; the class-1
+        row at cosine 0), so each pays ``-log(e / (e + 1))``; the class-1 row has no
+        positive and is not counted.
 
     References:
         P. Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020,
@@ -197,7 +191,6 @@ class SupConLoss(LossModule, functional=supcon_loss):
 @LABELLED.loss(
     formula=r"\frac{1}{\alpha} \log(1 + \sum_{P_i} e^{-\alpha (S_{ij} - \lambda)}) + "
     r"\frac{1}{\beta} \log(1 + \sum_{N_i} e^{\beta (S_{ik} - \lambda)})",
-    properties={"non_negative"},
     mean_of_none=True,
     use_when="deep metric learning with mined pairs (retrieval)",
     peers={
@@ -239,28 +232,13 @@ def multi_similarity_loss(
     ``MeanReducer``), so ``"mean"`` is the mean of ``"none"``.
 
     Args:
-        embeddings: ``(N, D)``.
-        labels: Class of each embedding, integer ``(N,)``.
         alpha: Positive scale of the positive term (paper 2).
         beta: Positive scale of the negative term (paper 50).
         base: The similarity threshold ``lambda`` (paper 0.5).
         epsilon: Mining margin, ``>= 0`` (paper 0.1), or ``None`` for no mining.
         distance: ``"cosine"`` | ``"dot"`` | ``"euclidean"`` | ``"squared_euclidean"``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-        process_group: As :func:`lossatlas.supcon_loss` (each rank's anchors against the
-            gathered global batch).
-
-    Returns:
-        ``(N,)`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating embeddings, non-integer labels.
-        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown
-            ``distance`` (with a suggestion).
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
         >>> # row 0's pairs are easy (mined away), row 2 has no positive
         >>> la.multi_similarity_loss(x, torch.tensor([0, 0, 1]), reduction="none")
@@ -303,7 +281,6 @@ class MultiSimilarityLoss(LossModule, functional=multi_similarity_loss):
 @LABELLED.loss(
     formula=r"\log\big(1 + \sum_{N_i} e^{\gamma a_n (s_n - m)} \sum_{P_i} "
     r"e^{-\gamma a_p (s_p - 1 + m)}\big)",
-    properties={"non_negative"},
     exact_gradient=False,
     use_when="pair-based metric learning with self-paced weights",
     peers={_PML: "CircleLoss; defaults m=0.4, gamma=80 there"},
@@ -337,24 +314,12 @@ def circle_loss(
 
     Args:
         embeddings: ``(N, D)``; compared by cosine.
-        labels: Class of each embedding, integer ``(N,)``.
         margin: Relaxation ``m >= 0`` (paper 0.25 for faces, 0.4 for fine-grained retrieval).
         gamma: Positive scale (paper 256 for faces, 80 for fine-grained retrieval).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             anchors with both a positive and a negative.
-        process_group: As :func:`lossatlas.supcon_loss` (each rank's anchors against the
-            gathered global batch).
-
-    Returns:
-        ``(N,)`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating embeddings, non-integer labels.
-        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
         >>> la.circle_loss(x, torch.tensor([0, 0, 1]), margin=0.25, gamma=8.0)
         tensor(3.1237)
@@ -385,7 +350,6 @@ class CircleLoss(LossModule, functional=circle_loss):
 @LABELLED.loss(
     formula=r"\frac{1}{2|P|} \sum_{(i, j) \in P} \max\big(0,\ \log(\sum_{k \in N_i} "
     r"e^{m_n - d_{ik}} + \sum_{l \in N_j} e^{m_n - d_{jl}}) + d_{ij} - m_p\big)^2",
-    properties={"non_negative"},
     use_when="metric learning from every pair of a labelled batch (smooth hardest negative)",
     peers={
         _PML: "LiftedStructureLoss (not GeneralizedLiftedStructureLoss); its LpDistance "
@@ -425,36 +389,25 @@ def lifted_structure_loss(
         \ell = \frac{1}{|P|} \sum_{(i, j) \in P} \tfrac12 \max(0, J_{ij})^2
 
     Args:
-        embeddings: ``(N, D)``.
-        labels: Class of each embedding, integer ``(N,)``.
         pos_margin: ``m_p`` (paper and PML 0).
         neg_margin: ``m_n``, the paper's ``alpha`` (paper and PML 1).
         distance: ``"euclidean"`` (the paper's) | ``"squared_euclidean"`` | ``"cosine"`` |
             ``"dot"``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             ordered positive pairs.
-        process_group: As :func:`lossatlas.supcon_loss` (each rank's anchors' pairs against
-            the gathered global batch).
 
     Returns:
         For ``"none"``: ``(N, N)`` indexed ``[i, j]``, ``max(0, J_ij)^2 / 2`` at the positive
         pairs and 0 elsewhere; else a scalar.
 
-    Raises:
-        TypeError: Non-floating embeddings, non-integer labels.
-        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown
-            ``distance`` (with a suggestion).
-
     Example:
-        The positive pair is 1 apart; its two rows have one negative each, at distance 1 and
-        ``sqrt(2)``, so ``J = log(e^0 + e^{1 - 1.414}) + 1 = 1.507`` and the loss is
-        ``J^2 / 2`` (both orders of the pair):
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
         >>> la.lifted_structure_loss(x, torch.tensor([0, 0, 1]))
         tensor(1.1360)
+
+        The positive pair is 1 apart; its two rows have one negative each, at distance 1 and
+        ``sqrt(2)``, so ``J = log(e^0 + e^{1 - 1.414}) + 1 = 1.507`` and the loss is
+        ``J^2 / 2`` (both orders of the pair).
 
     References:
         H. Oh Song, Y. Xiang, S. Jegelka, S. Savarese, "Deep Metric Learning via Lifted
@@ -484,7 +437,6 @@ class LiftedStructureLoss(LossModule, functional=lifted_structure_loss):
 
 @LABELLED.loss(
     formula=r"\log\big(1 + \sum_{j \ne i} e^{f_i \cdot f_j^+ - f_i \cdot f_i^+}\big)",
-    properties={"non_negative"},
     twice_differentiable=True,
     use_when="one (anchor, positive) pair per class, the other classes' positives as negatives",
     peers={
@@ -503,8 +455,9 @@ def npair_loss(
     r"""Multi-class N-pair loss (Sohn 2016): each class's anchor picks its positive among all.
 
     The batch is read as PML's ``NPairsLoss`` reads it: for every class with at least two
-    samples, **its first sample in batch order is the anchor and its second the positive**;
-    further samples of the class are not used. Anchor ``i`` is then classified over the
+    samples, **its first sample in batch order is the anchor and its second the positive**
+    (with ``process_group``, in the concatenated batch, rank order); further samples of the
+    class are not used. Anchor ``i`` is then classified over the
     ``P`` positives (softmax over ``f_i . f_j^+``), its own positive the target: the paper's
     ``log(1 + sum_{j != i} exp(f_i . f_j^+ - f_i . f_i^+))``. With a distance the logits are
     ``-d`` (PML's convention). A batch where no class has two samples gives 0 with a zero
@@ -520,31 +473,20 @@ def npair_loss(
     it separately (e.g. ``1e-3 * x.square().sum(1).mean()``).
 
     Args:
-        embeddings: ``(N, D)``.
-        labels: Class of each embedding, integer ``(N,)``.
         distance: ``"dot"`` (paper, PML) | ``"cosine"`` | ``"euclidean"`` |
             ``"squared_euclidean"``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             anchors (classes with two samples).
-        process_group: As :func:`lossatlas.supcon_loss`; "first" and "second" are in the
-            concatenated batch (rank order).
 
     Returns:
         For ``"none"``: ``(N,)``, each anchor's loss at its row, 0 elsewhere; else a scalar.
 
-    Raises:
-        TypeError: Non-floating embeddings, non-integer labels.
-        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown
-            ``distance`` (with a suggestion).
-
     Example:
-        Anchors 0 (class 0, positive 1) and 2 (class 1, positive 3); row 4 is unused:
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
         >>> la.npair_loss(x, torch.tensor([0, 0, 1, 1, 1]), reduction="none")  # log(1 + e^-1)
         tensor([0.3133, 0.0000, 0.3133, 0.0000, 0.0000])
+
+        Anchors 0 (class 0, positive 1) and 2 (class 1, positive 3); row 4 is unused.
 
     References:
         K. Sohn, "Improved Deep Metric Learning with Multi-class N-pair Loss Objective",
@@ -581,7 +523,6 @@ class NPairLoss(LossModule, functional=npair_loss):
 
 @LABELLED.loss(
     formula=r"[d_{ij} - m_p]_+ \text{ (positives)},\ [m_n - d_{ij}]_+ \text{ (negatives)}",
-    properties={"non_negative"},
     use_when="contrastive (siamese) training from a labelled batch, every pair or the hardest",
     peers={
         _PML: "ContrastiveLoss (+ BatchHardMiner); its default reducer is "
@@ -626,36 +567,23 @@ def mined_contrastive_loss(
              + \frac{1}{|N|} \sum_{(i, j) \in N} [m_n - d_{ij}]_+
 
     Args:
-        embeddings: ``(N, D)``.
-        labels: Class of each embedding, integer ``(N,)``.
         pos_margin: ``m_p`` (PML 0).
         neg_margin: ``m_n`` (PML 1).
         mining: ``"all"`` | ``"batch_hard"``.
-        distance: As :func:`lossatlas.mined_triplet_loss`.
         mean_over: ``"all"`` | ``"nonzero"``: what each part of ``"mean"`` divides by.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-        process_group: As :func:`lossatlas.supcon_loss` (each rank's anchors' pairs against
-            the gathered global batch; the two counts are summed over the group).
 
     Returns:
         For ``"none"``: ``(N, N)`` per ordered pair ``[i, j]`` (``"all"``; 0 on the diagonal)
         or ``(N,)`` per anchor, its positive plus its negative term (``"batch_hard"``);
         else a scalar.
 
-    Raises:
-        TypeError: Non-floating embeddings, non-integer labels.
-        ValueError: ``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown
-            ``mining`` or ``distance`` (with a suggestion).
-
     Example:
-        The positive pair is 1 apart (each order pays 1); of the four ordered negatives two
-        are 1 apart (pay 0.2) and two ``sqrt(2)`` (pay 0), so ``1 + 0.4 / 4``:
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
         >>> la.mined_contrastive_loss(x, torch.tensor([0, 0, 1]), neg_margin=1.2)
         tensor(1.1000)
+
+        The positive pair is 1 apart (each order pays 1); of the four ordered negatives two
+        are 1 apart (pay 0.2) and two ``sqrt(2)`` (pay 0), so ``1 + 0.4 / 4``.
 
     References:
         R. Hadsell, S. Chopra, Y. LeCun, "Dimensionality Reduction by Learning an Invariant
