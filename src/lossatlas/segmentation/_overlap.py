@@ -144,8 +144,7 @@ SOFTMAX_OVERLAP = Family(
         "flag.",
         "ValueError": "A class index outside ``[0, C)`` that is not ``ignore_index`` (value and "
         "position named); a target of another shape; ``C < 2``; no spatial dimension; "
-        "``ignore_index`` with a one-hot target; a ``weight`` that is not ``C`` non-negative "
-        f"values; {_BAD_OPTION}.",
+        f"``ignore_index`` with a one-hot target; {_BAD_OPTION}.",
     },
 )
 
@@ -169,8 +168,7 @@ SIGMOID_OVERLAP = SOFTMAX_OVERLAP.derive(
     raises={
         "TypeError": "Non-floating tensors, a non-bool flag.",
         "ValueError": "Shapes that differ, a target outside [0, 1], no spatial dimension, "
-        "``include_background=False`` with one channel, a weight that is not ``C`` values, "
-        f"{_BAD_OPTION}.",
+        f"``include_background=False`` with one channel, {_BAD_OPTION}.",
     },
 )
 
@@ -215,8 +213,7 @@ PROBABILITY_OVERLAP = SOFTMAX_OVERLAP.derive(
         "ValueError": "A class index outside ``[0, C)`` that is not ``ignore_index``, or an "
         "input value outside ``[0, 1]`` (value and position named); a target of another shape; "
         "no spatial dimension; ``include_background=False`` with one channel; ``ignore_index`` "
-        "with a one-hot target; a ``weight`` that is not ``C`` non-negative values; "
-        f"{_BAD_OPTION}.",
+        f"with a one-hot target; {_BAD_OPTION}.",
     },
 )
 

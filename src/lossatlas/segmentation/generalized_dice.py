@@ -8,6 +8,10 @@ Wasserstein form scores each position by the distance, under a class distance ma
 the prediction and the true class.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -48,6 +52,22 @@ _GDL = (
     r"1 - \frac{2 \sum_c w_c I_c + \epsilon_{nr}}{\sum_c w_c (P_c + G_c) + \epsilon_{dr}},"
     r"\quad w_c = G_c^{-2}"
 )
+
+#: What the generalised Dice losses (both forms, and the Wasserstein one) share: one value per
+#: sample, the classes pooled.
+_GDL_DOCS = {
+    "args": {
+        "w_type": '``"square"`` (``1 / G^2``, the paper\'s), ``"simple"`` (``1 / G``) or '
+        '``"uniform"`` (1).',
+        "batch": "Sum the intersections and sizes over the batch first: one ratio (and one set "
+        "of weights, from the batch's volumes) for the whole batch.",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"`` over the ``N`` samples.',
+    },
+    "returns": '``(N,)`` for ``"none"`` (a 0-dim tensor with ``batch=True``), else a scalar. '
+    "Float32 for half-precision input.",
+}
+_SOFTMAX_GDL = SOFTMAX_OVERLAP.derive(**_GDL_DOCS)
+_SIGMOID_GDL = SIGMOID_OVERLAP.derive(**_GDL_DOCS)
 
 
 def class_volume_weights(truth: Tensor, w_type: str) -> Tensor:
@@ -93,7 +113,7 @@ def _generalized_dice(
     return run_overlap_loss(input, target, score, activation=activation, weight=None, **options)
 
 
-@SOFTMAX_OVERLAP.loss(
+@_SOFTMAX_GDL.loss(
     formula=_GDL,
     use_when="multi-class segmentation, highly unbalanced classes",
     peers={
@@ -138,25 +158,7 @@ def generalized_dice_loss(
         w_{n,c} = G_{n,c}^{-2},\quad I = \sum_s p\, g,\; P = \sum_s p,\; G = \sum_s g
 
     Args:
-        input: Logits ``(N, C, d1, ...)``, ``C >= 2``, at least one spatial dimension.
-        target: As :func:`dice_loss`.
-        w_type: ``"square"`` (``1 / G^2``, the paper's), ``"simple"`` (``1 / G``) or
-            ``"uniform"`` (1).
         include_background: ``False`` leaves class 0 out of the sums and the weights.
-        smooth_nr: As :func:`dice_loss`.
-        smooth_dr: As :func:`dice_loss`.
-        batch: Sum the intersections and sizes over the batch first: one ratio (and one set of
-            weights, from the batch's volumes) for the whole batch.
-        ignore_index: As :func:`dice_loss`.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the ``N`` samples.
-
-    Returns:
-        ``(N,)`` for ``"none"`` (a 0-dim tensor with ``batch=True``), else a scalar. Float32 for
-        half-precision input.
-
-    Raises:
-        TypeError: As :func:`dice_loss`.
-        ValueError: As :func:`dice_loss`; ``w_type`` not one of the three.
 
     Example:
         >>> import torch
@@ -178,7 +180,7 @@ def generalized_dice_loss(
     return _generalized_dice(activation="softmax", **locals())
 
 
-@SIGMOID_OVERLAP.loss(
+@_SIGMOID_GDL.loss(
     formula=_GDL,
     use_when="multi-label masks of very different sizes",
     peers={"MONAI": "GeneralizedDiceLoss(sigmoid=True): as generalized_dice_loss"},
@@ -205,23 +207,6 @@ def binary_generalized_dice_loss(
     .. math::
         \ell_n = 1 - \frac{2 \sum_c w_{n,c} \sum_s \sigma(x_{n,c,s}) y_{n,c,s} + \epsilon_{nr}}
             {\sum_c w_{n,c} \sum_s (\sigma(x_{n,c,s}) + y_{n,c,s}) + \epsilon_{dr}}
-
-    Args:
-        input: Logits ``(N, C, d1, ...)``, at least one spatial dimension.
-        target: Same shape, values in ``[0, 1]``.
-        w_type: As :func:`generalized_dice_loss`.
-        include_background: ``False`` leaves channel 0 out (needs ``C >= 2``).
-        smooth_nr: As :func:`dice_loss`.
-        smooth_dr: As :func:`dice_loss`.
-        batch: As :func:`generalized_dice_loss`.
-        reduction: As :func:`generalized_dice_loss`.
-
-    Returns:
-        ``(N,)`` for ``"none"`` (0-dim with ``batch=True``), else a scalar.
-
-    Raises:
-        TypeError: As :func:`binary_dice_loss`.
-        ValueError: As :func:`binary_dice_loss`; ``w_type`` not one of the three.
 
     Example:
         >>> import torch
@@ -256,7 +241,7 @@ def _with_distances(factory: ExampleFactory) -> ExampleFactory:
     return example
 
 
-_WASSERSTEIN = SOFTMAX_OVERLAP.derive(
+_WASSERSTEIN = _SOFTMAX_GDL.derive(
     target_kind="class indices",
     target_type=TargetKind.CLASS_INDICES,
     examples=_with_distances(ex.segmentation_logits),
@@ -354,15 +339,11 @@ def generalized_wasserstein_dice_loss(
         D_n = 2\, TP_n + \sum_s W_s \;\text{(default) or}\; \sum_s \alpha_{g_s} (2 - W_s)
 
     Args:
-        input: Logits ``(N, C, d1, ...)``, ``C >= 2``, at least one spatial dimension.
         target: Class indices ``(N, d1, ...)`` (``torch.long``) in ``[0, C)``. Soft labels are
             not accepted (their Wasserstein distance has no closed form).
         dist_matrix: ``(C, C)`` floating class distances: finite, ``>= 0``, zero diagonal,
             symmetric, not all zero. A buffer of the module twin.
         weighting_mode: ``"default"`` (the paper's) or ``"GDL"`` (volume weights).
-        smooth_nr: Added to the numerator, ``>= 0``.
-        smooth_dr: Added to the denominator, ``> 0``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the ``N`` samples.
 
     Returns:
         ``(N,)`` for ``"none"``, else a scalar; in the promoted dtype of ``input`` and

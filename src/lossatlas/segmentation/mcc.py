@@ -7,6 +7,10 @@ negatives included. The entries come from the overlap sums of
 input checks are those of :func:`lossatlas.dice_loss`.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -36,6 +40,17 @@ _MCC = (
     r"1 - \frac{TP\cdot TN - FP\cdot FN + \epsilon_{nr}}"
     r"{\sqrt{(TP+FP)(TP+FN)(TN+FP)(TN+FN) + \epsilon_{dr}}}"
 )
+
+
+#: The options of the MCC losses (both forms) that mean something else for Dice.
+_MCC_ARGS = {
+    "smooth_nr": "Added to the numerator, ``>= 0`` (MONAI's default 0).",
+    "smooth_dr": "Added under the square root, ``> 0``.",
+    "batch": "Sum the confusion entries over the batch first: one MCC per class.",
+    "reduction": '``"none"`` | ``"mean"`` | ``"sum"`` over the ``(N, C\')`` values.',
+}
+_SOFTMAX_MCC = SOFTMAX_OVERLAP.derive(args=_MCC_ARGS)
+_SIGMOID_MCC = SIGMOID_OVERLAP.derive(args=_MCC_ARGS)
 
 
 def _saturated(onehot: Tensor, dtype: torch.dtype) -> Tensor:
@@ -105,7 +120,7 @@ def _mcc(
     return reduce_loss(loss, reduction)
 
 
-@SOFTMAX_OVERLAP.loss(
+@_SOFTMAX_MCC.loss(
     formula=_MCC,
     use_when="segmentation with a dominant background; uses TN",
     perfect=_softmax_perfect,
@@ -147,22 +162,8 @@ def mcc_loss(
             {\sqrt{(TP+FP)(TP+FN)(TN+FP)(TN+FN) + \epsilon_{dr}}}
 
     Args:
-        input: Logits ``(N, C, d1, ...)``, ``C >= 2``, at least one spatial dimension.
-        target: As :func:`dice_loss`.
         include_background: ``False`` leaves class 0 out (its positions still count as true
             or false negatives of the other classes).
-        smooth_nr: Added to the numerator, ``>= 0`` (MONAI's default 0).
-        smooth_dr: Added under the square root, ``> 0``.
-        batch: Sum the confusion entries over the batch first: one MCC per class.
-        ignore_index: As :func:`dice_loss` (ignored positions count in no entry, TN included).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the ``(N, C')`` values.
-
-    Returns:
-        ``(N, C')`` for ``"none"`` (``(C',)`` with ``batch``), else a scalar.
-
-    Raises:
-        TypeError: As :func:`dice_loss`.
-        ValueError: As :func:`dice_loss`.
 
     Example:
         >>> import torch
@@ -183,7 +184,7 @@ def mcc_loss(
     return _mcc(activation="softmax", **locals())
 
 
-@SIGMOID_OVERLAP.loss(
+@_SIGMOID_MCC.loss(
     formula=_MCC,
     use_when="binary masks with a dominant background; uses TN",
     perfect=_sigmoid_perfect,
@@ -209,22 +210,6 @@ def binary_mcc_loss(
         \ell_{n,c} = 1 - \frac{TP\, TN - FP\, FN + \epsilon_{nr}}
             {\sqrt{(TP+FP)(TP+FN)(TN+FP)(TN+FN) + \epsilon_{dr}}},\quad
         TP = \sum_s \sigma(x_s)\, y_s,\ TN = \sum_s (1 - \sigma(x_s))(1 - y_s)
-
-    Args:
-        input: Logits ``(N, C, d1, ...)``, at least one spatial dimension.
-        target: Same shape, values in ``[0, 1]``.
-        include_background: ``False`` leaves channel 0 out (needs ``C >= 2``).
-        smooth_nr: As :func:`mcc_loss`.
-        smooth_dr: As :func:`mcc_loss`.
-        batch: As :func:`mcc_loss`.
-        reduction: As :func:`mcc_loss`.
-
-    Returns:
-        As :func:`mcc_loss` (``C'`` channels).
-
-    Raises:
-        TypeError: Non-floating tensors (as :func:`binary_dice_loss`).
-        ValueError: As :func:`binary_dice_loss`.
 
     Example:
         >>> import torch
