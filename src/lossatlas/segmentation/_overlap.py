@@ -123,6 +123,17 @@ _SOFTMAX_ARGS = {
     "batch (see :mod:`lossatlas.distributed`).",
 }
 
+#: The doctest lines every overlap loss's ``Example:`` starts with; the softmax and sigmoid
+#: families add the inputs their examples share.
+EXAMPLE_IMPORTS = ">>> import torch\n>>> import lossatlas as la"
+SOFTMAX_EXAMPLE = f"""{EXAMPLE_IMPORTS}
+>>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
+...                         [[-1.0, 2.0], [0.0, 1.5]]]])  # (N=1, C=2, 2, 2)
+>>> target = torch.tensor([[[0, 1], [1, 1]]])"""
+_SIGMOID_EXAMPLE = f"""{EXAMPLE_IMPORTS}
+>>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])  # (N=1, C=1, 2, 2)
+>>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])"""
+
 #: The option checks state each option's range in its description.
 _BAD_OPTION = "an option outside the range its description states"
 
@@ -137,6 +148,7 @@ SOFTMAX_OVERLAP = Family(
     examples=ex.segmentation_logits,
     perfect=ex.segmentation_perfect,
     args=_SOFTMAX_ARGS,
+    example=SOFTMAX_EXAMPLE,
     returns="``(N, C')`` for ``\"none\"`` (``(C',)`` with ``batch=True``), ``C' = C`` or "
     "``C - 1`` without background; else a scalar. Float32 for half-precision input.",
     raises={
@@ -156,6 +168,7 @@ SIGMOID_OVERLAP = SOFTMAX_OVERLAP.derive(
     examples=ex.binary_mask_logits,
     perfect=ex.binary_mask_perfect,
     same_shape=(0, 1),
+    example=_SIGMOID_EXAMPLE,
     args={
         "input": "Logits ``(N, C, d1, ...)``, at least one spatial dimension.",
         "target": "Same shape, values in ``[0, 1]`` (masks in {0, 1}, float, bool or integer, "
@@ -200,6 +213,7 @@ PROBABILITY_OVERLAP = SOFTMAX_OVERLAP.derive(
     "input's shape",
     examples=_probability_examples,
     perfect=_probability_perfect,
+    example=EXAMPLE_IMPORTS,
     args={
         "input": "Probabilities ``(N, C, d1, ...)`` in ``[0, 1]`` (``C >= 1``), at least one "
         "spatial dimension; rows need not sum to 1.",

@@ -36,6 +36,7 @@ from lossatlas._validation import (
     index_target,
 )
 from lossatlas.segmentation._overlap import (
+    EXAMPLE_IMPORTS,
     SOFTMAX_OVERLAP,
     check_sigmoid_inputs,
     check_softmax_inputs,
@@ -282,6 +283,7 @@ _DISTANCE = SOFTMAX_OVERLAP.derive(
     tasks=("segmentation", "imbalanced"),
     properties=set(),
     perfect=None,
+    example=EXAMPLE_IMPORTS,
 )
 
 
@@ -349,8 +351,6 @@ def boundary_loss(
             ``spacing`` of the wrong length.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[[[2.0, -1.0, -2.0, -3.0]],
         ...                         [[-2.0, 1.0, 2.0, 3.0]]]])  # (N=1, C=2, 1, 4)
         >>> target = torch.tensor([[[0, 1, 1, 1]]])
@@ -432,8 +432,6 @@ def hausdorff_dt_loss(
         ValueError: As :func:`boundary_loss`.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[[[2.0, -1.0, -2.0, -3.0]],
         ...                         [[-2.0, 1.0, 2.0, 3.0]]]])
         >>> target = torch.tensor([[[0, 0, 1, 1]]])

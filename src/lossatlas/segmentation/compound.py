@@ -132,11 +132,6 @@ def dice_ce_loss(
         label_smoothing: Cross-entropy label smoothing in ``[0, 1]``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
-        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
-        >>> target = torch.tensor([[[0, 1], [1, 1]]])
         >>> la.dice_ce_loss(logits, target, lambda_ce=0.5)
         tensor(0.4061)
         >>> out = la.dice_ce_loss(logits, target, lambda_ce=0.5, return_parts=True)
@@ -218,11 +213,6 @@ def dice_focal_loss(
             ``reduction="none"``; a negative lambda.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
-        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
-        >>> target = torch.tensor([[[0, 1], [1, 1]]])
         >>> out = la.dice_focal_loss(logits, target, return_parts=True)
         >>> {name: round(float(v), 4) for name, v in out.parts.items()}
         {'dice': 0.247, 'focal': 0.0961}
@@ -299,10 +289,6 @@ def binary_dice_ce_loss(
             ``pos_weight``, applied along dim 1), or ``None``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])  # (N=1, C=1, 2, 2)
-        >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
         >>> out = la.binary_dice_ce_loss(logits, mask, return_parts=True)
         >>> {name: round(float(v), 4) for name, v in out.parts.items()}
         {'dice': 0.173, 'ce': 0.2005}

@@ -62,11 +62,6 @@ def dice_loss(
         \qquad k = 2 \text{ if squared\_pred else } 1
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
-        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])  # (N=1, C=2, 2, 2)
-        >>> target = torch.tensor([[[0, 1], [1, 1]]])
         >>> la.dice_loss(logits, target, reduction="none")
         tensor([[0.3208, 0.1732]])
         >>> la.dice_loss(logits, target)
@@ -113,11 +108,6 @@ def jaccard_loss(
         I = \sum_s p\, g,\; P = \sum_s p^{k},\; G = \sum_s g^{k}
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
-        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
-        >>> target = torch.tensor([[[0, 1], [1, 1]]])
         >>> la.jaccard_loss(logits, target, reduction="none")
         tensor([[0.4857, 0.2952]])
 
@@ -165,10 +155,6 @@ def binary_dice_loss(
             {\sum_s \sigma(x_{n,c,s})^{k} + \sum_s y_{n,c,s}^{k} + \epsilon_{dr}}
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])  # (N=1, C=1, 2, 2)
-        >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
         >>> la.binary_dice_loss(logits, mask)
         tensor(0.1730)
 
@@ -210,10 +196,6 @@ def binary_jaccard_loss(
         I = \sum_s \sigma(x)\, y,\; P = \sum_s \sigma(x)^{k},\; G = \sum_s y^{k}
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])
-        >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
         >>> la.binary_jaccard_loss(logits, mask)
         tensor(0.2950)
 

@@ -79,8 +79,6 @@ def dice_loss_from_probs(
             {\sum_s p_{n,c,s}^{k} + \sum_s g_{n,c,s}^{k} + \epsilon_{dr}}
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
         ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
         >>> probs = torch.softmax(logits, dim=1)
@@ -128,8 +126,6 @@ def jaccard_loss_from_probs(
         I = \sum_s p\, g,\; P = \sum_s p^{k},\; G = \sum_s g^{k}
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> probs = torch.tensor([[[[0.9, 0.2], [0.6, 0.3]]]])  # one channel, sigmoid outputs
         >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
         >>> la.jaccard_loss_from_probs(probs, mask)  # 1 - 2 * 1.5 / (2 * (2 + 2 - 1.5))
@@ -178,8 +174,6 @@ def tversky_loss_from_probs(
         I = \sum_s p\,g,\; FP = \sum_s p(1-g),\; FN = \sum_s (1-p) g
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> probs = torch.tensor([[[[0.9, 0.2], [0.6, 0.3]]]])
         >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
         >>> la.tversky_loss_from_probs(probs, mask, alpha=0.5, beta=0.5)
@@ -224,8 +218,6 @@ def focal_tversky_loss_from_probs(
         TI = \frac{I + \epsilon_{nr}}{I + \alpha FP + \beta FN + \epsilon_{dr}}
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> probs = torch.tensor([[[[0.9, 0.2], [0.6, 0.3]]]])
         >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
         >>> la.focal_tversky_loss_from_probs(probs, mask)  # (1 - 1.5 / (1.5 + 0.15 + 0.35))^0.75

@@ -33,6 +33,7 @@ from lossatlas._validation import (
     value_checks_enabled,
 )
 from lossatlas.segmentation._overlap import (
+    EXAMPLE_IMPORTS,
     SIGMOID_OVERLAP,
     SOFTMAX_OVERLAP,
     Activation,
@@ -63,6 +64,7 @@ _GDL_DOCS = {
         "of weights, from the batch's volumes) for the whole batch.",
         "reduction": '``"none"`` | ``"mean"`` | ``"sum"`` over the ``N`` samples.',
     },
+    "example": EXAMPLE_IMPORTS,
     "returns": '``(N,)`` for ``"none"`` (a 0-dim tensor with ``batch=True``), else a scalar. '
     "Float32 for half-precision input.",
 }
@@ -161,8 +163,6 @@ def generalized_dice_loss(
         include_background: ``False`` leaves class 0 out of the sums and the weights.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[[[2.0, 1.0, 0.0, 3.0]], [[0.0, 2.0, 1.0, 0.0]],
         ...                         [[-1.0, 0.0, 2.5, 0.0]]]])  # (N=1, C=3, 1, 4)
         >>> target = torch.tensor([[[0, 1, 2, 0]]])  # classes 1 and 2 weigh 4x class 0
@@ -209,8 +209,6 @@ def binary_generalized_dice_loss(
             {\sum_c w_{n,c} \sum_s (\sigma(x_{n,c,s}) + y_{n,c,s}) + \epsilon_{dr}}
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[[[3.0, -2.0, 1.0, -1.0]], [[-3.0, -2.0, 0.5, -4.0]]]])
         >>> masks = torch.tensor([[[[1.0, 0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0, 0.0]]]])
         >>> la.binary_generalized_dice_loss(logits, masks)  # (N=1, C=2, 1, 4)
@@ -356,8 +354,6 @@ def generalized_wasserstein_dice_loss(
             tensors on two devices; a bad option.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> M = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]])
         >>> logits = torch.tensor([[[[4.0, 0.0]], [[0.0, 1.0]], [[0.0, 2.0]]]])  # (1, 3, 1, 2)
         >>> target = torch.tensor([[[0, 1]]])

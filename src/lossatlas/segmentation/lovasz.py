@@ -32,7 +32,7 @@ from lossatlas._validation import (
     index_target,
 )
 from lossatlas.distributed import ProcessGroup, active_group, gather_rows
-from lossatlas.segmentation._overlap import check_overlap_weight
+from lossatlas.segmentation._overlap import EXAMPLE_IMPORTS, SOFTMAX_EXAMPLE, check_overlap_weight
 
 __all__ = ["lovasz_hinge_loss", "lovasz_softmax_loss"]
 
@@ -62,7 +62,10 @@ _LOVASZ = Family(
     properties={"non_negative", "bounded", "zero_at_perfect"},
     examples=ex.segmentation_logits,
     perfect=ex.segmentation_perfect,
+    example=EXAMPLE_IMPORTS,
 )
+#: Lovász-Softmax takes the softmax overlap losses' example inputs.
+_LOVASZ_SOFTMAX = _LOVASZ.derive(example=SOFTMAX_EXAMPLE)
 
 
 def _lovasz_weights(labels_sorted: Tensor) -> Tensor:
@@ -137,8 +140,6 @@ def lovasz_hinge_loss(
             option.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[[2.0, -0.5], [0.3, -3.0]]])
         >>> labels = torch.tensor([[[1, 0], [0, 0]]])
         >>> la.lovasz_hinge_loss(logits, labels)
@@ -179,7 +180,7 @@ def lovasz_hinge_loss(
     return reduce_loss(loss if per_image else loss.squeeze(0), reduction, process_group=group)
 
 
-@_LOVASZ.loss(
+@_LOVASZ_SOFTMAX.loss(
     formula=r"\frac{1}{|\mathcal{C}|}\sum_{c} \sum_i e_{c,\pi_c(i)}\, g_i(\Delta_{J_c}),"
     r"\quad e_c = |g_c - p_c|",
     use_when="multi-class segmentation scored by mean IoU",
@@ -243,11 +244,6 @@ def lovasz_softmax_loss(
             bad option.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
-        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
-        >>> target = torch.tensor([[[0, 1], [1, 1]]])
         >>> la.lovasz_softmax_loss(logits, target)
         tensor(0.3208)
         >>> la.lovasz_softmax_loss(logits, target, weight=torch.tensor([1.0, 3.0]))

@@ -25,6 +25,7 @@ from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction, reduce_loss
 from lossatlas._validation import binary_target
 from lossatlas.segmentation._overlap import (
+    EXAMPLE_IMPORTS,
     SIGMOID_OVERLAP,
     SOFTMAX_OVERLAP,
     Activation,
@@ -49,8 +50,8 @@ _MCC_ARGS = {
     "batch": "Sum the confusion entries over the batch first: one MCC per class.",
     "reduction": '``"none"`` | ``"mean"`` | ``"sum"`` over the ``(N, C\')`` values.',
 }
-_SOFTMAX_MCC = SOFTMAX_OVERLAP.derive(args=_MCC_ARGS)
-_SIGMOID_MCC = SIGMOID_OVERLAP.derive(args=_MCC_ARGS)
+_SOFTMAX_MCC = SOFTMAX_OVERLAP.derive(args=_MCC_ARGS, example=EXAMPLE_IMPORTS)
+_SIGMOID_MCC = SIGMOID_OVERLAP.derive(args=_MCC_ARGS, example=EXAMPLE_IMPORTS)
 
 
 def _saturated(onehot: Tensor, dtype: torch.dtype) -> Tensor:
@@ -166,8 +167,6 @@ def mcc_loss(
             or false negatives of the other classes).
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[[[2.0, 1.0, 0.0, 3.0]], [[0.0, 2.0, 1.0, 0.0]],
         ...                         [[-1.0, 0.0, 2.5, 0.0]]]])  # (N=1, C=3, 1, 4)
         >>> target = torch.tensor([[[0, 1, 2, 0]]])
@@ -212,8 +211,6 @@ def binary_mcc_loss(
         TP = \sum_s \sigma(x_s)\, y_s,\ TN = \sum_s (1 - \sigma(x_s))(1 - y_s)
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[[[3.0, -2.0, 1.0, -1.0]]]])  # (N=1, C=1, 1, 4)
         >>> mask = torch.tensor([[[[1.0, 0.0, 1.0, 0.0]]]])
         >>> la.binary_mcc_loss(logits, mask)

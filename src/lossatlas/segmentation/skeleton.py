@@ -19,7 +19,7 @@ from lossatlas._options import NonNegative, NonNegativeInt, Positive, UnitInterv
 from lossatlas._reduction import Reduction, reduce_loss
 from lossatlas._validation import check_number, check_tensor
 from lossatlas.compose import LossParts, weighted_sum
-from lossatlas.segmentation._overlap import SOFTMAX_OVERLAP
+from lossatlas.segmentation._overlap import EXAMPLE_IMPORTS, SOFTMAX_OVERLAP
 from lossatlas.segmentation.boundary import Activation, dense_inputs
 from lossatlas.segmentation.compound import CompoundReduction, dice_term
 from lossatlas.segmentation.dice import binary_dice_loss, dice_loss
@@ -100,6 +100,7 @@ _CLDICE = SOFTMAX_OVERLAP.derive(
     tasks=("segmentation",),
     properties={"non_negative", "bounded"},
     perfect=None,
+    example=EXAMPLE_IMPORTS,
 )
 
 
@@ -181,8 +182,6 @@ def soft_cldice_loss(
             ``iterations``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> labels = torch.zeros(1, 5, 5, dtype=torch.long)
         >>> labels[0, 2, :] = 1  # a thin line
         >>> logits = torch.nn.functional.one_hot(labels, 2).movedim(-1, 1).float() * 8 - 4
@@ -263,8 +262,6 @@ def dice_cldice_loss(
             [0, 1].
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> labels = torch.zeros(1, 5, 5, dtype=torch.long)
         >>> labels[0, 2, :] = 1
         >>> logits = torch.nn.functional.one_hot(labels, 2).movedim(-1, 1).float() * 8 - 4

@@ -71,11 +71,6 @@ def tversky_loss(
         I = \sum_s p\,g,\; FP = \sum_s p(1-g),\; FN = \sum_s (1-p) g
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
-        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
-        >>> target = torch.tensor([[[0, 1], [1, 1]]])
         >>> la.tversky_loss(logits, target, reduction="none")
         tensor([[0.2327, 0.2214]])
 
@@ -117,10 +112,6 @@ def binary_tversky_loss(
         \quad p = \sigma(x)
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])
-        >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
         >>> la.binary_tversky_loss(logits, mask)
         tensor(0.1671)
 
@@ -171,11 +162,6 @@ def focal_tversky_loss(
         TI = \frac{I + \epsilon_{nr}}{I + \alpha FP + \beta FN + \epsilon_{dr}}
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
-        ...                         [[-1.0, 2.0], [0.0, 1.5]]]])
-        >>> target = torch.tensor([[[0, 1], [1, 1]]])
         >>> la.focal_tversky_loss(logits, target, reduction="none")
         tensor([[0.3350, 0.3228]])
 
@@ -218,10 +204,6 @@ def binary_focal_tversky_loss(
         \ell_{n,c} = \left(1 - TI_{n,c}\right)^{\gamma},\quad p = \sigma(x)
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])
-        >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
         >>> la.binary_focal_tversky_loss(logits, mask)
         tensor(0.2614)
 
