@@ -10,8 +10,9 @@ import dataclasses
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -28,13 +29,31 @@ from lossatlas.lab.tasks import COMPARE_TASKS
 
 console = Console()
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _repeated(*decls: str, metavar: str, help: str) -> Callable[[_F], _F]:
+    """A repeatable option: the command gets a tuple of its values (empty by default)."""
+    return click.option(*decls, multiple=True, metavar=metavar, help=help)
+
+
+def _one_of(*decls: str, choices: list[str], help: str) -> Callable[[_F], _F]:
+    """An option taking one of ``choices``; the first is the default (shown in ``--help``)."""
+    return click.option(
+        *decls, type=click.Choice(choices), default=choices[0], show_default=True, help=help
+    )
+
+
+def _file(*decls: str, help: str) -> Callable[[_F], _F]:
+    """An option naming a file (a ``Path``; a directory is refused)."""
+    return click.option(*decls, type=click.Path(dir_okay=False, path_type=Path), help=help)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(la.__version__, prog_name="lossatlas")
-@click.option(
+@_repeated(
     "--import",
     "imports",
-    multiple=True,
     metavar="MODULE",
     help=(
         "Import a module (or a .py file) that registers losses, for this command "
@@ -86,12 +105,10 @@ def _require_extra(modules: tuple[str, ...], extra: str, purpose: str) -> None:
 
 @main.command("list")
 @click.option("--task", type=click.Choice(list(TASKS)), help="Only the losses for this task.")
-@click.option(
+@_one_of(
     "--format",
     "fmt",
-    type=click.Choice(["table", "markdown", "names"]),
-    default="table",
-    show_default=True,
+    choices=["table", "markdown", "names"],
     help="A terminal table, a Markdown table by task, or bare names.",
 )
 def list_command(task: str | None, fmt: str) -> None:
@@ -176,24 +193,21 @@ def _print_spec(spec: LossSpec) -> None:
 
 @main.command("plot")
 @click.argument("names", nargs=-1)
-@click.option(
+@_repeated(
     "--activation",
     "activations",
-    multiple=True,
     metavar="NAME",
     help="Draw an activation and its derivative instead (repeatable), e.g. --activation swish.",
 )
-@click.option(
+@_repeated(
     "--param",
     "params",
-    multiple=True,
     metavar="NAME=V1,V2,...",
     help="Sweep an option, e.g. --param gamma=0,0.5,1,2,5 (repeatable).",
 )
-@click.option(
+@_file(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
     help="The image to write (PNG, SVG, PDF by extension); default NAME.png.",
 )
 def plot_command(
@@ -240,9 +254,8 @@ def plot_command(
     type=click.Choice(list(COMPARE_TASKS)),
     help=f"The task (default {DEFAULT_TASK}; with --data, inferred from the target).",
 )
-@click.option(
+@_file(
     "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
     help="Your own CSV file (numeric features, a header row) instead of the embedded data.",
 )
 @click.option("--target", help="The column of --data to predict.")
@@ -271,11 +284,9 @@ def plot_command(
     type=int,
     help="Worker processes, one torch thread each (default: the usable cores).",
 )
-@click.option(
+@_one_of(
     "--engine",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
+    choices=["local", "ray"],
     help="Where the runs execute: here, or as Ray tasks (pip install 'lossatlas[ray]').",
 )
 @click.option("--address", help="A running Ray cluster (HOST:6379 or ray://HOST:10001).")
@@ -329,10 +340,9 @@ def compare_command(**options: Any) -> None:
 
 
 @main.command("bench")
-@click.option(
+@_repeated(
     "--case",
     "cases",
-    multiple=True,
     metavar="NAME",
     help="Run only this case (repeatable); default all. See --list.",
 )
@@ -340,20 +350,13 @@ def compare_command(**options: Any) -> None:
 @click.option("--quick", is_flag=True, help="Small sizes, no torch.compile variants: seconds.")
 @click.option("--repeats", type=click.IntRange(min=1), help="Timed rounds per variant (median).")
 @click.option("--threads", type=click.IntRange(min=1), help="torch intra-op threads.")
-@click.option(
+@_one_of(
     "--clock",
-    type=click.Choice(["wall", "cpu"]),
-    default="wall",
-    show_default=True,
+    choices=["wall", "cpu"],
     help="Wall time, or the process's CPU time (steadier on a loaded machine).",
 )
 @click.option("--no-memory", is_flag=True, help="Skip the peak-memory runs in child processes.")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the results as JSON.",
-)
+@_file("--json", "json_path", help="Also write the results as JSON.")
 def bench_command(
     cases: tuple[str, ...],
     list_cases: bool,
