@@ -21,6 +21,17 @@ from lossatlas._validation import check_floating, check_same_device
 #: ``avg_factor``: ``None``, or the positive number ``"mean"`` divides the weighted sum by.
 AvgFactor = Positive | None
 
+#: The ``Args:`` text of ``avg_factor`` and ``reduction``, for the families whose losses take
+#: them (``Family(args={**WEIGHTED_ARGS, ...})``).
+WEIGHTED_ARGS = {
+    "avg_factor": '``None``, or a number ``> 0`` that ``"mean"`` divides the weighted sum by'
+    " instead of the element count (mmdetection's ``weight_reduce_loss``; heads pass the number"
+    ' of positives). Ignored by ``"none"``; an error with ``"sum"``, as in mmdetection.',
+    "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` is the weighted sum over the'
+    ' number of entries of the ``"none"`` result (0 for none), or over ``avg_factor`` when'
+    " given.",
+}
+
 
 def check_weight(weight: Tensor | None, input: Tensor, shape: tuple[int, ...], what: str) -> None:
     """Raise unless ``weight`` is ``None`` or a floating tensor broadcasting to ``shape``.

@@ -1,5 +1,9 @@
 """Balanced L1 loss (Libra R-CNN) for box regression, as mmdetection's ``balanced_l1_loss``."""
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -12,7 +16,13 @@ from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._options import Positive
 from lossatlas._reduction import Reduction, compute_dtype, upcast
 from lossatlas._validation import check_floating, check_same_shape
-from lossatlas.detection._weighted import AvgFactor, WeightedModule, check_weight, weighted_reduce
+from lossatlas.detection._weighted import (
+    WEIGHTED_ARGS,
+    AvgFactor,
+    WeightedModule,
+    check_weight,
+    weighted_reduce,
+)
 
 __all__ = ["balanced_l1_loss"]
 
@@ -52,6 +62,7 @@ _BOX_DELTAS = Family(
     perfect=ex.residual_perfect,
     same_shape=(0, 1),
     curve="residual",
+    args=WEIGHTED_ARGS,
 )
 
 
@@ -100,9 +111,6 @@ def balanced_l1_loss(
         beta: ``> 0``, where the logarithmic part meets the linear one (mmdetection's 1.0).
         weight: Element weights broadcasting to ``input`` without changing its shape
             (mmdetection's ``(N, 4)`` ``bbox_weights``, or ``(N, 1)`` per box).
-        avg_factor: As :func:`lossatlas.varifocal_loss`; heads pass the number of positives.
-        reduction: As :func:`lossatlas.varifocal_loss` (``"mean"`` divides by the number of
-            elements without ``avg_factor``).
 
     Returns:
         The shape of ``input`` for ``"none"``, else a scalar; float32 for half precision.

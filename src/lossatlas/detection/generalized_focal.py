@@ -12,6 +12,10 @@ side one row of ``reg_max + 1`` bin logits, so a head's ``(N, 4 * (reg_max + 1))
 reshaped to ``(4 N, reg_max + 1)`` with a target of ``4 N`` distances.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import torch
@@ -33,6 +37,7 @@ from lossatlas._validation import (
     check_shape,
 )
 from lossatlas.detection._weighted import (
+    WEIGHTED_ARGS,
     AvgFactor,
     WeightedModule,
     check_rows,
@@ -103,6 +108,11 @@ _GFL = Family(
     target_type=TargetKind.OTHER,
     properties={"non_negative"},
     peers={"mmdetection": "same formula; weight and avg_factor as weight_reduce_loss"},
+    args=WEIGHTED_ARGS,
+    example="""
+        >>> import torch
+        >>> import lossatlas as la
+    """,
 )
 
 # --------------------------------------------------------------------------- functionals
@@ -148,9 +158,6 @@ def quality_focal_loss(
         beta: Focusing exponent ``>= 0`` (the paper's 2); 0 gives plain BCE.
         weight: Per-sample weights broadcasting to ``(N,)``, multiplying ``\ell_n``
             (mmdetection's ``label_weights``).
-        avg_factor: As :func:`lossatlas.varifocal_loss`; GFL passes the number of positives.
-        reduction: As :func:`lossatlas.varifocal_loss` (``"mean"`` divides by ``N`` without
-            ``avg_factor``).
 
     Returns:
         ``(N,)`` for ``"none"``, else a scalar; float32 for half precision.
@@ -162,8 +169,6 @@ def quality_focal_loss(
             ``reduction="sum"``, a bad option.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, -1.0], [0.0, 0.5]])
         >>> labels = torch.tensor([0, 2])  # a positive of class 0, a background sample
         >>> iou = torch.tensor([0.8, 0.0])
@@ -241,9 +246,6 @@ def distribution_focal_loss(
         reg_max: The last bin's index; ``input`` must then have ``reg_max + 1`` columns.
             ``None`` reads it from ``input`` (``input.shape[1] - 1``).
         weight: Per-row weights broadcasting to ``(M,)``.
-        avg_factor: As :func:`lossatlas.varifocal_loss`.
-        reduction: As :func:`lossatlas.varifocal_loss` (``"mean"`` divides by ``M`` without
-            ``avg_factor``).
 
     Returns:
         ``(M,)`` for ``"none"``, else a scalar; float32 for half precision.
@@ -255,13 +257,11 @@ def distribution_focal_loss(
             ``avg_factor`` with ``reduction="sum"``, a bad option.
 
     Example:
-        A distance of 1.25 bins: cross-entropy 0.75 to bin 1 and 0.25 to bin 2.
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[0.0, 2.0, 1.0, -1.0]])  # reg_max = 3
         >>> la.distribution_focal_loss(logits, torch.tensor([1.25]), reg_max=3)
         tensor(0.6902)
+
+        A distance of 1.25 bins: cross-entropy 0.75 to bin 1 and 0.25 to bin 2.
 
     References:
         X. Li et al., `Generalized Focal Loss <https://arxiv.org/abs/2006.04388>`_, NeurIPS
@@ -349,11 +349,6 @@ def varifocal_loss(
         weight: Element weights broadcasting to ``input`` without changing its shape (``(N,
             C)``, a class weight ``(C,)``, a sample weight ``(N, 1)``; mmdetection would
             broadcast a ``(N,)`` weight along the classes), multiplying each element's loss.
-        avg_factor: ``None``, or a number ``> 0`` that ``"mean"`` divides the weighted sum by
-            instead of the element count (mmdetection's ``weight_reduce_loss``). Ignored by
-            ``"none"``; an error with ``"sum"``, as in mmdetection.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` is the weighted sum over the
-            number of elements ``N * C`` (0 for none), or over ``avg_factor`` when given.
 
     Returns:
         The shape of ``input`` for ``"none"``, else a scalar; float32 for half precision.
@@ -364,8 +359,6 @@ def varifocal_loss(
             ``avg_factor`` with ``reduction="sum"``, a bad option.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[1.0, -2.0, 0.0]])
         >>> target = torch.tensor([[0.9, 0.0, 0.0]])  # IoU 0.9 at the true class
         >>> la.varifocal_loss(logits, target, reduction="none")

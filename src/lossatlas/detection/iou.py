@@ -12,6 +12,10 @@ Every loss takes mmdetection's per-box ``weight`` and ``avg_factor``
 the variant's per-box formula and reduces, so a variant is only its formula.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -26,7 +30,13 @@ from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction, compute_dtype, safe_divide, safe_sqrt, upcast
 from lossatlas._validation import check_floating, check_same_shape
-from lossatlas.detection._weighted import AvgFactor, WeightedModule, check_weight, weighted_reduce
+from lossatlas.detection._weighted import (
+    WEIGHTED_ARGS,
+    AvgFactor,
+    WeightedModule,
+    check_weight,
+    weighted_reduce,
+)
 from lossatlas.detection.boxes import check_corner_boxes
 
 __all__ = ["ciou_loss", "diou_loss", "eiou_loss", "giou_loss", "iou_loss", "siou_loss"]
@@ -220,6 +230,26 @@ _IOU = Family(
     properties={"non_negative", "symmetric", "bounded"},
     examples=_box_pair,
     same_shape=(0, 1),
+    args={
+        **WEIGHTED_ARGS,
+        "input": "Predicted boxes ``(..., 4)`` as ``(x1, y1, x2, y2)``, ``x2 >= x1``,"
+        " ``y2 >= y1``.",
+        "target": "Ground-truth boxes, same shape and format.",
+        "weight": "Per-box weights broadcasting to ``input.shape[:-1]`` (mmdetection's ``weight``"
+        ' of shape ``(N,)``), multiplying each box\'s loss; ``"mean"`` still divides by the'
+        " number of boxes (or ``avg_factor``), not by the weights' sum.",
+    },
+    returns='Shape ``input.shape[:-1]`` for ``"none"``, else a scalar.',
+    raises={
+        "TypeError": "Non-floating boxes or weight, an option of the wrong type.",
+        "ValueError": "Shapes that differ or do not end in 4, boxes with ``x2 < x1`` or"
+        " ``y2 < y1``, a weight that does not broadcast to one per box, ``avg_factor`` with"
+        ' ``reduction="sum"``, an option outside its range.',
+    },
+    example="""
+        >>> import torch
+        >>> import lossatlas as la
+    """,
 )
 
 _MMDET = {"mmdetection": "same values (eps default 1e-7); weight and avg_factor likewise"}
@@ -240,37 +270,18 @@ def iou_loss(
 ) -> Tensor:
     r"""IoU loss ``1 - IoU`` of aligned boxes, with torchvision's ``eps`` in the union.
 
-    0 for identical boxes (up to ``eps / area``), 1 for disjoint boxes whatever their distance
-    (its gradient vanishes there: GIoU, DIoU and CIoU add a penalty that does not).
+    In ``[0, 1]``: 0 for identical boxes (up to ``eps / area``), 1 for disjoint boxes whatever
+    their distance (its gradient vanishes there: GIoU, DIoU and CIoU add a penalty that does
+    not).
     mmdetection's ``IoULoss`` is ``-log IoU`` by default (its ``mode="linear"`` is this one).
 
     .. math::
         \ell = 1 - \frac{|B \cap B^{gt}|}{|B \cup B^{gt}| + \epsilon}
 
     Args:
-        input: Predicted boxes ``(..., 4)`` as ``(x1, y1, x2, y2)``, ``x2 >= x1``, ``y2 >= y1``.
-        target: Ground-truth boxes, same shape and format.
         eps: Added to the union, ``>= 0``; zero-area pairs then give IoU 0, not NaN.
-        weight: Per-box weights broadcasting to ``input.shape[:-1]`` (mmdetection's ``weight``
-            of shape ``(N,)``), multiplying each box's loss; ``"mean"`` still divides by the
-            number of boxes (or ``avg_factor``), not by the weights' sum.
-        avg_factor: As :func:`lossatlas.varifocal_loss` (``"mean"`` is the weighted sum over
-            it).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of box
-            pairs (0 for none), or by ``avg_factor``.
-
-    Returns:
-        Shape ``input.shape[:-1]`` for ``"none"``, else a scalar; in ``[0, 1]``.
-
-    Raises:
-        TypeError: Non-floating boxes or weight.
-        ValueError: Shapes that differ or do not end in 4, boxes with ``x2 < x1`` or
-            ``y2 < y1``, a weight that does not broadcast to one per box, ``avg_factor`` with
-            ``reduction="sum"``, a bad option.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> pred = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0]])
         >>> gt = torch.tensor([[1.0, 1.0, 3.0, 3.0], [2.0, 2.0, 3.0, 3.0]])
         >>> la.iou_loss(pred, gt, reduction="none")  # 1 - 1/7, and 1 for disjoint boxes
@@ -301,28 +312,14 @@ def giou_loss(
 
     Adds to ``1 - IoU`` the fraction of the smallest enclosing box ``C`` not covered by the
     union, so disjoint boxes still get a gradient that pulls them together; in ``[0, 2)``.
-    The inputs and the other options are :func:`lossatlas.iou_loss`'s.
 
     .. math::
         \ell = 1 - \operatorname{IoU} + \frac{|C| - |B \cup B^{gt}|}{|C| + \epsilon}
 
     Args:
-        input: Predicted boxes ``(..., 4)``, as for :func:`lossatlas.iou_loss`.
-        target: Ground-truth boxes of the same shape.
         eps: Added to the union and to ``|C|``, ``>= 0``.
-        weight: As :func:`lossatlas.iou_loss`.
-        avg_factor: As :func:`lossatlas.iou_loss`.
-        reduction: As :func:`lossatlas.iou_loss`.
-
-    Returns:
-        As :func:`lossatlas.iou_loss`, in ``[0, 2)``.
-
-    Raises:
-        ValueError: As :func:`lossatlas.iou_loss` (and ``TypeError``).
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> pred = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
         >>> gt = torch.tensor([[2.0, 2.0, 3.0, 3.0]])
         >>> la.giou_loss(pred, gt)  # 1 - 0 + (9 - 2) / 9
@@ -352,30 +349,15 @@ def diou_loss(
 
     Adds to ``1 - IoU`` the squared distance of the box centres over the squared diagonal
     ``c`` of the smallest enclosing box, which keeps pulling the centres together; in
-    ``[0, 2)``. The inputs, ``weight``, ``avg_factor`` and ``reduction`` are as in
-    :func:`lossatlas.iou_loss`.
+    ``[0, 2)``.
 
     .. math::
         \ell = 1 - \operatorname{IoU} + \frac{\rho^2(b, b^{gt})}{c^2 + \epsilon}
 
     Args:
-        input: Predicted boxes (``x1, y1, x2, y2`` corners).
-        target: Ground-truth boxes, ``input``'s shape.
         eps: Added to the union and to ``c^2``, ``>= 0``.
-        weight: Per-box weights; As :func:`lossatlas.iou_loss`.
-        avg_factor: As :func:`lossatlas.iou_loss`.
-        reduction: As :func:`lossatlas.iou_loss`.
-
-    Returns:
-        Per box (``input.shape[:-1]``) for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating boxes or weight.
-        ValueError: Boxes, weight or options refused by :func:`lossatlas.iou_loss`.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> pred = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
         >>> gt = torch.tensor([[2.0, 2.0, 3.0, 3.0]])
         >>> la.diou_loss(pred, gt)  # 1 - 0 + 8 / 18
@@ -408,8 +390,8 @@ def ciou_loss(
 ) -> Tensor:
     r"""Complete-IoU loss of aligned boxes (``torchvision.ops.complete_box_iou_loss``).
 
-    DIoU plus an aspect-ratio term ``alpha * v``; ``alpha`` is a weight computed without
-    gradient, as in the paper and torchvision. The angle ``atan(w / h)`` is taken as
+    DIoU plus an aspect-ratio term ``alpha * v``, below 3; ``alpha`` is a weight computed
+    without gradient, as in the paper and torchvision. The angle ``atan(w / h)`` is taken as
     ``atan2(w, h)``: equal for ``h > 0``, ``pi / 2`` for a zero-height box (as torchvision), and
     a point box (``w = h = 0``, where torchvision gives NaN) counts as square. mmdetection 3.x
     sets ``alpha = 0`` where ``IoU <= 0.5`` and clamps the CIoU to ``[-1, 1]``; this does not.
@@ -420,29 +402,15 @@ def ciou_loss(
         \quad \ell = \ell_{DIoU} + \alpha v
 
     Args:
-        input: Predicted boxes; the inputs and options without a line here are as in
-            :func:`lossatlas.iou_loss`.
-        target: Ground-truth boxes.
         eps: As in DIoU, and in ``alpha``'s denominator, ``>= 0``.
-        weight: One weight per box.
-        avg_factor: Divides the weighted sum for ``"mean"``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-
-    Returns:
-        As :func:`lossatlas.iou_loss`; below 3.
-
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.iou_loss`.
 
     Example:
-        Same centre, same area overlap, different aspect ratio:
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> pred = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
         >>> gt = torch.tensor([[0.0, 0.5, 2.0, 1.5]])
         >>> la.ciou_loss(pred, gt), la.diou_loss(pred, gt)
         (tensor(0.5032), tensor(0.5000))
+
+        Same centre, same area overlap, different aspect ratio.
 
     References:
         Z. Zheng, P. Wang, W. Liu, J. Li, R. Ye, D. Ren, "Distance-IoU Loss: Faster and Better
@@ -476,7 +444,7 @@ def eiou_loss(
     enclosing box's low corner ``e``, it is the true intersection when the boxes overlap and
     negative when they do not, so ``l = 1 - \widetilde{IoU}`` grows past 1 as the boxes move
     apart (a gradient where the IoU loss has none; ``l < 2``). ``l`` is then smoothed like a
-    Huber loss below ``smooth_point``.
+    Huber loss below ``smooth_point``; the loss is in ``[0, 2)``.
 
     Not Zhang et al.'s "Efficient IoU" (EIoU, 2021: DIoU plus width and height penalties),
     which shares the acronym: mmdetection's ``EIoULoss`` and this are Peng and Yu's.
@@ -488,31 +456,18 @@ def eiou_loss(
         \ell = \begin{cases} l^2 / (2 s) & l < s \\ l - s / 2 & l \ge s \end{cases}
 
     Args:
-        input: Predicted corner boxes ``(..., 4)``.
-        target: Their ground-truth boxes.
         smooth_point: ``s > 0``, where the quadratic part meets the linear one (mmdetection's
             0.1).
         eps: Added to the union, ``>= 0`` (mmdetection's function default; its module's is
             ``1e-6``).
-        weight: mmdetection's per-box weight (:func:`lossatlas.iou_loss`).
-        avg_factor: mmdetection's ``avg_factor`` (:func:`lossatlas.iou_loss`).
-        reduction: The reduction (:func:`lossatlas.iou_loss`).
-
-    Returns:
-        As :func:`lossatlas.iou_loss`; in ``[0, 2)``.
-
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.iou_loss`; ``smooth_point <= 0``.
 
     Example:
-        Overlapping boxes (``l = 6/7``), then disjoint ones (signed intersection ``-1``):
-
-        >>> import torch
-        >>> import lossatlas as la
         >>> pred = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0]])
         >>> gt = torch.tensor([[1.0, 1.0, 3.0, 3.0], [2.0, 0.0, 3.0, 1.0]])
         >>> la.eiou_loss(pred, gt, reduction="none")  # 6/7 - 0.05, 1 + 1/3 - 0.05
         tensor([0.8071, 1.2833])
+
+        Overlapping boxes (``l = 6/7``), then disjoint ones (signed intersection ``-1``).
 
     References:
         H. Peng, S. Yu, `A Systematic IoU-Related Method: Beyond Simplified Regression for
@@ -567,27 +522,12 @@ def siou_loss(
         -1, 1\right)
 
     Args:
-        input: Predicted boxes ``(x1, y1, x2, y2)``; every argument but ``neg_gamma`` and
-            ``eps`` is as in :func:`lossatlas.iou_loss`.
-        target: Ground truth, as ``input``.
         neg_gamma: ``True``: the paper's distance cost; ``False``: mmdetection's default (see
             above).
         eps: In the union, the centre offset, the heights and the enclosing box's floor, as
             mmdetection, ``>= 0``.
-        weight: Box weights.
-        avg_factor: ``"mean"``'s divisor when given.
-        reduction: How the boxes' losses are reduced.
-
-    Returns:
-        As :func:`lossatlas.iou_loss`; in ``[0, 2]``.
-
-    Raises:
-        TypeError, ValueError: As :func:`lossatlas.iou_loss`; a ``neg_gamma`` that is not a
-            bool.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> pred = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
         >>> gt = torch.tensor([[1.0, 1.0, 3.0, 3.0]])  # offset at 45 degrees: angle cost 1
         >>> la.siou_loss(pred, gt), la.siou_loss(pred, gt, neg_gamma=False)
