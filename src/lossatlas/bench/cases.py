@@ -50,6 +50,27 @@ def _fresh(*tensors: Tensor, grads: int = 1) -> Callable[[], tuple[Tensor, ...]]
     return inputs
 
 
+#: The floors: the plain torch loss the variants' times are divided by.
+_BCE = Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits)
+_CE = Variant("F.cross_entropy", loss=F.cross_entropy)
+
+
+def _sparse_binary(*shape: int) -> Callable[[], tuple[Tensor, ...]]:
+    """Logits ``2 N(0, 1)`` and 0/1 targets with about 10 % ones, both of ``shape``."""
+    gen = _generator()
+    logits = torch.randn(*shape, generator=gen) * 2
+    target = (torch.rand(*shape, generator=gen) < 0.1).float()
+    return _fresh(logits, target)
+
+
+def _class_logits(n: int, c: int) -> Callable[[], tuple[Tensor, ...]]:
+    """``(n, c)`` logits ``2 N(0, 1)`` and ``n`` uniform class indices."""
+    gen = _generator()
+    logits = torch.randn(n, c, generator=gen) * 2
+    target = torch.randint(0, c, (n,), generator=gen)
+    return _fresh(logits, target)
+
+
 def _fused_off(name: str, fn: Callable[..., Tensor]) -> Variant:
     """``fn`` with lossatlas's compiled fused kernels switched off (the same kernel op by op)."""
 
@@ -61,10 +82,13 @@ def _fused_off(name: str, fn: Callable[..., Tensor]) -> Variant:
 
 
 class _Variants:
-    """The variants of a case as they are gathered, and those that cannot run here (skipped)."""
+    """The variants of a case as they are gathered, and those that cannot run here (skipped).
 
-    def __init__(self, *variants: Variant) -> None:
-        self.variants = list(variants)
+    The first variant is the floor.
+    """
+
+    def __init__(self, floor: Variant, *variants: Variant) -> None:
+        self.variants = [floor, *variants]
         self.skipped: list[tuple[str, str]] = []
 
     def add(self, *variants: Variant) -> None:
@@ -106,9 +130,8 @@ class _Variants:
         else:
             self.add(Variant(name, loss=torch.compile(fn)))
 
-    def case(
-        self, name: str, description: str, inputs: Callable[[], tuple[Tensor, ...]], floor: str
-    ) -> Case:
+    def case(self, name: str, description: str, inputs: Callable[[], tuple[Tensor, ...]]) -> Case:
+        floor = self.variants[0].name
         return Case(name, description, inputs, self.variants, floor=floor, skipped=self.skipped)
 
 
@@ -154,13 +177,7 @@ def seed_probability_focal(
 def binary_focal(quick: bool) -> Case:
     """Sigmoid focal loss: lossatlas, torchvision-style, the seeds, kornia, compiled; BCE floor."""
     rows = 8192 if quick else 1 << 20  # x 4 columns: 32k or 4M logits
-    gen = _generator()
-    logits = torch.randn(rows, 4, generator=gen) * 2
-    target = (torch.rand(rows, 4, generator=gen) < 0.1).float()
-
-    found = _Variants(
-        Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits)
-    )
+    found = _Variants(_BCE)
     found.ours("binary_focal_loss", fused_off=True)
     found.add(
         Variant("torchvision-style eager focal", loss=torchvision_sigmoid_focal),
@@ -184,8 +201,7 @@ def binary_focal(quick: bool) -> Case:
     return found.case(
         "binary_focal",
         f"sigmoid focal loss (alpha=0.25, gamma=2), {rows * 4:,} logits, float32, forward+backward",
-        _fresh(logits, target),
-        floor="F.binary_cross_entropy_with_logits",
+        _sparse_binary(rows, 4),
     )
 
 
@@ -212,11 +228,7 @@ def seed_multiclass_focal(preds: Tensor, labels: Tensor, gamma: float = 2.0) -> 
 def softmax_focal(quick: bool) -> Case:
     """Softmax focal loss: lossatlas, eager per-sample, the seeds, compiled; CE floor."""
     n, c = (8192, 8) if quick else (500_000, 8)
-    gen = _generator()
-    logits = torch.randn(n, c, generator=gen) * 2
-    target = torch.randint(0, c, (n,), generator=gen)
-
-    found = _Variants(Variant("F.cross_entropy", loss=F.cross_entropy))
+    found = _Variants(_CE)
     found.ours("focal_loss", fused_off=True)
     found.add(
         Variant("eager per-sample focal", loss=eager_softmax_focal),
@@ -230,8 +242,7 @@ def softmax_focal(quick: bool) -> Case:
     return found.case(
         "softmax_focal",
         f"softmax focal loss (gamma=2), N={n:,}, C={c}, float32, forward+backward",
-        _fresh(logits, target),
-        floor="F.cross_entropy",
+        _class_logits(n, c),
     )
 
 
@@ -276,7 +287,7 @@ def dice(quick: bool) -> Case:
         monai_dice = monai.DiceLoss(softmax=True, to_onehot_y=True)
         return lambda x, y: monai_dice(x, y.unsqueeze(1))
 
-    found = _Variants(Variant("F.cross_entropy", loss=F.cross_entropy))
+    found = _Variants(_CE)
     found.ours("dice_loss", fused_off=True)
     found.peer("monai.losses", "MONAI DiceLoss(softmax=True)", monai_softmax_dice)
     found.add(
@@ -290,7 +301,6 @@ def dice(quick: bool) -> Case:
         "dice",
         f"softmax Dice, class indices, N={n}, C={c}, {side}x{side}, float32",
         _fresh(logits, labels),
-        floor="F.cross_entropy",
     )
 
 
@@ -301,9 +311,7 @@ def binary_dice(quick: bool) -> Case:
     logits = torch.randn(n, 1, side, side, generator=gen)
     masks = (torch.rand(n, 1, side, side, generator=gen) > 0.7).float()
 
-    found = _Variants(
-        Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits)
-    )
+    found = _Variants(_BCE)
     found.ours(
         "binary_dice_loss",
         call=lambda ours: lambda x, t: ours(x, t, batch=True, smooth_nr=1.0, smooth_dr=1.0),
@@ -318,7 +326,6 @@ def binary_dice(quick: bool) -> Case:
         "binary_dice",
         f"sigmoid Dice (global over the batch, smooth=1), N={n}, 1x{side}x{side}, float32",
         _fresh(logits, masks),
-        floor="F.binary_cross_entropy_with_logits",
     )
 
 
@@ -328,12 +335,8 @@ def binary_dice(quick: bool) -> Case:
 def bce_family(quick: bool) -> Case:
     """The BCE family on logits against ``F.binary_cross_entropy_with_logits``."""
     n = 32_768 if quick else 4_194_304
-    gen = _generator()
-    logits = torch.randn(n, generator=gen) * 2
-    target = (torch.rand(n, generator=gen) < 0.1).float()
-
     found = _Variants(
-        Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits),
+        _BCE,
         Variant(
             "F.binary_cross_entropy(sigmoid(x))",
             loss=lambda x, t: F.binary_cross_entropy(torch.sigmoid(x), t),
@@ -346,8 +349,7 @@ def bce_family(quick: bool) -> Case:
     return found.case(
         "bce",
         f"the BCE family on logits, {n:,} elements, float32, forward+backward",
-        _fresh(logits, target),
-        floor="F.binary_cross_entropy_with_logits",
+        _sparse_binary(n),
     )
 
 
@@ -408,7 +410,6 @@ def _lm_head(vocab: int, quick: bool) -> Case:
         f"linear_cross_entropy_{vocab // 1024}k",
         f"LM head: N={n}, H={h}, V={v:,}, float32, forward+backward",
         _fresh(hidden, weight, target, grads=2),
-        floor="bare GEMMs (3 matmuls)",
     )
 
 
@@ -467,7 +468,6 @@ def linear_distillation(quick: bool) -> Case:
         f"distillation heads: N={n}, H={h}, V={v:,}, T=2, alpha=0.5, teacher frozen, "
         "float32, forward+backward",
         _fresh(student, student_w, teacher, teacher_w, target, grads=2),
-        floor=eager,
     )
 
 
@@ -494,7 +494,6 @@ def linear_sequence_log_probs(quick: bool) -> Case:
         "linear_sequence_log_probs",
         f"sequence log-probs: B=4, T={n // 4}, H={h}, V={v:,}, float32, forward+backward",
         _fresh(hidden, weight, labels, grads=2),
-        floor=eager,
     )
 
 
@@ -528,7 +527,6 @@ def info_nce(quick: bool) -> Case:
         "info_nce",
         f"InfoNCE, in-batch negatives, N={n:,}, D={d}, float32, forward+backward",
         _fresh(query, key, grads=2),
-        floor="unchunked (F.cross_entropy on N x N logits)",
     )
 
 
@@ -560,29 +558,18 @@ def _first_call_case(
         found.add(_forced_compile(f"lossatlas {loss}", ours))
     shape = " x ".join(str(size) for size in inputs()[0].shape)
     description = f"first call of {loss}: fresh process, empty compile cache, {shape} float32"
-    return dataclasses.replace(
-        found.case(name, description, inputs, floor=floor.name), first_call=True
-    )
+    return dataclasses.replace(found.case(name, description, inputs), first_call=True)
 
 
 def first_call_binary_focal(quick: bool) -> Case:
     """First-call latency of ``binary_focal_loss`` against BCE with logits (64 x 4)."""
-    gen = _generator()
-    logits = torch.randn(64, 4, generator=gen) * 2
-    target = (torch.rand(64, 4, generator=gen) < 0.1).float()
-    floor = Variant("F.binary_cross_entropy_with_logits", loss=F.binary_cross_entropy_with_logits)
-    inputs = _fresh(logits, target)
-    return _first_call_case("first_call_binary_focal", floor, "binary_focal_loss", inputs, quick)
+    inputs = _sparse_binary(64, 4)
+    return _first_call_case("first_call_binary_focal", _BCE, "binary_focal_loss", inputs, quick)
 
 
 def first_call_focal(quick: bool) -> Case:
     """First-call latency of ``focal_loss`` (softmax) against ``F.cross_entropy`` (64 x 10)."""
-    gen = _generator()
-    logits = torch.randn(64, 10, generator=gen) * 2
-    target = torch.randint(0, 10, (64,), generator=gen)
-    floor = Variant("F.cross_entropy", loss=F.cross_entropy)
-    inputs = _fresh(logits, target)
-    return _first_call_case("first_call_focal", floor, "focal_loss", inputs, quick)
+    return _first_call_case("first_call_focal", _CE, "focal_loss", _class_logits(64, 10), quick)
 
 
 #: Case name -> factory(quick). ``lossatlas bench`` runs them in this order.
