@@ -135,7 +135,7 @@ _SIGMOID_EXAMPLE = f"""{EXAMPLE_IMPORTS}
 >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])"""
 
 #: The option checks state each option's range in its description.
-_BAD_OPTION = "an option outside the range its description states"
+BAD_OPTION = "an option outside the range its description states"
 
 #: The softmax overlap losses (Dice, Jaccard, Tversky and their compounds): logits over dim 1
 #: against class indices or one-hot / probability targets.
@@ -156,7 +156,7 @@ SOFTMAX_OVERLAP = Family(
         "flag.",
         "ValueError": "A class index outside ``[0, C)`` that is not ``ignore_index`` (value and "
         "position named); a target of another shape; ``C < 2``; no spatial dimension; "
-        f"``ignore_index`` with a one-hot target; {_BAD_OPTION}.",
+        f"``ignore_index`` with a one-hot target; {BAD_OPTION}.",
     },
 )
 
@@ -181,7 +181,7 @@ SIGMOID_OVERLAP = SOFTMAX_OVERLAP.derive(
     raises={
         "TypeError": "Non-floating tensors, a non-bool flag.",
         "ValueError": "Shapes that differ, a target outside [0, 1], no spatial dimension, "
-        f"``include_background=False`` with one channel, {_BAD_OPTION}.",
+        f"``include_background=False`` with one channel, {BAD_OPTION}.",
     },
 )
 
@@ -227,7 +227,7 @@ PROBABILITY_OVERLAP = SOFTMAX_OVERLAP.derive(
         "ValueError": "A class index outside ``[0, C)`` that is not ``ignore_index``, or an "
         "input value outside ``[0, 1]`` (value and position named); a target of another shape; "
         "no spatial dimension; ``include_background=False`` with one channel; ``ignore_index`` "
-        f"with a one-hot target; {_BAD_OPTION}.",
+        f"with a one-hot target; {BAD_OPTION}.",
     },
 )
 

@@ -16,6 +16,10 @@ under ``torch.compile``, which captures it). The values equal
 ``scipy.ndimage.distance_transform_edt`` (tested), on any device.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -36,6 +40,7 @@ from lossatlas._validation import (
     index_target,
 )
 from lossatlas.segmentation._overlap import (
+    BAD_OPTION,
     EXAMPLE_IMPORTS,
     SOFTMAX_OVERLAP,
     check_sigmoid_inputs,
@@ -279,11 +284,45 @@ def _per_image(values: Tensor, keep: Tensor | None, *, batch: bool) -> Tensor:
 
 # --------------------------------------------------------------------------- losses
 
+#: The options of the losses of probabilities against a dense target (:func:`dense_inputs`):
+#: these and the clDice losses.
+DENSE_ARGS = {
+    "input": "Logits ``(N, C, d1, ...)``, at least one spatial dimension (``C >= 2`` for the "
+    "softmax).",
+    "target": 'With ``"softmax"``: class indices ``(N, d1, ...)`` in ``[0, C)`` or '
+    "``ignore_index``, or one-hot / class probabilities of the input's shape. With "
+    '``"sigmoid"``: masks of the input\'s shape, in [0, 1].',
+    "activation": '``"softmax"`` over dim 1 or ``"sigmoid"`` per channel.',
+}
+
+#: What goes wrong with a dense-target loss's inputs (beside a non-floating input).
+DENSE_VALUE_ERRORS = (
+    "A class index outside ``[0, C)`` that is not ``ignore_index`` (value and position "
+    'named); a target of another shape (or, with ``"sigmoid"``, outside [0, 1]); ``C < 2`` '
+    "for the softmax; no spatial dimension"
+)
+
 _DISTANCE = SOFTMAX_OVERLAP.derive(
     tasks=("segmentation", "imbalanced"),
     properties=set(),
     perfect=None,
     example=EXAMPLE_IMPORTS,
+    args={
+        **DENSE_ARGS,
+        "include_background": "``False`` leaves channel 0 out; the output then has ``C - 1`` "
+        "class columns.",
+        "spacing": "The physical step of each spatial axis (one positive number per spatial "
+        "dimension) for anisotropic images; ``None``: pixel units.",
+        "batch": "Average the per-image values over the batch before the reduction (``(C',)`` "
+        'for ``"none"``; the ``"mean"`` is the same).',
+        "ignore_index": "Class-index targets equal to it add 0 to the sum (their pixels still "
+        "count in ``|Omega|``) and lie outside every class's mask. Softmax only.",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"`` over the ``(N, C\')`` values.',
+    },
+    raises={
+        "ValueError": f"{DENSE_VALUE_ERRORS}; ``ignore_index`` with a one-hot target or the "
+        f"sigmoid; ``spacing`` of the wrong length; {BAD_OPTION}.",
+    },
 )
 
 
@@ -323,32 +362,6 @@ def boundary_loss(
 
     .. math::
         \ell_{n,c} = \frac{1}{|\Omega|} \sum_{s \in \Omega} p_{n,c,s}\, \phi_{G_{n,c}}(s)
-
-    Args:
-        input: Logits ``(N, C, d1, ...)``, at least one spatial dimension (``C >= 2`` for
-            the softmax).
-        target: With ``"softmax"``: class indices ``(N, d1, ...)`` in ``[0, C)`` or
-            ``ignore_index``, or one-hot / class probabilities of the input's shape. With
-            ``"sigmoid"``: masks of the input's shape, in [0, 1].
-        activation: ``"softmax"`` over dim 1 or ``"sigmoid"`` per channel.
-        include_background: ``False`` leaves channel 0 out; the output then has ``C - 1``
-            class columns.
-        spacing: The physical step of each spatial axis (one positive number per spatial
-            dimension) for anisotropic images; ``None``: pixel units.
-        batch: Average the per-image values over the batch before the reduction (``(C',)``
-            for ``"none"``; the ``"mean"`` is the same).
-        ignore_index: Class-index targets equal to it add 0 to the sum (their pixels still
-            count in ``|Omega|``) and lie outside every class's mask. Softmax only.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the ``(N, C')`` values.
-
-    Returns:
-        ``(N, C')`` for ``"none"`` (``(C',)`` with ``batch``), else a scalar. Float32 for
-        half-precision input.
-
-    Raises:
-        TypeError: As :func:`lossatlas.dice_loss`.
-        ValueError: As :func:`lossatlas.dice_loss`; ``ignore_index`` with the sigmoid;
-            ``spacing`` of the wrong length.
 
     Example:
         >>> logits = torch.tensor([[[[2.0, -1.0, -2.0, -3.0]],
@@ -413,23 +426,7 @@ def hausdorff_dt_loss(
             \left(d_{P_{n,c}}(s)^{\alpha} + d_{G_{n,c}}(s)^{\alpha}\right)
 
     Args:
-        input: Logits ``(N, C, d1, ...)``; as :func:`boundary_loss`.
-        target: As :func:`boundary_loss`.
         alpha: Exponent of the distances, ``> 0`` (the paper's and MONAI's 2).
-        activation: As :func:`boundary_loss`.
-        include_background: As :func:`boundary_loss` (MONAI's default is ``False``).
-        spacing: As :func:`boundary_loss`.
-        batch: As :func:`boundary_loss`.
-        ignore_index: As :func:`boundary_loss`.
-        reduction: As :func:`boundary_loss`. MONAI's ``"none"`` keeps trailing singleton
-            dims, ``(N, C', 1, ...)``.
-
-    Returns:
-        ``(N, C')`` for ``"none"`` (``(C',)`` with ``batch``), else a scalar.
-
-    Raises:
-        TypeError: As :func:`boundary_loss`.
-        ValueError: As :func:`boundary_loss`.
 
     Example:
         >>> logits = torch.tensor([[[[2.0, -1.0, -2.0, -3.0]],

@@ -8,6 +8,10 @@ how much of the true skeleton the prediction covers (topology sensitivity). The 
 the reference code's as MONAI's ``SoftclDiceLoss`` / ``SoftDiceclDiceLoss`` adapt it.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +23,8 @@ from lossatlas._options import NonNegative, NonNegativeInt, Positive, UnitInterv
 from lossatlas._reduction import Reduction, reduce_loss
 from lossatlas._validation import check_number, check_tensor
 from lossatlas.compose import LossParts, weighted_sum
-from lossatlas.segmentation._overlap import EXAMPLE_IMPORTS, SOFTMAX_OVERLAP
-from lossatlas.segmentation.boundary import Activation, dense_inputs
+from lossatlas.segmentation._overlap import BAD_OPTION, EXAMPLE_IMPORTS, SOFTMAX_OVERLAP
+from lossatlas.segmentation.boundary import DENSE_ARGS, DENSE_VALUE_ERRORS, Activation, dense_inputs
 from lossatlas.segmentation.compound import CompoundReduction, dice_term
 from lossatlas.segmentation.dice import binary_dice_loss, dice_loss
 
@@ -101,6 +105,15 @@ _CLDICE = SOFTMAX_OVERLAP.derive(
     properties={"non_negative", "bounded"},
     perfect=None,
     example=EXAMPLE_IMPORTS,
+    args={
+        **DENSE_ARGS,
+        "input": "Logits ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (``C >= 2`` for the softmax).",
+        "iterations": "Erosions of the soft skeleton, ``>= 0`` (MONAI's ``iter_``).",
+        "include_background": "``False`` leaves channel 0 out of both skeletons (and of the Dice "
+        "term of :func:`dice_cldice_loss`).",
+        "smooth": "Added to the harmonic mean's denominator, ``> 0``.",
+    },
+    raises={"ValueError": f"{DENSE_VALUE_ERRORS}; input neither 2-D nor 3-D; {BAD_OPTION}."},
 )
 
 
@@ -161,25 +174,13 @@ def soft_cldice_loss(
         \ell_n = 1 - \frac{2\, T_{prec} T_{sens}}{T_{prec} + T_{sens} + \epsilon}
 
     Args:
-        input: Logits ``(N, C, H, W)`` or ``(N, C, D, H, W)``.
-        target: As :func:`lossatlas.boundary_loss` (class indices or one-hot for the softmax,
-            masks for the sigmoid).
-        iterations: Erosions of the soft skeleton, ``>= 0`` (MONAI's ``iter_``).
-        activation: As :func:`lossatlas.boundary_loss`.
-        include_background: ``False`` leaves channel 0 out of both skeletons.
         smooth_nr: Added to both ratios' numerators, ``>= 0``.
         smooth_dr: Added to both ratios' denominators, ``> 0``.
-        smooth: Added to the harmonic mean's denominator, ``> 0``.
         batch: One value over the whole batch (the reference code) instead of one per image.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the ``(N,)`` values.
 
     Returns:
         ``(N,)`` for ``"none"`` (``()`` with ``batch``), else a scalar.
-
-    Raises:
-        TypeError: As :func:`lossatlas.dice_loss`.
-        ValueError: As :func:`lossatlas.dice_loss`; input neither 2-D nor 3-D; a negative
-            ``iterations``.
 
     Example:
         >>> labels = torch.zeros(1, 5, 5, dtype=torch.long)
@@ -239,15 +240,9 @@ def dice_cldice_loss(
         \mathcal{L} = (1 - \alpha)\, \mathcal{L}_{Dice} + \alpha\, \mathcal{L}_{clDice}
 
     Args:
-        input: Logits, as :func:`soft_cldice_loss`.
-        target: As :func:`soft_cldice_loss`.
         alpha: Weight of the clDice term in [0, 1] (the paper's and MONAI's 0.5).
-        iterations: As :func:`soft_cldice_loss`.
-        activation: As :func:`soft_cldice_loss`.
-        include_background: As :func:`soft_cldice_loss`, for both terms.
         smooth_nr: Numerator smoothing of both terms, ``>= 0``.
         smooth_dr: Denominator smoothing of both terms, ``> 0``.
-        smooth: As :func:`soft_cldice_loss`.
         reduction: ``"mean"`` or ``"sum"`` of each term (no ``"none"``: the Dice term is per
             image and class, clDice per image).
         return_parts: Return :class:`lossatlas.LossParts` ``(total, {"dice", "cldice"})``, the
@@ -255,11 +250,6 @@ def dice_cldice_loss(
 
     Returns:
         The total, a scalar; or :class:`lossatlas.LossParts` with ``return_parts=True``.
-
-    Raises:
-        TypeError: As :func:`soft_cldice_loss`.
-        ValueError: As :func:`soft_cldice_loss`; ``reduction="none"``; ``alpha`` outside
-            [0, 1].
 
     Example:
         >>> labels = torch.zeros(1, 5, 5, dtype=torch.long)
