@@ -367,7 +367,16 @@ def _activate(logits: Tensor, activation: str) -> Tensor:
     return torch.softmax(logits, dim=1) if activation == "softmax" else torch.sigmoid(logits)
 
 
-def _index_parts(target: Tensor, ignore_index: int | None) -> tuple[Tensor, Tensor | None]:
+def class_one_hot(target: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
+    """Class indices ``(N, d1, ...)`` as a one-hot ``(N, C, d1, ...)`` of ``dtype``.
+
+    A position whose index is not in ``[0, C)`` (an ``ignore_index``) is 0 for every class.
+    """
+    classes = torch.arange(num_classes, device=target.device)
+    return (target.unsqueeze(1) == classes.view(1, -1, *([1] * (target.dim() - 1)))).to(dtype)
+
+
+def index_parts(target: Tensor, ignore_index: int | None) -> tuple[Tensor, Tensor | None]:
     """Class indices safe to gather with (ignored -> 0) and the keep mask (or ``None``)."""
     if ignore_index is None:
         return target, None
@@ -390,7 +399,7 @@ def _sums(probs: Tensor, target: Tensor, *, ignore_index: int | None, squared: b
             pred = probs.sum(dim=-1)
             truth = target.sum(dim=-1)
         return inter, pred, truth
-    safe, keep = _index_parts(target, ignore_index)
+    safe, keep = index_parts(target, ignore_index)
     p_true = probs.gather(1, safe.unsqueeze(1)).squeeze(1)
     if keep is None:
         counts = torch.ones_like(p_true)
@@ -473,7 +482,7 @@ def _fused_grad(
         grad_p = target * grad_inter.unsqueeze(-1)
         grad_p.add_(probs * (2.0 * g_pred) if squared else g_pred)
     else:  # class indices: gP everywhere plus a spike gI[n, t] at the true class t
-        safe, keep = _index_parts(target, ignore_index)
+        safe, keep = index_parts(target, ignore_index)
         grad_p = (2.0 * g_pred) * probs if squared else g_pred.expand_as(probs).clone()
         grad_p.scatter_add_(1, safe.unsqueeze(1), grad_inter.gather(1, safe).unsqueeze(1))
         if keep is not None:

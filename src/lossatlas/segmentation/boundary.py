@@ -45,6 +45,7 @@ from lossatlas.segmentation._overlap import (
     SOFTMAX_OVERLAP,
     check_sigmoid_inputs,
     check_softmax_inputs,
+    class_one_hot,
 )
 
 __all__ = ["boundary_loss", "hausdorff_dt_loss", "signed_distance_map"]
@@ -261,11 +262,9 @@ def dense_inputs(
     logits = upcast(input, dtype)
     probs = torch.softmax(logits, dim=1) if activation == "softmax" else torch.sigmoid(logits)
     if indices:
-        classes = torch.arange(input.shape[1], device=target.device)
-        labels = target.unsqueeze(1)
-        dense = (labels == classes.view(1, -1, *([1] * (target.dim() - 1)))).to(dtype)
+        dense = class_one_hot(target, input.shape[1], dtype)
         if ignore_index is not None:
-            keep = (labels != ignore_index).to(dtype)
+            keep = (target.unsqueeze(1) != ignore_index).to(dtype)
     else:
         dense = upcast(target, dtype)
     if not include_background:

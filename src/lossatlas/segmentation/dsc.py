@@ -28,6 +28,7 @@ from lossatlas._validation import (
     index_target,
 )
 from lossatlas.distributed import ProcessGroup, check_shards
+from lossatlas.segmentation._overlap import class_one_hot, index_parts
 
 __all__ = ["binary_dsc_loss", "dsc_loss"]
 
@@ -200,12 +201,8 @@ def dsc_loss(
     probs = torch.softmax(upcast(input, dtype), dim=1)
     keep = None
     if is_index:
-        if ignore_index is not None:
-            keep = target != ignore_index
-            target = torch.where(keep, target, torch.zeros_like(target))
-        classes = torch.arange(input.shape[1], device=input.device)
-        shape = [1, -1] + [1] * (input.dim() - 2)
-        y = (target.unsqueeze(1) == classes.view(shape)).to(dtype)
+        target, keep = index_parts(target, ignore_index)
+        y = class_one_hot(target, input.shape[1], dtype)
     else:
         y = upcast(target, dtype)
     loss = _dsc_term(probs, 1.0 - probs, y, alpha=alpha, gamma=gamma).mean(dim=1)

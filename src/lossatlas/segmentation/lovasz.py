@@ -12,6 +12,10 @@ leaves the weights of those pixels unchanged, so the value equals the reference 
 removes them.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from typing import Literal
@@ -32,7 +36,13 @@ from lossatlas._validation import (
     index_target,
 )
 from lossatlas.distributed import ProcessGroup, active_group, gather_rows
-from lossatlas.segmentation._overlap import EXAMPLE_IMPORTS, SOFTMAX_EXAMPLE, check_overlap_weight
+from lossatlas.segmentation._overlap import (
+    EXAMPLE_IMPORTS,
+    SOFTMAX_EXAMPLE,
+    check_overlap_weight,
+    class_one_hot,
+    index_parts,
+)
 
 __all__ = ["lovasz_hinge_loss", "lovasz_softmax_loss"]
 
@@ -63,9 +73,40 @@ _LOVASZ = Family(
     examples=ex.segmentation_logits,
     perfect=ex.segmentation_perfect,
     example=EXAMPLE_IMPORTS,
+    args={
+        "per_image": 'One loss per image (averaged by ``"mean"``) instead of one over all pixels '
+        "of the batch.",
+        "ignore_index": "Pixels with this label are left out.",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``. With ``per_image`` the values are the '
+        '``N`` image losses and ``"mean"`` divides by ``N`` (an image whose pixels are all '
+        "ignored scores 0 and still counts, as in the reference code); without, the batch's "
+        "single loss is returned by every reduction.",
+        "process_group": "``None`` (this process only) or a ``torch.distributed`` group. With "
+        "``per_image`` the image losses are reduced over every rank's images; without, the "
+        "pixels of every rank are gathered (with gradient) and each rank computes the one loss "
+        "of the whole batch -- the Lovász extension sorts all pixels, so nothing less is exact. "
+        "The value on every rank and, after DDP's gradient averaging, the gradients equal one "
+        "process on the concatenated batch (see :mod:`lossatlas.distributed`). Gathering reads "
+        "the shard sizes on the host: ``torch.compile`` breaks the graph there "
+        "(``fullgraph=True`` refuses it).",
+    },
+    returns='``(N,)`` for ``"none"`` with ``per_image``, else a scalar.',
+    raises={"TypeError": "Non-floating input, a non-integer target."},
 )
 #: Lovász-Softmax takes the softmax overlap losses' example inputs.
 _LOVASZ_SOFTMAX = _LOVASZ.derive(example=SOFTMAX_EXAMPLE)
+
+
+def _one_image(values: Tensor, labels: Tensor, group: ProcessGroup | None) -> tuple[Tensor, Tensor]:
+    """The whole batch (every rank's, with a group) as one image, pixels on the last dim.
+
+    ``values`` ``(N, S)`` or ``(N, C, S)`` becomes ``(1, N S)`` or ``(1, C, N S)``, ``labels``
+    ``(N, S)`` becomes ``(1, N S)``; the pixels are gathered with gradient.
+    """
+    pixels = values.movedim(-1, 1).reshape(-1, *values.shape[1:-1])
+    pixels, _ = gather_rows(pixels, group, name="input")
+    labels, _ = gather_rows(labels.reshape(-1), group, name="target")
+    return pixels.movedim(0, -1).unsqueeze(0), labels.reshape(1, -1)
 
 
 def _lovasz_weights(labels_sorted: Tensor) -> Tensor:
@@ -116,26 +157,8 @@ def lovasz_hinge_loss(
         input: Logits ``(N, d1, ...)`` (e.g. ``(N, H, W)``).
         target: Labels of the same shape, ``torch.long``: 1 foreground, 0 background, or
             ``ignore_index``.
-        per_image: One loss per image (``True``) or one over all pixels of the batch.
-        ignore_index: Pixels with this label are left out.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``. With ``per_image`` the values are the
-            ``N`` image losses and ``"mean"`` divides by ``N`` (an image whose pixels are all
-            ignored scores 0 and still counts, as in the reference code); without, the
-            batch's single loss is returned by every reduction.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group. With
-            ``per_image`` the image losses are reduced over every rank's images; without, the
-            pixels of every rank are gathered (with gradient) and each rank computes the one
-            loss of the whole batch -- the Lovász extension sorts all pixels, so nothing less
-            is exact. The value on every rank and, after DDP's gradient averaging, the
-            gradients equal one process on the concatenated batch (see
-            :mod:`lossatlas.distributed`). Gathering reads the shard sizes on the host:
-            ``torch.compile`` breaks the graph there (``fullgraph=True`` refuses it).
-
-    Returns:
-        ``(N,)`` for ``"none"`` with ``per_image``, else a scalar.
 
     Raises:
-        TypeError: Non-floating input, a non-integer target.
         ValueError: Shapes that differ, a label other than 0, 1 or ``ignore_index``, a bad
             option.
 
@@ -164,17 +187,13 @@ def lovasz_hinge_loss(
     logits = upcast(input, dtype).flatten(1)
     labels = target.flatten(1)
     group = active_group(process_group)
-    if not per_image:  # the whole batch as one image (every rank's, with a group)
-        logits, _ = gather_rows(logits.reshape(-1), group, name="input")
-        labels, _ = gather_rows(labels.reshape(-1), group, name="target")
-        logits, labels = logits.reshape(1, -1), labels.reshape(1, -1)
+    if not per_image:
+        logits, labels = _one_image(logits, labels, group)
         group = None
-    if ignore_index is not None:
-        keep = labels != ignore_index
-        labels = torch.where(keep, labels, torch.zeros_like(labels))
+    labels, keep = index_parts(labels, ignore_index)
     labels = labels.to(dtype)
     errors = torch.relu(1.0 - logits * (2.0 * labels - 1.0))
-    if ignore_index is not None:
+    if keep is not None:
         errors = errors * keep.to(dtype)
     loss = _lovasz_extension(errors, labels)
     return reduce_loss(loss if per_image else loss.squeeze(0), reduction, process_group=group)
@@ -220,25 +239,13 @@ def lovasz_softmax_loss(
         classes: ``"present"`` averages over the classes present in the ground truth (of the
             image with ``per_image``, else of the batch); ``"all"`` over all ``C`` classes.
             With no class present (every pixel ignored) the loss is 0.
-        per_image: One loss per image (averaged by ``"mean"``) instead of one over the batch.
         weight: Per-class weights ``(C,)``, non-negative, as kornia's: class ``c``'s term is
             multiplied by ``w_c`` and the average still divides by the number of classes
             averaged (``C``, or the classes present), not by the weights' sum (unlike
             :func:`lossatlas.dice_loss`'s weighted mean): a uniform weight of 2 doubles the
             loss, and the weight of an absent class is unused with ``"present"``.
-        ignore_index: Pixels with this label are left out.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``. With ``per_image`` the values are the
-            ``N`` image losses and ``"mean"`` divides by ``N``; without, the batch's single
-            loss is returned by every reduction.
-        process_group: ``None`` or a ``torch.distributed`` group, exact over the group as
-            in :func:`lovasz_hinge_loss` (every rank's pixels gathered with gradient when not
-            ``per_image``; the graph breaks there under ``torch.compile``).
-
-    Returns:
-        ``(N,)`` for ``"none"`` with ``per_image``, else a scalar.
 
     Raises:
-        TypeError: Non-floating input, a non-integer target.
         ValueError: A class index out of range (value and position named), a target of
             another shape, ``C < 2``, a ``weight`` that is not ``C`` non-negative values, a
             bad option.
@@ -270,18 +277,12 @@ def lovasz_softmax_loss(
     probs = torch.softmax(upcast(input, dtype), dim=1).flatten(2)
     labels = target.flatten(1)
     group = active_group(process_group)
-    if not per_image:  # the whole batch as one image (every rank's, with a group)
-        pixels, _ = gather_rows(probs.transpose(1, 2).reshape(-1, num_classes), group, name="input")
-        probs = pixels.T.unsqueeze(0)
-        labels, _ = gather_rows(labels.reshape(-1), group, name="target")
-        labels = labels.reshape(1, -1)
+    if not per_image:
+        probs, labels = _one_image(probs, labels, group)
         group = None
-    keep = None
-    if ignore_index is not None:
-        keep = (labels != ignore_index).to(dtype).unsqueeze(1)
-        labels = torch.where(labels != ignore_index, labels, torch.zeros_like(labels))
-    class_ids = torch.arange(num_classes, device=input.device).view(1, -1, 1)
-    foreground = (labels.unsqueeze(1) == class_ids).to(dtype)
+    labels, kept = index_parts(labels, ignore_index)
+    keep = None if kept is None else kept.to(dtype).unsqueeze(1)
+    foreground = class_one_hot(labels, num_classes, dtype)
     errors = (foreground - probs).abs()
     if keep is not None:
         foreground = foreground * keep
