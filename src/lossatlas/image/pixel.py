@@ -1,5 +1,9 @@
 r"""Pixel-level image losses: total variation (a one-input prior) and negative PSNR."""
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -44,7 +48,22 @@ def _psnr_example(
     return Example((input, target), grad_args=(0, 1))
 
 
-_PIXEL = Family(tasks=("image",), input_kind="images (N, C, H, W) or volumes (N, C, D, H, W)")
+#: The image losses' shared declaration and docstring text (``image/ssim.py`` derives from it).
+_PIXEL = Family(
+    tasks=("image",),
+    input_kind="images (N, C, H, W) or volumes (N, C, D, H, W)",
+    args={
+        "input": "Images ``(N, C, H, W)`` or volumes ``(N, C, D, H, W)``.",
+        "target": "Same shape.",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"`` over the batch.',
+    },
+    returns='``(N,)`` for ``"none"``, else a scalar; float32 for half-precision inputs.',
+    raises={"TypeError": "Non-floating inputs."},
+    example="""
+        >>> import torch
+        >>> import lossatlas as la
+    """,
+)
 
 
 @_PIXEL.loss(
@@ -78,20 +97,13 @@ def total_variation_loss(
         \Delta_a x_p = x_{p + e_a} - x_p
 
     Args:
-        input: Images ``(N, C, H, W)`` or volumes ``(N, C, D, H, W)``.
         kind: ``"anisotropic"`` | ``"isotropic"``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the batch.
-
-    Returns:
-        ``(N,)`` for ``"none"``, else a scalar; float32 for half-precision inputs.
 
     Raises:
         TypeError: A non-floating input.
         ValueError: An input that is not 4-D or 5-D; a bad ``kind``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.tensor([[[[0.0, 1.0], [3.0, 3.0]]]])
         >>> la.total_variation_loss(x)  # |1| + |0| + |3| + |2|
         tensor(6.)
@@ -156,22 +168,14 @@ def psnr_loss(
 
     Args:
         input: Predictions ``(N, ...)``, e.g. images ``(N, C, H, W)``.
-        target: Same shape.
         data_range: ``L``, the range of the values (1 for ``[0, 1]``, 255 for 8 bits).
         max_psnr: The PSNR of identical images, in dB (where the MSE is floored).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the batch.
-
-    Returns:
-        ``(N,)`` for ``"none"``, else a scalar; float32 for half-precision inputs.
 
     Raises:
-        TypeError: Non-floating inputs.
         ValueError: Shapes that differ, a 0-dim input, non-positive ``data_range`` or
             ``max_psnr``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x, y = torch.full((1, 4), 0.5), torch.full((1, 4), 0.6)
         >>> la.psnr_loss(x, y)  # -10 log10(1 / 0.01)
         tensor(-20.0000)

@@ -10,6 +10,10 @@ computed from images shifted by their own per-channel mean (SSIM's variance term
 under a shift), which keeps ``E[x^2] - E[x]^2`` from cancelling for images with a large offset.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,11 +24,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family
+from lossatlas._catalog import Example
 from lossatlas._module import LossModule
 from lossatlas._options import Check, Interval, NonNegative, Positive
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import check_floating, check_same_shape
+from lossatlas.image.pixel import _PIXEL
 
 __all__ = ["ms_ssim_loss", "ssim_loss"]
 
@@ -141,8 +146,26 @@ def _check_size(input: Tensor, window_size: int, padding: str, scales: int) -> N
         )
 
 
-def _constants(data_range: float, k1: float, k2: float) -> tuple[float, float]:
-    return (k1 * data_range) ** 2, (k2 * data_range) ** 2
+def _prepare(
+    input: Tensor,
+    target: Tensor,
+    scales: int,
+    data_range: float,
+    window_size: int,
+    sigma: float,
+    k1: float,
+    k2: float,
+    padding: str,
+) -> tuple[Tensor, Tensor, Tensor, float, float]:
+    """The checked images in the compute dtype, the Gaussian window, ``C_1`` and ``C_2``.
+
+    ``scales`` is the number of dyadic scales the images must hold the window at.
+    """
+    dtype = _check_images(input, target)
+    _check_size(input, window_size, padding, scales)
+    x, y = upcast(input, dtype), upcast(target, dtype)
+    window = _gaussian_window(window_size, sigma, x)
+    return x, y, window, (k1 * data_range) ** 2, (k2 * data_range) ** 2
 
 
 def _per_image_mean(values: Tensor) -> Tensor:
@@ -190,12 +213,27 @@ def _perfect(window_size: int, **options: Any) -> Any:
     return perfect
 
 
-_SSIM = Family(
-    tasks=("image",),
-    input_kind="images (N, C, H, W) or volumes (N, C, D, H, W)",
+_SSIM = _PIXEL.derive(
     target_kind="images of the same shape",
     same_shape=(0, 1),
     properties={"non_negative", "zero_at_perfect", "symmetric", "bounded"},
+    args={
+        "data_range": "``L``, the range of the pixel values (1 for ``[0, 1]``, 255 for 8 bits);"
+        " it sets ``C_1`` and ``C_2``, the values are not rescaled.",
+        "window_size": "Taps of the Gaussian window along each axis (odd).",
+        "sigma": "Standard deviation of the Gaussian, in pixels.",
+        "k1": "``k_1`` of ``C_1``.",
+        "k2": "``k_2`` of ``C_2``.",
+        "padding": '``"valid"`` (positions where the window fits: every spatial size must be at'
+        ' least ``window_size``) or ``"same"`` (reflect padding, kornia\'s default: sizes above'
+        " ``window_size // 2``).",
+    },
+    raises={
+        "ValueError": "Shapes that differ, inputs that are not 4-D or 5-D, spatial sizes smaller"
+        " than the window at the coarsest scale (the message gives the minimum), an even or"
+        " non-positive ``window_size``, non-positive ``data_range``, ``sigma``, ``k1`` or"
+        " ``k2``; for MS-SSIM, empty or negative ``weights``.",
+    },
 )
 
 _SCALE_WEIGHTS = (0.5, 0.3, 0.2)
@@ -243,32 +281,7 @@ def ssim_loss(
         {(\mu_x^2 + \mu_y^2 + C_1)(\sigma_x^2 + \sigma_y^2 + C_2)},
         \quad C_1 = (k_1 L)^2,\ C_2 = (k_2 L)^2
 
-    Args:
-        input: Images ``(N, C, H, W)`` or volumes ``(N, C, D, H, W)``.
-        target: Same shape.
-        data_range: ``L``, the range of the pixel values (1 for ``[0, 1]``, 255 for 8 bits);
-            it sets ``C_1`` and ``C_2``, the values are not rescaled.
-        window_size: Taps of the Gaussian window along each axis (odd).
-        sigma: Standard deviation of the Gaussian, in pixels.
-        k1: ``k_1`` of ``C_1``.
-        k2: ``k_2`` of ``C_2``.
-        padding: ``"valid"`` (positions where the window fits: every spatial size must be at
-            least ``window_size``) or ``"same"`` (reflect padding, kornia's default: sizes
-            above ``window_size // 2``).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the batch.
-
-    Returns:
-        ``(N,)`` for ``"none"``, else a scalar; float32 for half-precision inputs.
-
-    Raises:
-        TypeError: Non-floating inputs.
-        ValueError: Shapes that differ, inputs that are not 4-D or 5-D, spatial sizes smaller
-            than the window (the message gives the minimum), an even or non-positive
-            ``window_size``, non-positive ``data_range``, ``sigma``, ``k1`` or ``k2``.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.linspace(0, 1, 64).reshape(1, 1, 8, 8)
         >>> la.ssim_loss(x, x, window_size=7)
         tensor(0.)
@@ -281,13 +294,10 @@ def ssim_loss(
         <https://doi.org/10.1109/TIP.2003.819861>`_, IEEE Transactions on Image Processing 13(4),
         2004.
     """
-    dtype = _check_images(input, target)
-    _check_size(input, window_size, padding, 1)
-    x, y = upcast(input, dtype), upcast(target, dtype)
-    c1, c2 = _constants(data_range, k1, k2)
-    ssim_map, _ = _ssim_maps(
-        x, y, window=_gaussian_window(window_size, sigma, x), c1=c1, c2=c2, padding=padding
+    x, y, window, c1, c2 = _prepare(
+        input, target, 1, data_range, window_size, sigma, k1, k2, padding
     )
+    ssim_map, _ = _ssim_maps(x, y, window=window, c1=c1, c2=c2, padding=padding)
     return reduce_loss(1.0 - _per_image_mean(ssim_map), reduction)
 
 
@@ -335,31 +345,13 @@ def ms_ssim_loss(
         \mathrm{cs} = \frac{2\sigma_{xy} + C_2}{\sigma_x^2 + \sigma_y^2 + C_2}
 
     Args:
-        input: As :func:`lossatlas.ssim_loss`; every spatial size must be at least
-            ``window_size * 2^(M - 1)`` with ``"valid"`` padding (176 at the defaults),
-            ``(window_size // 2 + 1) * 2^(M - 1)`` with ``"same"``.
-        target: Same shape.
-        data_range: As :func:`lossatlas.ssim_loss`.
-        window_size: As :func:`lossatlas.ssim_loss`.
-        sigma: As :func:`lossatlas.ssim_loss`.
-        k1: As :func:`lossatlas.ssim_loss`.
-        k2: As :func:`lossatlas.ssim_loss`.
+        input: Images ``(N, C, H, W)`` or volumes ``(N, C, D, H, W)``; every spatial size must
+            be at least ``window_size * 2^(M - 1)`` with ``"valid"`` padding (176 at the
+            defaults), ``(window_size // 2 + 1) * 2^(M - 1)`` with ``"same"``.
         weights: The exponent of each scale, finest first (Wang et al.'s five by default; not
             normalised).
-        padding: As :func:`lossatlas.ssim_loss`.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the batch.
-
-    Returns:
-        ``(N,)`` for ``"none"``, else a scalar; float32 for half-precision inputs.
-
-    Raises:
-        TypeError: Non-floating inputs.
-        ValueError: As :func:`lossatlas.ssim_loss`, with the minimum size of ``M`` scales in
-            the message; empty or negative ``weights``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> x = torch.linspace(0, 1, 576).reshape(1, 1, 24, 24)
         >>> la.ms_ssim_loss(x, x, window_size=3, weights=(0.5, 0.3, 0.2))
         tensor(0.)
@@ -371,12 +363,10 @@ def ms_ssim_loss(
         Quality Assessment <https://doi.org/10.1109/ACSSC.2003.1292216>`_, Asilomar Conference
         on Signals, Systems and Computers, 2003.
     """
-    dtype = _check_images(input, target)
     scales = len(weights)
-    _check_size(input, window_size, padding, scales)
-    x, y = upcast(input, dtype), upcast(target, dtype)
-    c1, c2 = _constants(data_range, k1, k2)
-    window = _gaussian_window(window_size, sigma, x)
+    x, y, window, c1, c2 = _prepare(
+        input, target, scales, data_range, window_size, sigma, k1, k2, padding
+    )
     pool = F.avg_pool2d if x.dim() == 4 else F.avg_pool3d
     value: Tensor | None = None
     for j, weight in enumerate(weights):
