@@ -8,6 +8,10 @@ Unlike :func:`lossatlas.dice_loss` (one ratio per image and class), nothing is s
 the ratio (a "global" variant that sums everything first is also in circulation).
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import torch
@@ -46,6 +50,13 @@ _DSC = Family(
     examples=ex.binary_mask_logits,
     same_shape=(0, 1),
     twice_differentiable=True,
+    args={
+        "alpha": "Focal exponent, ``>= 0``.",
+        "gamma": "Smoothing, ``> 0``.",
+        "process_group": "``None`` (this process only) or a ``torch.distributed`` group over "
+        'which ``"mean"`` and ``"sum"`` are exact, as for :func:`lossatlas.cross_entropy` (see '
+        ':mod:`lossatlas.distributed`); ``"none"`` stays per element.',
+    },
 )
 
 
@@ -89,11 +100,8 @@ def binary_dsc_loss(
     Args:
         input: Logits, any shape.
         target: Same shape, labels in ``[0, 1]``.
-        alpha: Focal exponent, ``>= 0``.
-        gamma: Smoothing, ``> 0``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements.
-        process_group: As :func:`cross_entropy`.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar.
@@ -167,13 +175,10 @@ def dsc_loss(
         input: Logits ``(N, C)`` or ``(N, C, d1, ...)``, ``C >= 2``.
         target: Class indices ``(N,)`` / ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index``,
             or class probabilities of the input's shape.
-        alpha: Focal exponent, ``>= 0``.
-        gamma: Smoothing, ``> 0``.
         ignore_index: Class-index targets equal to it contribute nothing (not to the mean's
             denominator either). Only for class-index targets.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             kept instances (0 when there are none).
-        process_group: As :func:`cross_entropy`.
 
     Returns:
         ``(N,)`` or ``(N, d1, ...)`` for ``"none"`` (0 at ignored positions), else a scalar.
