@@ -674,22 +674,16 @@ def overlap_loss(
     return run_overlap_loss(input, target, scorer, activation=activation, **options)
 
 
-def run_overlap_loss(
+def checked_target(
     input: Tensor,
     target: Tensor,
-    score: Score,
     *,
     activation: Activation,
-    include_background: bool,
-    batch: bool,
     weight: Tensor | None,
-    reduction: str,
-    squared_pred: bool = False,
-    ignore_index: int | None = None,
-    average: Average = "macro",
-    process_group: ProcessGroup | None = None,
+    ignore_index: int | None,
+    include_background: bool,
 ) -> Tensor:
-    """Validate, sum (after ``activation``) and :func:`finish` an overlap loss with ``score``.
+    """The target as an overlap loss of ``activation`` reads it, both inputs checked.
 
     The target is read by :func:`overlap_target` (:func:`lossatlas._validation.binary_target`
     for the sigmoid), the inputs checked by :func:`check_softmax_inputs`,
@@ -710,6 +704,36 @@ def run_overlap_loss(
             ignore_index=ignore_index,
             include_background=include_background,
         )
+    return target
+
+
+def run_overlap_loss(
+    input: Tensor,
+    target: Tensor,
+    score: Score,
+    *,
+    activation: Activation,
+    include_background: bool,
+    batch: bool,
+    weight: Tensor | None,
+    reduction: str,
+    squared_pred: bool = False,
+    ignore_index: int | None = None,
+    average: Average = "macro",
+    process_group: ProcessGroup | None = None,
+) -> Tensor:
+    """Validate, sum (after ``activation``) and :func:`finish` an overlap loss with ``score``.
+
+    The inputs are read and checked by :func:`checked_target`.
+    """
+    target = checked_target(
+        input,
+        target,
+        activation=activation,
+        weight=weight,
+        ignore_index=ignore_index,
+        include_background=include_background,
+    )
     check_shards(process_group, "input", input, dims=(1,))
     sums = overlap_sums(
         input, target, activation=activation, ignore_index=ignore_index, squared=squared_pred
@@ -724,13 +748,3 @@ def run_overlap_loss(
         process_group=process_group,
         average=average,
     )
-
-
-def softmax_overlap_loss(input: Tensor, target: Tensor, score: Score, **options: Any) -> Tensor:
-    """:func:`run_overlap_loss` with the softmax over dim 1 (the options by keyword)."""
-    return run_overlap_loss(input, target, score, activation="softmax", **options)
-
-
-def sigmoid_overlap_loss(input: Tensor, target: Tensor, score: Score, **options: Any) -> Tensor:
-    """:func:`run_overlap_loss` with a sigmoid per channel (the options by keyword)."""
-    return run_overlap_loss(input, target, score, activation="sigmoid", **options)

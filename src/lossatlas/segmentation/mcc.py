@@ -23,16 +23,13 @@ from lossatlas._catalog import Example
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction, reduce_loss
-from lossatlas._validation import binary_target
 from lossatlas.segmentation._overlap import (
     EXAMPLE_IMPORTS,
     SIGMOID_OVERLAP,
     SOFTMAX_OVERLAP,
     Activation,
-    check_sigmoid_inputs,
-    check_softmax_inputs,
+    checked_target,
     overlap_sums,
-    overlap_target,
 )
 
 __all__ = ["binary_mcc_loss", "mcc_loss"]
@@ -98,12 +95,14 @@ def _mcc(
     ignore_index: int | None = None,
 ) -> Tensor:
     """Validate, sum and score either form (options already checked)."""
-    if activation == "sigmoid":
-        target = binary_target(target, input)
-        check_sigmoid_inputs(input, target, weight=None, include_background=include_background)
-    else:
-        target = overlap_target(target, input)
-        check_softmax_inputs(input, target, weight=None, ignore_index=ignore_index)
+    target = checked_target(
+        input,
+        target,
+        activation=activation,
+        weight=None,
+        ignore_index=ignore_index,
+        include_background=include_background,
+    )
     inter, pred, truth = overlap_sums(
         input, target, activation=activation, ignore_index=ignore_index
     )
