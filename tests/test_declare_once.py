@@ -2,6 +2,7 @@
 
 import inspect
 import math
+import pydoc
 import re
 import subprocess
 import sys
@@ -185,16 +186,54 @@ def test_derived_twin_checks_at_construction_and_buffers_sequences():
     torch.testing.assert_close(focal(x, y), la.focal_loss(x, y, alpha=[0.25, 0.75]))
 
 
+def _twins():
+    """Every loss module: the catalog's twins and every ``LossModule`` lossatlas.nn exports."""
+    exported = {
+        obj
+        for name in la.nn.__all__
+        if isinstance(obj := getattr(la.nn, name), type)
+        and issubclass(obj, la.nn.LossModule)
+        and obj is not la.nn.LossModule
+    }
+    return exported | {s.module for s in la.catalog() if s.module is not None and not s.custom}
+
+
 def test_every_twin_is_derived_or_stateful():
-    """At most 12 loss modules write their own ``__init__`` (those that hold real state)."""
-    own_init = [
-        spec.module.__name__
-        for spec in la.catalog()
-        if spec.module is not None
-        and not spec.custom
-        and not spec.module.__dict__.get("__lossatlas_derived__")
-    ]
+    """At most 12 loss modules write their own ``__init__``; a stateful twin derives its too.
+
+    A twin's constructor is hand-written unless it is the derived one (a stateful twin declares
+    only its ``init_state`` hook); one inherited from a hand-written base counts as hand-written.
+    """
+    own_init = sorted(
+        cls.__name__
+        for cls in _twins()
+        if not getattr(cls.__init__, "__lossatlas_derived__", False)
+    )
     assert len(own_init) <= 12, own_init
+
+
+def test_stateful_twin_shows_state_then_options():
+    sig = inspect.signature(la.nn.ArcFaceLoss)
+    assert list(sig.parameters) == [
+        "num_classes",
+        "embedding_dim",
+        *(p for p in options_of(la.arcface_loss).defaults),
+    ]
+    assert sig.parameters["num_classes"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert sig.parameters["margin"].default == 0.5
+    assert sig.parameters["margin"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert "ArcFaceLoss(num_classes: 'PositiveInt', embedding_dim: 'PositiveInt', *, scale" in (
+        pydoc.render_doc(la.nn.ArcFaceLoss, renderer=pydoc.plaintext)
+    )
+
+
+def test_typo_in_a_stateful_twin_option_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'scle'. Did you mean 'scale'"):
+        la.nn.ArcFaceLoss(10, 4, scle=2.0)
+    with pytest.raises(TypeError, match="missing required argument 'embedding_dim'"):
+        la.nn.ArcFaceLoss(10)
+    with pytest.raises(ValueError, match=r"num_classes must be in \[1, inf\], got 0"):
+        la.nn.ArcFaceLoss(0, 4)
 
 
 def test_family_files_hold_no_declare_calls():

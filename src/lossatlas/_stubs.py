@@ -3,8 +3,10 @@
 A derived twin's constructor is built at import time from its functional's keyword options, so
 static tools cannot see it. ``lossatlas/nn.pyi`` spells each one out for mypy and IDEs
 (autocompletion, ``FocalLoss(gama=2)`` flagged as an error); it is written by
-``python scripts/generate_stubs.py`` and a test fails when it is stale. Twins with their own
-``__init__`` (the stateful ones) and the other exports are re-exported as they are.
+``python scripts/generate_stubs.py`` and a test fails when it is stale. A twin that holds state
+(an ``init_state`` hook) keeps its methods: its stub subclasses the real class and spells out
+only the derived ``__init__``. Twins with their own ``__init__`` and the other exports are
+re-exported as they are.
 """
 
 from __future__ import annotations
@@ -59,6 +61,39 @@ def _import_for(name: str, namespace: dict[str, Any]) -> str | None:
     raise LookupError(f"cannot tell where {head!r} comes from")
 
 
+def _imports_of(texts: Any, namespace: dict[str, Any], imports: set[str]) -> None:
+    """Add the imports the names in these annotation texts need, as ``namespace`` sees them."""
+    for text in texts:
+        for name in _NAME.findall(re.sub(r"'[^']*'|\"[^\"]*\"", "", text)):
+            line = _import_for(name, namespace)
+            if line:
+                imports.add(line)
+
+
+def _stateful_stub(cls: type, imports: set[str]) -> str:
+    """A subclass of the real twin whose ``__init__`` is the derived one, spelled out."""
+    functional = inspect.unwrap(cls.functional)  # type: ignore[attr-defined]
+    hook = cls.init_state  # type: ignore[attr-defined]
+    own = set(inspect.signature(hook).parameters)
+    params = list(inspect.signature(cls).parameters.values())
+    for p in params:
+        home = hook if p.name in own and p.annotation is not p.empty else functional
+        _imports_of([_annotation(p)], home.__globals__, imports)
+    base = f"_{cls.__name__}"
+    imports.add(f"from {cls.__module__} import {cls.__name__} as {base}")
+    positional = [
+        _stub_parameter(p) for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY
+    ]
+    keyword = [_stub_parameter(p) for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
+    lines = [f"class {cls.__name__}({base}):"]
+    doc = (cls.__doc__ or "").strip().splitlines()
+    if doc:
+        lines.append(f'    """{doc[0]}"""')
+    lines.append(f"    def __init__({signature}) -> None: ...")
+    return "\n".join(lines)
+
+
 def _class_stub(cls: type, imports: set[str]) -> str:
     functional = inspect.unwrap(cls.functional)  # type: ignore[attr-defined]
     namespace = functional.__globals__
@@ -68,21 +103,13 @@ def _class_stub(cls: type, imports: set[str]) -> str:
     used = [_annotation(p) for p in (*inputs, *options)]
     returns = inspect.signature(functional).return_annotation
     returned = "Any" if returns is inspect.Parameter.empty else str(returns)
-    for text in (*used, returned):
-        for name in _NAME.findall(re.sub(r"'[^']*'|\"[^\"]*\"", "", text)):
-            line = _import_for(name, namespace)
-            if line:
-                imports.add(line)
+    _imports_of((*used, returned), namespace, imports)
     forward = _own_forward(cls)
     if forward is not None:  # a twin whose forward takes more than its functional's inputs
         inputs = list(inspect.signature(forward).parameters.values())[1:]
         returns = inspect.signature(forward).return_annotation
         returned = "Any" if returns is inspect.Parameter.empty else str(returns)
-        for text in (*(_annotation(p) for p in inputs), returned):
-            for name in _NAME.findall(re.sub(r"'[^']*'|\"[^\"]*\"", "", text)):
-                line = _import_for(name, forward.__globals__)
-                if line:
-                    imports.add(line)
+        _imports_of((*(_annotation(p) for p in inputs), returned), forward.__globals__, imports)
     option_text = ", ".join(_stub_parameter(p) for p in options)
     input_text = ", ".join(_stub_parameter(p) for p in inputs)
     doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
@@ -113,7 +140,8 @@ def render_nn_stub() -> str:
     for name in sorted(vars(twins)["__all__"]):
         obj = getattr(twins, name)
         if isinstance(obj, type) and obj.__dict__.get("__lossatlas_derived__"):
-            classes.append(_class_stub(obj, imports))
+            stub = _stateful_stub if hasattr(obj, "init_state") else _class_stub
+            classes.append(stub(obj, imports))
         elif name != "LossModule":
             reexports.append(f"from {obj.__module__} import {name} as {name}")
     # No ``__all__``: a stub exports exactly its classes and its ``import X as X`` lines, which

@@ -15,6 +15,10 @@ from lossatlas.classification.class_balanced import EffectiveNumberBeta
 from lossatlas.classification.focal import ClassAlpha
 from lossatlas.classification.long_tail import ClassCounts
 from lossatlas.classification.long_tail import ClassPrior
+from lossatlas.classification.margin_softmax import AngularMargin
+from lossatlas.classification.margin_softmax import ArcFaceLoss as _ArcFaceLoss
+from lossatlas.classification.margin_softmax import CosFaceLoss as _CosFaceLoss
+from lossatlas.classification.margin_softmax import SphereFaceLoss as _SphereFaceLoss
 from lossatlas.classification.multi_margin import MultiMarginPower
 from lossatlas.classification.noisy import GCEExponent
 from lossatlas.classification.noisy import LogZero
@@ -64,9 +68,6 @@ from torch.distributed.distributed_c10d import ProcessGroup
 from typing import Any
 from typing import Literal
 from lossatlas.classification.focal import FocalWrapper as FocalWrapper
-from lossatlas.classification.margin_softmax import ArcFaceLoss as ArcFaceLoss
-from lossatlas.classification.margin_softmax import CosFaceLoss as CosFaceLoss
-from lossatlas.classification.margin_softmax import SphereFaceLoss as SphereFaceLoss
 from lossatlas.classification.seesaw import EQLv2Loss as EQLv2Loss
 from lossatlas.classification.seesaw import SeesawLoss as SeesawLoss
 from lossatlas.detection.ghm import GHMCLoss as GHMCLoss
@@ -89,6 +90,10 @@ class ApproxNDCGLoss(LossModule):
     """Module form of :func:`lossatlas.approx_ndcg_loss`; forward also takes ``mask``."""
     def __init__(self, *, mask: Tensor | None = ..., temperature: Positive = ..., k: PositiveInt | None = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, scores: Tensor, relevance: Tensor, mask: Tensor | None = ...) -> Tensor: ...
+
+class ArcFaceLoss(_ArcFaceLoss):
+    """Module form of :func:`lossatlas.arcface_loss`; owns the class centres ``weight``."""
+    def __init__(self, num_classes: PositiveInt, embedding_dim: PositiveInt, *, scale: Positive = ..., margin: AngularMargin = ..., easy_margin: bool = ..., label_smoothing: UnitInterval = ..., reduction: Reduction = ...) -> None: ...
 
 class AsymmetricLoss(LossModule):
     """Module form of :func:`lossatlas.asymmetric_loss`."""
@@ -219,6 +224,10 @@ class ContrastiveLoss(LossModule):
     """Module form of :func:`lossatlas.contrastive_loss`."""
     def __init__(self, *, margin: Positive = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, x1: Tensor, x2: Tensor, same: Tensor) -> Tensor: ...
+
+class CosFaceLoss(_CosFaceLoss):
+    """Module form of :func:`lossatlas.cosface_loss`; owns the class centres ``weight``."""
+    def __init__(self, num_classes: PositiveInt, embedding_dim: PositiveInt, *, scale: Positive = ..., margin: NonNegative = ..., label_smoothing: UnitInterval = ..., reduction: Reduction = ...) -> None: ...
 
 class CosineEmbeddingLoss(LossModule):
     """Module form of :func:`lossatlas.cosine_embedding_loss`."""
@@ -644,6 +653,10 @@ class SoftMarginLoss(LossModule):
     """Module form of :func:`lossatlas.soft_margin_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class SphereFaceLoss(_SphereFaceLoss):
+    """Module form of :func:`lossatlas.sphereface_loss`; owns the class centres ``weight``."""
+    def __init__(self, num_classes: PositiveInt, embedding_dim: PositiveInt, *, scale: Positive = ..., margin: PositiveInt = ..., label_smoothing: UnitInterval = ..., reduction: Reduction = ...) -> None: ...
 
 class SquaredHingeLoss(LossModule):
     """Module form of :func:`lossatlas.squared_hinge_loss`."""

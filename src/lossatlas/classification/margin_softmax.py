@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, options_of
+from lossatlas._catalog import Example, Family
 from lossatlas._module import LossModule
 from lossatlas._options import (
     Interval,
@@ -44,7 +44,6 @@ from lossatlas._validation import (
     check_class_indices,
     check_floating,
     check_integer,
-    check_number,
     check_same_device,
     check_shape,
 )
@@ -496,11 +495,8 @@ class _MarginHead(LossModule):
     #: Options of the loss that the logits function does not take.
     loss_only: tuple[str, ...] = ("label_smoothing", "reduction")
 
-    def __init__(self, num_classes: int, embedding_dim: int, **options: Any) -> None:
-        check_number("num_classes", num_classes, low=1, integer=True)
-        check_number("embedding_dim", embedding_dim, low=1, integer=True)
-        options_of(type(self).functional)(options)
-        super().__init__(**options)
+    def init_state(self, num_classes: PositiveInt, embedding_dim: PositiveInt) -> None:
+        """The class centres ``weight``, Xavier-uniform (see :meth:`reset_parameters`)."""
         self.num_classes = num_classes
         self.embedding_dim = embedding_dim
         self.weight = nn.Parameter(torch.empty(num_classes, embedding_dim))
@@ -524,7 +520,7 @@ class _MarginHead(LossModule):
         )
 
 
-class ArcFaceLoss(_MarginHead):
+class ArcFaceLoss(_MarginHead, functional=arcface_loss, catalog=False):
     """Module form of :func:`lossatlas.arcface_loss`; owns the class centres ``weight``.
 
     Example:
@@ -537,78 +533,16 @@ class ArcFaceLoss(_MarginHead):
         torch.Size([10, 128])
     """
 
-    functional = staticmethod(arcface_loss)
     logits_function = staticmethod(arcface_logits)
 
-    def __init__(
-        self,
-        num_classes: int,
-        embedding_dim: int,
-        *,
-        scale: Positive = 64.0,
-        margin: AngularMargin = 0.5,
-        easy_margin: bool = False,
-        label_smoothing: UnitInterval = 0.0,
-        reduction: Reduction = "mean",
-    ) -> None:
-        super().__init__(
-            num_classes,
-            embedding_dim,
-            scale=scale,
-            margin=margin,
-            easy_margin=easy_margin,
-            label_smoothing=label_smoothing,
-            reduction=reduction,
-        )
 
-
-class CosFaceLoss(_MarginHead):
+class CosFaceLoss(_MarginHead, functional=cosface_loss, catalog=False):
     """Module form of :func:`lossatlas.cosface_loss`; owns the class centres ``weight``."""
 
-    functional = staticmethod(cosface_loss)
     logits_function = staticmethod(cosface_logits)
 
-    def __init__(
-        self,
-        num_classes: int,
-        embedding_dim: int,
-        *,
-        scale: Positive = 64.0,
-        margin: NonNegative = 0.35,
-        label_smoothing: UnitInterval = 0.0,
-        reduction: Reduction = "mean",
-    ) -> None:
-        super().__init__(
-            num_classes,
-            embedding_dim,
-            scale=scale,
-            margin=margin,
-            label_smoothing=label_smoothing,
-            reduction=reduction,
-        )
 
-
-class SphereFaceLoss(_MarginHead):
+class SphereFaceLoss(_MarginHead, functional=sphereface_loss, catalog=False):
     """Module form of :func:`lossatlas.sphereface_loss`; owns the class centres ``weight``."""
 
-    functional = staticmethod(sphereface_loss)
     logits_function = staticmethod(sphereface_logits)
-
-    def __init__(
-        self,
-        num_classes: int,
-        embedding_dim: int,
-        *,
-        scale: Positive = 64.0,
-        margin: PositiveInt = 4,
-        label_smoothing: UnitInterval = 0.0,
-        reduction: Reduction = "mean",
-    ) -> None:
-        super().__init__(
-            num_classes,
-            embedding_dim,
-            scale=scale,
-            margin=margin,
-            label_smoothing=label_smoothing,
-            reduction=reduction,
-        )
