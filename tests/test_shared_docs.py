@@ -188,3 +188,45 @@ def test_napoleon_reads_every_filled_parameter():
         for name in _params(spec.function):
             assert f":param {name}:" in rst, (spec.name, name)
         assert ":returns:" in rst and ":raises" in rst, spec.name
+
+
+def test_family_references_follow_the_own_ones_once():
+    barron = 'J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019'
+    shared = SharedDocs(references=(barron,))
+    own = _doc(
+        """
+        Loss.
+
+        References:
+            A. Author, "Own Paper", 2020.
+        """
+    )
+    filled = fill_docstring(own, [], shared)
+    assert la._catalog.parse_references(filled) == ('A. Author, "Own Paper", 2020.', barron)
+    # a docstring that already cites the entry (wrapped differently) is left as written
+    cites = own.replace(
+        '"Own Paper", 2020.',
+        '"Own Paper", 2020.\n\n        J. T. Barron, "A General and\n'
+        '        Adaptive Robust Loss Function", CVPR 2019',
+    )
+    assert fill_docstring(cites, [], shared) == cites
+    # no References section: one is made, after Example
+    made = fill_docstring(_doc("Loss.\n\nExample:\n    >>> 1\n    1\n"), [], shared)
+    assert made.index("Example:") < made.index("References:")
+    assert la._catalog.parse_references(made) == (barron,)
+    # a sub-family adds to the family's entries
+    assert shared.derive({"references": ("B.",)}).references == (barron, "B.")
+
+
+def test_family_references_reach_the_catalog():
+    for name in ("cauchy_loss", "welsch_loss", "charbonnier_loss", "geman_mcclure_loss"):
+        refs = la.get(name).references
+        assert len(refs) == 2 and refs[1].startswith("J. T. Barron, "), (name, refs)
+    assert la.get("general_robust_loss").references[0].startswith("J. T. Barron, ")
+    assert len(la.get("general_robust_loss").references) == 2  # not cited twice
+    tv = "torchvision.ops: https://pytorch.org/vision/stable/ops.html"
+    assert [
+        n
+        for n in ("iou_loss", "giou_loss", "diou_loss", "ciou_loss", "eiou_loss", "siou_loss")
+        if tv in la.get(n).references
+    ] == ["iou_loss", "giou_loss", "diou_loss", "ciou_loss"]

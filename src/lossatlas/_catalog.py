@@ -490,8 +490,9 @@ class Family:
     docstring's ``References:`` section, the reductions from its ``reduction`` annotation.
 
     The docstring text the losses share is stated here too: ``args`` (descriptions of
-    parameters, by name), ``returns``, ``raises`` (by exception name) and ``example`` (the
-    doctest lines every ``Example:`` starts with). :meth:`loss` writes them into each loss's
+    parameters, by name), ``returns``, ``raises`` (by exception name), ``example`` (the
+    doctest lines every ``Example:`` starts with) and ``references`` (entries every loss of the
+    family cites, after its own). :meth:`loss` writes them into each loss's
     ``__doc__`` where its docstring leaves them out (:mod:`lossatlas._docs`), so the shared
     text is written once, for the whole family, and every parameter is documented.
 

@@ -24,6 +24,9 @@ the Sphinx pages (autodoc reads ``__doc__``) show the whole docstring:
   exception; the docstring's other entries follow.
 * ``Example:`` -- the family's doctest lines (``example=``: imports, shared inputs) first, then
   the loss's own call.
+* ``References:`` -- the family's entries (``references=``: the paper or library every loss of
+  the family cites) after the docstring's own, each entry one paragraph; an entry the docstring
+  already cites is not repeated. The section is created when the docstring has none.
 
 Every parameter of a declared loss ends up documented, or the declaration fails
 (:func:`fill_docstring` raises): a new option cannot be added without its description.
@@ -56,16 +59,18 @@ class SharedDocs:
     returns: str | None = None
     raises: Mapping[str, str] = field(default_factory=dict)
     example: str | None = None
+    references: Sequence[str] = ()
 
     def derive(self, changes: Mapping[str, Any]) -> SharedDocs:
         """These docs with a sub-family's ``changes``.
 
-        ``args`` and ``raises`` entries are added or replaced; ``returns`` and ``example``
-        replaced.
+        ``args`` and ``raises`` entries are added or replaced, ``references`` added; ``returns``
+        and ``example`` replaced.
         """
         merged = {**vars(self), **changes}
         for name in ("args", "raises"):
             merged[name] = {**getattr(self, name), **changes.get(name, {})}
+        merged["references"] = (*self.references, *changes.get("references", ()))
         return SharedDocs(**merged)
 
     @classmethod
@@ -263,6 +268,8 @@ def fill_docstring(
             if name in ("Example", "Examples") and _trimmed(section)[: len(setup)] != setup:
                 changed = True
                 sections[i] = (name, setup + _trimmed(section))
+    if shared.references:
+        put("References", _fill_references(found.get("References", []), shared.references))
     if not changed:
         return doc
     out = _trimmed(head)
@@ -271,6 +278,18 @@ def fill_docstring(
     pad = " " * indent
     text = "\n".join([out[0]] + [pad + line if line else "" for line in out[1:]])
     return text + "\n" + pad if lines[-1].strip() == "" else text
+
+
+def _fill_references(body: list[str], shared: Sequence[str]) -> list[str] | None:
+    """The section's own entries, then each shared entry it does not already cite."""
+    own = " ".join(" ".join(body).split())
+    missing = [entry for entry in shared if " ".join(entry.split()) not in own]
+    if not missing:
+        return None
+    out = _trimmed(body)
+    for entry in missing:
+        out += ([""] if out else []) + _text(entry)
+    return out
 
 
 def _text(paragraph: str) -> list[str]:

@@ -252,13 +252,18 @@ _IOU = Family(
     """,
 )
 
+#: The four losses torchvision also has (and is checked against).
+_TORCHVISION_IOU = _IOU.derive(
+    references=("torchvision.ops: https://pytorch.org/vision/stable/ops.html",)
+)
+
 _MMDET = {"mmdetection": "same values (eps default 1e-7); weight and avg_factor likewise"}
 
 
 # --------------------------------------------------------------------------- functionals
 
 
-@_IOU.loss(formula=r"1 - \frac{|B \cap B^{gt}|}{|B \cup B^{gt}| + \epsilon}")
+@_TORCHVISION_IOU.loss(formula=r"1 - \frac{|B \cap B^{gt}|}{|B \cup B^{gt}| + \epsilon}")
 def iou_loss(
     input: Tensor,
     target: Tensor,
@@ -292,13 +297,11 @@ def iou_loss(
     References:
         J. Yu, Y. Jiang, Z. Wang, Z. Cao, T. Huang, "UnitBox: An Advanced Object Detection
         Network", ACM MM 2016, https://arxiv.org/abs/1608.01471
-
-        torchvision.ops: https://pytorch.org/vision/stable/ops.html
     """
     return _box_loss(_iou, input, target, weight, avg_factor, reduction, eps=eps)
 
 
-@_IOU.loss(formula=r"1 - \mathrm{IoU} + \frac{|C| - |B \cup B^{gt}|}{|C| + \epsilon}")
+@_TORCHVISION_IOU.loss(formula=r"1 - \mathrm{IoU} + \frac{|C| - |B \cup B^{gt}|}{|C| + \epsilon}")
 def giou_loss(
     input: Tensor,
     target: Tensor,
@@ -329,13 +332,11 @@ def giou_loss(
         H. Rezatofighi, N. Tsoi, J. Gwak, A. Sadeghian, I. Reid, S. Savarese, "Generalized
         Intersection over Union: A Metric and A Loss for Bounding Box Regression", CVPR 2019,
         https://arxiv.org/abs/1902.09630
-
-        torchvision.ops: https://pytorch.org/vision/stable/ops.html
     """
     return _box_loss(_giou, input, target, weight, avg_factor, reduction, eps=eps)
 
 
-@_IOU.loss(formula=r"1 - \mathrm{IoU} + \frac{\rho^2(b, b^{gt})}{c^2 + \epsilon}")
+@_TORCHVISION_IOU.loss(formula=r"1 - \mathrm{IoU} + \frac{\rho^2(b, b^{gt})}{c^2 + \epsilon}")
 def diou_loss(
     input: Tensor,
     target: Tensor,
@@ -366,13 +367,11 @@ def diou_loss(
     References:
         Z. Zheng, P. Wang, W. Liu, J. Li, R. Ye, D. Ren, "Distance-IoU Loss: Faster and Better
         Learning for Bounding Box Regression", AAAI 2020, https://arxiv.org/abs/1911.08287
-
-        torchvision.ops: https://pytorch.org/vision/stable/ops.html
     """
     return _box_loss(_diou, input, target, weight, avg_factor, reduction, eps=eps)
 
 
-@_IOU.loss(
+@_TORCHVISION_IOU.loss(
     formula=r"1 - \mathrm{IoU} + \frac{\rho^2(b, b^{gt})}{c^2 + \epsilon} + \alpha v",
     # CIoU's alpha is a constant in its gradient (the paper, torchvision), so autograd is
     # not the derivative of the value; tests/test_iou_losses.py checks that gradient.
@@ -415,8 +414,6 @@ def ciou_loss(
     References:
         Z. Zheng, P. Wang, W. Liu, J. Li, R. Ye, D. Ren, "Distance-IoU Loss: Faster and Better
         Learning for Bounding Box Regression", AAAI 2020, https://arxiv.org/abs/1911.08287
-
-        torchvision.ops: https://pytorch.org/vision/stable/ops.html
     """
     return _box_loss(_ciou, input, target, weight, avg_factor, reduction, eps=eps)
 

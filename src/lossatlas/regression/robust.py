@@ -62,7 +62,13 @@ Alpha = Tensor | Annotated[Any, Check(_check_alpha, (math.nan, math.inf), "[-inf
 
 
 #: The point-wise family (residual curve, symmetric, zero at a perfect fit), all smooth.
-_ROBUST = _POINTWISE.derive(twice_differentiable=True)
+_ROBUST = _POINTWISE.derive(
+    twice_differentiable=True,
+    references=(
+        'J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019,'
+        " https://arxiv.org/abs/1701.03077",
+    ),
+)
 
 
 def _scaled_square(input: Tensor, target: Tensor, scale: float) -> Tensor:
@@ -231,9 +237,6 @@ def charbonnier_loss(
     References:
         P. Charbonnier et al., "Two deterministic half-quadratic regularization algorithms for
         computed imaging", ICIP 1994, https://doi.org/10.1109/ICIP.1994.413553
-
-        J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019,
-        https://arxiv.org/abs/1701.03077
     """
     return pseudo_huber_loss(input, target, delta=scale, reduction=reduction) / scale**2
 
@@ -267,9 +270,6 @@ def cauchy_loss(
     References:
         M. J. Black and P. Anandan, "The robust estimation of multiple motions: Parametric and
         piecewise-smooth flow fields", CVIU 63(1), 1996, https://doi.org/10.1006/cviu.1996.0006
-
-        J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019,
-        https://arxiv.org/abs/1701.03077
     """
     return reduce_loss(torch.log1p(0.5 * _scaled_square(input, target, scale)), reduction)
 
@@ -307,9 +307,6 @@ def geman_mcclure_loss(
     References:
         S. Geman and D. E. McClure, "Bayesian image analysis: An application to single photon
         emission tomography", Proceedings of the American Statistical Association, 1985
-
-        J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019,
-        https://arxiv.org/abs/1701.03077
     """
     z = _scaled_square(input, target, scale)
     return reduce_loss(2.0 * z / (z + 4.0), reduction)
@@ -347,9 +344,6 @@ def welsch_loss(
         J. E. Dennis and R. E. Welsch, "Techniques for nonlinear least squares and robust
         regression", Communications in Statistics - Simulation and Computation 7(4), 1978,
         https://doi.org/10.1080/03610917808812083
-
-        J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019,
-        https://arxiv.org/abs/1701.03077
     """
     z = _scaled_square(input, target, scale)
     return reduce_loss(-torch.expm1(-0.5 * z), reduction)
