@@ -25,10 +25,17 @@ from lossatlas.classification.noisy import LogZero
 from lossatlas.classification.noisy import T1
 from lossatlas.classification.noisy import T2
 from lossatlas.classification.poly import PolyEpsilon
+from lossatlas.classification.seesaw import EQLv2Loss as _EQLv2Loss
+from lossatlas.classification.seesaw import SeesawLoss as _SeesawLoss
 from lossatlas.compose import LossParts
 from lossatlas.detection.balanced_l1 import AvgFactor
 from lossatlas.detection.generalized_focal import AvgFactor
+from lossatlas.detection.ghm import GHMCLoss as _GHMCLoss
+from lossatlas.detection.ghm import GHMRLoss as _GHMRLoss
+from lossatlas.detection.ghm import Momentum
 from lossatlas.detection.iou import AvgFactor
+from lossatlas.detection.ssd import SSDLoss as _SSDLoss
+from lossatlas.detection.ssd import Variances
 from lossatlas.distribution.divergence import KLReduction
 from lossatlas.generative.gan import GanKind
 from lossatlas.generative.perceptual import Features
@@ -39,6 +46,10 @@ from lossatlas.image.ssim import SSIMPadding
 from lossatlas.image.ssim import ScaleWeights
 from lossatlas.image.ssim import WindowSize
 from lossatlas.language.preference import HalfUnitInterval
+from lossatlas.language.sampled import NCELoss as _NCELoss
+from lossatlas.language.sampled import SampledSoftmaxLoss as _SampledSoftmaxLoss
+from lossatlas.language.sampled import SamplerName
+from lossatlas.language.samplers import CandidateSampler
 from lossatlas.ranking.embedding import CosineMargin
 from lossatlas.ranking.embedding import DistanceFunction
 from lossatlas.ranking.listwise import LambdaWeighting
@@ -46,6 +57,10 @@ from lossatlas.ranking.listwise import ListNetTarget
 from lossatlas.ranking.mined import Distance
 from lossatlas.ranking.mined import MeanOver
 from lossatlas.ranking.mined import Mining
+from lossatlas.ranking.proxies import Distance
+from lossatlas.ranking.proxies import ProxyAnchorLoss as _ProxyAnchorLoss
+from lossatlas.ranking.proxies import ProxyNCALoss as _ProxyNCALoss
+from lossatlas.ranking.siglip import SigLIPLoss as _SigLIPLoss
 from lossatlas.ranking.supervised import ContrastMode
 from lossatlas.ranking.supervised import Distance
 from lossatlas.ranking.supervised import MeanOver
@@ -67,18 +82,9 @@ from torch import Tensor
 from torch.distributed.distributed_c10d import ProcessGroup
 from typing import Any
 from typing import Literal
+import torch
 from lossatlas.classification.focal import FocalWrapper as FocalWrapper
-from lossatlas.classification.seesaw import EQLv2Loss as EQLv2Loss
-from lossatlas.classification.seesaw import SeesawLoss as SeesawLoss
-from lossatlas.detection.ghm import GHMCLoss as GHMCLoss
-from lossatlas.detection.ghm import GHMRLoss as GHMRLoss
-from lossatlas.detection.ssd import SSDLoss as SSDLoss
 from lossatlas.language.linear_cross_entropy import LinearCrossEntropyLoss as LinearCrossEntropyLoss
-from lossatlas.language.sampled import NCELoss as NCELoss
-from lossatlas.language.sampled import SampledSoftmaxLoss as SampledSoftmaxLoss
-from lossatlas.ranking.proxies import ProxyAnchorLoss as ProxyAnchorLoss
-from lossatlas.ranking.proxies import ProxyNCALoss as ProxyNCALoss
-from lossatlas.ranking.siglip import SigLIPLoss as SigLIPLoss
 
 
 class AdaptiveWingLoss(LossModule):
@@ -294,6 +300,10 @@ class EIoULoss(LossModule):
     def __init__(self, *, smooth_point: Positive = ..., eps: NonNegative = ..., weight: Tensor | None = ..., avg_factor: AvgFactor = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = ..., avg_factor: float | None = ...) -> Any: ...
 
+class EQLv2Loss(_EQLv2Loss):
+    """EQLv2 whose gradient statistics are buffers accumulated while training."""
+    def __init__(self, num_classes: PositiveInt, *, gamma: Positive = ..., mu: NonNegative = ..., alpha: NonNegative = ..., reduction: Reduction = ...) -> None: ...
+
 class ExponentialLoss(LossModule):
     """Module form of :func:`lossatlas.exponential_loss`."""
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
@@ -323,6 +333,14 @@ class GANGeneratorLoss(LossModule):
     """Module form of :func:`lossatlas.gan_generator_loss`."""
     def __init__(self, *, kind: GanKind = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, fake_logits: Tensor) -> Tensor: ...
+
+class GHMCLoss(_GHMCLoss):
+    """Module form of :func:`lossatlas.ghmc_loss` with optional running bin counts."""
+    def __init__(self, *, bins: PositiveInt = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ..., momentum: Momentum = ...) -> None: ...
+
+class GHMRLoss(_GHMRLoss):
+    """Module form of :func:`lossatlas.ghmr_loss` with optional running bin counts."""
+    def __init__(self, *, mu: Positive = ..., bins: PositiveInt = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ..., momentum: Momentum = ...) -> None: ...
 
 class GIoULoss(LossModule):
     """Module form of :func:`lossatlas.giou_loss`; forward takes weight and avg_factor too."""
@@ -544,6 +562,10 @@ class MultiSimilarityLoss(LossModule):
     def __init__(self, *, alpha: Positive = ..., beta: Positive = ..., base: float = ..., epsilon: NonNegative | None = ..., distance: Distance = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor: ...
 
+class NCELoss(_NCELoss):
+    """An NCE output layer: owns ``weight (V, H)`` and ``bias (V,)``; see :func:`nce_loss`."""
+    def __init__(self, num_classes: PositiveInt, embedding_dim: PositiveInt, *, num_sampled: PositiveInt, sampler: SamplerName | CandidateSampler = ..., remove_accidental_hits: bool = ..., unique: bool = ..., reduction: Reduction = ..., bias: bool = ..., device: torch.device | str | None = ..., dtype: torch.dtype | None = ...) -> None: ...
+
 class NLLLoss(LossModule):
     """Module form of :func:`lossatlas.nll_loss`; ``weight`` is a buffer."""
     def __init__(self, *, weight: Tensor | None = ..., ignore_index: int = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
@@ -589,6 +611,14 @@ class Poly1CrossEntropyLoss(LossModule):
     def __init__(self, *, epsilon: PolyEpsilon = ..., weight: Tensor | None = ..., ignore_index: int = ..., label_smoothing: UnitInterval = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class ProxyAnchorLoss(_ProxyAnchorLoss):
+    """Module form of :func:`lossatlas.proxy_anchor_loss`, owning the class proxies."""
+    def __init__(self, num_classes: PositiveInt, embedding_dim: PositiveInt, *, margin: NonNegative = ..., alpha: Positive = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ..., device: torch.device | str | None = ..., dtype: torch.dtype | None = ...) -> None: ...
+
+class ProxyNCALoss(_ProxyNCALoss):
+    """Module form of :func:`lossatlas.proxy_nca_loss`, owning the class proxies."""
+    def __init__(self, num_classes: PositiveInt, embedding_dim: PositiveInt, *, scale: Positive = ..., distance: Distance = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ..., device: torch.device | str | None = ..., dtype: torch.dtype | None = ...) -> None: ...
+
 class PseudoHuberLoss(LossModule):
     """Module form of :func:`lossatlas.pseudo_huber_loss`."""
     def __init__(self, *, delta: Positive = ..., reduction: Reduction = ...) -> None: ...
@@ -629,10 +659,26 @@ class SMAPELoss(LossModule):
     def __init__(self, *, reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
 
+class SSDLoss(_SSDLoss):
+    """Module form of :func:`lossatlas.ssd_loss`; optional ``priors`` kept as a buffer."""
+    def __init__(self, *, iou_threshold: UnitInterval = ..., neg_pos_ratio: NonNegativeInt = ..., variances: Variances = ..., loc_weight: NonNegative = ..., reduction: Reduction = ..., process_group: ProcessGroup | None = ..., return_parts: bool = ..., priors: Tensor | None = ...) -> None: ...
+
 class SSIMLoss(LossModule):
     """Module form of :func:`lossatlas.ssim_loss`."""
     def __init__(self, *, data_range: Positive = ..., window_size: WindowSize = ..., sigma: Positive = ..., k1: Positive = ..., k2: Positive = ..., padding: SSIMPadding = ..., reduction: Reduction = ...) -> None: ...
     def forward(self, input: Tensor, target: Tensor) -> Tensor: ...
+
+class SampledSoftmaxLoss(_SampledSoftmaxLoss):
+    """A sampled-softmax output layer owning ``weight (V, H)`` and ``bias (V,)``."""
+    def __init__(self, num_classes: PositiveInt, embedding_dim: PositiveInt, *, num_sampled: PositiveInt, sampler: SamplerName | CandidateSampler = ..., remove_accidental_hits: bool = ..., unique: bool = ..., reduction: Reduction = ..., bias: bool = ..., device: torch.device | str | None = ..., dtype: torch.dtype | None = ...) -> None: ...
+
+class SeesawLoss(_SeesawLoss):
+    """Seesaw loss whose cumulative class counts are a buffer updated while training."""
+    def __init__(self, num_classes: PositiveInt, *, p: NonNegative = ..., q: NonNegative = ..., eps: Positive = ..., reduction: Reduction = ...) -> None: ...
+
+class SigLIPLoss(_SigLIPLoss):
+    """Module form of :func:`lossatlas.siglip_loss` owning the learnable scale and bias."""
+    def __init__(self, *, scale: Positive = ..., bias: float = ..., chunk: PositiveInt | None = ..., reduction: Reduction = ..., device: torch.device | str | None = ..., dtype: torch.dtype | None = ...) -> None: ...
 
 class SimPOLoss(LossModule):
     """Module form of :func:`lossatlas.simpo_loss`."""

@@ -10,16 +10,15 @@ In ``eval()`` the statistics are read, never changed.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind, options_of
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._options import NonNegative, Positive, PositiveInt, check_value
+from lossatlas._options import NonNegative, Positive, PositiveInt
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_class_indices,
@@ -265,7 +264,7 @@ def eqlv2_loss(
 # The modules own their statistics, so their call (input, target) differs from the
 # functionals' (input, target, statistic): the catalog's module == functional check cannot build
 # them from an example, and the declarations name no module; tests/test_seesaw.py checks them.
-class SeesawLoss(LossModule):
+class SeesawLoss(LossModule, functional=seesaw_loss, catalog=False):
     """Seesaw loss whose cumulative class counts are a buffer updated while training.
 
     ``forward(input, target)`` adds the batch's labels to ``cum_samples`` (in ``train()``
@@ -280,12 +279,10 @@ class SeesawLoss(LossModule):
         tensor([2., 1., 1.])
     """
 
-    functional = staticmethod(seesaw_loss)
     cum_samples: Tensor
 
-    def __init__(self, num_classes: int, **options: Any) -> None:
-        check_value("num_classes", num_classes, PositiveInt)
-        super().__init__(**options_of(seesaw_loss).bind(options, owner="SeesawLoss()"))
+    def init_state(self, num_classes: PositiveInt) -> None:
+        """The cumulative class counts ``cum_samples`` (zeros)."""
         self.register_buffer("cum_samples", torch.zeros(num_classes))
         self._lock = threading.Lock()
 
@@ -298,7 +295,7 @@ class SeesawLoss(LossModule):
         return seesaw_loss(input, target, self.cum_samples, **self.options())
 
 
-class EQLv2Loss(LossModule):
+class EQLv2Loss(LossModule, functional=eqlv2_loss, catalog=False):
     """EQLv2 whose gradient statistics are buffers accumulated while training.
 
     ``forward(input, target)`` computes :func:`lossatlas.eqlv2_loss` with the current ratio
@@ -314,14 +311,12 @@ class EQLv2Loss(LossModule):
         tensor([1.1920e+09, 0.0000e+00])
     """
 
-    functional = staticmethod(eqlv2_loss)
     pos_grad: Tensor
     neg_grad: Tensor
     steps: Tensor
 
-    def __init__(self, num_classes: int, **options: Any) -> None:
-        check_value("num_classes", num_classes, PositiveInt)
-        super().__init__(**options_of(eqlv2_loss).bind(options, owner="EQLv2Loss()"))
+    def init_state(self, num_classes: PositiveInt) -> None:
+        """The per-class gradient sums ``pos_grad``, ``neg_grad`` and the step count (zeros)."""
         self.register_buffer("pos_grad", torch.zeros(num_classes))
         self.register_buffer("neg_grad", torch.zeros(num_classes))
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))

@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind, options_of
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._options import Interval, Positive, PositiveInt, check_value
+from lossatlas._options import Interval, Positive, PositiveInt
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_floating,
@@ -432,16 +432,16 @@ class _GHMModule(LossModule):
 
     acc_sum: Tensor
     momentum: float
+    bins: int
     #: ``(input, target, label_weight, **options) -> (loss, bin counts)``.
     compute: Any
 
-    def __init__(self, *, momentum: float, **options: Any) -> None:
-        # The functional's options, checked against its signature; momentum is the module's.
-        options_of(type(self).functional)(options)
-        check_value("momentum", momentum, Momentum)
-        super().__init__(**options)
+    call_options = ("label_weight",)  # forward(input, target, label_weight=None)
+
+    def init_state(self, *, momentum: Momentum = 0.0) -> None:
+        """The running bin counts ``acc_sum`` (zeros), kept when ``momentum > 0``."""
         self.momentum = float(momentum)
-        self.register_buffer("acc_sum", torch.zeros(options["bins"]))
+        self.register_buffer("acc_sum", torch.zeros(self.bins))
 
     def _stateful(self) -> bool:
         return self.training and self.momentum > 0
@@ -477,18 +477,6 @@ class GHMCLoss(_GHMModule, functional=ghmc_loss):
     __doc__ = (__doc__ or "") + _STATE_DOC
     compute = staticmethod(_ghmc)
 
-    def __init__(
-        self,
-        *,
-        bins: PositiveInt = 10,
-        momentum: Momentum = 0.0,
-        reduction: Reduction = "mean",
-        process_group: ProcessGroup | None = None,
-    ) -> None:
-        super().__init__(
-            momentum=momentum, bins=bins, reduction=reduction, process_group=process_group
-        )
-
 
 class GHMRLoss(_GHMModule, functional=ghmr_loss):
     """Module form of :func:`lossatlas.ghmr_loss` with optional running bin counts.
@@ -498,16 +486,3 @@ class GHMRLoss(_GHMModule, functional=ghmr_loss):
 
     __doc__ = (__doc__ or "") + _STATE_DOC
     compute = staticmethod(_ghmr)
-
-    def __init__(
-        self,
-        *,
-        mu: Positive = 0.02,
-        bins: PositiveInt = 10,
-        momentum: Momentum = 0.0,
-        reduction: Reduction = "mean",
-        process_group: ProcessGroup | None = None,
-    ) -> None:
-        super().__init__(
-            momentum=momentum, mu=mu, bins=bins, reduction=reduction, process_group=process_group
-        )

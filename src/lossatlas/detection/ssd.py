@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind, options_of
-from lossatlas._module import LossModule
+from lossatlas._catalog import Example, Family, TargetKind
+from lossatlas._module import LossModule, shown
 from lossatlas._options import NonNegative, NonNegativeInt, UnitInterval
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
@@ -305,36 +305,18 @@ class SSDLoss(LossModule, functional=ssd_loss):
     functional, ``loss(loc_preds, conf_logits, priors, gt_boxes, gt_labels)``.
     """
 
-    def __init__(
-        self,
-        *,
-        priors: Tensor | None = None,
-        iou_threshold: UnitInterval = 0.5,
-        neg_pos_ratio: NonNegativeInt = 3,
-        variances: Variances = (0.1, 0.2),
-        loc_weight: NonNegative = 1.0,
-        reduction: Reduction = "mean",
-        process_group: ProcessGroup | None = None,
-        return_parts: bool = False,
-    ) -> None:
-        options = {
-            "iou_threshold": iou_threshold,
-            "neg_pos_ratio": neg_pos_ratio,
-            "variances": variances,
-            "loc_weight": loc_weight,
-            "reduction": reduction,
-            "process_group": process_group,
-            "return_parts": return_parts,
-        }
-        options_of(ssd_loss)(options)  # the functional's checks, once, at construction
+    priors: Tensor | None
+    variances: tuple[float, float]
+
+    def init_state(self, *, priors: Tensor | None = None) -> None:
+        """Keep ``priors`` (checked) as a buffer; ``variances`` as a tuple of floats."""
         if priors is not None:
             check_prior_boxes("priors", priors)
-        options["variances"] = (float(variances[0]), float(variances[1]))  # a tuple of floats
-        super().__init__(priors=priors, **options)
+        self.keep("priors", priors)
+        self.variances = (float(self.variances[0]), float(self.variances[1]))
 
     def forward(self, *inputs: Any) -> Tensor | LossParts:
-        options = self.options()
-        priors = options.pop("priors")
+        options, priors = self.options(), self.priors
         expected = 4 if priors is not None else 5
         if len(inputs) != expected:
             form = (
@@ -346,3 +328,6 @@ class SSDLoss(LossModule, functional=ssd_loss):
         if priors is not None:
             inputs = (inputs[0], inputs[1], priors, *inputs[2:])
         return ssd_loss(*inputs, **options)
+
+    def extra_repr(self) -> str:
+        return f"priors={shown(self.priors)}, {super().extra_repr()}"

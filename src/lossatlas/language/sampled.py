@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind, options_of
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._module import LossModule
-from lossatlas._options import Check, PositiveInt, check_value
+from lossatlas._options import Check, PositiveInt
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_class_indices,
@@ -525,47 +525,30 @@ class _SampledHead(LossModule):
 
     weight: nn.Parameter
     bias: nn.Parameter | None
+    sampler: CandidateSampler
+    unique: bool
 
-    def __init__(
+    call_options = ("generator", "sampled_values")  # passed to forward
+
+    def init_state(
         self,
-        num_classes: int,
-        embedding_dim: int,
+        num_classes: PositiveInt,
+        embedding_dim: PositiveInt,
         *,
-        num_sampled: int,
-        sampler: SamplerName | CandidateSampler,
-        remove_accidental_hits: bool,
-        unique: bool,
-        bias: bool,
-        reduction: Reduction,
-        device: torch.device | str | None,
-        dtype: torch.dtype | None,
+        num_sampled: PositiveInt,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
-        check_value("num_classes", num_classes, PositiveInt)
-        check_value("embedding_dim", embedding_dim, PositiveInt)
-        check_value("bias", bias, bool)
-        options_of(type(self).functional).bind(
-            {
-                "num_sampled": num_sampled,
-                "sampler": sampler,
-                "remove_accidental_hits": remove_accidental_hits,
-                "unique": unique,
-                "reduction": reduction,
-            },
-            owner=f"{type(self).__name__}()",
-        )
-        resolved = resolve_sampler(sampler, num_classes)
-        if unique and num_sampled > resolved.support_size:
+        """The output embedding ``weight (V, H)`` and ``bias (V,)``; the sampler resolved."""
+        resolved = resolve_sampler(self.sampler, num_classes)
+        if self.unique and num_sampled > resolved.support_size:
             raise ValueError(
                 f"num_sampled={num_sampled} distinct ids cannot be drawn with unique=True from "
                 f"{resolved.support_size} ids with a positive probability"
             )
-        super().__init__(
-            num_sampled=num_sampled,
-            sampler=resolved,
-            remove_accidental_hits=remove_accidental_hits,
-            unique=unique,
-            reduction=reduction,
-        )
+        self.sampler = resolved
+        self.num_sampled = num_sampled
         self.num_classes = num_classes
         self.embedding_dim = embedding_dim
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -588,7 +571,7 @@ class _SampledHead(LossModule):
         generator: torch.Generator | None = None,
         sampled_values: SampledCandidates | None = None,
     ) -> Tensor:
-        options = self.options()
+        options = {"num_sampled": self.num_sampled, **self.options()}
         if sampled_values is not None:
             options["sampled_values"] = sampled_values
         return type(self).functional(
@@ -602,11 +585,11 @@ class _SampledHead(LossModule):
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
-            f"bias={self.bias is not None}, " + super().extra_repr()
+            f"bias={self.bias is not None}, num_sampled={self.num_sampled}, " + super().extra_repr()
         )
 
 
-class NCELoss(_SampledHead):
+class NCELoss(_SampledHead, functional=nce_loss, catalog=False):
     """An NCE output layer: owns ``weight (V, H)`` and ``bias (V,)``; see :func:`nce_loss`.
 
     ``forward(hidden, labels, *, generator=None, sampled_values=None)`` returns the NCE loss;
@@ -622,37 +605,8 @@ class NCELoss(_SampledHead):
         torch.Size([1000, 16])
     """
 
-    functional = staticmethod(nce_loss)
 
-    def __init__(
-        self,
-        num_classes: int,
-        embedding_dim: int,
-        *,
-        num_sampled: int,
-        sampler: SamplerName | CandidateSampler = "log_uniform",
-        remove_accidental_hits: bool = False,
-        unique: bool = True,
-        bias: bool = True,
-        reduction: Reduction = "mean",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(
-            num_classes,
-            embedding_dim,
-            num_sampled=num_sampled,
-            sampler=sampler,
-            remove_accidental_hits=remove_accidental_hits,
-            unique=unique,
-            bias=bias,
-            reduction=reduction,
-            device=device,
-            dtype=dtype,
-        )
-
-
-class SampledSoftmaxLoss(_SampledHead):
+class SampledSoftmaxLoss(_SampledHead, functional=sampled_softmax_loss, catalog=False):
     """A sampled-softmax output layer owning ``weight (V, H)`` and ``bias (V,)``.
 
     See :func:`sampled_softmax_loss`. ``forward(hidden, labels, *, generator=None,
@@ -666,35 +620,6 @@ class SampledSoftmaxLoss(_SampledHead):
         >>> head(torch.randn(8, 16), torch.randint(0, 1000, (8,))).shape
         torch.Size([])
     """
-
-    functional = staticmethod(sampled_softmax_loss)
-
-    def __init__(
-        self,
-        num_classes: int,
-        embedding_dim: int,
-        *,
-        num_sampled: int,
-        sampler: SamplerName | CandidateSampler = "log_uniform",
-        remove_accidental_hits: bool = True,
-        unique: bool = True,
-        bias: bool = True,
-        reduction: Reduction = "mean",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(
-            num_classes,
-            embedding_dim,
-            num_sampled=num_sampled,
-            sampler=sampler,
-            remove_accidental_hits=remove_accidental_hits,
-            unique=unique,
-            bias=bias,
-            reduction=reduction,
-            device=device,
-            dtype=dtype,
-        )
 
 
 class NegativeSamplingLoss(LossModule, functional=negative_sampling_loss):

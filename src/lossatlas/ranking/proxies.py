@@ -11,16 +11,14 @@ Proxy-Anchor authors' code initialises them).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, options_of
+from lossatlas._catalog import Example
 from lossatlas._module import LossModule
-from lossatlas._options import NonNegative, Positive, PositiveInt, check_value
+from lossatlas._options import NonNegative, Positive, PositiveInt
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_class_indices,
@@ -226,21 +224,20 @@ class _ProxyModule(LossModule):
 
     proxies: nn.Parameter
 
-    def _setup(
+    def init_state(
         self,
-        num_classes: int,
-        embedding_dim: int,
-        options: dict[str, Any],
-        factory: dict[str, Any],
+        num_classes: PositiveInt,
+        embedding_dim: PositiveInt,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
-        check_value("num_classes", num_classes, PositiveInt)
-        check_value("embedding_dim", embedding_dim, PositiveInt)
-        functional = type(self).functional
-        options_of(functional).bind(options, owner=f"{type(self).__name__}()")
-        LossModule.__init__(self, **options)
+        """The proxies, Kaiming-normal (see :meth:`reset_parameters`)."""
         self.num_classes = num_classes
         self.embedding_dim = embedding_dim
-        self.proxies = nn.Parameter(torch.empty(num_classes, embedding_dim, **factory))
+        self.proxies = nn.Parameter(
+            torch.empty(num_classes, embedding_dim, device=device, dtype=dtype)
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -251,52 +248,16 @@ class _ProxyModule(LossModule):
         return type(self).functional(embeddings, labels, self.proxies, **self.options())
 
 
-class ProxyAnchorLoss(_ProxyModule):
+class ProxyAnchorLoss(_ProxyModule, functional=proxy_anchor_loss, catalog=False):
     """Module form of :func:`lossatlas.proxy_anchor_loss`, owning the class proxies.
 
     Not a catalog twin (its inputs differ: the proxies are its own); tested in the family
     tests, as the sampled-softmax heads.
     """
 
-    functional = staticmethod(proxy_anchor_loss)
 
-    def __init__(
-        self,
-        num_classes: int,
-        embedding_dim: int,
-        *,
-        margin: NonNegative = 0.1,
-        alpha: Positive = 32.0,
-        reduction: Reduction = "mean",
-        process_group: ProcessGroup | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        options: dict[str, Any] = {"margin": margin, "alpha": alpha}
-        options.update(reduction=reduction, process_group=process_group)
-        self._setup(num_classes, embedding_dim, options, {"device": device, "dtype": dtype})
-
-
-class ProxyNCALoss(_ProxyModule):
+class ProxyNCALoss(_ProxyModule, functional=proxy_nca_loss, catalog=False):
     """Module form of :func:`lossatlas.proxy_nca_loss`, owning the class proxies.
 
     Not a catalog twin, as :class:`ProxyAnchorLoss`.
     """
-
-    functional = staticmethod(proxy_nca_loss)
-
-    def __init__(
-        self,
-        num_classes: int,
-        embedding_dim: int,
-        *,
-        scale: Positive = 1.0,
-        distance: Distance = "squared_euclidean",
-        reduction: Reduction = "mean",
-        process_group: ProcessGroup | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        options: dict[str, Any] = {"scale": scale, "distance": distance}
-        options.update(reduction=reduction, process_group=process_group)
-        self._setup(num_classes, embedding_dim, options, {"device": device, "dtype": dtype})

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lossatlas._catalog import Family, TargetKind, options_of
+from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Positive, PositiveInt
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
@@ -148,21 +148,15 @@ class SigLIPLoss(LossModule, functional=siglip_loss):
     log_scale: nn.Parameter
     bias: nn.Parameter
 
-    def __init__(
+    def init_state(
         self,
         *,
         scale: Positive = 10.0,
         bias: float = -10.0,
-        chunk: PositiveInt | None = None,
-        reduction: Reduction = "mean",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        options_of(siglip_loss).bind(
-            {"scale": scale, "bias": bias, "chunk": chunk, "reduction": reduction},
-            owner="SigLIPLoss()",
-        )
-        super().__init__(chunk=chunk, reduction=reduction)
+        """The learnable ``log_scale = log(scale)`` and ``bias`` (they are not stored options)."""
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.log_scale = nn.Parameter(torch.tensor(math.log(scale), **factory))
         self.bias = nn.Parameter(torch.tensor(float(bias), **factory))
