@@ -18,6 +18,10 @@ needed, so an embedding exactly aligned with or opposite to a centre has finite 
 The non-target logits are the plain cosines and are never clamped.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -86,6 +90,23 @@ _HEADS = Family(
     target_kind="class indices",
     properties={"non_negative"},
     examples=_head_example,
+    args={
+        "embeddings": "``(N, D)``.",
+        "weight": "Class centres ``(C, D)``.",
+        "target": "Class indices ``(N,)``.",
+        "scale": "``s > 0``.",
+        "label_smoothing": "As in ``cross_entropy`` (``epsilon / C`` on every class).",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.',
+    },
+    returns='Shape ``(N,)`` for ``"none"``, else a scalar.',
+    raises={
+        "TypeError": "Non-floating embeddings or weight, a non-integer target.",
+        "ValueError": "Shapes that do not fit, a class index out of range, a bad option.",
+    },
+    example=""">>> import torch
+>>> import lossatlas as la
+>>> embeddings = torch.tensor([[1.0, 1.0]])
+>>> centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])""",
 )
 
 # --------------------------------------------------------------------------- shared parts
@@ -221,27 +242,10 @@ def arcface_loss(
                  {e^{s \cos(\theta_{n, y_n} + m)} + \sum_{j \ne y_n} e^{s \cos \theta_{n, j}}}
 
     Args:
-        embeddings: ``(N, D)``.
-        weight: Class centres ``(C, D)``.
-        target: Class indices ``(N,)``.
-        scale: ``s > 0``.
         margin: ``m`` in radians, ``[0, pi)``.
         easy_margin: See :func:`arcface_logits`.
-        label_smoothing: As in ``cross_entropy`` (``epsilon / C`` on every class).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.
-
-    Returns:
-        Shape ``(N,)`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating embeddings or weight, a non-integer target.
-        ValueError: Shapes that do not fit, a class index out of range, a bad option.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> embeddings = torch.tensor([[1.0, 1.0]])
-        >>> centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> la.arcface_loss(embeddings, centres, torch.tensor([0]), scale=1.0, margin=0.5)
         tensor(0.9284)
 
@@ -329,26 +333,9 @@ def cosface_loss(
                  {e^{s (\cos\theta_{n, y_n} - m)} + \sum_{j \ne y_n} e^{s \cos\theta_{n, j}}}
 
     Args:
-        embeddings: ``(N, D)``.
-        weight: Class centres ``(C, D)``.
-        target: Class indices ``(N,)``.
-        scale: ``s > 0``.
         margin: ``m >= 0``.
-        label_smoothing: As in ``cross_entropy``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.
-
-    Returns:
-        Shape ``(N,)`` for ``"none"``, else a scalar.
-
-    Raises:
-        TypeError: Non-floating embeddings or weight, a non-integer target.
-        ValueError: Shapes that do not fit, a class index out of range, a bad option.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> embeddings = torch.tensor([[1.0, 1.0]])
-        >>> centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> la.cosface_loss(embeddings, centres, torch.tensor([0]), scale=1.0, margin=0.35)
         tensor(0.8834)
 
@@ -453,26 +440,12 @@ def sphereface_loss(
                  {e^{s \psi(\theta_{n, y_n})} + \sum_{j \ne y_n} e^{s \cos\theta_{n, j}}}
 
     Args:
-        embeddings: ``(N, D)``.
-        weight: Class centres ``(C, D)``.
-        target: Class indices ``(N,)``.
-        scale: ``s > 0``.
         margin: Integer ``m >= 1``.
-        label_smoothing: As in ``cross_entropy``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.
-
-    Returns:
-        Shape ``(N,)`` for ``"none"``, else a scalar.
 
     Raises:
         TypeError: Non-floating embeddings or weight, a non-integer target or margin.
-        ValueError: Shapes that do not fit, a class index out of range, a bad option.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> embeddings = torch.tensor([[1.0, 1.0]])
-        >>> centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> la.sphereface_loss(embeddings, centres, torch.tensor([0]), scale=1.0, margin=3)
         tensor(1.6318)
 
