@@ -12,6 +12,10 @@ host sync, so it runs under ``torch.compile``. The functionals use the current b
 (momentum 0); the modules can keep an exponential moving average of the counts.
 """
 
+# Args that both losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import threading
@@ -108,16 +112,30 @@ def ghm_weights(
     return weights, density, tot
 
 
-def _check_label_weight(label_weight: Tensor | None, input: Tensor) -> Tensor:
-    """The validity mask ``label_weight > 0`` (all valid when ``None``)."""
+def _checked(
+    input: Tensor, target: Tensor, label_weight: Tensor | None, *, probabilities: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``input`` and ``target`` checked and in the compute dtype, and the validity mask.
+
+    The mask is ``label_weight > 0`` (all valid when ``None``); ``probabilities`` checks that
+    the targets lie in ``[0, 1]``.
+    """
+    check_floating("input", input)
+    check_floating("target", target)
+    check_same_shape("input", input, "target", target)
     if label_weight is None:
-        return torch.ones_like(input, dtype=torch.bool)
-    check_tensor("label_weight", label_weight)
-    if label_weight.is_complex():
-        raise TypeError(f"label_weight must be a real tensor, got {label_weight.dtype}")
-    check_same_shape("input", input, "label_weight", label_weight)
-    # A NaN weight is not "ignore": it stays valid, and its NaN reaches the loss below.
-    return (label_weight > 0) | label_weight.isnan()
+        valid = torch.ones_like(input, dtype=torch.bool)
+    else:
+        check_tensor("label_weight", label_weight)
+        if label_weight.is_complex():
+            raise TypeError(f"label_weight must be a real tensor, got {label_weight.dtype}")
+        check_same_shape("input", input, "label_weight", label_weight)
+        # A NaN weight is not "ignore": it stays valid, and its NaN reaches the loss.
+        valid = (label_weight > 0) | label_weight.isnan()
+    if probabilities:
+        check_probabilities("target", target)
+    dtype = compute_dtype(input, target)
+    return upcast(input, dtype), upcast(target, dtype), valid
 
 
 # --------------------------------------------------------------------------- declarations
@@ -148,6 +166,22 @@ _GHM = Family(
     tasks=("detection",),
     properties={"non_negative"},
     same_shape=(0, 1),
+    args={
+        "bins": "Number of bins, an int ``>= 1``.",
+        "process_group": (
+            "``None`` (this process only) or a ``torch.distributed`` group: the histogram, "
+            '``tot`` and ``"mean"``/``"sum"`` are then over every rank\'s elements, so the '
+            "value on every rank and, after DDP's gradient averaging, the gradients equal one "
+            "process on the concatenated batch (see :mod:`lossatlas.distributed`). "
+            '``"none"`` gives this rank\'s elements, weighted by the global histogram.'
+        ),
+    },
+    references=(
+        'B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,'
+        " https://arxiv.org/abs/1811.05181",
+        "mmdetection, mmdet/models/losses/ghm_loss.py:"
+        " https://github.com/open-mmlab/mmdetection/blob/main/mmdet/models/losses/ghm_loss.py",
+    ),
 )
 
 
@@ -166,13 +200,8 @@ def _ghmc(
     process_group: ProcessGroup | None = None,
 ) -> tuple[Tensor, Tensor]:
     """GHM-C values and the bin counts; the options were checked by the caller."""
-    check_floating("input", input)
-    check_floating("target", target)
-    check_same_shape("input", input, "target", target)
-    valid = _check_label_weight(label_weight, input)
-    check_probabilities("target", target)
-    dtype = compute_dtype(input, target)
-    input, target = upcast(input, dtype), upcast(target, dtype)
+    input, target, valid = _checked(input, target, label_weight, probabilities=True)
+    dtype = input.dtype
     with torch.no_grad():
         g = (torch.sigmoid(input) - target).abs()
         tot = valid.sum().to(dtype)
@@ -235,15 +264,9 @@ def ghmc_loss(
         label_weight: Same shape; entries ``> 0`` are valid, the rest ignored (neither
             weighted nor counted). As in mmdetection only the sign matters: the GHM weights
             replace per-element weights.
-        bins: Number of bins, an int ``>= 1``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides the weighted sum by
             ``tot``, the number of valid elements (the sum of the weights; 0 when none is valid,
             never NaN), as mmdetection does.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group: the
-            histogram, ``tot`` and ``"mean"``/``"sum"`` are then over every rank's elements, so
-            the value on every rank and, after DDP's gradient averaging, the gradients equal
-            one process on the concatenated batch (see :mod:`lossatlas.distributed`).
-            ``"none"`` gives this rank's elements, weighted by the global histogram.
 
     Returns:
         The weighted BCE, same shape as ``input`` for ``"none"``, else a scalar. Float32 for
@@ -263,13 +286,6 @@ def ghmc_loss(
         >>> target = torch.tensor([0.0, 0.0, 0.0, 0.0])
         >>> la.ghmc_loss(logits, target, reduction="none")
         tensor([0.0121, 0.0121, 0.0121, 6.0972])
-
-    References:
-        B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,
-        https://arxiv.org/abs/1811.05181
-
-        mmdetection, mmdet/models/losses/ghm_loss.py:
-        https://github.com/open-mmlab/mmdetection/blob/main/mmdet/models/losses/ghm_loss.py
     """
     loss, _ = _ghmc(
         input, target, label_weight, bins=bins, reduction=reduction, process_group=process_group
@@ -293,12 +309,8 @@ def _ghmr(
     process_group: ProcessGroup | None = None,
 ) -> tuple[Tensor, Tensor]:
     """GHM-R values and the bin counts; the options were checked by the caller."""
-    check_floating("input", input)
-    check_floating("target", target)
-    check_same_shape("input", input, "target", target)
-    valid = _check_label_weight(label_weight, input)
-    dtype = compute_dtype(input, target)
-    input, target = upcast(input, dtype), upcast(target, dtype)
+    input, target, valid = _checked(input, target, label_weight, probabilities=False)
+    dtype = input.dtype
     diff = input - target
     root = torch.hypot(diff, torch.full_like(diff, mu))
     with torch.no_grad():
@@ -355,16 +367,10 @@ def ghmr_loss(
         input: Predicted regression targets (e.g. box offsets), any shape.
         target: Same shape.
         mu: ASL1's transition scale, ``> 0``.
-        bins: Number of bins, an int ``>= 1``.
         label_weight: Same shape; entries ``> 0`` are valid, the rest ignored.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides the weighted sum by
             ``tot = max(sum(label_weight), 1)`` (the number of elements without
             ``label_weight``), as mmdetection does.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group: the
-            histogram, ``tot`` and ``"mean"``/``"sum"`` are then over every rank's elements, so
-            the value on every rank and, after DDP's gradient averaging, the gradients equal
-            one process on the concatenated batch (see :mod:`lossatlas.distributed`).
-            ``"none"`` gives this rank's elements, weighted by the global histogram.
 
     Returns:
         Same shape as ``input`` for ``"none"``, else a scalar.
@@ -379,13 +385,6 @@ def ghmr_loss(
         >>> pred = torch.tensor([0.0, 0.0, 0.0, 1.0])
         >>> la.ghmr_loss(pred, torch.zeros(4), reduction="none")  # two bins, half the weight each
         tensor([0.0000, 0.0000, 0.0000, 1.9604])
-
-    References:
-        B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,
-        https://arxiv.org/abs/1811.05181
-
-        mmdetection, mmdet/models/losses/ghm_loss.py:
-        https://github.com/open-mmlab/mmdetection/blob/main/mmdet/models/losses/ghm_loss.py
     """
     loss, _ = _ghmr(
         input,
