@@ -14,7 +14,16 @@ import torch
 
 import lossatlas as la
 from lossatlas._catalog import Family, TargetKind, options_of, parse_references
-from lossatlas._options import Check, Interval, NonNegative, UnitInterval, check_value, validator
+from lossatlas._options import (
+    Check,
+    Interval,
+    NonNegative,
+    Positive,
+    PositiveInt,
+    UnitInterval,
+    check_value,
+    validator,
+)
 from lossatlas._reduction import Reduction
 from lossatlas._stubs import render_nn_stub
 
@@ -236,6 +245,44 @@ def test_typo_in_a_stateful_twin_option_is_a_type_error_naming_it():
         la.nn.ArcFaceLoss(0, 4)
 
 
+def test_a_stateful_twin_declares_only_its_state():
+    class Head(la.nn.LossModule, functional=la.focal_loss, catalog=False):
+        call_options = ("ignore_index",)
+
+        def init_state(
+            self, num_classes: PositiveInt, *, gamma: NonNegative = 1.0, scale: Positive = 2.0
+        ) -> None:
+            self.register_buffer("counts", torch.zeros(num_classes))
+            self.start = (gamma, scale)
+
+    sig = inspect.signature(Head)
+    assert list(sig.parameters) == [
+        "num_classes",  # the hook's positional arguments, then the functional's options
+        "alpha",
+        "gamma",
+        "reduction",
+        "process_group",
+        "scale",  # then the hook's own keyword-only ones
+    ]
+    assert sig.parameters["gamma"].default == 1.0  # the hook's default for the option it takes
+    head = Head(3, gamma=0.5)
+    assert head.start == (0.5, 2.0) and list(head.state_dict()) == ["counts"]
+    assert head.options() == {"alpha": None, "reduction": "mean", "process_group": None}
+    with pytest.raises(ValueError, match=r"gamma must be in \[0, inf\]"):
+        Head(3, gamma=-1.0)  # the functional's check of the option the hook takes
+    with pytest.raises(ValueError, match=r"scale must be in \(0, inf\]"):
+        Head(3, scale=0.0)  # the hook's annotation of its own argument
+    with pytest.raises(ValueError, match=r"num_classes must be in \[1, inf\]"):
+        Head(0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'ignore_index'"):
+        Head(3, ignore_index=1)  # a call option is not a constructor option
+    with pytest.raises(TypeError, match="takes 1 positional arguments but 2 were given"):
+        Head(3, 4)
+    with pytest.raises(TypeError, match="multiple values for argument 'num_classes'"):
+        Head(3, num_classes=3)
+    assert la.get("focal_loss").module is la.nn.FocalLoss  # catalog=False: not attached
+
+
 def test_family_files_hold_no_declare_calls():
     offenders = [
         str(path.relative_to(PACKAGE))
@@ -281,7 +328,11 @@ def test_mypy_flags_a_typo_in_a_twin_option(tmp_path):
     pytest.importorskip("mypy")
     user = tmp_path / "user.py"
     user.write_text(
-        "import lossatlas as la\n\nla.nn.FocalLoss(gama=2.0)\nla.nn.FocalLoss(gamma=2.0)\n"
+        "import torch\nimport lossatlas as la\n\n"
+        "la.nn.FocalLoss(gama=2.0)\nla.nn.FocalLoss(gamma=2.0)\n"
+        # A stateful twin: the state arguments, the options, and its own methods are typed.
+        "la.nn.ArcFaceLoss(10, 4, scle=2.0)\nhead = la.nn.ArcFaceLoss(10, 4, scale=2.0)\n"
+        "logits: torch.Tensor = head.logits(torch.randn(2, 4), torch.tensor([0, 1]))\n"
     )
     result = subprocess.run(
         [
@@ -300,4 +351,6 @@ def test_mypy_flags_a_typo_in_a_twin_option(tmp_path):
         timeout=600,
     )
     lines = [line for line in result.stdout.splitlines() if "user.py" in line and "error" in line]
-    assert len(lines) == 1 and 'Unexpected keyword argument "gama"' in lines[0], result.stdout
+    assert len(lines) == 2, result.stdout
+    assert 'Unexpected keyword argument "gama"' in lines[0], result.stdout
+    assert 'Unexpected keyword argument "scle"' in lines[1], result.stdout
