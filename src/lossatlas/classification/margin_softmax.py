@@ -24,9 +24,10 @@ The non-target logits are the plain cosines and are never clamped.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example, Family
+from lossatlas._docs import SharedDocs, fill_docstring
 from lossatlas._module import LossModule
 from lossatlas._options import (
     Interval,
@@ -62,6 +64,8 @@ __all__ = [
 ]
 
 
+_F = TypeVar("_F", bound=Callable[..., Tensor])
+
 #: ArcFace's additive angular margin, in radians: ``[0, pi)``.
 AngularMargin = Annotated[float, Interval(0.0, math.pi, high_inclusive=False)]
 
@@ -79,6 +83,33 @@ def _head_example(
     target = ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)
     # A moderate scale keeps the float64 gradcheck well conditioned; defaults are tested too.
     return Example((embeddings, centres, target), {"scale": 4.0}, grad_args=(0, 1))
+
+
+_RAISES = {
+    "TypeError": "Non-floating embeddings or weight, a non-integer target.",
+    "ValueError": "Shapes that do not fit, a class index out of range, a bad option.",
+}
+
+#: What the three logits functions' docstrings share (they are not declared losses).
+_LOGITS_DOCS = SharedDocs(
+    args={
+        "embeddings": "``(N, D)``, any norm (normalised inside).",
+        "weight": "Class centres ``(C, D)``, any norm.",
+        "target": "Class indices ``(N,)`` in ``[0, C)``.",
+        "scale": "``s > 0``.",
+    },
+    returns="Logits ``(N, C)`` in the compute dtype (float32 for half precision).",
+    raises=_RAISES,
+)
+
+
+def _logits_docs(function: _F) -> _F:
+    """Fill :data:`_LOGITS_DOCS` into a logits function's ``__doc__`` (as a family would)."""
+    params = list(inspect.signature(function).parameters)
+    function.__doc__ = fill_docstring(
+        function.__doc__, params, _LOGITS_DOCS, owner=function.__name__
+    )
+    return function
 
 
 # ``module=None`` in the catalog: the modules (ArcFaceLoss...) own ``weight`` and are called as
@@ -99,10 +130,7 @@ _HEADS = Family(
         "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.',
     },
     returns='Shape ``(N,)`` for ``"none"``, else a scalar.',
-    raises={
-        "TypeError": "Non-floating embeddings or weight, a non-integer target.",
-        "ValueError": "Shapes that do not fit, a class index out of range, a bad option.",
-    },
+    raises=_RAISES,
     example=""">>> import torch
 >>> import lossatlas as la
 >>> embeddings = torch.tensor([[1.0, 1.0]])
@@ -151,6 +179,7 @@ def _head_loss(logits: Tensor, target: Tensor, label_smoothing: float, reduction
 # --------------------------------------------------------------------------- ArcFace
 
 
+@_logits_docs
 def arcface_logits(
     embeddings: Tensor,
     weight: Tensor,
@@ -175,19 +204,8 @@ def arcface_logits(
             \cos\theta_{n, j} & j \ne y_n \end{cases}
 
     Args:
-        embeddings: ``(N, D)``, any norm (normalised inside).
-        weight: Class centres ``(C, D)``, any norm.
-        target: Class indices ``(N,)`` in ``[0, C)``.
-        scale: ``s > 0``.
         margin: Additive angular margin ``m`` in radians, in ``[0, pi)``.
         easy_margin: Margin only for ``cos(theta) > 0``.
-
-    Returns:
-        Logits ``(N, C)`` in the compute dtype (float32 for half precision).
-
-    Raises:
-        TypeError: Non-floating embeddings or weight, a non-integer target.
-        ValueError: Shapes that do not fit, a class index out of range, a bad option.
 
     Example:
         >>> import torch
@@ -263,6 +281,7 @@ def arcface_loss(
 # --------------------------------------------------------------------------- CosFace
 
 
+@_logits_docs
 def cosface_logits(
     embeddings: Tensor,
     weight: Tensor,
@@ -277,18 +296,7 @@ def cosface_logits(
         z_{n, j} = s \left(\cos\theta_{n, j} - m\, [j = y_n]\right)
 
     Args:
-        embeddings: ``(N, D)``, any norm.
-        weight: Class centres ``(C, D)``, any norm.
-        target: Class indices ``(N,)``.
-        scale: ``s > 0``.
         margin: Additive cosine margin ``m >= 0``.
-
-    Returns:
-        Logits ``(N, C)``.
-
-    Raises:
-        TypeError: Non-floating embeddings or weight, a non-integer target.
-        ValueError: Shapes that do not fit, a class index out of range, a bad option.
 
     Example:
         >>> import torch
@@ -351,6 +359,7 @@ def cosface_loss(
 # --------------------------------------------------------------------------- SphereFace
 
 
+@_logits_docs
 def sphereface_logits(
     embeddings: Tensor,
     weight: Tensor,
@@ -376,18 +385,10 @@ def sphereface_logits(
                    k = \lfloor m \theta_{n, j} / \pi \rfloor
 
     Args:
-        embeddings: ``(N, D)``, any norm.
-        weight: Class centres ``(C, D)``, any norm.
-        target: Class indices ``(N,)``.
-        scale: ``s > 0``.
         margin: Integer angular multiplier ``m >= 1`` (4 in the paper).
-
-    Returns:
-        Logits ``(N, C)``.
 
     Raises:
         TypeError: Non-floating embeddings or weight, a non-integer target or margin.
-        ValueError: Shapes that do not fit, a class index out of range, a bad option.
 
     Example:
         At 45 degrees, ``m = 3`` makes the target angle 135 degrees:
