@@ -85,6 +85,12 @@ def _head_example(
     return Example((embeddings, centres, target), {"scale": 4.0}, grad_args=(0, 1))
 
 
+#: The doctest lines every example here starts with: one embedding at 45 degrees, two centres.
+_EXAMPLE = """>>> import torch
+>>> import lossatlas as la
+>>> embeddings = torch.tensor([[1.0, 1.0]])
+>>> centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])"""
+
 _RAISES = {
     "TypeError": "Non-floating embeddings or weight, a non-integer target.",
     "ValueError": "Shapes that do not fit, a class index out of range, a bad option.",
@@ -100,6 +106,7 @@ _LOGITS_DOCS = SharedDocs(
     },
     returns="Logits ``(N, C)`` in the compute dtype (float32 for half precision).",
     raises=_RAISES,
+    example=_EXAMPLE,
 )
 
 
@@ -131,10 +138,7 @@ _HEADS = Family(
     },
     returns='Shape ``(N,)`` for ``"none"``, else a scalar.',
     raises=_RAISES,
-    example=""">>> import torch
->>> import lossatlas as la
->>> embeddings = torch.tensor([[1.0, 1.0]])
->>> centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])""",
+    example=_EXAMPLE,
 )
 
 # --------------------------------------------------------------------------- shared parts
@@ -208,10 +212,6 @@ def arcface_logits(
         easy_margin: Margin only for ``cos(theta) > 0``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> embeddings = torch.tensor([[1.0, 1.0]])
-        >>> centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> la.arcface_logits(embeddings, centres, torch.tensor([0]), scale=1.0, margin=0.5)
         tensor([[0.2815, 0.7071]])
 
@@ -299,10 +299,6 @@ def cosface_logits(
         margin: Additive cosine margin ``m >= 0``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
-        >>> embeddings = torch.tensor([[1.0, 1.0]])
-        >>> centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> la.cosface_logits(embeddings, centres, torch.tensor([0]), scale=1.0, margin=0.35)
         tensor([[0.3571, 0.7071]])
 
@@ -391,12 +387,7 @@ def sphereface_logits(
         TypeError: Non-floating embeddings or weight, a non-integer target or margin.
 
     Example:
-        At 45 degrees, ``m = 3`` makes the target angle 135 degrees:
-
-        >>> import torch
-        >>> import lossatlas as la
-        >>> embeddings = torch.tensor([[1.0, 1.0]])
-        >>> centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> # at 45 degrees, m = 3 makes the target angle 135 degrees
         >>> la.sphereface_logits(embeddings, centres, torch.tensor([0]), scale=1.0, margin=3)
         tensor([[-0.7071,  0.7071]])
 
