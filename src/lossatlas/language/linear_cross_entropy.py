@@ -19,6 +19,7 @@ for the projection, ``weight`` for per-class weights as in ``F.cross_entropy``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -265,9 +266,9 @@ def linear_cross_entropy(
         t is not None and t.requires_grad for t in (hidden, weight, bias)
     )
     if not needs_grad:
-        rows, _ = _loss_rows(hidden, weight, bias, class_weight, target, options)
-        denominator = _denominator(hidden, weight, bias, class_weight, target, options)
-        return reduce_loss(rows, reduction, denominator=denominator)
+        prep = _Prepared(hidden, weight, bias, class_weight, target, options)
+        rows, *_ = _chunk_pass(prep)
+        return reduce_loss(rows, reduction, denominator=prep.denominator())
     # ``use_custom_autograd(hidden)`` is False while torch.compile traces or a torch.func
     # transform is active: there the plain (checkpointed) path lets the outer system see ops.
     if not use_custom_autograd(hidden):
@@ -363,12 +364,7 @@ def _chunk_forward(
     if options.logit_softcap is not None:
         tanh = z.div_(options.logit_softcap).tanh_()
         z = tanh * options.logit_softcap
-    eps = options.label_smoothing
-    z_true = z.gather(1, safe_target.unsqueeze(1)).squeeze(1)
-    # The smoothing term's sum over classes, sum_v w_v z_v / V (the mean without weights).
-    z_mean = None
-    if eps > 0:
-        z_mean = z.mean(dim=1) if class_weight is None else torch.mv(z, class_weight) / z.shape[1]
+    z_true, z_mean, true_weight = _logit_terms(z, class_weight, safe_target, options)
     if lse is None:
         centre = z.amax(dim=1)
         probs = z.sub_(centre.unsqueeze(1)).exp_()
@@ -378,10 +374,21 @@ def _chunk_forward(
     else:
         probs = z.sub_(lse.unsqueeze(1)).exp_()
         scale = torch.ones_like(lse)
-    true_weight = None if class_weight is None else class_weight[safe_target]
-    loss = _token_loss(lse, z_true, z_mean, true_weight, class_weight, options)
-    loss = torch.where(kept, loss, torch.zeros_like(loss))
+    loss = _token_loss(lse, z_true, z_mean, true_weight, class_weight, kept, options)
     return _Chunk(probs, scale, lse, loss, tanh, true_weight)
+
+
+def _logit_terms(
+    z: Tensor, class_weight: Tensor | None, safe_target: Tensor, options: _Options
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """The logits' terms of the loss: ``z_y``, ``sum_v w_v z_v / V`` (with smoothing), ``w_y``."""
+    z_true = z.gather(1, safe_target.unsqueeze(1)).squeeze(1)
+    # The smoothing term's sum over classes, sum_v w_v z_v / V (the mean without weights).
+    z_mean = None
+    if options.label_smoothing > 0:
+        z_mean = z.mean(dim=1) if class_weight is None else torch.mv(z, class_weight) / z.shape[1]
+    true_weight = None if class_weight is None else class_weight[safe_target]
+    return z_true, z_mean, true_weight
 
 
 def _token_loss(
@@ -390,9 +397,13 @@ def _token_loss(
     z_mean: Tensor | None,
     true_weight: Tensor | None,
     class_weight: Tensor | None,
+    kept: Tensor,
     options: _Options,
 ) -> Tensor:
-    """``(1 - eps) w_y (lse - z_y) + eps (mean_v(w) lse - z_mean) + lambda_z w_y lse^2``."""
+    """``(1 - eps) w_y (lse - z_y) + eps (mean_v(w) lse - z_mean) + lambda_z w_y lse^2``.
+
+    0 for the tokens not ``kept``.
+    """
     eps = options.label_smoothing
     if true_weight is None or class_weight is None:
         loss = lse - (1.0 - eps) * z_true
@@ -400,13 +411,13 @@ def _token_loss(
             loss = loss - eps * z_mean
         if options.z_loss > 0:
             loss = loss + options.z_loss * lse.square()
-        return loss
-    loss = (1.0 - eps) * true_weight * (lse - z_true)
-    if z_mean is not None:
-        loss = loss + eps * (class_weight.mean() * lse - z_mean)
-    if options.z_loss > 0:
-        loss = loss + options.z_loss * true_weight * lse.square()
-    return loss
+    else:
+        loss = (1.0 - eps) * true_weight * (lse - z_true)
+        if z_mean is not None:
+            loss = loss + eps * (class_weight.mean() * lse - z_mean)
+        if options.z_loss > 0:
+            loss = loss + options.z_loss * true_weight * lse.square()
+    return torch.where(kept, loss, torch.zeros_like(loss))
 
 
 def _chunk_logit_grad(
@@ -447,10 +458,24 @@ def _chunk_logit_grad(
     return grad
 
 
-class _Prepared:
-    """The compute dtype and the inputs cast to it, once per call."""
+#: One chunk's ``(h, weight, bias, class_weight, safe_target, kept, options)``.
+_ChunkArgs = tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor, Tensor, _Options]
 
-    __slots__ = ("bias", "class_weight", "dtype", "kept", "safe_target", "weight")
+
+class _Prepared:
+    """The compute dtype, the inputs cast to it and the call's chunks, once per call."""
+
+    __slots__ = (
+        "bias",
+        "class_weight",
+        "dtype",
+        "dtypes",
+        "hidden",
+        "kept",
+        "options",
+        "safe_target",
+        "weight",
+    )
 
     def __init__(
         self,
@@ -462,6 +487,10 @@ class _Prepared:
         options: _Options,
     ) -> None:
         self.dtype = compute_dtype(hidden, weight, bias)
+        #: The dtypes the gradients of ``hidden``, ``weight`` and ``bias`` come back in.
+        self.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        self.hidden = hidden
+        self.options = options
         self.kept = _kept(target, options.ignore_index)
         self.safe_target = torch.where(self.kept, target, torch.zeros_like(target))
         self.weight = upcast(weight, self.dtype)
@@ -475,121 +504,73 @@ class _Prepared:
         kept_weight = self.class_weight[self.safe_target] * self.kept
         return kept_weight.sum()
 
-
-def _denominator(
-    hidden: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    class_weight: Tensor | None,
-    target: Tensor,
-    options: _Options,
-) -> Tensor:
-    return _Prepared(hidden, weight, bias, class_weight, target, options).denominator()
-
-
-def _loss_rows(
-    hidden: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    class_weight: Tensor | None,
-    target: Tensor,
-    options: _Options,
-) -> tuple[Tensor, Tensor]:
-    """Per-token losses and log-sum-exps, chunk by chunk, no gradients."""
-    prep = _Prepared(hidden, weight, bias, class_weight, target, options)
-    dtype, weight_c, bias_c, safe_target, kept = (
-        prep.dtype,
-        prep.weight,
-        prep.bias,
-        prep.safe_target,
-        prep.kept,
-    )
-    n = hidden.shape[0]
-    losses = torch.empty(n, dtype=dtype, device=hidden.device)
-    lses = torch.empty(n, dtype=dtype, device=hidden.device)
-    with torch.no_grad():
-        for start in range(0, n, options.chunk):
-            stop = min(start + options.chunk, n)
-            chunk = _chunk_forward(
-                upcast(hidden[start:stop], dtype),
-                weight_c,
-                bias_c,
-                prep.class_weight,
-                safe_target[start:stop],
-                kept[start:stop],
-                options,
+    def chunks(self) -> Iterator[tuple[slice, _ChunkArgs]]:
+        """Each chunk's rows and the arguments of :func:`_chunk_forward` / :func:`_plain_rows`."""
+        n, step = self.hidden.shape[0], self.options.chunk
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            yield (
+                rows,
+                (
+                    upcast(self.hidden[rows], self.dtype),
+                    self.weight,
+                    self.bias,
+                    self.class_weight,
+                    self.safe_target[rows],
+                    self.kept[rows],
+                    self.options,
+                ),
             )
-            losses[start:stop] = chunk.loss
-            lses[start:stop] = chunk.lse
-            del chunk  # free this chunk's logits before the next one is made
-    return losses, lses
 
 
-def _accumulate_grads(
-    hidden: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    class_weight: Tensor | None,
-    target: Tensor,
-    options: _Options,
-    row_weight: Tensor,
-    needs: tuple[bool, bool, bool],
-    lse: Tensor | None,
-) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
-    """Per-token losses and the gradients of ``sum_i row_weight_i * loss_i``, chunk by chunk.
+def _chunk_pass(
+    prep: _Prepared,
+    row_weight: Tensor | None = None,
+    needs: tuple[bool, bool, bool] = (False, False, False),
+    lse: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]:
+    """Per-token losses and log-sum-exps, chunk by chunk, outside autograd.
 
-    Returns the losses ``(N,)`` and the gradients of ``hidden``, ``weight``, ``bias`` (``None``
-    where not needed), in the inputs' dtypes.
+    With ``row_weight`` also the gradients of ``sum_i row_weight_i * loss_i`` with respect to
+    ``hidden``, ``weight`` and ``bias`` (``None`` where ``needs`` says so), in the inputs'
+    dtypes. ``lse`` (backward of ``"none"``) is the forward's, which the logits are centred on.
+    Only one chunk of logits is alive at a time.
     """
-    prep = _Prepared(hidden, weight, bias, class_weight, target, options)
-    dtype, weight_c, bias_c, safe_target, kept = (
-        prep.dtype,
-        prep.weight,
-        prep.bias,
-        prep.safe_target,
-        prep.kept,
-    )
-    n = hidden.shape[0]
-    device = hidden.device
+    dtype, device, n = prep.dtype, prep.hidden.device, prep.hidden.shape[0]
     losses = torch.empty(n, dtype=dtype, device=device)
-    grad_hidden = torch.empty(hidden.shape, dtype=dtype, device=device) if needs[0] else None
-    grad_weight = torch.zeros(weight.shape, dtype=dtype, device=device) if needs[1] else None
-    grad_bias = (
-        torch.zeros(weight.shape[0], dtype=dtype, device=device)
-        if needs[2] and bias is not None
-        else None
-    )
+    given = lse is not None  # then it is kept as it is (a saved tensor: never written)
+    lses = lse if lse is not None else torch.empty(n, dtype=dtype, device=device)
+    grads: list[Tensor | None] = [None, None, None]
+    if row_weight is not None:
+        if needs[0]:
+            grads[0] = torch.empty(prep.hidden.shape, dtype=dtype, device=device)
+        if needs[1]:
+            grads[1] = torch.zeros(prep.weight.shape, dtype=dtype, device=device)
+        if needs[2] and prep.bias is not None:
+            grads[2] = torch.zeros(prep.weight.shape[0], dtype=dtype, device=device)
+    grad_hidden, grad_weight, grad_bias = grads
     with torch.no_grad():
-        for start in range(0, n, options.chunk):
-            stop = min(start + options.chunk, n)
-            h = upcast(hidden[start:stop], dtype)
-            chunk = _chunk_forward(
-                h,
-                weight_c,
-                bias_c,
-                prep.class_weight,
-                safe_target[start:stop],
-                kept[start:stop],
-                options,
-                None if lse is None else lse[start:stop],
-            )
-            losses[start:stop] = chunk.loss
-            grad = _chunk_logit_grad(
-                chunk, safe_target[start:stop], row_weight[start:stop], prep.class_weight, options
-            )
-            if grad_hidden is not None:
-                torch.mm(grad, weight_c, out=grad_hidden[start:stop])
-            if grad_weight is not None:
-                grad_weight.addmm_(grad.t(), h)
-            if grad_bias is not None:
-                grad_bias.add_(grad.sum(dim=0))
-            del chunk, grad  # free this chunk's logits before the next one is made
-    return (
-        losses,
-        None if grad_hidden is None else grad_hidden.to(hidden.dtype),
-        None if grad_weight is None else grad_weight.to(weight.dtype),
-        None if grad_bias is None or bias is None else grad_bias.to(bias.dtype),
-    )
+        for rows, args in prep.chunks():
+            chunk = _chunk_forward(*args, lses[rows] if given else None)
+            losses[rows] = chunk.loss
+            if not given:
+                lses[rows] = chunk.lse
+            if row_weight is not None:
+                grad = _chunk_logit_grad(
+                    chunk, prep.safe_target[rows], row_weight[rows], prep.class_weight, prep.options
+                )
+                if grad_hidden is not None:
+                    torch.mm(grad, prep.weight, out=grad_hidden[rows])
+                if grad_weight is not None:
+                    grad_weight.addmm_(grad.t(), args[0])
+                if grad_bias is not None:
+                    grad_bias.add_(grad.sum(dim=0))
+                del grad
+            del chunk, args  # free this chunk's logits before the next one is made
+    back = [
+        None if g is None or d is None else g.to(d) for g, d in zip(grads, prep.dtypes, strict=True)
+    ]
+    return losses, lses, back[0], back[1], back[2]
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -606,21 +587,19 @@ class _LinearCrossEntropy(torch.autograd.Function):
     ) -> Tensor:
         ctx.options = options
         ctx.reduction = reduction
-        kept = _kept(target, options.ignore_index)
+        prep = _Prepared(hidden, weight, bias, class_weight, target, options)
         if reduction == "none":
-            losses, lse = _loss_rows(hidden, weight, bias, class_weight, target, options)
+            losses, lse, *_ = _chunk_pass(prep)
             ctx.save_for_backward(hidden, weight, bias, class_weight, target, lse)
             return losses
-        dtype = compute_dtype(hidden, weight, bias)
-        count = _denominator(hidden, weight, bias, class_weight, target, options)
-        row_weight = kept.to(dtype)
+        count = prep.denominator()
+        row_weight = prep.kept.to(prep.dtype)
         if reduction == "mean":
-            row_weight = row_weight * safe_divide(torch.ones((), dtype=dtype), count.to(dtype))
+            one = torch.ones((), dtype=prep.dtype)
+            row_weight = row_weight * safe_divide(one, count.to(prep.dtype))
         needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2])
-        losses, grad_hidden, grad_weight, grad_bias = _accumulate_grads(
-            hidden, weight, bias, class_weight, target, options, row_weight, needs, None
-        )
-        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
+        losses, _, *grads = _chunk_pass(prep, row_weight, needs)
+        ctx.save_for_backward(*grads)
         return reduce_loss(losses, reduction, denominator=count)
 
     @staticmethod
@@ -636,10 +615,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
         if ctx.reduction == "none":
             hidden, weight, bias, class_weight, target, lse = ctx.saved_tensors
             needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2])
-            row_weight = grad_output * _kept(target, ctx.options.ignore_index)
-            _, grad_hidden, grad_weight, grad_bias = _accumulate_grads(
-                hidden, weight, bias, class_weight, target, ctx.options, row_weight, needs, lse
-            )
+            prep = _Prepared(hidden, weight, bias, class_weight, target, ctx.options)
+            row_weight = grad_output * prep.kept
+            _, _, grad_hidden, grad_weight, grad_bias = _chunk_pass(prep, row_weight, needs, lse)
             return grad_hidden, grad_weight, grad_bias, None, None, None, None
         grads = ctx.saved_tensors
         # The usual ``loss.backward()`` passes 1: hand the stored gradients over as they are
@@ -670,13 +648,8 @@ def _plain_rows(
     if options.logit_softcap is not None:
         z = options.logit_softcap * torch.tanh(z / options.logit_softcap)
     lse = torch.logsumexp(z, dim=1)
-    z_true = z.gather(1, safe_target.unsqueeze(1)).squeeze(1)
-    z_mean = None
-    if options.label_smoothing > 0:
-        z_mean = z.mean(dim=1) if class_weight is None else (z @ class_weight) / z.shape[1]
-    true_weight = None if class_weight is None else class_weight[safe_target]
-    loss = _token_loss(lse, z_true, z_mean, true_weight, class_weight, options)
-    return torch.where(kept, loss, torch.zeros_like(loss))
+    z_true, z_mean, true_weight = _logit_terms(z, class_weight, safe_target, options)
+    return _token_loss(lse, z_true, z_mean, true_weight, class_weight, kept, options)
 
 
 def _plain_path(
@@ -695,27 +668,15 @@ def _plain_path(
     chunks' logits are kept).
     """
     prep = _Prepared(hidden, weight, bias, class_weight, target, options)
-    dtype, kept, safe_target = prep.dtype, prep.kept, prep.safe_target
-    n = hidden.shape[0]
     # torch.func transforms do not support the saved-tensor hooks checkpointing relies on.
     recompute = not torch._C._are_functorch_transforms_active()
     rows = []
-    for start in range(0, n, options.chunk):
-        stop = min(start + options.chunk, n)
-        args = (
-            upcast(hidden[start:stop], dtype),
-            prep.weight,
-            prep.bias,
-            prep.class_weight,
-            safe_target[start:stop],
-            kept[start:stop],
-            options,
-        )
+    for _, args in prep.chunks():
         if recompute:
             rows.append(checkpoint(_plain_rows, *args, use_reentrant=False))
         else:
             rows.append(_plain_rows(*args))
-    losses = torch.cat(rows) if rows else hidden.new_zeros(0, dtype=dtype)
+    losses = torch.cat(rows) if rows else hidden.new_zeros(0, dtype=prep.dtype)
     return reduce_loss(losses, reduction, denominator=prep.denominator())
 
 
