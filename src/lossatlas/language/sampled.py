@@ -93,8 +93,29 @@ _SAMPLED = Family(
     examples=_sampled_example,
     twice_differentiable=True,
     args={
+        "weight": "Output embeddings ``(V, H)``, one row per class.",
         "hidden": "Input activations ``(N, H)``.",
         "bias": "Class biases ``(V,)``, or ``None``.",
+        "labels": (
+            "True classes ``(N, T)`` (or ``(N,)`` for ``T = 1``), ``torch.long`` in ``[0, V)``."
+        ),
+        "num_sampled": (
+            "Number of classes ``S`` sampled per batch (NCE's noise classes; required unless "
+            "``sampled_values`` is given)."
+        ),
+        "sampler": (
+            '``"log_uniform"`` (TensorFlow\'s default: ids sorted by decreasing frequency), '
+            '``"uniform"``, or a :class:`~lossatlas.language.samplers.CandidateSampler` over '
+            "``[0, V)`` such as ``unigram(counts)``."
+        ),
+        "unique": "Draw distinct classes (needs ``num_sampled`` at most the support).",
+        "sampled_values": (
+            "A ready sample ``sampler(labels, S, ...)`` instead of drawing one (TensorFlow's "
+            "``sampled_values``): to score several losses on one sample, or to reproduce a draw "
+            "under ``torch.compile``, which cannot trace a ``generator`` (without one it draws "
+            "from the global RNG, as eager does). When given, ``sampler``, ``unique`` and "
+            "``generator`` are not used."
+        ),
         "generator": "Random generator for the draw (on ``labels``'s device).",
         "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by ``N``.',
     },
@@ -282,22 +303,8 @@ def nce_loss(
         \qquad x_{n,k} = h_n \cdot w_k + b_k
 
     Args:
-        weight: Output embeddings ``(V, H)``, one row per class.
-        labels: True classes ``(N, T)`` (or ``(N,)`` for ``T = 1``), ``torch.long`` in
-            ``[0, V)``.
-        num_sampled: Number of noise classes ``S`` drawn per batch (required unless
-            ``sampled_values`` is given).
-        sampler: ``"log_uniform"`` (TensorFlow's default: ids sorted by decreasing
-            frequency), ``"uniform"``, or a :class:`~lossatlas.language.samplers.CandidateSampler`
-            over ``[0, V)`` such as ``unigram(counts)``.
         remove_accidental_hits: Give a noise class that equals one of the example's true
             classes a very negative logit (it then contributes 0).
-        unique: Draw distinct noise classes (needs ``num_sampled`` at most the support).
-        sampled_values: A ready sample ``sampler(labels, S, ...)`` instead of drawing one
-            (TensorFlow's ``sampled_values``): to score several losses on one sample, or to
-            reproduce a draw under ``torch.compile``, which cannot trace a ``generator``
-            (without one it draws from the global RNG, as eager does). When given,
-            ``sampler``, ``unique`` and ``generator`` are not used.
 
     Raises:
         TypeError: Non-floating ``weight``/``hidden``/``bias``, non-integer ``labels``, a bad
@@ -387,16 +394,8 @@ def sampled_softmax_loss(
         \qquad z_{n,k} = h_n \cdot w_k + b_k - \log Q(k)
 
     Args:
-        weight: Output embeddings ``(V, H)``.
-        labels: True classes ``(N, T)`` or ``(N,)``, ``torch.long`` in ``[0, V)``.
-        num_sampled: Number of sampled classes ``S`` per batch (required unless
-            ``sampled_values`` is given).
-        sampler: ``"log_uniform"``, ``"uniform"`` or a
-            :class:`~lossatlas.language.samplers.CandidateSampler` over ``[0, V)``.
         remove_accidental_hits: Give a sampled class that equals one of the example's true
             classes a very negative logit, so the true class is never also a negative.
-        unique: Draw distinct classes.
-        sampled_values: A ready sample instead of drawing one (see :func:`nce_loss`).
 
     Raises:
         TypeError: Non-floating tensors where floats are expected, non-integer ``labels``, a
