@@ -6,6 +6,10 @@ Both take student and teacher logits ``(N, V)`` -- flatten ``(B, T, V)`` token l
 vocabulary size.
 """
 
+# Args that both losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -99,6 +103,17 @@ _DISTILLATION = Family(
     properties={"non_negative", "zero_at_perfect"},
     same_shape=(0, 1),
     twice_differentiable=True,
+    args={
+        "student_logits": "``(N, V)``.",
+        "teacher_logits": "``(N, V)``.",
+        "temperature": "``T > 0``.",
+        "ignore_index": "Label of rows that do not count.",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
+        " counted rows (tokens), never by ``V``.",
+    },
+    returns='``(N,)`` for ``"none"`` (0 on ignored rows), else a scalar.',
+    raises={"TypeError": "Non-floating logits, non-integer labels."},
+    example=">>> import torch\n>>> import lossatlas as la",
 )
 
 
@@ -134,27 +149,15 @@ def distillation_loss(
                  p = \operatorname{softmax}(s/T)
 
     Args:
-        student_logits: ``(N, V)``.
-        teacher_logits: ``(N, V)``.
         labels: ``(N,)`` class indices, or ``None`` when every row counts and ``alpha = 0``;
             rows equal to ``ignore_index`` are left out of both terms.
-        temperature: ``T > 0``.
         alpha: Weight of the hard-label cross-entropy in ``[0, 1]``.
-        ignore_index: Label of rows that do not count.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            counted rows (tokens), never by ``V``.
-
-    Returns:
-        ``(N,)`` for ``"none"`` (0 on ignored rows), else a scalar.
 
     Raises:
-        TypeError: Non-floating logits, non-integer labels.
         ValueError: Shapes that differ, ``alpha > 0`` without labels, a label out of range,
             ``temperature <= 0``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> student = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
         >>> teacher = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
         >>> la.distillation_loss(student, teacher, None, reduction="none")
@@ -211,26 +214,14 @@ def generalized_jsd_loss(
         m = \beta q + (1 - \beta) p
 
     Args:
-        student_logits: ``(N, V)``.
-        teacher_logits: ``(N, V)``.
         labels: ``(N,)`` token ids, or ``None`` when every row counts; rows equal to
             ``ignore_index`` are left out.
         beta: In ``[0, 1]``: 0 forward KL, 1 reverse KL, 0.5 JSD.
-        temperature: ``T > 0``.
-        ignore_index: Label of rows that do not count.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the counted
-            rows (tokens), never by ``V``.
-
-    Returns:
-        ``(N,)`` for ``"none"`` (0 on ignored rows), else a scalar.
 
     Raises:
-        TypeError: Non-floating logits, non-integer labels.
         ValueError: Shapes that differ, a label out of range, ``beta`` outside [0, 1].
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> student = torch.tensor([[1.0, 0.0]])
         >>> teacher = torch.tensor([[2.0, 0.0]])
         >>> la.generalized_jsd_loss(student, teacher, None, beta=0.0)  # forward KL

@@ -15,6 +15,7 @@ their margin and the reward accuracy (all detached, batch means).
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Annotated, Literal
 
 import torch
@@ -67,6 +68,11 @@ def _batch_mean(values: Tensor) -> Tensor:
     """The detached mean of a diagnostic, 0 for an empty batch."""
     values = values.detach()
     return values.mean() if values.numel() else values.sum()
+
+
+def _logistic(z: Tensor, label_smoothing: float) -> Tensor:
+    """``-(1 - eps) log sigmoid(z) - eps log sigmoid(-z)`` (cDPO: flipped w.p. ``eps``)."""
+    return -(1.0 - label_smoothing) * F.logsigmoid(z) - label_smoothing * F.logsigmoid(-z)
 
 
 def _rewards_parts(total: Tensor, chosen: Tensor, rejected: Tensor) -> LossParts:
@@ -145,24 +151,30 @@ def per_sequence(token: Tensor, keep: Tensor, *, average: bool) -> Tensor:
 # --------------------------------------------------------------------------- declarations
 
 
-def _pairs(generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float) -> Example:
-    """Summed log-probabilities of chosen/rejected responses under the policy and reference."""
-    values = [
-        -ex.uniform(generator, batch, dtype=torch.float64, low=0.5, high=5.0) * max(scale, 1e-3)
-        for _ in range(4)
-    ]
-    return Example(tuple(v.to(dtype) for v in values), grad_args=(0, 1))
-
-
-def _policy_pairs(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+def _log_probs(
+    generator: torch.Generator,
+    *,
+    batch: int,
+    dtype: torch.dtype,
+    scale: float,
+    count: int,
+    low: float,
+    high: float,
 ) -> Example:
-    """Length-averaged log-probabilities of chosen/rejected responses (policy only)."""
+    """``count`` log-probability vectors in ``[-high, -low]`` (times ``scale``), two trainable."""
     values = [
-        -ex.uniform(generator, batch, dtype=torch.float64, low=0.2, high=3.0) * max(scale, 1e-3)
-        for _ in range(2)
+        -ex.uniform(generator, batch, dtype=torch.float64, low=low, high=high) * max(scale, 1e-3)
+        for _ in range(count)
     ]
     return Example(tuple(v.to(dtype) for v in values), grad_args=(0, 1))
+
+
+#: Summed log-probabilities of chosen/rejected responses under the policy and reference.
+_pairs = partial(_log_probs, count=4, low=0.5, high=5.0)
+#: Length-averaged log-probabilities of chosen/rejected responses (policy only).
+_policy_pairs = partial(_log_probs, count=2, low=0.2, high=3.0)
+#: KTO's policy/reference log-probabilities of the desirable, undesirable and KL sets.
+_kto_example = partial(_log_probs, count=6, low=0.5, high=5.0)
 
 
 def _trl_dpo(pc: Tensor, pr: Tensor, rc: Tensor, rr: Tensor, *, reduction: str = "mean") -> Tensor:
@@ -180,9 +192,27 @@ _PREFERENCE = Family(
     examples=_pairs,
     properties={"non_negative"},
     twice_differentiable=True,
-    args={"rejected_logps": "``(B,)`` of the rejected responses."},
+    args={
+        "beta": "Reward scale ``> 0``.",
+        "label_smoothing": "cDPO's flip probability in ``[0, 0.5]``.",
+        "return_parts": "Return a :class:`lossatlas.LossParts` with the reward diagnostics.",
+    },
     returns='``(B,)`` for ``"none"``, else a scalar (or ``LossParts``).',
-    raises={"TypeError": "Non-floating tensors."},
+    raises={
+        "TypeError": "Non-floating tensors.",
+        "ValueError": "Batch sizes that differ, a log-probability > 0.",
+    },
+    example=">>> import torch\n>>> import lossatlas as la",
+)
+#: The reference-free losses (ORPO, SimPO): the policy's length-averaged log-probabilities.
+_POLICY_ONLY = _PREFERENCE.derive(
+    input_kind="length-averaged sequence log-probabilities (policy)",
+    examples=_policy_pairs,
+    args={
+        "chosen_logps": "``(B,)`` length-averaged log-probabilities of the chosen responses"
+        " (``sequence_log_probs(..., average=True)``).",
+        "rejected_logps": "``(B,)`` of the rejected responses.",
+    },
 )
 
 
@@ -230,17 +260,13 @@ def dpo_loss(
         reference_chosen_logps: ``(B,)`` under the frozen reference model.
         reference_rejected_logps: ``(B,)`` under the reference model.
         beta: Strength of the KL constraint to the reference (``> 0``; 0.1 in the paper).
-        label_smoothing: cDPO's flip probability in ``[0, 0.5]``.
         loss_type: ``"sigmoid"`` (DPO) or ``"ipo"``.
-        return_parts: Return a :class:`lossatlas.LossParts` with the reward diagnostics.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` over the batch.
 
     Raises:
         ValueError: Batch sizes that differ, a log-probability > 0, ``beta <= 0``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> pc, pr = torch.tensor([-5.0, -8.0]), torch.tensor([-9.0, -7.0])
         >>> rc, rr = torch.tensor([-6.0, -8.0]), torch.tensor([-8.0, -8.0])
         >>> la.dpo_loss(pc, pr, rc, rr, reduction="none")
@@ -265,9 +291,7 @@ def dpo_loss(
     if loss_type == "ipo":
         losses = (h - 1.0 / (2.0 * beta)) ** 2
     else:
-        losses = -(1.0 - label_smoothing) * F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(
-            -beta * h
-        )
+        losses = _logistic(beta * h, label_smoothing)
     total = reduce_loss(losses, reduction)
     if return_parts:
         return _rewards_parts(total, beta * chosen, beta * rejected)  # type: ignore[return-value]
@@ -279,10 +303,8 @@ def _log1m_exp(x: Tensor) -> Tensor:
     return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
 
 
-@_PREFERENCE.loss(
-    input_kind="length-averaged sequence log-probabilities (policy)",
+@_POLICY_ONLY.loss(
     formula=r"-\log\sigma\!\left(\log\frac{p_w}{1 - p_w} - \log\frac{p_l}{1 - p_l}\right)",
-    examples=_policy_pairs,
     use_when="preference tuning without a reference model (+ SFT)",
     peers={"TRL": "ORPOTrainer: beta weighs the odds-ratio term as lambda here"},
 )
@@ -317,12 +339,7 @@ def orpo_loss(
         return_parts: Return a :class:`lossatlas.LossParts` (``nll``, ``odds_ratio``, and the
             log-odds diagnostics).
 
-    Raises:
-        ValueError: Batch sizes that differ, a log-probability > 0.
-
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> la.orpo_loss(torch.tensor([-0.5]), torch.tensor([-1.5]), reduction="none")
         tensor([0.0171])
 
@@ -347,10 +364,8 @@ def orpo_loss(
     return total
 
 
-@_PREFERENCE.loss(
-    input_kind="length-averaged sequence log-probabilities (policy)",
+@_POLICY_ONLY.loss(
     formula=r"-\log\sigma\!\left(\beta (\bar{\log\pi}(y_w) - \bar{\log\pi}(y_l)) - \gamma\right)",
-    examples=_policy_pairs,
     use_when="reference-free DPO with length normalisation",
     peers={"TRL": "CPOTrainer(loss_type='simpo'): gamma there is simpo_gamma (ratio gamma/beta)"},
 )
@@ -375,18 +390,9 @@ def simpo_loss(
         \ell = -\log\sigma\!\left(\beta\,(\bar{\ell}_w - \bar{\ell}_l) - \gamma\right)
 
     Args:
-        chosen_logps: ``(B,)`` length-averaged log-probabilities of the chosen responses.
-        beta: Reward scale ``> 0``.
         gamma: Target reward margin ``>= 0``.
-        label_smoothing: In ``[0, 0.5]``, as in cDPO.
-        return_parts: Return a :class:`lossatlas.LossParts` with the reward diagnostics.
-
-    Raises:
-        ValueError: Batch sizes that differ, a log-probability > 0.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> la.simpo_loss(torch.tensor([-0.5]), torch.tensor([-1.5]), reduction="none")
         tensor([0.2014])
 
@@ -396,21 +402,11 @@ def simpo_loss(
     """
     chosen, rejected = _check_log_probs(chosen_logps=chosen_logps, rejected_logps=rejected_logps)
     z = beta * (chosen - rejected) - gamma
-    losses = -(1.0 - label_smoothing) * F.logsigmoid(z) - label_smoothing * F.logsigmoid(-z)
+    losses = _logistic(z, label_smoothing)
     total = reduce_loss(losses, reduction)
     if return_parts:
         return _rewards_parts(total, beta * chosen, beta * rejected)  # type: ignore[return-value]
     return total
-
-
-def _kto_example(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    values = [
-        -ex.uniform(generator, batch, dtype=torch.float64, low=0.5, high=5.0) * max(scale, 1e-3)
-        for _ in range(6)
-    ]
-    return Example(tuple(v.to(dtype) for v in values), grad_args=(0, 1))
 
 
 @_PREFERENCE.loss(
@@ -456,7 +452,6 @@ def kto_loss(
         reference_rejected_logps: ``(B_l,)`` under the reference model.
         policy_kl_logps: ``(K,)`` policy log-probabilities of mismatched completions.
         reference_kl_logps: ``(K,)`` the same under the reference model.
-        beta: Reward scale ``> 0``.
         desirable_weight: ``w_D >= 0``.
         undesirable_weight: ``w_U >= 0`` (the paper balances ``w_D n_D / (w_U n_U)`` in
             [1, 4/3]).
@@ -469,8 +464,6 @@ def kto_loss(
         ValueError: Policy and reference sizes that differ, a log-probability > 0.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> out = la.kto_loss(torch.tensor([-4.0]), torch.tensor([-9.0]), torch.tensor([-5.0]),
         ...                   torch.tensor([-8.0]), torch.tensor([-6.0]), torch.tensor([-6.5]),
         ...                   reduction="none")
