@@ -204,6 +204,25 @@ def sigmoid_focal_plain(x: Tensor, t: Tensor, pw: Tensor | None, coef: Tensor) -
 # --------------------------------------------------------------------------- softmax focal
 
 
+def _modulated(
+    log_p: Tensor, kept: Tensor, safe_y: Tensor, alpha: Tensor | None, gamma: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The factors of ``log p_t`` ``(N, 1, S)``: ``(1 - p_t)^gamma`` and ``kept * alpha_y``.
+
+    Also ``u = 1 - p_t > 0`` and ``u`` made safe (1 where it is not), for the gradient.
+    """
+    u = -torch.expm1(log_p)  # 1 - p_t, without cancellation
+    positive = u > 0
+    safe_u = torch.where(positive, u, 1.0)
+    modulator = torch.where(
+        positive, torch.exp(gamma * torch.log(safe_u)), (gamma == 0).to(log_p.dtype)
+    )
+    weight = kept.unsqueeze(1).to(log_p.dtype)
+    if alpha is not None:
+        weight = weight * alpha[safe_y]
+    return modulator, weight, positive, safe_u
+
+
 def _softmax_terms(
     x: Tensor, y: Tensor, alpha: Tensor | None, gamma: Tensor, ignore_index: int, need_grad: bool
 ) -> tuple[Tensor, Tensor | None]:
@@ -215,15 +234,7 @@ def _softmax_terms(
     kept = y != ignore_index
     safe_y = torch.where(kept, y, 0).unsqueeze(1)
     log_p = z.gather(1, safe_y) - torch.log(total)  # (N, 1, S)
-    u = -torch.expm1(log_p)  # 1 - p_t, without cancellation
-    positive = u > 0
-    safe_u = torch.where(positive, u, 1.0)
-    modulator = torch.where(
-        positive, torch.exp(gamma * torch.log(safe_u)), (gamma == 0).to(x.dtype)
-    )
-    weight = kept.unsqueeze(1).to(x.dtype)
-    if alpha is not None:
-        weight = weight * alpha[safe_y]
+    modulator, weight, positive, safe_u = _modulated(log_p, kept, safe_y, alpha, gamma)
     loss = (-weight * modulator * log_p).squeeze(1)
     if not need_grad:
         return loss, None
@@ -345,13 +356,5 @@ def softmax_focal_plain(
     kept = y != ignore_index
     safe_y = torch.where(kept, y, 0).unsqueeze(1)
     log_p = log_p_all.gather(1, safe_y)
-    u = -torch.expm1(log_p)
-    positive = u > 0
-    safe_u = torch.where(positive, u, 1.0)
-    modulator = torch.where(
-        positive, torch.exp(gamma * torch.log(safe_u)), (gamma == 0).to(x.dtype)
-    )
-    weight = kept.unsqueeze(1).to(x.dtype)
-    if alpha is not None:
-        weight = weight * alpha[safe_y]
+    modulator, weight, _, _ = _modulated(log_p, kept, safe_y, alpha, gamma)
     return (-weight * modulator * log_p).squeeze(1)

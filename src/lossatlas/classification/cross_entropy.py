@@ -6,7 +6,13 @@ position, probability ranges checked, half-precision inputs accumulated in float
 ``"mean"`` over zero kept elements that is ``0`` (torch gives NaN).
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +30,7 @@ from lossatlas._validation import (
     check_probabilities,
     check_same_shape,
 )
+from lossatlas.classification._shared import LOGITS, PROCESS_GROUP, SOFT_TARGET_DOCS
 from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = [
@@ -71,23 +78,10 @@ def _binary_logits(
 
 
 def _torch_label_smoothing(
-    input: Tensor,
-    target: Tensor,
-    *,
-    epsilon: float = 0.1,
-    weight: Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
+    input: Tensor, target: Tensor, *, epsilon: float = 0.1, **options: Any
 ) -> Tensor:
     """Torch's built-in label smoothing (an independent implementation of the same loss)."""
-    return F.cross_entropy(
-        input,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=epsilon,
-        reduction=reduction,
-    )
+    return F.cross_entropy(input, target, label_smoothing=epsilon, **options)
 
 
 _CLASSES = Family(
@@ -96,20 +90,40 @@ _CLASSES = Family(
     target_kind="class indices",
     target_type=TargetKind.CLASS_INDICES,
     examples=_class_logits,
+    args={
+        "input": LOGITS,
+        "target": "Class indices ``(N,)``, ``()`` or ``(N, d1, ...)``.",
+        "weight": SOFT_TARGET_DOCS["args"]["weight"],
+        "ignore_index": "Targets equal to it contribute nothing.",
+        "process_group": PROCESS_GROUP,
+    },
+    returns='Shape ``(N, d1, ...)`` for ``"none"``, else a scalar.',
+    raises={"TypeError": "Non-floating input or non-integer target."},
 )
+#: Cross-entropy proper: class indices or class probabilities.
+_SOFT_TARGETS = _CLASSES.derive(**SOFT_TARGET_DOCS)
 _BINARY = Family(
     tasks=("binary", "multilabel"),
     target_kind="probabilities in [0, 1]",
     target_type=TargetKind.PROBABILITIES,
     properties={"non_negative"},
     same_shape=(0, 1),
+    args={
+        "target": "Same shape, values in ``[0, 1]``.",
+        "weight": "Rescaling weight broadcastable to ``input`` (torch semantics).",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
+        " elements.",
+        "process_group": PROCESS_GROUP,
+    },
+    returns='Same shape as ``input`` for ``"none"``, else a scalar.',
+    raises={"TypeError": "Non-floating tensors."},
 )
 
 
 # --------------------------------------------------------------------------- functionals
 
 
-@_CLASSES.loss(
+@_SOFT_TARGETS.loss(
     tasks=("multiclass", "segmentation", "language"),
     target_kind="class indices or class probabilities",
     formula=r"-w_{y} \log \operatorname{softmax}(x)_{y}",
@@ -141,29 +155,14 @@ def cross_entropy(
         \ell_n = -w_{y_n} \log \frac{\exp x_{n, y_n}}{\sum_c \exp x_{n, c}}
 
     Args:
-        input: Logits ``(N, C)``, ``(C,)`` or ``(N, C, d1, ...)``.
         target: Class indices (``torch.long``) of shape ``(N,)``, ``()`` or ``(N, d1, ...)``
             with values in ``[0, C)`` or ``ignore_index``; or class probabilities with the
             input's shape.
-        weight: Per-class weights ``(C,)``.
         ignore_index: Index targets equal to it contribute nothing (not to the mean's
             denominator either).
         label_smoothing: ``epsilon`` in ``[0, 1]``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``. With index targets, ``"mean"`` divides
-            by the sum of ``weight[target]`` over non-ignored elements (the count when no
-            weight); with probability targets by the number of elements ``N * d1 * ...``.
-            Zero kept elements give 0.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
-
-    Returns:
-        The loss; shape ``(N, d1, ...)`` for ``"none"``, else a scalar. Float32 for
-        half-precision input.
 
     Raises:
-        TypeError: Non-floating input, a float target shaped like class indices.
         ValueError: A class index out of range (value and position named), shapes that do not
             match, a bad option.
 
@@ -238,17 +237,10 @@ def nll_loss(
         input: Log-probabilities ``(N, C)``, ``(C,)`` or ``(N, C, d1, ...)``.
         target: Class indices ``(N,)``, ``()`` or ``(N, d1, ...)`` in ``[0, C)`` or
             ``ignore_index``.
-        weight: Per-class weights ``(C,)``.
-        ignore_index: Targets equal to it contribute nothing.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the sum of
             ``weight[target]`` over non-ignored elements (0 when there are none).
-        process_group: As :func:`cross_entropy`.
-
-    Returns:
-        Shape ``(N, d1, ...)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating input or non-integer target.
         ValueError: A class index out of range, mismatched shapes, a bad option.
 
     Example:
@@ -306,20 +298,11 @@ def label_smoothing_cross_entropy(
                  + \frac{\epsilon}{C} \sum_c (-w_c \log p_{n, c})
 
     Args:
-        input: Logits ``(N, C)``, ``(C,)`` or ``(N, C, d1, ...)``.
-        target: Class indices ``(N,)``, ``()`` or ``(N, d1, ...)``.
         epsilon: Smoothing in ``[0, 1]``.
-        weight: Per-class weights ``(C,)``.
-        ignore_index: Targets equal to it contribute nothing.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the sum of
             ``weight[target]`` over non-ignored elements, as torch does.
-        process_group: As :func:`cross_entropy`.
-
-    Returns:
-        Shape ``(N, d1, ...)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating input or non-integer target.
         ValueError: ``epsilon`` outside [0, 1], a class index out of range, mismatched shapes.
 
     Example:
@@ -383,17 +366,10 @@ def binary_cross_entropy(
 
     Args:
         input: Probabilities in ``[0, 1]``, any shape.
-        target: Same shape, values in ``[0, 1]``.
-        weight: Rescaling weight broadcastable to ``input`` (torch semantics).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements (the weight is not in the denominator, as in torch).
-        process_group: As :func:`cross_entropy`.
-
-    Returns:
-        Same shape as ``input`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating tensors.
         ValueError: ``input`` or ``target`` outside [0, 1], shapes that differ, a ``weight``
             that would change the shape.
 
@@ -456,19 +432,10 @@ def binary_cross_entropy_with_logits(
 
     Args:
         input: Logits, any shape.
-        target: Same shape, values in ``[0, 1]``.
-        weight: Rescaling weight broadcastable to ``input`` (torch semantics).
         pos_weight: Weight of positives, broadcastable to ``input`` along the last dimension
             (e.g. ``(C,)`` for ``(N, C)``).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
-        process_group: As :func:`cross_entropy`.
-
-    Returns:
-        Same shape as ``input`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating tensors.
         ValueError: ``target`` outside [0, 1], shapes that differ, weights that would change
             the shape.
 

@@ -8,6 +8,10 @@ and its gradient in one pass and keeps only the gradient for backward
 (:mod:`lossatlas._fused`; ``LOSSATLAS_FUSED=0`` runs it op by op).
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import copy
@@ -40,6 +44,7 @@ from lossatlas.classification._fused_focal import (
     sigmoid_focal_values,
     softmax_focal_values,
 )
+from lossatlas.classification._shared import PROCESS_GROUP
 from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = [
@@ -152,6 +157,14 @@ _BINARY = Family(
     examples=_binary_logits,
     same_shape=(0, 1),
     curve="binary-logit",
+    args={
+        "input": "Logits, any shape.",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
+        " elements.",
+        "process_group": PROCESS_GROUP,
+    },
+    returns='Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.',
+    raises={"TypeError": "Non-floating tensors."},
 )
 
 # --------------------------------------------------------------------------- functionals
@@ -197,7 +210,6 @@ def binary_focal_loss(
         p_t = \sigma(x)\,t + (1 - \sigma(x))(1 - t)
 
     Args:
-        input: Logits, any shape.
         target: Same shape, probabilities in ``[0, 1]`` (hard or soft labels).
         alpha: Weight of positives in ``[0, 1]`` (negatives get ``1 - alpha``); ``None``
             weighs both by 1.
@@ -215,16 +227,8 @@ def binary_focal_loss(
             checked. ``None`` (default) keeps every element.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             elements (kept elements with ``ignore_index``).
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
-
-    Returns:
-        Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.
 
     Raises:
-        TypeError: Non-floating tensors.
         ValueError: Shapes that differ, ``target`` outside [0, 1] (where not ignored),
             ``gamma < 0``, ``alpha`` outside [0, 1], a ``pos_weight`` or ``weight`` that does
             not broadcast to the input.
@@ -308,21 +312,10 @@ def balanced_binary_cross_entropy(
         \ell = -\left[\alpha\, t \log \sigma(x) + (1 - \alpha)(1 - t) \log(1 - \sigma(x))\right]
 
     Args:
-        input: Logits, any shape.
         target: Same shape, probabilities in ``[0, 1]``.
         alpha: Weight of the positive term in ``[0, 1]``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            elements.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
-
-    Returns:
-        Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.
 
     Raises:
-        TypeError: Non-floating tensors.
         ValueError: Shapes that differ, ``target`` outside [0, 1], ``alpha`` outside [0, 1].
 
     Example:
@@ -405,10 +398,6 @@ def focal_loss(
             ``alpha`` (``alpha`` is a focusing weight, as in the paper, not torch's class
             weight). For torch's weighted mean use ``"sum"`` and divide by
             ``alpha[target].sum()``. Zero kept elements give 0.
-        process_group: ``None`` (this process only) or a ``torch.distributed`` group over
-            which ``"mean"`` and ``"sum"`` are exact: the value on every rank and, after DDP's
-            gradient averaging, the gradients equal one process on the concatenated batch
-            (see :mod:`lossatlas.distributed`). ``"none"`` stays per element.
 
     Returns:
         Shape ``(N, d1, ...)`` for ``"none"`` (0 where ignored), else a scalar.

@@ -6,6 +6,10 @@ ImageNet setting ``epsilon=1``), ``epsilon < 0`` softens like focal loss. It kee
 cross-entropy has: class weights, ``ignore_index``, label smoothing, class-probability targets.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -20,6 +24,7 @@ from lossatlas._module import LossModule
 from lossatlas._options import Interval, UnitInterval
 from lossatlas._reduction import Reduction, compute_dtype, kept_weight, reduce_loss, upcast
 from lossatlas._validation import check_class_target
+from lossatlas.classification._shared import SOFT_TARGET_DOCS
 from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = ["poly1_cross_entropy"]
@@ -57,6 +62,7 @@ _POLY = Family(
     properties={"non_negative"},
     examples=_class_logits,
     curve="class-logit",
+    **SOFT_TARGET_DOCS,
 )
 
 
@@ -92,24 +98,13 @@ def poly1_cross_entropy(
         \quad p = \operatorname{softmax}(x)
 
     Args:
-        input: Logits ``(N, C)``, ``(C,)`` or ``(N, C, d1, ...)``.
         target: Class indices ``(N,)``, ``()`` or ``(N, d1, ...)`` (``torch.long``), or class
             probabilities with the input's shape.
         epsilon: Weight of the first polynomial term, ``>= -1`` (the loss stays >= 0).
-        weight: Per-class weights ``(C,)``.
         ignore_index: Index targets equal to it contribute 0 and are not counted.
         label_smoothing: ``s`` in ``[0, 1]``, spread as ``s / C`` over all classes (torch's).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``. With index targets ``"mean"`` divides
-            by the sum of ``weight[target]`` over non-ignored elements (their count without
-            weights), as torch's cross-entropy; with probability targets by the number of
-            elements.
-        process_group: As :func:`cross_entropy`.
-
-    Returns:
-        Shape ``(N, d1, ...)`` for ``"none"``, else a scalar; float32 for half precision.
 
     Raises:
-        TypeError: Non-floating input, a float target shaped like class indices.
         ValueError: A class index out of range, mismatched shapes, ``epsilon < -1``,
             ``label_smoothing`` outside [0, 1].
 

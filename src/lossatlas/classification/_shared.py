@@ -1,0 +1,46 @@
+"""Docstring text the classification families share, written once.
+
+A family passes these to :class:`lossatlas._catalog.Family` (``args=``, ``returns=``,
+``raises=``); each loss's ``__doc__`` gets the text where its docstring leaves it out, so
+``help()`` shows the whole description (:mod:`lossatlas._docs`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: ``process_group`` of a loss whose ``"mean"`` and ``"sum"`` are exact over a group.
+PROCESS_GROUP = (
+    '``None`` (this process only) or a ``torch.distributed`` group over which ``"mean"`` and'
+    ' ``"sum"`` are exact: the value on every rank and, after DDP\'s gradient averaging, the'
+    " gradients equal one process on the concatenated batch (see :mod:`lossatlas.distributed`)."
+    ' ``"none"`` stays per element.'
+)
+
+#: ``input`` of a softmax loss over dim 1 that also takes an unbatched ``(C,)`` input.
+LOGITS = "Logits ``(N, C)``, ``(C,)`` or ``(N, C, d1, ...)``."
+
+#: ``input`` of a softmax loss over dim 1 that needs a batch dimension.
+BATCHED_LOGITS = "Logits ``(N, C)`` or ``(N, C, d1, ...)``."
+
+#: ``target`` of a batched class-index loss with ``ignore_index``.
+INDEX_TARGET = "Class indices ``(N,)`` or ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index``."
+
+#: ``ignore_index`` of a loss whose ``"mean"`` counts the kept targets.
+IGNORE_INDEX = 'Targets equal to it contribute 0 and are not counted by ``"mean"``.'
+
+#: The docstring text of a softmax cross-entropy that takes class indices or class
+#: probabilities (``Family(**SOFT_TARGET_DOCS)``): cross-entropy and Poly-1.
+SOFT_TARGET_DOCS: dict[str, Any] = {
+    "args": {
+        "input": LOGITS,
+        "weight": "Per-class weights ``(C,)``.",
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``. With index targets, ``"mean"`` divides'
+        " by the sum of ``weight[target]`` over non-ignored elements (the count when no weight);"
+        " with probability targets by the number of elements ``N * d1 * ...``. Zero kept"
+        " elements give 0.",
+        "process_group": PROCESS_GROUP,
+    },
+    "returns": 'Shape ``(N, d1, ...)`` for ``"none"``, else a scalar; float32 for half precision.',
+    "raises": {"TypeError": "Non-floating input, a float target shaped like class indices."},
+}
