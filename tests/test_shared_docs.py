@@ -230,3 +230,24 @@ def test_family_references_reach_the_catalog():
         for n in ("iou_loss", "giou_loss", "diou_loss", "ciou_loss", "eiou_loss", "siou_loss")
         if tv in la.get(n).references
     ] == ["iou_loss", "giou_loss", "diou_loss", "ciou_loss"]
+
+
+def test_example_setup_goes_after_an_opening_sentence():
+    shared = SharedDocs(example=">>> import torch\n>>> x = torch.ones(2)")
+    doc = _doc(
+        """
+        Loss.
+
+        Example:
+            A sentence before the doctest.
+
+            >>> x.sum()
+            tensor(2.)
+        """
+    )
+    filled = fill_docstring(doc, [], shared)
+    example = filled[filled.index("Example:") :]
+    assert example.index("A sentence") < example.index(">>> import torch") < example.index("sum")
+    assert fill_docstring(filled, [], shared) == filled  # filling twice changes nothing
+    (test,) = doctest.DocTestFinder().find(filled, "filled", globs={})
+    assert doctest.DocTestRunner().run(test).failed == 0

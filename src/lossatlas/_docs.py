@@ -22,8 +22,8 @@ the Sphinx pages (autodoc reads ``__doc__``) show the whole docstring:
 * ``Returns:`` -- the family's text where the docstring has no ``Returns:`` section.
 * ``Raises:`` -- the family's entries, each replaced by the docstring's entry for the same
   exception; the docstring's other entries follow.
-* ``Example:`` -- the family's doctest lines (``example=``: imports, shared inputs) first, then
-  the loss's own call.
+* ``Example:`` -- the family's doctest lines (``example=``: imports, shared inputs) first (after
+  a sentence that opens the section), then the loss's own call.
 * ``References:`` -- the family's entries (``references=``: the paper or library every loss of
   the family cites) after the docstring's own, each entry one paragraph; an entry the docstring
   already cites is not repeated. The section is created when the docstring has none.
@@ -265,9 +265,14 @@ def fill_docstring(
     if shared.example is not None:
         setup = [f"    {line}".rstrip() for line in inspect.cleandoc(shared.example).split("\n")]
         for i, (name, section) in enumerate(sections):
-            if name in ("Example", "Examples") and _trimmed(section)[: len(setup)] != setup:
+            if name not in ("Example", "Examples"):
+                continue
+            lines = _trimmed(section)
+            # after any sentence that opens the section: the setup starts the first doctest
+            at = next((j for j, line in enumerate(lines) if line.lstrip().startswith(">>>")), 0)
+            if lines[at : at + len(setup)] != setup:
                 changed = True
-                sections[i] = (name, setup + _trimmed(section))
+                sections[i] = (name, lines[:at] + setup + lines[at:])
     if shared.references:
         put("References", _fill_references(found.get("References", []), shared.references))
     if not changed:
