@@ -14,12 +14,9 @@ those of the unfused computation (:func:`lossatlas.distillation_loss` /
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example, Family, TargetKind
@@ -35,32 +32,10 @@ from lossatlas._validation import (
     check_shape,
 )
 from lossatlas.language.distillation import distillation_loss, jsd_rows
-from lossatlas.language.linear_cross_entropy import _chunk_rows
+from lossatlas.language.linear_cross_entropy import _chunk_rows, over_chunks
 from lossatlas.language.preference import per_sequence
 
 __all__ = ["linear_distillation_loss", "linear_sequence_log_probs"]
-
-
-def _over_chunks(
-    rows: Callable[..., Tensor],
-    chunk: int,
-    row_args: tuple[Tensor, ...],
-    shared: tuple[object, ...],
-) -> Tensor:
-    """``rows`` on each chunk of the row arguments (checkpointed), concatenated ``(N,)``.
-
-    ``torch.func`` transforms do not support the saved-tensor hooks checkpointing relies on:
-    there the chunks run plainly (same values, the chunks' logits are kept).
-    """
-    n = row_args[0].shape[0]
-    if n == 0:
-        return rows(*row_args, *shared)
-    recompute = torch.is_grad_enabled() and not torch._C._are_functorch_transforms_active()
-    out = []
-    for start in range(0, n, chunk):
-        args = (*(a[start : start + chunk] for a in row_args), *shared)
-        out.append(checkpoint(rows, *args, use_reentrant=False) if recompute else rows(*args))
-    return torch.cat(out)
 
 
 # --------------------------------------------------------------------------- distillation
@@ -251,7 +226,7 @@ def linear_distillation_loss(
         keep = target != ignore_index
         safe = torch.where(keep, target, 0).long()
     dtype = compute_dtype(student_hidden, student_weight, teacher_hidden, teacher_weight)
-    rows = _over_chunks(
+    rows = over_chunks(
         _distillation_rows,
         _chunk_rows(n, vocab, chunk_size),
         (student_hidden, teacher_hidden, safe, keep),
@@ -347,7 +322,7 @@ def linear_sequence_log_probs(
         keep = keep & mask.bool()
     b, t, h = hidden.shape
     safe = torch.where(keep, labels, 0).long().reshape(b * t)
-    token = _over_chunks(
+    token = over_chunks(
         _token_log_probs,
         _chunk_rows(b * t, vocab, chunk_size),
         (hidden.reshape(b * t, h), safe),

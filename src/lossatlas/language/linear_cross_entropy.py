@@ -19,7 +19,7 @@ for the projection, ``weight`` for per-class weights as in ``F.cross_entropy``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -505,7 +505,7 @@ class _Prepared:
         return kept_weight.sum()
 
     def chunks(self) -> Iterator[tuple[slice, _ChunkArgs]]:
-        """Each chunk's rows and the arguments of :func:`_chunk_forward` / :func:`_plain_rows`."""
+        """Each chunk's rows and the arguments of :func:`_chunk_forward` for them."""
         n, step = self.hidden.shape[0], self.options.chunk
         for start in range(0, n, step):
             rows = slice(start, min(start + step, n))
@@ -634,17 +634,42 @@ class _LinearCrossEntropy(torch.autograd.Function):
 # --------------------------------------------------------------------------- plain path
 
 
+def over_chunks(
+    rows: Callable[..., Tensor],
+    chunk: int,
+    row_args: tuple[Tensor, ...],
+    shared: tuple[object, ...],
+) -> Tensor:
+    """``rows`` on each chunk of the row arguments (checkpointed), concatenated ``(N,)``.
+
+    The differentiable chunk loop of this path and of :mod:`lossatlas.language.fused_heads`:
+    each chunk's logits exist only inside ``rows``, and backward recomputes them.
+
+    ``torch.func`` transforms do not support the saved-tensor hooks checkpointing relies on:
+    there the chunks run plainly (same values, the chunks' logits are kept).
+    """
+    n = row_args[0].shape[0]
+    if n == 0:
+        return rows(*row_args, *shared)
+    recompute = torch.is_grad_enabled() and not torch._C._are_functorch_transforms_active()
+    out = []
+    for start in range(0, n, chunk):
+        args = (*(a[start : start + chunk] for a in row_args), *shared)
+        out.append(checkpoint(rows, *args, use_reentrant=False) if recompute else rows(*args))
+    return torch.cat(out)
+
+
 def _plain_rows(
     hidden: Tensor,
+    safe_target: Tensor,
+    kept: Tensor,
     weight: Tensor,
     bias: Tensor | None,
     class_weight: Tensor | None,
-    safe_target: Tensor,
-    kept: Tensor,
     options: _Options,
 ) -> Tensor:
     """Per-token losses of one chunk with ordinary differentiable ops."""
-    z = F.linear(hidden, weight, bias)
+    z = F.linear(upcast(hidden, weight.dtype), weight, bias)
     if options.logit_softcap is not None:
         z = options.logit_softcap * torch.tanh(z / options.logit_softcap)
     lse = torch.logsumexp(z, dim=1)
@@ -668,15 +693,12 @@ def _plain_path(
     chunks' logits are kept).
     """
     prep = _Prepared(hidden, weight, bias, class_weight, target, options)
-    # torch.func transforms do not support the saved-tensor hooks checkpointing relies on.
-    recompute = not torch._C._are_functorch_transforms_active()
-    rows = []
-    for _, args in prep.chunks():
-        if recompute:
-            rows.append(checkpoint(_plain_rows, *args, use_reentrant=False))
-        else:
-            rows.append(_plain_rows(*args))
-    losses = torch.cat(rows) if rows else hidden.new_zeros(0, dtype=prep.dtype)
+    losses = over_chunks(
+        _plain_rows,
+        options.chunk,
+        (hidden, prep.safe_target, prep.kept),
+        (prep.weight, prep.bias, prep.class_weight, options),
+    )
     return reduce_loss(losses, reduction, denominator=prep.denominator())
 
 
