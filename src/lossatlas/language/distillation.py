@@ -93,6 +93,16 @@ def _same_logits(
     return Example((logits, logits.clone(), labels), grad_args=(0, 1))
 
 
+#: The options' text that these losses and the fused heads' distillation
+#: (:mod:`lossatlas.language.fused_heads`) share.
+KD_ARGS = {
+    "temperature": "``T > 0``.",
+    "beta": "In ``[0, 1]``: 0 forward KL, 1 reverse KL, 0.5 JSD.",
+    "ignore_index": "Label of rows that do not count.",
+    "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
+    " counted rows (tokens), never by ``V``.",
+}
+
 _DISTILLATION = Family(
     tasks=("language", "distribution", "multiclass"),
     input_kind="student logits",
@@ -103,14 +113,7 @@ _DISTILLATION = Family(
     properties={"non_negative", "zero_at_perfect"},
     same_shape=(0, 1),
     twice_differentiable=True,
-    args={
-        "student_logits": "``(N, V)``.",
-        "teacher_logits": "``(N, V)``.",
-        "temperature": "``T > 0``.",
-        "ignore_index": "Label of rows that do not count.",
-        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
-        " counted rows (tokens), never by ``V``.",
-    },
+    args={"student_logits": "``(N, V)``.", "teacher_logits": "``(N, V)``.", **KD_ARGS},
     returns='``(N,)`` for ``"none"`` (0 on ignored rows), else a scalar.',
     raises={"TypeError": "Non-floating logits, non-integer labels."},
     example=">>> import torch\n>>> import lossatlas as la",
@@ -216,7 +219,6 @@ def generalized_jsd_loss(
     Args:
         labels: ``(N,)`` token ids, or ``None`` when every row counts; rows equal to
             ``ignore_index`` are left out.
-        beta: In ``[0, 1]``: 0 forward KL, 1 reverse KL, 0.5 JSD.
 
     Raises:
         ValueError: Shapes that differ, a label out of range, ``beta`` outside [0, 1].

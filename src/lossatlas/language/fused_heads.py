@@ -31,7 +31,7 @@ from lossatlas._validation import (
     check_same_shape,
     check_shape,
 )
-from lossatlas.language.distillation import distillation_loss, jsd_rows
+from lossatlas.language.distillation import KD_ARGS, distillation_loss, jsd_rows
 from lossatlas.language.linear_cross_entropy import _chunk_rows, over_chunks
 from lossatlas.language.preference import per_sequence
 
@@ -123,6 +123,7 @@ _FUSED = Family(
     properties={"non_negative", "zero_at_perfect"},
     dynamic_shapes=False,
     dynamic_shapes_reason="the loop over token chunks unrolls into the graph per token count",
+    args=KD_ARGS,
 )
 
 
@@ -132,7 +133,7 @@ _FUSED = Family(
     r" \operatorname{softmax}(h W_s^\top / T)\big)",
     use_when="distill a large-vocabulary LM head without materialising the N x V logits",
 )
-def linear_distillation_loss(
+def linear_distillation_loss(  # noqa: D417 (the shared Args are filled in from KD_ARGS)
     student_hidden: Tensor,
     student_weight: Tensor,
     teacher_hidden: Tensor,
@@ -171,12 +172,7 @@ def linear_distillation_loss(
         teacher_weight: ``(V, H_t)``.
         target: ``(N,)`` token ids, or ``None`` when every row counts and ``alpha = 0``;
             rows equal to ``ignore_index`` are left out.
-        temperature: ``T > 0``.
         alpha: Weight of the hard-label cross-entropy (on the student's unsoftened logits).
-        beta: In ``[0, 1]``: 0 forward KL, 1 reverse KL, 0.5 JSD.
-        ignore_index: Label of rows that do not count.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            counted tokens, never by ``V``.
         chunk_size: Tokens per chunk; ``None`` picks about 64 MiB of float32 logits per head,
             as :func:`lossatlas.linear_cross_entropy` does.
 
