@@ -1,6 +1,6 @@
-"""Docstring text the classification families share, written once.
+"""Docstring text and input checks the classification families share, written once.
 
-A family passes these to :class:`lossatlas._catalog.Family` (``args=``, ``returns=``,
+A family passes the texts to :class:`lossatlas._catalog.Family` (``args=``, ``returns=``,
 ``raises=``); each loss's ``__doc__`` gets the text where its docstring leaves it out, so
 ``help()`` shows the whole description (:mod:`lossatlas._docs`).
 """
@@ -8,6 +8,10 @@ A family passes these to :class:`lossatlas._catalog.Family` (``args=``, ``return
 from __future__ import annotations
 
 from typing import Any
+
+from torch import Tensor
+
+from lossatlas._validation import check_floating
 
 #: ``process_group`` of a loss whose ``"mean"`` and ``"sum"`` are exact over a group.
 PROCESS_GROUP = (
@@ -26,8 +30,19 @@ BATCHED_LOGITS = "Logits ``(N, C)`` or ``(N, C, d1, ...)``."
 #: ``target`` of a batched class-index loss with ``ignore_index``.
 INDEX_TARGET = "Class indices ``(N,)`` or ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index``."
 
+#: ``TypeError`` of a loss on logits and class indices.
+INDEX_TYPE_ERROR = "Non-floating input, non-integer target."
+
 #: ``ignore_index`` of a loss whose ``"mean"`` counts the kept targets.
 IGNORE_INDEX = 'Targets equal to it contribute 0 and are not counted by ``"mean"``.'
+
+#: The docstring text of a loss on ``(N, C)`` logits and ``(N,)`` class indices
+#: (``Family(**ROW_DOCS)``): the noisy-label losses.
+ROW_DOCS: dict[str, Any] = {
+    "args": {"input": "Logits ``(N, C)``.", "target": "Class indices ``(N,)`` in ``[0, C)``."},
+    "returns": '``(N,)`` for ``"none"``, else a scalar.',
+    "raises": {"TypeError": INDEX_TYPE_ERROR},
+}
 
 #: The docstring text of a softmax cross-entropy that takes class indices or class
 #: probabilities (``Family(**SOFT_TARGET_DOCS)``): cross-entropy and Poly-1.
@@ -44,3 +59,12 @@ SOFT_TARGET_DOCS: dict[str, Any] = {
     "returns": 'Shape ``(N, d1, ...)`` for ``"none"``, else a scalar; float32 for half precision.',
     "raises": {"TypeError": "Non-floating input, a float target shaped like class indices."},
 }
+
+
+def check_batched_logits(input: Tensor) -> None:
+    """``input`` is floating, ``(N, C)`` or ``(N, C, d1, ...)`` (classes along dim 1)."""
+    check_floating("input", input)
+    if input.dim() < 2:
+        raise ValueError(
+            f"input must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}"
+        )

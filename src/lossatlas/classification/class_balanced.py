@@ -7,6 +7,10 @@ sample's class multiplies its softmax cross-entropy, its per-class sigmoid cross
 its sigmoid focal loss, exactly as the paper's official (TensorFlow) code does.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,13 +27,13 @@ from lossatlas._options import Interval, NonNegative, Positive, check_value
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
 from lossatlas._validation import (
     check_class_indices,
-    check_floating,
     check_index_target,
     check_number,
     describe,
     value_checks_enabled,
 )
 from lossatlas.classification._fused_focal import sigmoid_focal_values
+from lossatlas.classification._shared import BATCHED_LOGITS, INDEX_TYPE_ERROR, check_batched_logits
 
 __all__ = ["class_balanced_loss", "class_balanced_weights"]
 
@@ -158,6 +162,8 @@ LONG_TAILED = Family(
     properties={"non_negative"},
     examples=_long_tail,
     curve="class-logit",
+    args={"input": BATCHED_LOGITS, "samples_per_class": "``C`` training counts (> 0)."},
+    raises={"TypeError": INDEX_TYPE_ERROR},
 )
 
 
@@ -204,9 +210,7 @@ def class_balanced_loss(
         w_c \propto \frac{1 - \beta}{1 - \beta^{n_c}},\ \sum_c w_c = C
 
     Args:
-        input: Logits ``(N, C)`` or ``(N, C, d1, ...)``.
         target: Class indices ``(N,)`` or ``(N, d1, ...)`` in ``[0, C)``.
-        samples_per_class: ``C`` positive training counts.
         beta: In ``[0, 1)``; 0 gives plain (unweighted) losses.
         loss_type: ``"softmax"`` | ``"sigmoid"`` | ``"focal"``.
         gamma: Focusing parameter ``>= 0`` of ``"focal"`` (unused otherwise).
@@ -216,7 +220,6 @@ def class_balanced_loss(
         Shape ``(N, d1, ...)`` for ``"none"``, else a scalar; float32 for half precision.
 
     Raises:
-        TypeError: Non-floating input, non-integer target.
         ValueError: ``beta`` outside [0, 1), a count <= 0, ``samples_per_class`` of the wrong
             length, an unknown ``loss_type``, ``gamma < 0``, a class index out of range.
 
@@ -235,11 +238,7 @@ def class_balanced_loss(
 
         Official code (TensorFlow), https://github.com/richardaecn/class-balanced-loss
     """
-    check_floating("input", input)
-    if input.dim() < 2:
-        raise ValueError(
-            f"input must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}"
-        )
+    check_batched_logits(input)
     check_index_target(input, target)
     counts = _samples_tensor(samples_per_class)
     num_classes = input.shape[1]

@@ -44,7 +44,7 @@ from lossatlas.classification._fused_focal import (
     sigmoid_focal_values,
     softmax_focal_values,
 )
-from lossatlas.classification._shared import PROCESS_GROUP
+from lossatlas.classification._shared import PROCESS_GROUP, check_batched_logits
 from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = [
@@ -423,11 +423,7 @@ def focal_loss(
     """
     check_same_device(("input", input), ("target", target), ("alpha", alpha))
     check_class_alpha(alpha)
-    check_floating("input", input)
-    if input.dim() < 2:
-        raise ValueError(
-            f"input must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}"
-        )
+    check_batched_logits(input)
     check_index_target(input, target)
     num_classes = input.shape[1]
     check_class_indices("target", target, num_classes, ignore_index=ignore_index)

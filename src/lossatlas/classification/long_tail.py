@@ -13,6 +13,10 @@ samples per class; the functionals take them as an option, the modules keep them
   corrects twice.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,9 +39,9 @@ from lossatlas._reduction import Reduction, compute_dtype, upcast
 from lossatlas._validation import (
     check_class_counts,
     check_class_weight,
-    check_floating,
     check_same_device,
 )
+from lossatlas.classification._shared import IGNORE_INDEX, INDEX_TARGET, check_batched_logits
 from lossatlas.classification.class_balanced import LONG_TAILED, class_balanced_weights
 from lossatlas.classification.cross_entropy import cross_entropy
 
@@ -98,14 +102,6 @@ def _along_classes(values: Tensor, like: Tensor) -> Tensor:
     return values.to(like.device, like.dtype).view(shape)
 
 
-def _check_logits(input: Tensor) -> None:
-    check_floating("input", input)
-    if input.dim() < 2:
-        raise ValueError(
-            f"input must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}"
-        )
-
-
 def adjust_logits(
     logits: Tensor,
     *,
@@ -148,7 +144,7 @@ def adjust_logits(
         A. K. Menon, S. Jayasumana, A. S. Rawat, H. Jain, A. Veit, S. Kumar, `Long-tail
         learning via logit adjustment <https://arxiv.org/abs/2007.07314>`_, ICLR 2021.
     """
-    _check_logits(logits)
+    check_batched_logits(logits)
     log_prior = _log_prior(class_prior, samples_per_class, logits.shape[1])
     return logits - tau * _along_classes(log_prior, logits)
 
@@ -202,7 +198,16 @@ def _official_ldam(
     return F.cross_entropy(30.0 * output, target, reduction=reduction)
 
 
-_LONG_TAIL = LONG_TAILED.derive(examples=_long_tail)
+_LONG_TAIL = LONG_TAILED.derive(
+    examples=_long_tail,
+    args={
+        "target": INDEX_TARGET,
+        "ignore_index": IGNORE_INDEX,
+        "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
+        " kept targets.",
+    },
+    returns='``(N, d1, ...)`` for ``"none"``, else a scalar.',
+)
 
 
 # --------------------------------------------------------------------------- functionals
@@ -237,20 +242,10 @@ def logit_adjusted_cross_entropy(
                             {\sum_c \exp(x_{n,c} + \tau \log \pi_c)}
 
     Args:
-        input: Logits ``(N, C)`` or ``(N, C, d1, ...)``.
-        target: Class indices ``(N,)`` or ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index``.
         class_prior: ``C`` training-label probabilities (> 0, summing to 1).
-        samples_per_class: ``C`` training counts (> 0).
         tau: Strength of the adjustment (the paper's default 1).
-        ignore_index: Targets equal to it contribute 0 and are not counted by ``"mean"``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            kept targets.
-
-    Returns:
-        ``(N, d1, ...)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating input, non-integer target.
         ValueError: A class index out of range, neither or both of the prior and the counts,
             a prior that does not sum to 1, counts <= 0, the wrong number of classes.
 
@@ -267,7 +262,7 @@ def logit_adjusted_cross_entropy(
         A. K. Menon, S. Jayasumana, A. S. Rawat, H. Jain, A. Veit, S. Kumar, `Long-tail
         learning via logit adjustment <https://arxiv.org/abs/2007.07314>`_, ICLR 2021.
     """
-    _check_logits(input)
+    check_batched_logits(input)
     log_prior = _log_prior(class_prior, samples_per_class, input.shape[1])
     dtype = compute_dtype(input)
     x = upcast(input, dtype)
@@ -298,19 +293,7 @@ def balanced_softmax_loss(
     .. math::
         \ell_n = -\log \frac{n_{y_n} \exp x_{n,y_n}}{\sum_c n_c \exp x_{n,c}}
 
-    Args:
-        input: Logits ``(N, C)`` or ``(N, C, d1, ...)``.
-        target: Class indices ``(N,)`` or ``(N, d1, ...)`` in ``[0, C)`` or ``ignore_index``.
-        samples_per_class: ``C`` training counts (> 0).
-        ignore_index: Targets equal to it contribute 0 and are not counted by ``"mean"``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
-            kept targets.
-
-    Returns:
-        ``(N, d1, ...)`` for ``"none"``, else a scalar.
-
     Raises:
-        TypeError: Non-floating input, non-integer target.
         ValueError: A class index out of range, counts <= 0 or of the wrong length.
 
     Example:
@@ -325,7 +308,7 @@ def balanced_softmax_loss(
         J. Ren, C. Yu, S. Sheng, X. Ma, H. Zhao, S. Yi, H. Li, `Balanced Meta-Softmax for
         Long-Tailed Visual Recognition <https://arxiv.org/abs/2007.10740>`_, NeurIPS 2020.
     """
-    _check_logits(input)
+    check_batched_logits(input)
     counts = _counts_for(samples_per_class, input.shape[1])
     dtype = compute_dtype(input)
     x = upcast(input, dtype)
@@ -370,7 +353,6 @@ def ldam_loss(
     Args:
         input: Logits ``(N, C)``, ideally cosine similarities.
         target: Class indices ``(N,)`` in ``[0, C)``.
-        samples_per_class: ``C`` training counts (> 0).
         max_margin: The margin of the rarest class (the official ``max_m=0.5``).
         scale: The logit scale ``s`` (the official 30).
         weight: Per-class weights ``(C,)`` (e.g. :func:`drw_weights`); ``"mean"`` then
@@ -381,7 +363,6 @@ def ldam_loss(
         ``(N,)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating input, non-integer target.
         ValueError: A class index out of range, counts <= 0 or of the wrong length, a weight
             of the wrong shape.
 
@@ -399,7 +380,7 @@ def ldam_loss(
         2019; official code https://github.com/kaidic/LDAM-DRW.
     """
     check_same_device(("input", input), ("target", target), ("weight", weight))
-    _check_logits(input)
+    check_batched_logits(input)
     if input.dim() != 2:
         raise ValueError(f"input must have shape (N, C), got {tuple(input.shape)}")
     num_classes = input.shape[1]

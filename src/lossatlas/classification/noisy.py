@@ -8,6 +8,10 @@ bounded loss (``t1 < 1``) and a heavy-tailed softmax (``t2 > 1``) (Amid et al. 2
 logits ``(N, C)`` and class indices ``(N,)``.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -28,6 +32,7 @@ from lossatlas._validation import (
     check_probabilities,
     check_same_shape,
 )
+from lossatlas.classification._shared import ROW_DOCS
 
 __all__ = [
     "bi_tempered_logistic_loss",
@@ -81,6 +86,7 @@ _NOISY = Family(
     properties={"non_negative"},
     examples=_class_logits,
     curve="class-logit",
+    **ROW_DOCS,
 )
 
 
@@ -111,16 +117,12 @@ def generalized_cross_entropy(
         \ell_n = \frac{1 - p_{n,y_n}^{\,q}}{q}, \qquad p_n = \operatorname{softmax}(x_n)
 
     Args:
-        input: Logits ``(N, C)``.
-        target: Class indices ``(N,)`` in ``[0, C)``.
         q: Exponent in ``(0, 1]``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 
     Returns:
         ``(N,)`` for ``"none"``, else a scalar; float32 for half precision.
 
     Raises:
-        TypeError: Non-floating input, non-integer target.
         ValueError: A class index out of range, ``q`` outside ``(0, 1]``, wrong shapes.
 
     Example:
@@ -170,18 +172,11 @@ def symmetric_cross_entropy(
         \ell_n = -\alpha \log p_{n,y_n} - \beta A\,(1 - p_{n,y_n})
 
     Args:
-        input: Logits ``(N, C)``.
-        target: Class indices ``(N,)`` in ``[0, C)``.
         alpha: Weight of the cross-entropy term, ``>= 0``.
         beta: Weight of the reverse cross-entropy term, ``>= 0``.
         log_zero: The value ``A < 0`` that stands for ``log 0``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-
-    Returns:
-        ``(N,)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating input, non-integer target.
         ValueError: A class index out of range, a negative weight, ``log_zero >= 0``.
 
     Example:
@@ -289,19 +284,12 @@ def bi_tempered_logistic_loss(
         \log_t u = \frac{u^{1-t} - 1}{1 - t}
 
     Args:
-        input: Logits ``(N, C)``.
-        target: Class indices ``(N,)`` in ``[0, C)``.
         t1: Temperature of the loss, ``0 < t1 <= 1``.
         t2: Temperature of the softmax, ``t2 >= 1``.
         label_smoothing: In ``[0, 1]``.
         num_iters: Fixed-point iterations for the tempered softmax (used when ``t2 > 1``).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-
-    Returns:
-        ``(N,)`` for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating input, non-integer target.
         ValueError: A class index out of range, temperatures outside the method's domain
             (``0 < t1 <= 1``, ``t2 >= 1``).
 
@@ -366,7 +354,6 @@ def binary_bi_tempered_logistic_loss(
         t1: Temperature of the loss, ``0 < t1 <= 1``.
         t2: Temperature of the sigmoid, ``t2 >= 1``.
         num_iters: Fixed-point iterations (used when ``t2 > 1``).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 
     Returns:
         The input's shape for ``"none"``, else a scalar.
