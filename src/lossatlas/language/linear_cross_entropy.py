@@ -221,62 +221,40 @@ def linear_cross_entropy(
     check_class_indices("target", target, num_classes, ignore_index=ignore_index)
     target = target.long()
 
-    group = active_group(process_group)
-    if group is not None and reduction != "none":
-        # Each rank's kernel computes its tokens' sum (and its gradients); the global mean
-        # divides it by the all-summed count of kept tokens (or of their class weights).
-        check_shards(group, "linear_weight", weight, dims=(0, 1))
-        local = linear_cross_entropy(
-            hidden,
-            weight,
-            target,
-            linear_bias=bias,
-            weight=class_weight,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            z_loss=z_loss,
-            logit_softcap=logit_softcap,
-            reduction="sum",
-            chunk_size=chunk_size,
-        )
-        count = _Prepared(
-            hidden,
-            weight,
-            bias,
-            class_weight,
-            target,
-            _Options(
-                ignore_index=ignore_index,
-                label_smoothing=0.0,
-                z_loss=0.0,
-                logit_softcap=None,
-                chunk=1,
-            ),
-        ).denominator()
-        return reduce_loss(local, reduction, denominator=count, process_group=group)
-    chunk = _chunk_rows(hidden.shape[0], num_classes, chunk_size)
     options = _Options(
         ignore_index=ignore_index,
         label_smoothing=float(label_smoothing),
         z_loss=float(z_loss),
         logit_softcap=None if logit_softcap is None else float(logit_softcap),
-        chunk=chunk,
+        chunk=_chunk_rows(hidden.shape[0], num_classes, chunk_size),
     )
+    # Over a group each rank's kernel computes its tokens' sum (and its gradients); the global
+    # mean divides it by the all-summed count of kept tokens (or of their class weights).
+    group = active_group(process_group)
+    distributed = group is not None and reduction != "none"
+    if distributed:
+        check_shards(group, "linear_weight", weight, dims=(0, 1))
+    local_reduction = "sum" if distributed else reduction
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (hidden, weight, bias)
     )
+    loss: Tensor
     if not needs_grad:
         prep = _Prepared(hidden, weight, bias, class_weight, target, options)
         rows, *_ = _chunk_pass(prep)
-        return reduce_loss(rows, reduction, denominator=prep.denominator())
+        loss = reduce_loss(rows, local_reduction, denominator=prep.denominator())
     # ``use_custom_autograd(hidden)`` is False while torch.compile traces or a torch.func
     # transform is active: there the plain (checkpointed) path lets the outer system see ops.
-    if not use_custom_autograd(hidden):
-        return _plain_path(hidden, weight, bias, class_weight, target, options, reduction)
-    loss: Tensor = _LinearCrossEntropy.apply(
-        hidden, weight, bias, class_weight, target, options, reduction
-    )
-    return loss
+    elif not use_custom_autograd(hidden):
+        loss = _plain_path(hidden, weight, bias, class_weight, target, options, local_reduction)
+    else:
+        loss = _LinearCrossEntropy.apply(
+            hidden, weight, bias, class_weight, target, options, local_reduction
+        )
+    if not distributed:
+        return loss
+    count = _Prepared(hidden, weight, bias, class_weight, target, options).denominator()
+    return reduce_loss(loss, reduction, denominator=count, process_group=group)
 
 
 # --------------------------------------------------------------------------- the kernel
