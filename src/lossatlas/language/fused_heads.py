@@ -71,13 +71,19 @@ def _check_head(name: str, hidden: Tensor, weight_name: str, weight: Tensor) -> 
     check_shape(weight_name, weight, (None, hidden.shape[1]), what=f"(V, {name}.shape[1])")
 
 
+def _head(
+    generator: torch.Generator, batch: int, dtype: torch.dtype, scale: float
+) -> tuple[Tensor, Tensor]:
+    """Example hidden states ``(batch, H)`` and a head ``(V, H)``."""
+    hidden = ex.normal(generator, batch, _HIDDEN, dtype=dtype, scale=scale)
+    return hidden, ex.normal(generator, _VOCAB, _HIDDEN, dtype=dtype, scale=_HIDDEN**-0.5)
+
+
 def _hidden_pair(
     generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
 ) -> Example:
-    student = ex.normal(generator, batch, _HIDDEN, dtype=dtype, scale=scale)
-    student_w = ex.normal(generator, _VOCAB, _HIDDEN, dtype=dtype, scale=_HIDDEN**-0.5)
-    teacher = ex.normal(generator, batch, _HIDDEN, dtype=dtype, scale=scale)
-    teacher_w = ex.normal(generator, _VOCAB, _HIDDEN, dtype=dtype, scale=_HIDDEN**-0.5)
+    student, student_w = _head(generator, batch, dtype, scale)
+    teacher, teacher_w = _head(generator, batch, dtype, scale)
     labels = ex.class_indices(generator, batch, num_classes=_VOCAB)
     return Example((student, student_w, teacher, teacher_w, labels), grad_args=(0, 1, 2, 3))
 
@@ -85,8 +91,7 @@ def _hidden_pair(
 def _same_heads(
     generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
 ) -> Example:
-    hidden = ex.normal(generator, batch, _HIDDEN, dtype=dtype, scale=scale)
-    weight = ex.normal(generator, _VOCAB, _HIDDEN, dtype=dtype, scale=_HIDDEN**-0.5)
+    hidden, weight = _head(generator, batch, dtype, scale)
     labels = ex.class_indices(generator, batch, num_classes=_VOCAB)
     return Example((hidden, weight, hidden.clone(), weight.clone(), labels), grad_args=(0, 1, 2, 3))
 
