@@ -68,3 +68,10 @@ def check_batched_logits(input: Tensor) -> None:
         raise ValueError(
             f"input must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}"
         )
+
+
+#: The doctest lines every ``Example:`` of a family starts with (``Family(example=IMPORTS)``).
+IMPORTS = """
+    >>> import torch
+    >>> import lossatlas as la
+"""

@@ -26,6 +26,7 @@ from lossatlas._validation import (
     check_probabilities,
     check_same_shape,
 )
+from lossatlas.classification._shared import IMPORTS
 
 __all__ = ["asymmetric_loss", "asymmetric_single_label_loss"]
 
@@ -76,6 +77,7 @@ _ASYMMETRIC = Family(
     examples=_multilabel,
     same_shape=(0, 1),
     curve="binary-logit",
+    example=IMPORTS,
 )
 
 
@@ -132,8 +134,6 @@ def asymmetric_loss(
         ValueError: Shapes that differ, a target outside [0, 1], a negative gamma.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, -3.0, 0.5]])
         >>> target = torch.tensor([[1.0, 0.0, 0.0]])
         >>> la.asymmetric_loss(logits, target, reduction="none")
@@ -210,8 +210,6 @@ def asymmetric_single_label_loss(
         ValueError: A class index out of range, a negative gamma.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, 0.0, -1.0]])
         >>> la.asymmetric_single_label_loss(logits, torch.tensor([0]))
         tensor(0.1585)

@@ -33,7 +33,12 @@ from lossatlas._validation import (
     value_checks_enabled,
 )
 from lossatlas.classification._fused_focal import sigmoid_focal_values
-from lossatlas.classification._shared import BATCHED_LOGITS, INDEX_TYPE_ERROR, check_batched_logits
+from lossatlas.classification._shared import (
+    BATCHED_LOGITS,
+    IMPORTS,
+    INDEX_TYPE_ERROR,
+    check_batched_logits,
+)
 
 __all__ = ["class_balanced_loss", "class_balanced_weights"]
 
@@ -164,6 +169,7 @@ LONG_TAILED = Family(
     curve="class-logit",
     args={"input": BATCHED_LOGITS, "samples_per_class": "``C`` training counts (> 0)."},
     raises={"TypeError": INDEX_TYPE_ERROR},
+    example=IMPORTS,
 )
 
 
@@ -224,8 +230,6 @@ def class_balanced_loss(
             length, an unknown ``loss_type``, ``gamma < 0``, a class index out of range.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
         >>> target = torch.tensor([0, 2])
         >>> la.class_balanced_loss(logits, target, samples_per_class=[100, 10, 1],

@@ -44,7 +44,7 @@ from lossatlas.classification._fused_focal import (
     sigmoid_focal_values,
     softmax_focal_values,
 )
-from lossatlas.classification._shared import PROCESS_GROUP, check_batched_logits
+from lossatlas.classification._shared import IMPORTS, PROCESS_GROUP, check_batched_logits
 from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = [
@@ -165,6 +165,7 @@ _BINARY = Family(
     },
     returns='Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.',
     raises={"TypeError": "Non-floating tensors."},
+    example=IMPORTS,
 )
 
 # --------------------------------------------------------------------------- functionals
@@ -234,8 +235,6 @@ def binary_focal_loss(
             not broadcast to the input.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 0.0, 4.0]])
         >>> target = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
         >>> la.binary_focal_loss(logits, target, reduction="none")
@@ -319,8 +318,6 @@ def balanced_binary_cross_entropy(
         ValueError: Shapes that differ, ``target`` outside [0, 1], ``alpha`` outside [0, 1].
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 0.0, 4.0]])
         >>> target = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
         >>> la.balanced_binary_cross_entropy(logits, target)
@@ -408,8 +405,6 @@ def focal_loss(
             outside [0, 1] or of the wrong length.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[1.0, 2.0], [1.0, 3.0], [1.0, 3.0]])
         >>> target = torch.tensor([0, 1, 1])
         >>> la.focal_loss(logits, target, reduction="none")

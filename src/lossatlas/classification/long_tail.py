@@ -250,8 +250,6 @@ def logit_adjusted_cross_entropy(
             a prior that does not sum to 1, counts <= 0, the wrong number of classes.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, 1.5], [0.5, 1.0]])
         >>> target = torch.tensor([0, 1])
         >>> la.logit_adjusted_cross_entropy(logits, target, samples_per_class=[900, 100],
@@ -297,8 +295,6 @@ def balanced_softmax_loss(
         ValueError: A class index out of range, counts <= 0 or of the wrong length.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, 1.5], [0.5, 1.0]])
         >>> target = torch.tensor([0, 1])
         >>> la.balanced_softmax_loss(logits, target, samples_per_class=[900, 100])
@@ -367,8 +363,6 @@ def ldam_loss(
             of the wrong shape.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> cosines = torch.tensor([[0.8, 0.2], [0.1, 0.3]])
         >>> la.ldam_loss(cosines, torch.tensor([0, 1]), samples_per_class=[900, 100],
         ...              reduction="none")

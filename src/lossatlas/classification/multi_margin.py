@@ -119,6 +119,8 @@ _TORCH_MARGIN = Family(
     input_kind="scores",
     properties={"non_negative"},
     same_shape=(0, 1),
+    args={"input": "Scores ``(N, C)`` or ``(C,)``.", "weight": "Per-class weights ``(C,)``."},
+    returns='Shape ``(N,)`` (or ``()``) for ``"none"``, else a scalar.',
 )
 _TORCH_SIGNS = _TORCH_MARGIN.derive(
     tasks=("binary",),
@@ -198,12 +200,8 @@ def multilabel_soft_margin_loss(
     Args:
         input: Logits ``(N, C)`` or ``(C,)``.
         target: Labels in [0, 1] (usually {0, 1}), same shape.
-        weight: Per-class weights ``(C,)``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             samples ``N`` (the weights are not in the denominator, as in torch).
-
-    Returns:
-        Shape ``(N,)`` (or ``()``) for ``"none"``, else a scalar.
 
     Raises:
         TypeError: Non-floating tensors.
@@ -259,14 +257,10 @@ def multilabel_margin_loss(
                  \max(0,\ 1 - (x_{n, j} - x_{n, i}))
 
     Args:
-        input: Scores ``(N, C)`` or ``(C,)``.
         target: Class indices (``torch.long``), same shape, in ``[0, C)`` up to the first
             ``-1``; every entry in ``[-1, C)``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             samples.
-
-    Returns:
-        Shape ``(N,)`` (or ``()``) for ``"none"``, else a scalar.
 
     Raises:
         TypeError: Non-floating ``input``, a non-integer ``target``.
@@ -345,16 +339,11 @@ def multi_margin_loss(
                  w_{y_n} \max\left(0,\ \mathrm{margin} - x_{n, y_n} + x_{n, i}\right)^p
 
     Args:
-        input: Scores ``(N, C)`` or ``(C,)``.
         target: Class indices ``(N,)`` (or ``()``) in ``[0, C)``.
         p: 1 or 2.
         margin: The required margin (any finite real; torch's default 1).
-        weight: Per-class weights ``(C,)``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of
             samples ``N`` (not by the weights' sum, as in torch).
-
-    Returns:
-        Shape ``(N,)`` (or ``()``) for ``"none"``, else a scalar.
 
     Raises:
         TypeError: Non-floating ``input``, a non-integer ``target``, a non-integer ``p``.

@@ -32,7 +32,7 @@ from lossatlas._validation import (
     check_probabilities,
     check_same_shape,
 )
-from lossatlas.classification._shared import ROW_DOCS
+from lossatlas.classification._shared import IMPORTS, ROW_DOCS
 
 __all__ = [
     "bi_tempered_logistic_loss",
@@ -87,6 +87,7 @@ _NOISY = Family(
     examples=_class_logits,
     curve="class-logit",
     **ROW_DOCS,
+    example=IMPORTS,
 )
 
 
@@ -126,8 +127,6 @@ def generalized_cross_entropy(
         ValueError: A class index out of range, ``q`` outside ``(0, 1]``, wrong shapes.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
         >>> la.generalized_cross_entropy(logits, torch.tensor([0, 0]), reduction="none")
         tensor([0.1215, 0.8589])
@@ -180,8 +179,6 @@ def symmetric_cross_entropy(
         ValueError: A class index out of range, a negative weight, ``log_zero >= 0``.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
         >>> la.symmetric_cross_entropy(logits, torch.tensor([0, 0]), reduction="none")
         tensor([0.4895, 3.0556])
@@ -294,8 +291,6 @@ def bi_tempered_logistic_loss(
             (``0 < t1 <= 1``, ``t2 >= 1``).
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
         >>> target = torch.tensor([0, 0])
         >>> la.bi_tempered_logistic_loss(logits, target, t1=1.0, t2=1.0, reduction="none")
@@ -364,8 +359,6 @@ def binary_bi_tempered_logistic_loss(
             method's domain.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([2.0, -1.0])
         >>> target = torch.tensor([1.0, 1.0])
         >>> la.binary_bi_tempered_logistic_loss(logits, target, t1=1.0, t2=1.0,

@@ -28,6 +28,7 @@ from lossatlas._validation import (
     check_same_device,
     check_shape,
 )
+from lossatlas.classification._shared import IMPORTS
 
 __all__ = ["eqlv2_loss", "seesaw_loss"]
 
@@ -79,6 +80,7 @@ _STATEFUL = Family(
     target_kind="class indices",
     target_type=TargetKind.CLASS_INDICES,
     properties={"non_negative"},
+    example=IMPORTS,
 )
 
 
@@ -138,8 +140,6 @@ def seesaw_loss(
         ValueError: A class index out of range, counts of the wrong shape or negative.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, 1.0], [0.0, 1.0]])
         >>> la.seesaw_loss(logits, torch.tensor([0, 1]), torch.tensor([100.0, 10.0]),
         ...                reduction="none")
@@ -234,8 +234,6 @@ def eqlv2_loss(
         ValueError: A class index outside ``[0, C]``, ratios of the wrong shape or negative.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[2.0, -1.0], [0.0, 0.0]])
         >>> la.eqlv2_loss(logits, torch.tensor([0, 2]), None, reduction="none")
         tensor([0.4402, 1.3863])

@@ -6,6 +6,10 @@ number of classes). Both losses accept zero probabilities (``-inf`` log-probabil
 finite there, values and gradients alike.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+# ruff: noqa: D417
+
 from __future__ import annotations
 
 import math
@@ -85,6 +89,14 @@ _DIVERGENCE = Family(
     target_type=TargetKind.DISTRIBUTION,
     same_shape=(0, 1),
     twice_differentiable=True,
+    args={
+        "target": "Probabilities in ``[0, 1]``, or log-probabilities with ``log_target=True``;"
+        " the input's shape."
+    },
+    example="""
+        >>> import torch
+        >>> import lossatlas as la
+    """,
 )
 
 
@@ -136,8 +148,6 @@ def kl_div(
     Args:
         input: Log-probabilities ``log q``, e.g. ``log_softmax(logits, dim=1)``; any shape,
             typically ``(N, C)``; entries ``<= 0`` (``-inf`` allowed).
-        target: Probabilities in ``[0, 1]``, or log-probabilities with ``log_target=True``;
-            the input's shape.
         log_target: Whether ``target`` holds log-probabilities (more precise for tiny ones).
         reduction: ``"batchmean"`` (sum / ``N``; 0 for an empty batch) | ``"none"`` |
             ``"sum"`` | ``"mean"`` (sum / number of elements, torch's default, not the KL).
@@ -151,8 +161,6 @@ def kl_div(
             [0, 1], an unknown reduction.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> p = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
         >>> log_q = torch.tensor([[0.25, 0.75], [0.5, 0.5]]).log()
         >>> la.kl_div(log_q, p, reduction="none")
@@ -218,8 +226,6 @@ def js_div(
     Args:
         input: Log-probabilities ``log p`` (entries ``<= 0``, ``-inf`` allowed), at least
             one dimension; the distributions run along ``dim``.
-        target: Probabilities in ``[0, 1]``, or log-probabilities with ``log_target=True``;
-            the input's shape.
         dim: The dimension that holds each distribution.
         log_target: Whether ``target`` holds log-probabilities. With ``True`` the loss is
             symmetric in its two arguments.
@@ -235,8 +241,6 @@ def js_div(
             probability outside [0, 1], an unknown reduction.
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> log_p = torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]).log()
         >>> q = torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
         >>> la.js_div(log_p, q, reduction="none")
