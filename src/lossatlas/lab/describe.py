@@ -126,50 +126,63 @@ def describe(table: TabularData) -> dict[str, Any]:
     return out
 
 
-def _choose(kind: str, facts: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """Candidate key -> why it is in; and key -> why it is left out."""
-    if kind == "regression":
-        tail = f"{facts['beyond_3_robust']:.1%} of the target beyond 3 robust deviations"
-        chosen = {
-            "mse": "the standard loss (fits the conditional mean)",
-            "mae": "the robust baseline (fits the median; an outlier pulls it by its sign only)",
-            "huber": "quadratic for small errors, linear for large ones: between MSE and MAE",
-        }
-        robust = {
-            "log_cosh": f"smooth robust loss; the target is heavy-tailed ({tail})",
-            "pseudo_huber": f"smooth Huber; the target is heavy-tailed ({tail})",
-        }
-        if facts["heavy_tailed"]:
-            return {**chosen, **robust}, {}
-        return chosen, {k: f"the target is not heavy-tailed ({tail})" for k in robust}
-    if kind == "binary":
-        share = f"minority share {facts['minority_share']:.1%}"
-        chosen = {
-            "bce": "the standard loss for one logit",
-            "binary_focal": "down-weights easy examples (hard-example mining)",
-        }
-        aware = {
-            "bce_pos_weight": f"imbalance-aware: weights positives by #neg / #pos ({share})",
-            "class_balanced_sigmoid": f"imbalance-aware: effective-number class weights ({share})",
-            "ghmc": f"imbalance-aware: gradient-harmonised, damps the easy majority ({share})",
-        }
-        if facts["imbalanced"]:
-            return {**chosen, **aware}, {}
-        return chosen, {k: f"the classes are balanced ({share})" for k in aware}
-    ratio = f"largest / smallest class {facts['imbalance_ratio']:.2g}"
-    chosen = {
+#: The candidates each kind always takes: key -> why it is in.
+_ALWAYS = {
+    "regression": {
+        "mse": "the standard loss (fits the conditional mean)",
+        "mae": "the robust baseline (fits the median; an outlier pulls it by its sign only)",
+        "huber": "quadratic for small errors, linear for large ones: between MSE and MAE",
+    },
+    "binary": {
+        "bce": "the standard loss for one logit",
+        "binary_focal": "down-weights easy examples (hard-example mining)",
+    },
+    "multiclass": {
         "ce": "the standard loss for softmax logits",
         "label_smoothing": "softer targets, often better calibrated",
         "focal": "down-weights easy examples",
         "poly1": "cross-entropy plus a polynomial term (PolyLoss)",
-    }
-    aware = {
-        "class_balanced_softmax": f"imbalance-aware: effective-number class weights ({ratio})",
-        "class_balanced_focal": f"imbalance-aware: class-balanced focal loss ({ratio})",
-    }
-    if facts["imbalanced"]:
-        return {**chosen, **aware}, {}
-    return chosen, {k: f"the classes are balanced ({ratio})" for k in aware}
+    },
+}
+#: The candidates each kind takes when the data call for them (a heavy-tailed target,
+#: imbalanced classes): key -> why it is in, before the measured fact.
+_CALLED_FOR = {
+    "regression": {
+        "log_cosh": "smooth robust loss; the target is heavy-tailed",
+        "pseudo_huber": "smooth Huber; the target is heavy-tailed",
+    },
+    "binary": {
+        "bce_pos_weight": "imbalance-aware: weights positives by #neg / #pos",
+        "class_balanced_sigmoid": "imbalance-aware: effective-number class weights",
+        "ghmc": "imbalance-aware: gradient-harmonised, damps the easy majority",
+    },
+    "multiclass": {
+        "class_balanced_softmax": "imbalance-aware: effective-number class weights",
+        "class_balanced_focal": "imbalance-aware: class-balanced focal loss",
+    },
+}
+
+
+def _evidence(kind: str, facts: dict[str, Any]) -> tuple[bool, str, str]:
+    """Whether the data call for ``_CALLED_FOR[kind]``, the fact measured, and why not."""
+    if kind == "regression":
+        tail = f"{facts['beyond_3_robust']:.1%} of the target beyond 3 robust deviations"
+        return facts["heavy_tailed"], tail, "the target is not heavy-tailed"
+    if kind == "binary":
+        fact = f"minority share {facts['minority_share']:.1%}"
+    else:
+        fact = f"largest / smallest class {facts['imbalance_ratio']:.2g}"
+    return facts["imbalanced"], fact, "the classes are balanced"
+
+
+def _choose(kind: str, facts: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Candidate key -> why it is in; and key -> why it is left out."""
+    called, fact, not_called = _evidence(kind, facts)
+    chosen = dict(_ALWAYS[kind])
+    if called:
+        chosen.update({key: f"{why} ({fact})" for key, why in _CALLED_FOR[kind].items()})
+        return chosen, {}
+    return chosen, dict.fromkeys(_CALLED_FOR[kind], f"{not_called} ({fact})")
 
 
 def own_data_task(base: Task, table: TabularData) -> tuple[Task, dict[str, Any]]:
