@@ -56,25 +56,6 @@ Builder = Callable[[LossSpec, Dataset, torch.device], LossFn]
 Kind = Literal["binary", "multiclass", "regression", "segmentation", "metric", "ranking"]
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One loss to compare on a task.
-
-    Attributes:
-        key: Its row label in the report (unique within the task).
-        loss: The catalog name it uses.
-        build: The adapter, ``build(spec, data, device) -> loss_fn(output, target)``.
-        setting: What the adapter sets, for the report (``"pos_weight = #neg / #pos"``).
-        why: Why it is a candidate here (for your own data: what in the data called for it).
-    """
-
-    key: str
-    loss: str
-    build: Builder
-    setting: str = "library defaults"
-    why: str = ""
-
-
 def total_loss(value: Any) -> Tensor:
     """The tensor to back-propagate from a loss's return value (a composite's ``total``)."""
     if isinstance(value, LossParts):
@@ -97,6 +78,26 @@ def _bind(spec: LossSpec, **options: Any) -> LossFn:
 def plain(spec: LossSpec, data: Dataset, device: torch.device) -> LossFn:
     """The loss at its library defaults, on the model's output and the target."""
     return _bind(spec)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One loss to compare on a task.
+
+    Attributes:
+        key: Its row label in the report (unique within the task).
+        loss: The catalog name it uses.
+        build: The adapter, ``build(spec, data, device) -> loss_fn(output, target)``
+            (default :func:`plain`: the loss at its library defaults).
+        setting: What the adapter sets, for the report (``"pos_weight = #neg / #pos"``).
+        why: Why it is a candidate here (for your own data: what in the data called for it).
+    """
+
+    key: str
+    loss: str
+    build: Builder = plain
+    setting: str = "library defaults"
+    why: str = ""
 
 
 def _with_options(spec: LossSpec, data: Dataset, device: torch.device, **options: Any) -> LossFn:

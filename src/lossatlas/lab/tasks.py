@@ -45,47 +45,82 @@ from lossatlas.lab.batching import PK_CLASSES, PK_SAMPLES, pk_batches, shuffled_
 from lossatlas.lab.data import Dataset
 from lossatlas.lab.metrics import Metric
 
-__all__ = ["COMPARE_TASKS", "Task", "get_task"]
+__all__ = ["COMPARE_TASKS", "KIND_PRESETS", "KindPreset", "Task", "get_task"]
+
+
+#: ``evaluate(model, data, device) -> {metric key: value}``.
+Evaluate = Callable[[nn.Module, Dataset, torch.device], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class KindPreset:
+    """What every task of a kind shares: how it is judged, and the catalog tag of its losses.
+
+    Attributes:
+        metrics: The metrics, the primary one (the verdict's headline) first.
+        evaluate: ``evaluate(model, data, device) -> {metric key: value}``.
+        tabular: Whether a CSV file of this kind can replace a task's data (``--data``).
+        catalog_task: The catalog's task tag of its losses (``None``: the kind's name).
+    """
+
+    metrics: tuple[Metric, ...]
+    evaluate: Evaluate
+    tabular: bool = False
+    catalog_task: str | None = None
 
 
 @dataclass(frozen=True)
 class Task:
-    """A task of ``compare``: data, model, candidates, metrics and training settings.
+    """A task of ``compare``: data, model, candidates and training settings.
+
+    Its metrics, evaluation and catalog tag are its kind's (:data:`KIND_PRESETS`).
 
     Attributes:
         name: Its name (``--task``).
         description: One line on the data and what makes it hard.
         kind: The kind of prediction.
-        catalog_task: The catalog's task tag of its losses.
         load: ``load(seed) -> Dataset``; the split (and any subsampling or corruption) is a
             function of the seed alone.
         make_model: ``make_model(data) -> nn.Module``.
         candidates: The candidate losses, most familiar first.
-        metrics: The metrics, the primary one (the verdict's headline) first.
-        evaluate: ``evaluate(model, data, device) -> {metric key: value}``.
         epochs: Training epochs.
         batch_size: Batch size (metric learning: P classes x K samples).
-        lr: AdamW's learning rate.
+        lr: AdamW's learning rate (default AdamW's own, 1e-3).
         weight_decay: AdamW's weight decay.
-        tabular: Whether a CSV file of this kind can replace its data (``--data``).
         defaults: The candidate keys compared when ``--losses`` is not given (``None``: all).
     """
 
     name: str
     description: str
     kind: Kind
-    catalog_task: str
     load: Callable[[int], Dataset]
     make_model: Callable[[Dataset], nn.Module]
     candidates: tuple[Candidate, ...]
-    metrics: tuple[Metric, ...]
-    evaluate: Callable[[nn.Module, Dataset, torch.device], dict[str, float]]
     epochs: int
     batch_size: int
-    lr: float
+    lr: float = 1e-3
     weight_decay: float = 1e-4
-    tabular: bool = False
     defaults: tuple[str, ...] | None = None
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        """The kind's metrics, the primary one (the verdict's headline) first."""
+        return KIND_PRESETS[self.kind].metrics
+
+    @property
+    def evaluate(self) -> Evaluate:
+        """The kind's ``evaluate(model, data, device) -> {metric key: value}``."""
+        return KIND_PRESETS[self.kind].evaluate
+
+    @property
+    def tabular(self) -> bool:
+        """Whether a CSV file of this kind can replace its data (``--data``)."""
+        return KIND_PRESETS[self.kind].tabular
+
+    @property
+    def catalog_task(self) -> str:
+        """The catalog's task tag of its losses."""
+        return KIND_PRESETS[self.kind].catalog_task or self.kind
 
     @property
     def primary(self) -> Metric:
@@ -107,6 +142,146 @@ class Task:
         )
 
 
+#: A chance level shared by several metrics: ``(chance(data), what it is)``.
+_RANDOM_GUESS = (lab_metrics.one_over_classes, "a random guess (1 / classes)")
+_ALL_BACKGROUND = (lab_metrics.zero, "predicting background everywhere")
+_RANDOM_ORDER = "a random order of each list"
+
+#: The metrics, evaluation and catalog tag of each kind of task.
+KIND_PRESETS: dict[Kind, KindPreset] = {
+    "regression": KindPreset(
+        metrics=(
+            Metric(
+                "mae",
+                "test MAE",
+                False,
+                "mean absolute error, original units, clean test",
+                lab_metrics.median_mae,
+                "predicting the training median",
+            ),
+            Metric(
+                "rmse",
+                "test RMSE",
+                False,
+                "root mean squared error, original units",
+                lab_metrics.mean_rmse,
+                "predicting the training mean",
+            ),
+        ),
+        evaluate=lab_metrics.evaluate_regression,
+        tabular=True,
+    ),
+    "binary": KindPreset(
+        metrics=(
+            Metric(
+                "average_precision",
+                "AP",
+                True,
+                "average precision (area under the PR curve)",
+                lab_metrics.positive_share,
+                "a random score (AP = the positives' share)",
+            ),
+            Metric(
+                "f1",
+                "F1 @ val. thr.",
+                True,
+                "F1 at the threshold best on validation",
+                lab_metrics.all_positive_f1,
+                "calling every row positive",
+            ),
+            Metric(
+                "roc_auc",
+                "ROC-AUC",
+                True,
+                "area under the ROC curve",
+                lab_metrics.half,
+                "a random score",
+            ),
+        ),
+        evaluate=lab_metrics.evaluate_binary,
+        tabular=True,
+    ),
+    "multiclass": KindPreset(
+        metrics=(
+            Metric(
+                "balanced_accuracy",
+                "bal. accuracy",
+                True,
+                "mean recall over classes",
+                *_RANDOM_GUESS,
+            ),
+            Metric("macro_f1", "macro-F1", True, "F1 averaged over classes"),
+            Metric(
+                "accuracy",
+                "accuracy",
+                True,
+                "fraction correct",
+                lab_metrics.majority_share,
+                "always guessing the most frequent training class",
+            ),
+            Metric(
+                "rare_recall",
+                "rare recall",
+                True,
+                "mean recall of the 3 rarest training classes",
+                *_RANDOM_GUESS,
+            ),
+        ),
+        evaluate=lab_metrics.evaluate_multiclass,
+        tabular=True,
+    ),
+    "segmentation": KindPreset(
+        metrics=(
+            Metric(
+                "mean_iou",
+                "mean IoU (fg)",
+                True,
+                "IoU per foreground class, averaged",
+                *_ALL_BACKGROUND,
+            ),
+            Metric(
+                "dice", "Dice (fg)", True, "Dice per foreground class, averaged", *_ALL_BACKGROUND
+            ),
+        ),
+        evaluate=lab_metrics.evaluate_segmentation,
+    ),
+    "metric": KindPreset(
+        metrics=(
+            Metric(
+                "recall_at_1",
+                "recall@1",
+                True,
+                "held-out samples whose nearest neighbour shares the class",
+                lab_metrics.random_neighbour,
+                "a random neighbour",
+            ),
+        ),
+        evaluate=lab_metrics.evaluate_metric,
+        catalog_task="metric-learning",
+    ),
+    "ranking": KindPreset(
+        metrics=(
+            Metric(
+                "ndcg_at_10",
+                "NDCG@10",
+                True,
+                "NDCG@10 (gains 2^grade - 1) on held-out queries",
+                lab_ranking.random_ndcg_at_10,
+                _RANDOM_ORDER,
+            ),
+            Metric(
+                "mrr",
+                "MRR",
+                True,
+                "reciprocal rank of the first item graded >= 2",
+                lab_ranking.random_mrr,
+                _RANDOM_ORDER,
+            ),
+        ),
+        evaluate=lab_ranking.evaluate_ranking,
+    ),
+}
+
 COMPARE_TASKS: dict[str, Task] = {}
 
 
@@ -114,102 +289,29 @@ def _add(task: Task) -> None:
     COMPARE_TASKS[task.name] = task
 
 
-REGRESSION_METRICS = (
-    Metric(
-        "mae",
-        "test MAE",
-        False,
-        "mean absolute error, original units, clean test",
-        lab_metrics.median_mae,
-        "predicting the training median",
-    ),
-    Metric(
-        "rmse",
-        "test RMSE",
-        False,
-        "root mean squared error, original units",
-        lab_metrics.mean_rmse,
-        "predicting the training mean",
-    ),
-)
-
-BINARY_METRICS = (
-    Metric(
-        "average_precision",
-        "AP",
-        True,
-        "average precision (area under the PR curve)",
-        lab_metrics.positive_share,
-        "a random score (AP = the positives' share)",
-    ),
-    Metric(
-        "f1",
-        "F1 @ val. thr.",
-        True,
-        "F1 at the threshold best on validation",
-        lab_metrics.all_positive_f1,
-        "calling every row positive",
-    ),
-    Metric(
-        "roc_auc", "ROC-AUC", True, "area under the ROC curve", lab_metrics.half, "a random score"
-    ),
-)
-
-MULTICLASS_METRICS = (
-    Metric(
-        "balanced_accuracy",
-        "bal. accuracy",
-        True,
-        "mean recall over classes",
-        lab_metrics.one_over_classes,
-        "a random guess (1 / classes)",
-    ),
-    Metric("macro_f1", "macro-F1", True, "F1 averaged over classes"),
-    Metric(
-        "accuracy",
-        "accuracy",
-        True,
-        "fraction correct",
-        lab_metrics.majority_share,
-        "always guessing the most frequent training class",
-    ),
-    Metric(
-        "rare_recall",
-        "rare recall",
-        True,
-        "mean recall of the 3 rarest training classes",
-        lab_metrics.one_over_classes,
-        "a random guess (1 / classes)",
-    ),
-)
-
 _add(
     Task(
         name="regression-outliers",
         description="regression with 10 % gross outliers in the training targets, clean test set",
         kind="regression",
-        catalog_task="regression",
         load=lab_data.outlier_diabetes,
         make_model=partial(models.mlp, hidden=16),
         candidates=(
-            Candidate("mse", "mse_loss", plain),
-            Candidate("mae", "l1_loss", plain),
-            Candidate("huber", "huber_loss", plain),
-            Candidate("smooth_l1", "smooth_l1_loss", plain),
-            Candidate("log_cosh", "log_cosh_loss", plain),
-            Candidate("pseudo_huber", "pseudo_huber_loss", plain),
+            Candidate("mse", "mse_loss"),
+            Candidate("mae", "l1_loss"),
+            Candidate("huber", "huber_loss"),
+            Candidate("smooth_l1", "smooth_l1_loss"),
+            Candidate("log_cosh", "log_cosh_loss"),
+            Candidate("pseudo_huber", "pseudo_huber_loss"),
             Candidate("quantile_0.5", "quantile_loss", quantile_median, "quantile 0.5"),
             # Redescending (Barron's alpha = 0 and -inf); geman_mcclure (alpha = -2) lies
             # between them, and one more candidate would need 9 seeds for a Holm verdict.
-            Candidate("cauchy", "cauchy_loss", plain),
-            Candidate("welsch", "welsch_loss", plain),
+            Candidate("cauchy", "cauchy_loss"),
+            Candidate("welsch", "welsch_loss"),
         ),
-        metrics=REGRESSION_METRICS,
-        evaluate=lab_metrics.evaluate_regression,
         epochs=20,
         batch_size=32,
         lr=3e-3,
-        tabular=True,
     )
 )
 
@@ -218,11 +320,10 @@ _add(
         name="binary-imbalanced",
         description="binary classification with ~2 % positives",
         kind="binary",
-        catalog_task="binary",
         load=lab_data.binary_imbalanced_digits,
         make_model=models.mlp,
         candidates=(
-            Candidate("bce", "binary_cross_entropy_with_logits", plain),
+            Candidate("bce", "binary_cross_entropy_with_logits"),
             Candidate(
                 "bce_pos_weight",
                 "binary_cross_entropy_with_logits",
@@ -235,22 +336,18 @@ _add(
                 balanced_bce,
                 "alpha = share of negatives (train)",
             ),
-            Candidate("binary_focal", "binary_focal_loss", plain),
+            Candidate("binary_focal", "binary_focal_loss"),
             Candidate(
                 "class_balanced_sigmoid",
                 "class_balanced_loss",
                 class_balanced_sigmoid,
                 "loss_type='sigmoid', samples_per_class from train",
             ),
-            Candidate("ghmc", "ghmc_loss", plain),
-            Candidate("binary_dsc", "binary_dsc_loss", plain),
+            Candidate("ghmc", "ghmc_loss"),
+            Candidate("binary_dsc", "binary_dsc_loss"),
         ),
-        metrics=BINARY_METRICS,
-        evaluate=lab_metrics.evaluate_binary,
         epochs=30,
         batch_size=64,
-        lr=1e-3,
-        tabular=True,
     )
 )
 
@@ -259,19 +356,18 @@ _add(
         name="multiclass-longtail",
         description="multi-class classification with a long-tailed training set, balanced test",
         kind="multiclass",
-        catalog_task="multiclass",
         load=lab_data.longtail_digits,
         make_model=partial(models.mlp, per_class=True),
         candidates=(
-            Candidate("ce", "cross_entropy", plain),
+            Candidate("ce", "cross_entropy"),
             Candidate(
                 "label_smoothing",
                 "label_smoothing_cross_entropy",
                 with_options(epsilon=0.1),
                 "epsilon 0.1",
             ),
-            Candidate("focal", "focal_loss", plain),
-            Candidate("poly1", "poly1_cross_entropy", plain),
+            Candidate("focal", "focal_loss"),
+            Candidate("poly1", "poly1_cross_entropy"),
             Candidate(
                 "class_balanced_softmax",
                 "class_balanced_loss",
@@ -297,12 +393,8 @@ _add(
                 "samples_per_class from train",
             ),
         ),
-        metrics=MULTICLASS_METRICS,
-        evaluate=lab_metrics.evaluate_multiclass,
         epochs=60,
         batch_size=32,
-        lr=1e-3,
-        tabular=True,
     )
 )
 
@@ -313,17 +405,16 @@ _add(
         name="segmentation",
         description="semantic segmentation of small shapes on noise (3 classes)",
         kind="segmentation",
-        catalog_task="segmentation",
         load=lab_data.synthetic_segmentation,
         make_model=models.seg_net,
         candidates=(
-            Candidate("ce", "cross_entropy", plain),
+            Candidate("ce", "cross_entropy"),
             # Overlap losses score foreground classes only: with the background's (near
             # perfect) Dice term included, softmax Dice, Tversky and focal Tversky collapse to
             # all-background on this data (measured: IoU 0.000 for every seed).
             Candidate("dice", "dice_loss", with_options(include_background=False), _NO_BACKGROUND),
-            Candidate("dice_ce", "dice_ce_loss", plain),
-            Candidate("dice_focal", "dice_focal_loss", plain),
+            Candidate("dice_ce", "dice_ce_loss"),
+            Candidate("dice_focal", "dice_focal_loss"),
             Candidate(
                 "tversky",
                 "tversky_loss",
@@ -336,27 +427,8 @@ _add(
                 with_options(include_background=False),
                 _NO_BACKGROUND,
             ),
-            Candidate("lovasz", "lovasz_softmax_loss", plain),
+            Candidate("lovasz", "lovasz_softmax_loss"),
         ),
-        metrics=(
-            Metric(
-                "mean_iou",
-                "mean IoU (fg)",
-                True,
-                "IoU per foreground class, averaged",
-                lab_metrics.zero,
-                "predicting background everywhere",
-            ),
-            Metric(
-                "dice",
-                "Dice (fg)",
-                True,
-                "Dice per foreground class, averaged",
-                lab_metrics.zero,
-                "predicting background everywhere",
-            ),
-        ),
-        evaluate=lab_metrics.evaluate_segmentation,
         epochs=20,
         batch_size=16,
         lr=3e-3,
@@ -368,7 +440,6 @@ _add(
         name="metric-learning",
         description="embeddings of digits, judged by nearest-neighbour retrieval",
         kind="metric",
-        catalog_task="metric-learning",
         load=lab_data.metric_digits,
         make_model=models.embedding_net,
         candidates=(
@@ -395,64 +466,35 @@ _add(
             ),
             Candidate("arcface", "arcface_loss", margin_softmax_head, "class centres trained"),
         ),
-        metrics=(
-            Metric(
-                "recall_at_1",
-                "recall@1",
-                True,
-                "held-out samples whose nearest neighbour shares the class",
-                lab_metrics.random_neighbour,
-                "a random neighbour",
-            ),
-        ),
-        evaluate=lab_metrics.evaluate_metric,
         epochs=30,
         batch_size=PK_CLASSES * PK_SAMPLES,
-        lr=1e-3,
     )
 )
+
+#: A list loss's adapter: the padding of the targets becomes its mask (library defaults).
+_LISTWISE = lab_ranking.listwise()
 
 _add(
     Task(
         name="ranking",
         description="learning to rank generated queries with graded relevance (NDCG@10, MRR)",
         kind="ranking",
-        catalog_task="ranking",
         load=lab_ranking.synthetic_ranking,
         make_model=lab_ranking.item_scorer,
         candidates=(
-            Candidate("softmax", "ranking_softmax_loss", lab_ranking.listwise()),
-            Candidate("ranknet", "ranknet_loss", lab_ranking.listwise()),
-            Candidate("listnet", "listnet_loss", lab_ranking.listwise()),
-            Candidate("lambda_ndcg2", "lambda_loss", lab_ranking.listwise(), "NDCG-Loss2"),
+            Candidate("softmax", "ranking_softmax_loss", _LISTWISE),
+            Candidate("ranknet", "ranknet_loss", _LISTWISE),
+            Candidate("listnet", "listnet_loss", _LISTWISE),
+            Candidate("lambda_ndcg2", "lambda_loss", _LISTWISE, "NDCG-Loss2"),
             Candidate(
                 "lambdarank",
                 "lambda_loss",
                 lab_ranking.listwise(weighting="lambdarank"),
                 "weighting='lambdarank'",
             ),
-            Candidate("listmle", "listmle_loss", lab_ranking.listwise()),
-            Candidate("approx_ndcg", "approx_ndcg_loss", lab_ranking.listwise()),
+            Candidate("listmle", "listmle_loss", _LISTWISE),
+            Candidate("approx_ndcg", "approx_ndcg_loss", _LISTWISE),
         ),
-        metrics=(
-            Metric(
-                "ndcg_at_10",
-                "NDCG@10",
-                True,
-                "NDCG@10 (gains 2^grade - 1) on held-out queries",
-                lab_ranking.random_ndcg_at_10,
-                "a random order of each list",
-            ),
-            Metric(
-                "mrr",
-                "MRR",
-                True,
-                "reciprocal rank of the first item graded >= 2",
-                lab_ranking.random_mrr,
-                "a random order of each list",
-            ),
-        ),
-        evaluate=lab_ranking.evaluate_ranking,
         epochs=30,
         batch_size=16,
         lr=3e-3,
