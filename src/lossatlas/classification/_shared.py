@@ -1,4 +1,4 @@
-"""Docstring text and input checks the classification families share, written once.
+"""Docstring text, input checks and example inputs the classification families share.
 
 A family passes the texts to :class:`lossatlas._catalog.Family` (``args=``, ``returns=``,
 ``raises=``); each loss's ``__doc__`` gets the text where its docstring leaves it out, so
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
+from lossatlas import _examples as ex
+from lossatlas._catalog import Example
 from lossatlas._validation import check_floating
 
 #: ``process_group`` of a loss whose ``"mean"`` and ``"sum"`` are exact over a group.
@@ -75,3 +78,11 @@ IMPORTS = """
     >>> import torch
     >>> import lossatlas as la
 """
+
+
+def binary_logits(
+    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
+) -> Example:
+    """The examples of a binary loss on logits: normal logits ``(batch, 3)``, soft targets."""
+    logits = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
+    return Example((logits, ex.uniform(generator, batch, 3, dtype=dtype)))

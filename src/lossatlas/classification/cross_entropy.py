@@ -30,7 +30,7 @@ from lossatlas._validation import (
     check_probabilities,
     check_same_shape,
 )
-from lossatlas.classification._shared import LOGITS, PROCESS_GROUP, SOFT_TARGET_DOCS
+from lossatlas.classification._shared import LOGITS, PROCESS_GROUP, SOFT_TARGET_DOCS, binary_logits
 from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = [
@@ -68,13 +68,6 @@ def _binary_perfect(
 ) -> Example:
     labels = ex.binary_labels(generator, batch, 3, dtype=dtype)
     return Example((labels.clone(), labels))
-
-
-def _binary_logits(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
-    return Example((logits, ex.uniform(generator, batch, 3, dtype=dtype)))
 
 
 def _torch_label_smoothing(
@@ -406,7 +399,7 @@ def binary_cross_entropy(
     tasks=("binary", "multilabel", "segmentation", "detection"),
     input_kind="logits",
     formula=r"-[p\,y \log \sigma(x) + (1 - y) \log(1 - \sigma(x))]",
-    examples=_binary_logits,
+    examples=binary_logits,
     oracle=F.binary_cross_entropy_with_logits,
     curve="binary-logit",
     twice_differentiable=True,

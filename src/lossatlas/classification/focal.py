@@ -44,7 +44,12 @@ from lossatlas.classification._fused_focal import (
     sigmoid_focal_values,
     softmax_focal_values,
 )
-from lossatlas.classification._shared import IMPORTS, PROCESS_GROUP, check_batched_logits
+from lossatlas.classification._shared import (
+    IMPORTS,
+    PROCESS_GROUP,
+    binary_logits,
+    check_batched_logits,
+)
 from lossatlas.distributed import ProcessGroup, check_shards
 
 __all__ = [
@@ -129,13 +134,6 @@ def _balanced_bce_reference(
     return (1.0 - alpha) * bce
 
 
-def _binary_logits(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
-    return Example((logits, ex.uniform(generator, batch, 3, dtype=dtype)))
-
-
 _NUM_CLASSES = 4
 
 
@@ -154,7 +152,7 @@ _BINARY = Family(
     target_kind="probabilities in [0, 1]",
     target_type=TargetKind.PROBABILITIES,
     properties={"non_negative"},
-    examples=_binary_logits,
+    examples=binary_logits,
     same_shape=(0, 1),
     curve="binary-logit",
     args={

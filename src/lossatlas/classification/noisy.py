@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind
+from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Interval, NonNegative, PositiveInt, UnitInterval
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
@@ -32,7 +32,7 @@ from lossatlas._validation import (
     check_probabilities,
     check_same_shape,
 )
-from lossatlas.classification._shared import IMPORTS, ROW_DOCS
+from lossatlas.classification._shared import IMPORTS, ROW_DOCS, binary_logits
 
 __all__ = [
     "bi_tempered_logistic_loss",
@@ -64,18 +64,7 @@ def _check_pair(input: Tensor, target: Tensor) -> None:
 _NUM_CLASSES = 4
 
 
-def _class_logits(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, _NUM_CLASSES, dtype=dtype, scale=scale)
-    return Example((logits, ex.class_indices(generator, batch, num_classes=_NUM_CLASSES)))
-
-
-def _binary_logits(
-    generator: torch.Generator, *, batch: int, dtype: torch.dtype, scale: float
-) -> Example:
-    logits = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
-    return Example((logits, ex.uniform(generator, batch, 3, dtype=dtype)))
+_class_logits = ex.class_logits(_NUM_CLASSES)
 
 
 _NOISY = Family(
@@ -320,7 +309,7 @@ def bi_tempered_logistic_loss(
     target_kind="probabilities in [0, 1]",
     target_type=TargetKind.PROBABILITIES,
     formula=r"\ell_{t_1, t_2}\big([x, 0], [y, 1 - y]\big)",
-    examples=_binary_logits,
+    examples=binary_logits,
     same_shape=(0, 1),
     curve="binary-logit",
     use_when="noisy binary labels: bounded, heavy-tailed sigmoid",
