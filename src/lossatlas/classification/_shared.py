@@ -14,7 +14,9 @@ from torch import Tensor
 
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example
-from lossatlas._validation import check_floating
+from lossatlas._reduction import compute_dtype, kept_weight, reduce_loss
+from lossatlas._validation import check_class_target, check_floating
+from lossatlas.distributed import ProcessGroup, check_shards
 
 #: ``process_group`` of a loss whose ``"mean"`` and ``"sum"`` are exact over a group.
 PROCESS_GROUP = (
@@ -86,3 +88,43 @@ def binary_logits(
     """The examples of a binary loss on logits: normal logits ``(batch, 3)``, soft targets."""
     logits = ex.normal(generator, batch, 3, dtype=dtype, scale=scale)
     return Example((logits, ex.uniform(generator, batch, 3, dtype=dtype)))
+
+
+def check_class_call(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    process_group: ProcessGroup | None,
+    *,
+    allow_probabilities: bool,
+) -> tuple[bool, torch.dtype]:
+    """The checks of a softmax loss with torch's class options; (index target?, compute dtype).
+
+    The target against the input (:func:`lossatlas._validation.check_class_target`), the
+    input's shards over ``process_group`` (classes along dim 1), then the dtype of the input
+    and ``weight``.
+    """
+    is_index = check_class_target(
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        allow_probabilities=allow_probabilities,
+    )
+    check_shards(process_group, "input", input, dims=(1,))
+    return is_index, compute_dtype(input, weight)
+
+
+def reduce_kept(
+    loss: Tensor,
+    reduction: str,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    dtype: torch.dtype,
+    process_group: ProcessGroup | None,
+) -> Tensor:
+    """``loss`` reduced as torch's cross-entropy: ``"mean"`` by the kept targets' class weight."""
+    denominator = kept_weight(target, weight=weight, ignore_index=ignore_index, dtype=dtype).sum()
+    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)

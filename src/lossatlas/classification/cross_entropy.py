@@ -25,13 +25,19 @@ from lossatlas._options import UnitInterval
 from lossatlas._reduction import Reduction, compute_dtype, kept_weight, reduce_loss, upcast
 from lossatlas._validation import (
     check_broadcasts_to,
-    check_class_target,
     check_floating,
     check_probabilities,
     check_same_shape,
 )
-from lossatlas.classification._shared import LOGITS, PROCESS_GROUP, SOFT_TARGET_DOCS, binary_logits
-from lossatlas.distributed import ProcessGroup, check_shards
+from lossatlas.classification._shared import (
+    LOGITS,
+    PROCESS_GROUP,
+    SOFT_TARGET_DOCS,
+    binary_logits,
+    check_class_call,
+    reduce_kept,
+)
+from lossatlas.distributed import ProcessGroup
 
 __all__ = [
     "binary_cross_entropy",
@@ -177,11 +183,9 @@ def cross_entropy(
         torch.nn.functional.cross_entropy,
         https://pytorch.org/docs/stable/generated/torch.nn.functional.cross_entropy.html
     """
-    is_index = check_class_target(
-        input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=True
+    is_index, dtype = check_class_call(
+        input, target, weight, ignore_index, process_group, allow_probabilities=True
     )
-    check_shards(process_group, "input", input, dims=(1,))
-    dtype = compute_dtype(input, weight)
     input = upcast(input, dtype)
     weight = None if weight is None else upcast(weight, dtype)
     if not is_index:
@@ -196,8 +200,7 @@ def cross_entropy(
     )
     if not is_index:
         return reduce_loss(loss, reduction, process_group=process_group)
-    denominator = kept_weight(target, weight=weight, ignore_index=ignore_index, dtype=dtype).sum()
-    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
+    return reduce_kept(loss, reduction, target, weight, ignore_index, dtype, process_group)
 
 
 @_CLASSES.loss(
@@ -249,16 +252,13 @@ def nll_loss(
         torch.nn.functional.nll_loss,
         https://pytorch.org/docs/stable/generated/torch.nn.functional.nll_loss.html
     """
-    check_class_target(
-        input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=False
+    _, dtype = check_class_call(
+        input, target, weight, ignore_index, process_group, allow_probabilities=False
     )
-    check_shards(process_group, "input", input, dims=(1,))
-    dtype = compute_dtype(input, weight)
     input = upcast(input, dtype)
     weight = None if weight is None else upcast(weight, dtype)
     loss = F.nll_loss(input, target, weight=weight, ignore_index=ignore_index, reduction="none")
-    denominator = kept_weight(target, weight=weight, ignore_index=ignore_index, dtype=dtype).sum()
-    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
+    return reduce_kept(loss, reduction, target, weight, ignore_index, dtype, process_group)
 
 
 @_CLASSES.loss(
@@ -309,11 +309,9 @@ def label_smoothing_cross_entropy(
         C. Szegedy et al., "Rethinking the Inception Architecture for Computer Vision",
         CVPR 2016, https://arxiv.org/abs/1512.00567
     """
-    check_class_target(
-        input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=False
+    _, dtype = check_class_call(
+        input, target, weight, ignore_index, process_group, allow_probabilities=False
     )
-    check_shards(process_group, "input", input, dims=(1,))
-    dtype = compute_dtype(input, weight)
     log_p = torch.log_softmax(upcast(input, dtype), dim=1 if input.dim() >= 2 else 0)
     weight = None if weight is None else upcast(weight, dtype)
     kept = target != ignore_index

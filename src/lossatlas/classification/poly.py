@@ -22,10 +22,9 @@ from lossatlas import _examples as ex
 from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Interval, UnitInterval
-from lossatlas._reduction import Reduction, compute_dtype, kept_weight, reduce_loss, upcast
-from lossatlas._validation import check_class_target
-from lossatlas.classification._shared import SOFT_TARGET_DOCS
-from lossatlas.distributed import ProcessGroup, check_shards
+from lossatlas._reduction import Reduction, reduce_loss, upcast
+from lossatlas.classification._shared import SOFT_TARGET_DOCS, check_class_call, reduce_kept
+from lossatlas.distributed import ProcessGroup
 
 __all__ = ["poly1_cross_entropy"]
 
@@ -123,11 +122,9 @@ def poly1_cross_entropy(
         Polynomial Expansion Perspective of Classification Loss Functions
         <https://arxiv.org/abs/2204.12511>`_, ICLR 2022.
     """
-    is_index = check_class_target(
-        input, target, weight=weight, ignore_index=ignore_index, allow_probabilities=True
+    is_index, dtype = check_class_call(
+        input, target, weight, ignore_index, process_group, allow_probabilities=True
     )
-    check_shards(process_group, "input", input, dims=(1,))
-    dtype = compute_dtype(input, weight)
     class_dim = 1 if input.dim() >= 2 else 0
     num_classes = input.shape[class_dim]
     log_p = F.log_softmax(upcast(input, dtype), dim=class_dim)
@@ -146,8 +143,7 @@ def poly1_cross_entropy(
     if label_smoothing:
         loss = loss + smooth * terms.sum(class_dim)
     loss = loss * kept.to(dtype)
-    denominator = kept_weight(target, weight=weight, ignore_index=ignore_index, dtype=dtype).sum()
-    return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
+    return reduce_kept(loss, reduction, target, weight, ignore_index, dtype, process_group)
 
 
 class Poly1CrossEntropyLoss(LossModule, functional=poly1_cross_entropy):
