@@ -281,7 +281,7 @@ def test_length_and_label_errors():
         la.ctc_loss(log_probs, bad, input_lengths, target_lengths)
     with pytest.raises(
         ValueError,
-        match=r"input_lengths must have shape \(4\) \(one length per sample\), got \(3,\)",
+        match=r"input_lengths must have shape \(4,\) \(one length per sample\), got \(3,\)",
     ):
         la.ctc_loss(log_probs, targets, input_lengths[:3], target_lengths)
     with pytest.raises(TypeError, match="target_lengths must be an integer tensor"):

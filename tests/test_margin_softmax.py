@@ -271,7 +271,7 @@ class TestErrors:
             la.cosface_loss(e, w[:, :4], t)
         with pytest.raises(ValueError, match=r"embeddings must have shape \(\*, \*\) \(N, D\)"):
             la.cosface_loss(e[0], w, t)
-        with pytest.raises(ValueError, match=r"target must have shape \(3\) \(N,\)"):
+        with pytest.raises(ValueError, match=r"target must have shape \(3,\) \(N,\)"):
             la.sphereface_loss(e, w, t[:2])
         with pytest.raises(TypeError, match="target must be an integer tensor"):
             la.arcface_loss(e, w, t.double())

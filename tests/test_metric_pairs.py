@@ -245,7 +245,7 @@ def test_one_label_gives_a_finite_result(loss):
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda f: f.__name__)
 def test_bad_inputs_raise(loss):
     x, labels = _batch(n=6)
-    with pytest.raises(ValueError, match=r"labels must have shape \(6\)"):
+    with pytest.raises(ValueError, match=r"labels must have shape \(6,\)"):
         loss(x, labels[:5])
     with pytest.raises(TypeError, match="labels must be an integer tensor"):
         loss(x, labels.double())

@@ -404,7 +404,7 @@ def test_quantile_tensor_errors():
         r"quantile axis \(4,\), got \(4, 1\)",
     ):
         la.quantile_loss(x, y.unsqueeze(1), quantile=torch.tensor([0.1, 0.9], dtype=F64))
-    with pytest.raises(ValueError, match=r"quantile must have shape \(\*\)"):
+    with pytest.raises(ValueError, match=r"quantile must have shape \(\*,\)"):
         la.quantile_loss(x, y, quantile=torch.full((2, 1), 0.5, dtype=F64))
     with pytest.raises(TypeError, match=r"quantile must be a real number in \(0, 1\) or a torch"):
         la.quantile_loss(x, y, quantile="0.5")

@@ -388,7 +388,7 @@ def test_bad_inputs_raise_clear_errors():
         call(weight, bias, hidden, labels)
     with pytest.raises(ValueError, match=r"weight must have shape \(\*, \*\)"):
         call(weight[0], bias, hidden, labels, num_sampled=3)
-    with pytest.raises(ValueError, match=r"bias must have shape \(10\) \(one bias per row"):
+    with pytest.raises(ValueError, match=r"bias must have shape \(10,\) \(one bias per row"):
         call(weight, bias[:5], hidden, labels, num_sampled=3)
     with pytest.raises(ValueError, match=r"hidden must have shape \(\*, 4\)"):
         call(weight, bias, hidden[:, :3], labels, num_sampled=3)

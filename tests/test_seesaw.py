@@ -141,7 +141,7 @@ def module_ratio(grad, onehot):
 
 def test_bad_statistics_are_refused():
     logits, target = _inputs()
-    with pytest.raises(ValueError, match=r"cum_samples must have shape \(4\)"):
+    with pytest.raises(ValueError, match=r"cum_samples must have shape \(4,\)"):
         la.seesaw_loss(logits, target, torch.ones(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="pos_neg must hold non-negative values"):
         la.eqlv2_loss(logits, target, -torch.ones(4, dtype=torch.float64))

@@ -247,7 +247,7 @@ def test_no_repeated_label_gives_zero_loss_and_gradient(loss):
 @pytest.mark.parametrize("loss", LABELLED, ids=lambda f: f.__name__)
 def test_labels_of_the_wrong_length_raise(loss):
     x, labels = _batch(n=6)
-    with pytest.raises(ValueError, match=r"labels must have shape \(6\)"):
+    with pytest.raises(ValueError, match=r"labels must have shape \(6,\)"):
         loss(x, labels[:5])
     with pytest.raises(TypeError, match="labels must be an integer tensor"):
         loss(x, labels.double())
@@ -415,7 +415,7 @@ def test_mined_triplet_bad_inputs():
         la.mined_triplet_loss(x, labels, mining="batch_hrad")
     with pytest.raises(ValueError, match="Did you mean 'squared_euclidean'"):
         la.mined_triplet_loss(x, labels, distance="squared_euclidian")
-    with pytest.raises(ValueError, match=r"labels must have shape \(5\)"):
+    with pytest.raises(ValueError, match=r"labels must have shape \(5,\)"):
         la.mined_triplet_loss(x, labels[:4])
 
 

@@ -248,7 +248,8 @@ def check_shape(name: str, value: Tensor, expected: tuple[int | None, ...], what
         e is None or e == s for e, s in zip(expected, value.shape, strict=False)
     )
     if not ok:
-        shown = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        shown = ", ".join("*" if e is None else str(e) for e in expected)
+        shown = f"({shown},)" if len(expected) == 1 else f"({shown})"  # as Python prints it
         detail = f" {what}" if what else ""
         raise ValueError(f"{name} must have shape {shown}{detail}, got {tuple(value.shape)}")
 
