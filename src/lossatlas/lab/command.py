@@ -21,7 +21,7 @@ from lossatlas.lab.data import DataError, load_csv
 from lossatlas.lab.describe import own_data_task
 from lossatlas.lab.engine import Engine, EngineError, check_ray, default_jobs
 from lossatlas.lab.grid import Grid, Interrupted, ResumeError, load_done, save_partial
-from lossatlas.lab.tasks import Task, get_task
+from lossatlas.lab.tasks import COMPARE_TASKS, Task, get_task
 
 __all__ = ["DEFAULT_TASK", "RunOptions", "compare_cli", "parse_params", "plot_cli"]
 
@@ -29,11 +29,11 @@ __all__ = ["DEFAULT_TASK", "RunOptions", "compare_cli", "parse_params", "plot_cl
 #: choice of loss changes the result most plainly (MSE chases the outliers; robust losses don't).
 DEFAULT_TASK = "regression-outliers"
 
-#: The task a CSV target of each kind is compared on.
+#: The task a CSV target of each kind is compared on: the tabular ones (by name).
 _TASK_FOR_KIND = {
-    "binary": "binary-imbalanced",
-    "multiclass": "multiclass-longtail",
-    "regression": "regression-outliers",
+    task.kind: task.name
+    for task in sorted(COMPARE_TASKS.values(), key=lambda task: task.name)
+    if task.tabular
 }
 _KIND_OF_TASK = {task: kind for kind, task in _TASK_FOR_KIND.items()}
 
