@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example
+from lossatlas._catalog import Example, Family, TargetKind
 from lossatlas._reduction import compute_dtype, kept_weight, reduce_loss
 from lossatlas._validation import check_class_target, check_floating
 from lossatlas.distributed import ProcessGroup, check_shards
@@ -80,6 +80,18 @@ IMPORTS = """
     >>> import torch
     >>> import lossatlas as la
 """
+
+#: What the softmax losses on logits and class indices declare alike: the families of the
+#: long-tailed, noisy-label and Poly-1 losses derive from it.
+SOFTMAX_CLASSES = Family(
+    tasks=("multiclass",),
+    input_kind="logits",
+    target_kind="class indices",
+    target_type=TargetKind.CLASS_INDICES,
+    properties={"non_negative"},
+    curve="class-logit",
+    example=IMPORTS,
+)
 
 
 def binary_logits(

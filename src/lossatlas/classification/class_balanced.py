@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Interval, NonNegative, Positive, check_value
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
@@ -35,8 +34,8 @@ from lossatlas._validation import (
 from lossatlas.classification._fused_focal import sigmoid_focal_values
 from lossatlas.classification._shared import (
     BATCHED_LOGITS,
-    IMPORTS,
     INDEX_TYPE_ERROR,
+    SOFTMAX_CLASSES,
     check_batched_logits,
 )
 
@@ -159,17 +158,11 @@ _long_tail = ex.class_logits(len(_COUNTS), samples_per_class=list(_COUNTS), beta
 
 
 #: The declaration the long-tailed classification losses share (here and in ``long_tail.py``).
-LONG_TAILED = Family(
+LONG_TAILED = SOFTMAX_CLASSES.derive(
     tasks=("multiclass", "imbalanced"),
-    input_kind="logits",
-    target_kind="class indices",
-    target_type=TargetKind.CLASS_INDICES,
-    properties={"non_negative"},
     examples=_long_tail,
-    curve="class-logit",
     args={"input": BATCHED_LOGITS, "samples_per_class": "``C`` training counts (> 0)."},
     raises={"TypeError": INDEX_TYPE_ERROR},
-    example=IMPORTS,
 )
 
 

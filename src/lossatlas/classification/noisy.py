@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Family, TargetKind
+from lossatlas._catalog import TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Interval, NonNegative, PositiveInt, UnitInterval
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
@@ -32,7 +32,7 @@ from lossatlas._validation import (
     check_probabilities,
     check_same_shape,
 )
-from lossatlas.classification._shared import IMPORTS, ROW_DOCS, binary_logits
+from lossatlas.classification._shared import ROW_DOCS, SOFTMAX_CLASSES, binary_logits
 
 __all__ = [
     "bi_tempered_logistic_loss",
@@ -67,17 +67,7 @@ _NUM_CLASSES = 4
 _class_logits = ex.class_logits(_NUM_CLASSES)
 
 
-_NOISY = Family(
-    tasks=("multiclass",),
-    input_kind="logits",
-    target_kind="class indices",
-    target_type=TargetKind.CLASS_INDICES,
-    properties={"non_negative"},
-    examples=_class_logits,
-    curve="class-logit",
-    **ROW_DOCS,
-    example=IMPORTS,
-)
+_NOISY = SOFTMAX_CLASSES.derive(examples=_class_logits, **ROW_DOCS)
 
 
 # --------------------------------------------------------------------------- GCE and SCE

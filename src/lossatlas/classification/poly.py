@@ -19,11 +19,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Family, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Interval, UnitInterval
 from lossatlas._reduction import Reduction, reduce_loss, upcast
-from lossatlas.classification._shared import SOFT_TARGET_DOCS, check_class_call, reduce_kept
+from lossatlas.classification._shared import (
+    SOFT_TARGET_DOCS,
+    SOFTMAX_CLASSES,
+    check_class_call,
+    reduce_kept,
+)
 from lossatlas.distributed import ProcessGroup
 
 __all__ = ["poly1_cross_entropy"]
@@ -53,14 +57,10 @@ def _paper_poly1(
 _class_logits = ex.class_logits(5, epsilon=2.0, label_smoothing=0.1)
 
 
-_POLY = Family(
+_POLY = SOFTMAX_CLASSES.derive(
     tasks=("multiclass", "imbalanced"),
-    input_kind="logits",
     target_kind="class indices or class probabilities",
-    target_type=TargetKind.CLASS_INDICES,
-    properties={"non_negative"},
     examples=_class_logits,
-    curve="class-logit",
     **SOFT_TARGET_DOCS,
 )
 
@@ -108,8 +108,6 @@ def poly1_cross_entropy(
             ``label_smoothing`` outside [0, 1].
 
     Example:
-        >>> import torch
-        >>> import lossatlas as la
         >>> logits = torch.tensor([[1.0, 2.0], [1.0, 3.0], [1.0, 3.0]])
         >>> target = torch.tensor([0, 1, 1])
         >>> la.poly1_cross_entropy(logits, target, reduction="none")
