@@ -140,3 +140,20 @@ def reduce_kept(
     """``loss`` reduced as torch's cross-entropy: ``"mean"`` by the kept targets' class weight."""
     denominator = kept_weight(target, weight=weight, ignore_index=ignore_index, dtype=dtype).sum()
     return reduce_loss(loss, reduction, denominator=denominator, process_group=process_group)
+
+
+#: What the losses on logits with a target in [0, 1] per element declare alike: the binary focal,
+#: asymmetric and binary bi-tempered families derive from it.
+SIGMOID_TARGETS = Family(
+    tasks=("binary", "multilabel"),
+    input_kind="logits",
+    target_kind="probabilities in [0, 1]",
+    target_type=TargetKind.PROBABILITIES,
+    properties={"non_negative"},
+    examples=binary_logits,
+    same_shape=(0, 1),
+    curve="binary-logit",
+    args={"input": "Logits, any shape."},
+    raises={"TypeError": "Non-floating tensors."},
+    example=IMPORTS,
+)

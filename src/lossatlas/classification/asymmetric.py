@@ -8,6 +8,9 @@ outright and also rejects possibly mislabelled ones. **Its defaults (``gamma_neg
 Open Images); on balanced data they mostly slow training down.
 """
 
+# Args that several losses share are written once, in the Family (lossatlas._docs fills them
+# into each __doc__ and fails the declaration of an undocumented parameter).
+
 from __future__ import annotations
 
 import torch
@@ -15,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind
+from lossatlas._catalog import Example, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, UnitInterval
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
@@ -26,7 +29,7 @@ from lossatlas._validation import (
     check_probabilities,
     check_same_shape,
 )
-from lossatlas.classification._shared import IMPORTS
+from lossatlas.classification._shared import SIGMOID_TARGETS
 
 __all__ = ["asymmetric_loss", "asymmetric_single_label_loss"]
 
@@ -68,16 +71,10 @@ def _official_asl(
     return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
 
 
-_ASYMMETRIC = Family(
+_ASYMMETRIC = SIGMOID_TARGETS.derive(
     tasks=("multilabel", "imbalanced"),
-    input_kind="logits",
     target_kind="multi-hot labels in [0, 1]",
-    target_type=TargetKind.PROBABILITIES,
-    properties={"non_negative"},
     examples=_multilabel,
-    same_shape=(0, 1),
-    curve="binary-logit",
-    example=IMPORTS,
 )
 
 
@@ -130,7 +127,6 @@ def asymmetric_loss(
         The input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating tensors.
         ValueError: Shapes that differ, a target outside [0, 1], a negative gamma.
 
     Example:

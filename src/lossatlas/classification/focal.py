@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import Example, Family, TargetKind
+from lossatlas._catalog import Example, TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, UnitInterval, check_value
 from lossatlas._reduction import Reduction, check_reduction, compute_dtype, reduce_loss, upcast
@@ -45,9 +45,8 @@ from lossatlas.classification._fused_focal import (
     softmax_focal_values,
 )
 from lossatlas.classification._shared import (
-    IMPORTS,
     PROCESS_GROUP,
-    binary_logits,
+    SIGMOID_TARGETS,
     check_batched_logits,
 )
 from lossatlas.distributed import ProcessGroup, check_shards
@@ -146,24 +145,14 @@ def _class_logits(
     return Example((logits, target), {"alpha": alpha})
 
 
-_BINARY = Family(
+_BINARY = SIGMOID_TARGETS.derive(
     tasks=("binary", "multilabel", "imbalanced", "segmentation"),
-    input_kind="logits",
-    target_kind="probabilities in [0, 1]",
-    target_type=TargetKind.PROBABILITIES,
-    properties={"non_negative"},
-    examples=binary_logits,
-    same_shape=(0, 1),
-    curve="binary-logit",
     args={
-        "input": "Logits, any shape.",
         "reduction": '``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the number of'
         " elements.",
         "process_group": PROCESS_GROUP,
     },
     returns='Same shape as ``input`` for ``"none"``, else a scalar; float32 for half precision.',
-    raises={"TypeError": "Non-floating tensors."},
-    example=IMPORTS,
 )
 
 # --------------------------------------------------------------------------- functionals

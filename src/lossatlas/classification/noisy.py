@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossatlas import _examples as ex
-from lossatlas._catalog import TargetKind
 from lossatlas._module import LossModule
 from lossatlas._options import Interval, NonNegative, PositiveInt, UnitInterval
 from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, upcast
@@ -32,7 +31,11 @@ from lossatlas._validation import (
     check_probabilities,
     check_same_shape,
 )
-from lossatlas.classification._shared import ROW_DOCS, SOFTMAX_CLASSES, binary_logits
+from lossatlas.classification._shared import (
+    ROW_DOCS,
+    SIGMOID_TARGETS,
+    SOFTMAX_CLASSES,
+)
 
 __all__ = [
     "bi_tempered_logistic_loss",
@@ -294,14 +297,8 @@ def bi_tempered_logistic_loss(
     return reduce_loss(_bi_tempered(x, labels, t1, t2, num_iters), reduction)
 
 
-@_NOISY.loss(
-    tasks=("binary", "multilabel"),
-    target_kind="probabilities in [0, 1]",
-    target_type=TargetKind.PROBABILITIES,
+@SIGMOID_TARGETS.loss(
     formula=r"\ell_{t_1, t_2}\big([x, 0], [y, 1 - y]\big)",
-    examples=binary_logits,
-    same_shape=(0, 1),
-    curve="binary-logit",
     use_when="noisy binary labels: bounded, heavy-tailed sigmoid",
 )
 def binary_bi_tempered_logistic_loss(
@@ -323,7 +320,6 @@ def binary_bi_tempered_logistic_loss(
         \ell = \ell_{t_1, t_2}\big([x, 0],\ [y, 1 - y]\big)
 
     Args:
-        input: Logits, any shape.
         target: Same shape, probabilities in ``[0, 1]``.
         t1: Temperature of the loss, ``0 < t1 <= 1``.
         t2: Temperature of the sigmoid, ``t2 >= 1``.
@@ -333,7 +329,6 @@ def binary_bi_tempered_logistic_loss(
         The input's shape for ``"none"``, else a scalar.
 
     Raises:
-        TypeError: Non-floating tensors.
         ValueError: Shapes that differ, a target outside [0, 1], temperatures outside the
             method's domain.
 
