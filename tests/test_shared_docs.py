@@ -157,7 +157,10 @@ def test_the_family_decorator_writes_the_whole_docstring():
         globs = {"torch": torch, "_shared_docs_cubic_loss": _shared_docs_cubic_loss}
         for test in doctest.DocTestFinder().find(_shared_docs_cubic_loss, globs=globs):
             runner.run(test)
-        assert runner.summarize(verbose=False) == doctest.TestResults(0, 1)
+        # the package's two imports lead the example, then the loss's own line
+        assert runner.summarize(verbose=False) == doctest.TestResults(0, 3)
+        imports = ">>> import torch\n    >>> import lossatlas as la"
+        assert f"Example:\n    {imports}\n    >>> float(" in doc
     finally:
         from lossatlas._catalog import _CATALOG
 
@@ -251,3 +254,11 @@ def test_example_setup_goes_after_an_opening_sentence():
     assert fill_docstring(filled, [], shared) == filled  # filling twice changes nothing
     (test,) = doctest.DocTestFinder().find(filled, "filled", globs={})
     assert doctest.DocTestRunner().run(test).failed == 0
+
+
+@pytest.mark.parametrize("spec", [s for s in la.catalog() if not s.custom], ids=lambda s: s.name)
+def test_every_example_imports_torch_and_lossatlas_once(spec):
+    doc = inspect.getdoc(spec.function)
+    example = doc[doc.index("Example") :]
+    for line in (">>> import torch", ">>> import lossatlas as la"):
+        assert sum(row.strip() == line for row in example.split("\n")) == 1, line

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from lossatlas import _plugins
-from lossatlas._docs import SharedDocs, fill_docstring
+from lossatlas._docs import DOCTEST_IMPORTS, SharedDocs, fill_docstring
 from lossatlas._validation import check_choice, suggest
 
 #: The tasks of the seeds' taxonomy. A loss may carry several.
@@ -491,7 +491,8 @@ class Family:
 
     The docstring text the losses share is stated here too: ``args`` (descriptions of
     parameters, by name), ``returns``, ``raises`` (by exception name), ``example`` (the
-    doctest lines every ``Example:`` starts with) and ``references`` (entries every loss of the
+    doctest lines every ``Example:`` starts with, after the package's imports, which every
+    declared loss's example gets) and ``references`` (entries every loss of the
     family cites, after its own). :meth:`loss` writes them into each loss's
     ``__doc__`` where its docstring leaves them out (:mod:`lossatlas._docs`), so the shared
     text is written once, for the whole family, and every parameter is documented.
@@ -513,7 +514,7 @@ class Family:
         if unknown:
             raise TypeError(f"unknown declaration fields {sorted(unknown)}")
         object.__setattr__(self, "fields", dict(fields))
-        object.__setattr__(self, "docs", SharedDocs(**docs))
+        object.__setattr__(self, "docs", SharedDocs(**{"imports": DOCTEST_IMPORTS, **docs}))
 
     def derive(self, **changes: Any) -> Family:
         """A family with some fields changed (a sub-family within one file).

@@ -22,8 +22,9 @@ the Sphinx pages (autodoc reads ``__doc__``) show the whole docstring:
 * ``Returns:`` -- the family's text where the docstring has no ``Returns:`` section.
 * ``Raises:`` -- the family's entries, each replaced by the docstring's entry for the same
   exception; the docstring's other entries follow.
-* ``Example:`` -- the family's doctest lines (``example=``: imports, shared inputs) first (after
-  a sentence that opens the section), then the loss's own call.
+* ``Example:`` -- the package's imports (``>>> import torch``, ``>>> import lossatlas as la``,
+  each unless the section has it) and the family's doctest lines (``example=``: shared inputs)
+  first (after a sentence that opens the section), then the loss's own call.
 * ``References:`` -- the family's entries (``references=``: the paper or library every loss of
   the family cites) after the docstring's own, each entry one paragraph; an entry the docstring
   already cites is not repeated. The section is created when the docstring has none.
@@ -47,6 +48,8 @@ _HEADER = re.compile(r"^([A-Z][A-Za-z ]*):\s*$")
 _ARG = re.compile(r"^    (\*{0,2}[A-Za-z_]\w*)\s*(\([^)]*\))?:(\s|$)")
 _RAISE = re.compile(r"^    ([A-Za-z_][\w.]*):(\s|$)")
 _LITERAL = re.compile(r"``.+?``")
+#: The imports every declared loss's ``Example:`` starts with (:class:`SharedDocs` ``imports``).
+DOCTEST_IMPORTS = (">>> import torch", ">>> import lossatlas as la")
 #: Filled text is wrapped to this width (the docstring's own lines, after its indentation).
 _WIDTH = 92
 
@@ -60,6 +63,7 @@ class SharedDocs:
     raises: Mapping[str, str] = field(default_factory=dict)
     example: str | None = None
     references: Sequence[str] = ()
+    imports: Sequence[str] = ()
 
     def derive(self, changes: Mapping[str, Any]) -> SharedDocs:
         """These docs with a sub-family's ``changes``.
@@ -262,17 +266,12 @@ def fill_docstring(
         put("Returns", None if "Returns" in found else _text(shared.returns))
     if shared.raises:
         put("Raises", _fill_raises(found.get("Raises", []), shared.raises))
-    if shared.example is not None:
-        setup = [f"    {line}".rstrip() for line in inspect.cleandoc(shared.example).split("\n")]
-        for i, (name, section) in enumerate(sections):
-            if name not in ("Example", "Examples"):
-                continue
-            lines = _trimmed(section)
-            # after any sentence that opens the section: the setup starts the first doctest
-            at = next((j for j, line in enumerate(lines) if line.lstrip().startswith(">>>")), 0)
-            if lines[at : at + len(setup)] != setup:
+    for i, (name, section) in enumerate(sections):
+        if name in ("Example", "Examples"):
+            filled = _fill_example(_trimmed(section), shared)
+            if filled is not None:
                 changed = True
-                sections[i] = (name, lines[:at] + setup + lines[at:])
+                sections[i] = (name, filled)
     if shared.references:
         put("References", _fill_references(found.get("References", []), shared.references))
     if not changed:
@@ -283,6 +282,31 @@ def fill_docstring(
     pad = " " * indent
     text = "\n".join([out[0]] + [pad + line if line else "" for line in out[1:]])
     return text + "\n" + pad if lines[-1].strip() == "" else text
+
+
+def _fill_example(lines: list[str], shared: SharedDocs) -> list[str] | None:
+    """The section with the imports it lacks and the family's setup before its first doctest.
+
+    After a sentence that opens the section; the setup goes after the leading imports.
+    """
+    have = {line.strip() for line in lines}
+    imports = [f"    {line}" for line in shared.imports if line not in have]
+    text = inspect.cleandoc(shared.example or "")
+    setup = [f"    {line}".rstrip() for line in text.split("\n")] if text else []
+    if _holds(lines, setup):
+        setup = []
+    if not imports and not setup:
+        return None
+    at = next((j for j, line in enumerate(lines) if line.lstrip().startswith(">>>")), len(lines))
+    end = at
+    while end < len(lines) and re.match(r">>> (import|from) ", lines[end].strip()):
+        end += 1
+    return lines[:at] + imports + lines[at:end] + setup + lines[end:]
+
+
+def _holds(lines: list[str], block: list[str]) -> bool:
+    """Whether ``block`` stands in ``lines`` as consecutive lines."""
+    return any(lines[i : i + len(block)] == block for i in range(len(lines) - len(block) + 1))
 
 
 def _fill_references(body: list[str], shared: Sequence[str]) -> list[str] | None:

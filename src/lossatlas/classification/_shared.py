@@ -75,12 +75,6 @@ def check_batched_logits(input: Tensor) -> None:
         )
 
 
-#: The doctest lines every ``Example:`` of a family starts with (``Family(example=IMPORTS)``).
-IMPORTS = """
-    >>> import torch
-    >>> import lossatlas as la
-"""
-
 #: What the softmax losses on logits and class indices declare alike: the families of the
 #: long-tailed, noisy-label and Poly-1 losses derive from it.
 SOFTMAX_CLASSES = Family(
@@ -90,7 +84,6 @@ SOFTMAX_CLASSES = Family(
     target_type=TargetKind.CLASS_INDICES,
     properties={"non_negative"},
     curve="class-logit",
-    example=IMPORTS,
 )
 
 
@@ -155,5 +148,4 @@ SIGMOID_TARGETS = Family(
     curve="binary-logit",
     args={"input": "Logits, any shape."},
     raises={"TypeError": "Non-floating tensors."},
-    example=IMPORTS,
 )

@@ -96,8 +96,6 @@ _MARGIN = Family(
     curve="margin",
     **SIGN_DOCS,
     example="""
-        >>> import torch
-        >>> import lossatlas as la
         >>> scores = torch.tensor([2.0, 0.5, -0.5, 0.0])
         >>> labels = torch.tensor([1.0, 1.0, 1.0, -1.0])
     """,

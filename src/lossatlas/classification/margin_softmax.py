@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from lossatlas import _examples as ex
 from lossatlas._catalog import Example, Family
-from lossatlas._docs import SharedDocs, fill_docstring
+from lossatlas._docs import DOCTEST_IMPORTS, SharedDocs, fill_docstring
 from lossatlas._module import LossModule
 from lossatlas._options import (
     Interval,
@@ -86,9 +86,7 @@ def _head_example(
 
 
 #: The doctest lines every example here starts with: one embedding at 45 degrees, two centres.
-_EXAMPLE = """>>> import torch
->>> import lossatlas as la
->>> embeddings = torch.tensor([[1.0, 1.0]])
+_EXAMPLE = """>>> embeddings = torch.tensor([[1.0, 1.0]])
 >>> centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])"""
 
 _RAISES = {
@@ -107,6 +105,7 @@ _LOGITS_DOCS = SharedDocs(
     returns="Logits ``(N, C)`` in the compute dtype (float32 for half precision).",
     raises=_RAISES,
     example=_EXAMPLE,
+    imports=DOCTEST_IMPORTS,
 )
 
 
@@ -139,6 +138,7 @@ _HEADS = Family(
     returns='Shape ``(N,)`` for ``"none"``, else a scalar.',
     raises=_RAISES,
     example=_EXAMPLE,
+    imports=DOCTEST_IMPORTS,
 )
 
 # --------------------------------------------------------------------------- shared parts

@@ -28,7 +28,6 @@ from lossatlas._validation import (
     check_same_device,
     check_shape,
 )
-from lossatlas.classification._shared import IMPORTS
 
 __all__ = ["eqlv2_loss", "seesaw_loss"]
 
@@ -80,7 +79,6 @@ _STATEFUL = Family(
     target_kind="class indices",
     target_type=TargetKind.CLASS_INDICES,
     properties={"non_negative"},
-    example=IMPORTS,
 )
 
 

@@ -109,10 +109,6 @@ _GFL = Family(
     properties={"non_negative"},
     peers={"mmdetection": "same formula; weight and avg_factor as weight_reduce_loss"},
     args=WEIGHTED_ARGS,
-    example="""
-        >>> import torch
-        >>> import lossatlas as la
-    """,
 )
 
 # --------------------------------------------------------------------------- functionals

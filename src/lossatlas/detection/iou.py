@@ -246,10 +246,6 @@ _IOU = Family(
         " ``y2 < y1``, a weight that does not broadcast to one per box, ``avg_factor`` with"
         ' ``reduction="sum"``, an option outside its range.',
     },
-    example="""
-        >>> import torch
-        >>> import lossatlas as la
-    """,
 )
 
 #: The four losses torchvision also has (and is checked against).

@@ -93,10 +93,6 @@ _DIVERGENCE = Family(
         "target": "Probabilities in ``[0, 1]``, or log-probabilities with ``log_target=True``;"
         " the input's shape."
     },
-    example="""
-        >>> import torch
-        >>> import lossatlas as la
-    """,
 )
 
 

@@ -59,10 +59,6 @@ _PIXEL = Family(
     },
     returns='``(N,)`` for ``"none"``, else a scalar; float32 for half-precision inputs.',
     raises={"TypeError": "Non-floating inputs."},
-    example="""
-        >>> import torch
-        >>> import lossatlas as la
-    """,
 )
 
 

@@ -116,7 +116,6 @@ _DISTILLATION = Family(
     args={"student_logits": "``(N, V)``.", "teacher_logits": "``(N, V)``.", **KD_ARGS},
     returns='``(N,)`` for ``"none"`` (0 on ignored rows), else a scalar.',
     raises={"TypeError": "Non-floating logits, non-integer labels."},
-    example=">>> import torch\n>>> import lossatlas as la",
 )
 
 

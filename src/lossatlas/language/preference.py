@@ -202,7 +202,6 @@ _PREFERENCE = Family(
         "TypeError": "Non-floating tensors.",
         "ValueError": "Batch sizes that differ, a log-probability > 0.",
     },
-    example=">>> import torch\n>>> import lossatlas as la",
 )
 #: The reference-free losses (ORPO, SimPO): the policy's length-averaged log-probabilities.
 _POLICY_ONLY = _PREFERENCE.derive(

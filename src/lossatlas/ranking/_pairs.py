@@ -268,8 +268,4 @@ LABELLED = Family(
         "ValueError": "``embeddings`` not ``(N, D)``, ``labels`` not ``(N,)``, an unknown choice"
         " of an option (with a suggestion).",
     },
-    example="""
-        >>> import torch
-        >>> import lossatlas as la
-    """,
 )

@@ -54,10 +54,6 @@ _CONTRASTIVE = Family(
     input_kind="embeddings",
     same_shape=(0, 1),
     twice_differentiable=True,
-    example="""
-        >>> import torch
-        >>> import lossatlas as la
-    """,
 )
 
 

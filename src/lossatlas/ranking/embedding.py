@@ -116,10 +116,6 @@ _PAIRS = Family(
     target_type=TargetKind.SIGNS,
     properties={"non_negative", "zero_at_perfect"},
     same_shape=(0, 1),
-    example="""
-        >>> import torch
-        >>> import lossatlas as la
-    """,
 )
 _TRIPLETS = _PAIRS.derive(
     target_kind="positive and negative embeddings",

@@ -91,8 +91,6 @@ _LISTS = Family(
         " or ``k < 1``) or its choices.",
     },
     example="""
-        >>> import torch
-        >>> import lossatlas as la
         >>> scores = torch.tensor([[2.0, 1.0, 0.0], [0.5, 1.5, 0.0]])
         >>> relevance = torch.tensor([[2.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     """,

@@ -41,8 +41,4 @@ PAIR_DOCS: dict[str, Any] = {
         "ValueError": "Shapes that differ, an unknown reduction, an option outside the range"
         " its description gives.",
     },
-    "example": """
-        >>> import torch
-        >>> import lossatlas as la
-    """,
 }

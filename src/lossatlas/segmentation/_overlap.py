@@ -123,15 +123,11 @@ _SOFTMAX_ARGS = {
     "batch (see :mod:`lossatlas.distributed`).",
 }
 
-#: The doctest lines every overlap loss's ``Example:`` starts with; the softmax and sigmoid
-#: families add the inputs their examples share.
-EXAMPLE_IMPORTS = ">>> import torch\n>>> import lossatlas as la"
-SOFTMAX_EXAMPLE = f"""{EXAMPLE_IMPORTS}
->>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
+#: The inputs the softmax and sigmoid families' examples share (after the package's imports).
+SOFTMAX_EXAMPLE = """>>> logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]],
 ...                         [[-1.0, 2.0], [0.0, 1.5]]]])  # (N=1, C=2, 2, 2)
 >>> target = torch.tensor([[[0, 1], [1, 1]]])"""
-_SIGMOID_EXAMPLE = f"""{EXAMPLE_IMPORTS}
->>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])  # (N=1, C=1, 2, 2)
+_SIGMOID_EXAMPLE = """>>> logits = torch.tensor([[[[3.0, -2.0], [1.0, -1.0]]]])  # (N=1, C=1, 2, 2)
 >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])"""
 
 #: The option checks state each option's range in its description.
@@ -213,7 +209,7 @@ PROBABILITY_OVERLAP = SOFTMAX_OVERLAP.derive(
     "input's shape",
     examples=_probability_examples,
     perfect=_probability_perfect,
-    example=EXAMPLE_IMPORTS,
+    example=None,
     args={
         "input": "Probabilities ``(N, C, d1, ...)`` in ``[0, 1]`` (``C >= 1``), at least one "
         "spatial dimension; rows need not sum to 1.",

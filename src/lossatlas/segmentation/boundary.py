@@ -41,7 +41,6 @@ from lossatlas._validation import (
 )
 from lossatlas.segmentation._overlap import (
     BAD_OPTION,
-    EXAMPLE_IMPORTS,
     SOFTMAX_OVERLAP,
     check_sigmoid_inputs,
     check_softmax_inputs,
@@ -305,7 +304,7 @@ _DISTANCE = SOFTMAX_OVERLAP.derive(
     tasks=("segmentation", "imbalanced"),
     properties=set(),
     perfect=None,
-    example=EXAMPLE_IMPORTS,
+    example=None,
     args={
         **DENSE_ARGS,
         "include_background": "``False`` leaves channel 0 out; the output then has ``C - 1`` "

@@ -33,7 +33,6 @@ from lossatlas._validation import (
     value_checks_enabled,
 )
 from lossatlas.segmentation._overlap import (
-    EXAMPLE_IMPORTS,
     SIGMOID_OVERLAP,
     SOFTMAX_OVERLAP,
     Activation,
@@ -64,7 +63,7 @@ _GDL_DOCS = {
         "of weights, from the batch's volumes) for the whole batch.",
         "reduction": '``"none"`` | ``"mean"`` | ``"sum"`` over the ``N`` samples.',
     },
-    "example": EXAMPLE_IMPORTS,
+    "example": None,
     "returns": '``(N,)`` for ``"none"`` (a 0-dim tensor with ``batch=True``), else a scalar. '
     "Float32 for half-precision input.",
 }

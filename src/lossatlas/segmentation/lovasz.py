@@ -37,7 +37,6 @@ from lossatlas._validation import (
 )
 from lossatlas.distributed import ProcessGroup, active_group, gather_rows
 from lossatlas.segmentation._overlap import (
-    EXAMPLE_IMPORTS,
     SOFTMAX_EXAMPLE,
     check_overlap_weight,
     class_one_hot,
@@ -72,7 +71,6 @@ _LOVASZ = Family(
     properties={"non_negative", "bounded", "zero_at_perfect"},
     examples=ex.segmentation_logits,
     perfect=ex.segmentation_perfect,
-    example=EXAMPLE_IMPORTS,
     args={
         "per_image": 'One loss per image (averaged by ``"mean"``) instead of one over all pixels '
         "of the batch.",

@@ -24,7 +24,6 @@ from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive
 from lossatlas._reduction import Reduction, reduce_loss
 from lossatlas.segmentation._overlap import (
-    EXAMPLE_IMPORTS,
     SIGMOID_OVERLAP,
     SOFTMAX_OVERLAP,
     Activation,
@@ -47,8 +46,8 @@ _MCC_ARGS = {
     "batch": "Sum the confusion entries over the batch first: one MCC per class.",
     "reduction": '``"none"`` | ``"mean"`` | ``"sum"`` over the ``(N, C\')`` values.',
 }
-_SOFTMAX_MCC = SOFTMAX_OVERLAP.derive(args=_MCC_ARGS, example=EXAMPLE_IMPORTS)
-_SIGMOID_MCC = SIGMOID_OVERLAP.derive(args=_MCC_ARGS, example=EXAMPLE_IMPORTS)
+_SOFTMAX_MCC = SOFTMAX_OVERLAP.derive(args=_MCC_ARGS, example=None)
+_SIGMOID_MCC = SIGMOID_OVERLAP.derive(args=_MCC_ARGS, example=None)
 
 
 def _saturated(onehot: Tensor, dtype: torch.dtype) -> Tensor:

@@ -23,7 +23,7 @@ from lossatlas._options import NonNegative, NonNegativeInt, Positive, UnitInterv
 from lossatlas._reduction import Reduction, reduce_loss
 from lossatlas._validation import check_number, check_tensor
 from lossatlas.compose import LossParts, weighted_sum
-from lossatlas.segmentation._overlap import BAD_OPTION, EXAMPLE_IMPORTS, SOFTMAX_OVERLAP
+from lossatlas.segmentation._overlap import BAD_OPTION, SOFTMAX_OVERLAP
 from lossatlas.segmentation.boundary import DENSE_ARGS, DENSE_VALUE_ERRORS, Activation, dense_inputs
 from lossatlas.segmentation.compound import CompoundReduction, dice_term
 from lossatlas.segmentation.dice import binary_dice_loss, dice_loss
@@ -104,7 +104,7 @@ _CLDICE = SOFTMAX_OVERLAP.derive(
     tasks=("segmentation",),
     properties={"non_negative", "bounded"},
     perfect=None,
-    example=EXAMPLE_IMPORTS,
+    example=None,
     args={
         **DENSE_ARGS,
         "input": "Logits ``(N, C, H, W)`` or ``(N, C, D, H, W)`` (``C >= 2`` for the softmax).",
