@@ -153,27 +153,29 @@ def _derived_init(cls: type[LossModule], functional: Callable[..., Any]) -> Call
         for p in state
         if p.name not in _TORCH_CHECKED and (check := checker(hints.get(p.name, Any))) is not None
     }
-    names = [p.name for p in (*positional, *shown_options, *extra)]
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    signature = inspect.Signature(
+        [self_param, *positional, *shown_options, *extra], return_annotation=None
+    )
+    names = list(signature.parameters)[1:]
 
     def __init__(self: LossModule, *args: Any, **given: Any) -> None:
-        if len(args) > len(positional):
-            raise TypeError(
-                f"{owner} takes {len(positional)} positional arguments but {len(args)} were given"
-            )
-        for name in given:
+        for name in given:  # before binding: the message suggests the nearest option
             if name not in names:
                 raise TypeError(
                     f"{owner} got an unexpected keyword argument {name!r}.{suggest(name, names)}"
                 )
-        values = dict(zip((p.name for p in positional), args, strict=False))
-        for name in values.keys() & given.keys():
-            raise TypeError(f"{owner} got multiple values for argument {name!r}")
+        try:  # partial: a missing option is reported by ``options.bind``, as for functionals
+            given = signature.bind_partial(self, *args, **given).arguments
+        except TypeError as error:  # too many positional arguments, multiple values
+            raise TypeError(f"{owner}: {error}") from None
+        del given["self"]
+        values: dict[str, Any] = {}
         for p in (*state, *taken.values()):
-            value = given.pop(p.name, values.get(p.name, p.default))
+            values[p.name] = value = given.pop(p.name, p.default)
             if value is inspect.Parameter.empty:
                 kind = "keyword " if p.kind is _KEYWORD else ""
                 raise TypeError(f"{owner} missing required {kind}argument {p.name!r}")
-            values[p.name] = value
             if p.name in checks:
                 checks[p.name](p.name, value)
         given.update((name, values.pop(name)) for name in taken)
@@ -187,10 +189,7 @@ def _derived_init(cls: type[LossModule], functional: Callable[..., Any]) -> Call
         if hook is not None:
             hook(self, **values, **{name: hooked[name] for name in taken})
 
-    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [self_param, *positional, *shown_options, *extra], return_annotation=None
-    )
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     __init__.__doc__ = f"Build the module; the options are those of ``{functional.__name__}``."
     __init__.__lossatlas_derived__ = True  # type: ignore[attr-defined]
