@@ -32,7 +32,14 @@ from lossatlas._catalog import Example, Family, options_of
 from lossatlas._fused import use_custom_autograd
 from lossatlas._module import LossModule
 from lossatlas._options import NonNegative, Positive, PositiveInt, UnitInterval
-from lossatlas._reduction import Reduction, compute_dtype, reduce_loss, safe_divide, upcast
+from lossatlas._reduction import (
+    Reduction,
+    compute_dtype,
+    kept_weight,
+    reduce_loss,
+    safe_divide,
+    upcast,
+)
 from lossatlas._validation import (
     check_class_indices,
     check_class_weight,
@@ -253,8 +260,17 @@ def linear_cross_entropy(
         )
     if not distributed:
         return loss
-    count = _Prepared(hidden, weight, bias, class_weight, target, options).denominator()
+    # the count alone: no second cast of the projection weight
+    count = _denominator(target, class_weight, options, compute_dtype(hidden, weight, bias))
     return reduce_loss(loss, reduction, denominator=count, process_group=group)
+
+
+def _denominator(
+    target: Tensor, class_weight: Tensor | None, options: _Options, dtype: torch.dtype
+) -> Tensor:
+    """The mean's denominator: kept tokens, or the sum of their class weights."""
+    ignore_index = options.ignore_index
+    return kept_weight(target, weight=class_weight, ignore_index=ignore_index, dtype=dtype).sum()
 
 
 # --------------------------------------------------------------------------- the kernel
@@ -452,6 +468,7 @@ class _Prepared:
         "kept",
         "options",
         "safe_target",
+        "target",
         "weight",
     )
 
@@ -469,6 +486,7 @@ class _Prepared:
         self.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
         self.hidden = hidden
         self.options = options
+        self.target = target
         self.kept = _kept(target, options.ignore_index)
         self.safe_target = torch.where(self.kept, target, torch.zeros_like(target))
         self.weight = upcast(weight, self.dtype)
@@ -477,10 +495,7 @@ class _Prepared:
 
     def denominator(self) -> Tensor:
         """The mean's denominator: kept tokens, or the sum of their class weights."""
-        if self.class_weight is None:
-            return self.kept.sum()
-        kept_weight = self.class_weight[self.safe_target] * self.kept
-        return kept_weight.sum()
+        return _denominator(self.target, self.class_weight, self.options, self.dtype)
 
     def chunks(self) -> Iterator[tuple[slice, _ChunkArgs]]:
         """Each chunk's rows and the arguments of :func:`_chunk_forward` for them."""
